@@ -1,0 +1,1 @@
+"""The pvlog service: configuration, acquisition, timestamps, outbox, sinks and CLI."""

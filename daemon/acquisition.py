@@ -1,0 +1,179 @@
+"""One device: port -> driver -> timestamps -> lines for the batcher.
+
+Each device runs as its own task with its own port, parser and clock, so one
+device's fault or silence never holds up another's samples. The port is reopened
+with capped backoff whenever it fails or vanishes; the outage becomes an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from daemon.clock import DeviceClock
+from daemon.config import DeviceConfig
+from daemon.lineprotocol import SampleLines, encode_line, series_prefix
+from drivers.port import PortError, SerialPort
+from drivers.pvs import PvsParser
+from drivers.records import DeviceInfo, Event, Sample
+
+log = logging.getLogger(__name__)
+
+REOPEN_FIRST_S = 0.05
+REOPEN_CAP_S = 1.0
+"""A returning port is found within about a second."""
+
+SEQ_MOD = 1 << 16
+
+LineSink = Callable[[list[str]], None]
+
+
+def make_parser(driver: str) -> PvsParser:
+    if driver == "pvs":
+        return PvsParser()
+    raise ValueError(f"unknown driver {driver!r}")
+
+
+class Acquisition:
+    """Reads one device for as long as the daemon runs."""
+
+    def __init__(
+        self,
+        device: DeviceConfig,
+        *,
+        session: str,
+        static_tags: dict[str, str],
+        sink: LineSink,
+    ) -> None:
+        self.device = device
+        self.parser = make_parser(device.driver)
+        self.clock = DeviceClock()
+        self._sink = sink
+        self._samples = SampleLines(
+            series_prefix("pv_sample", {**static_tags, "device": device.name, "session": session})
+        )
+        self._event_tags = {"device": device.name, "session": session}
+        self._next_seq: int | None = None
+        self.samples = 0
+        self.gaps = 0
+        self.lost_samples = 0
+        self.port_outages = 0
+        self.bytes_read = 0
+        self.identity: DeviceInfo | None = None
+        self.port: SerialPort | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        attempt = 0
+        while not stop.is_set():
+            port = SerialPort(
+                self.device.port,
+                baudrate=self.device.baudrate,
+                allowed_writes=self.parser.allowed_writes,
+            )
+            try:
+                port.open()
+            except PortError as exc:
+                if attempt == 0:
+                    log.warning("%s: %s; retrying until it appears", self.device.name, exc)
+                delay = min(REOPEN_CAP_S, REOPEN_FIRST_S * 2**attempt)
+                attempt += 1
+                await _sleep_unless(stop, delay)
+                continue
+            if attempt:
+                log.info("%s: %s is back", self.device.name, self.device.port)
+                self.event("port_restored", f"{self.device.port} reopened", None)
+            attempt = 0
+            self.port = port
+            log.info("%s: reading %s (%s)", self.device.name, self.device.port, self.device.driver)
+            port.start(self._on_chunk)
+            assert port.lost is not None
+            stopped = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({port.lost, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+            why = port.lost.result() if port.lost.done() else "stopping"
+            port.close()
+            self.port = None
+            if stop.is_set():
+                return
+            self.port_outages += 1
+            log.warning("%s: lost %s: %s", self.device.name, self.device.port, why)
+            self.event("port_lost", f"{self.device.port}: {why}", None)
+
+    def _on_chunk(self, data: bytes, rx_time_ns: int) -> None:
+        self.bytes_read += len(data)
+        lines: list[str] = []
+        encode_event = self._event_line
+        for record in self.parser.feed(data, rx_time_ns):
+            if type(record) is Sample:
+                seq = record.seq
+                if seq != self._next_seq and self._next_seq is not None:
+                    lines.append(self._gap(seq, record.rx_time_ns))
+                self._next_seq = (seq + 1) % SEQ_MOD
+                t = record.device_time_us
+                time_ns = record.rx_time_ns if t is None else self.clock.to_host_ns(t, rx_time_ns)
+                lines.append(self._samples.encode(record.values, seq, record.flags, time_ns))
+                self.samples += 1
+            elif type(record) is Event:
+                if record.code == "boot":
+                    self.clock.reset()
+                    self._next_seq = None
+                t = record.device_time_us
+                time_ns = rx_time_ns if t is None else self.clock.to_host_ns(t, rx_time_ns)
+                lines.append(encode_event(record.code, record.detail, record.value, time_ns))
+            elif type(record) is DeviceInfo:
+                self._identity(record)
+        if lines:
+            self._sink(lines)
+
+    def _gap(self, seq: int, rx_time_ns: int) -> str:
+        assert self._next_seq is not None
+        lost = (seq - self._next_seq) % SEQ_MOD
+        self.gaps += 1
+        self.lost_samples += lost
+        detail = f"seq {self._next_seq} to {(seq - 1) % SEQ_MOD} missing"
+        return self._event_line("gap", detail, float(lost), rx_time_ns)
+
+    def _identity(self, info: DeviceInfo) -> None:
+        """Log and record the identity when it is new or changed (it repeats every 10 s)."""
+        old = self.identity
+        if old is None or (info.model, info.serial, info.firmware, info.extra) != (
+            old.model, old.serial, old.firmware, old.extra
+        ):
+            log.info(
+                "%s: %s serial %s firmware %s %s",
+                self.device.name, info.model, info.serial, info.firmware, info.extra,
+            )
+            detail = f"model={info.model} serial={info.serial} firmware={info.firmware}"
+            self._sink([self._event_line("identity", detail, None, info.rx_time_ns)])
+        self.identity = info
+
+    def _event_line(self, code: str, detail: str, value: float | None, time_ns: int) -> str:
+        prefix = series_prefix("pv_event", {**self._event_tags, "code": code})
+        return encode_line(prefix, {"detail": detail, "value": value}, time_ns)
+
+    def event(self, code: str, detail: str, value: float | None) -> None:
+        """Record a pvlog-side event for this device (port lost, restored...)."""
+        self._sink([self._event_line(code, detail, value, time.time_ns())])
+
+    def health(self) -> dict[str, int]:
+        counts = {
+            "samples": self.samples,
+            "gaps": self.gaps,
+            "lost_samples": self.lost_samples,
+            "port_outages": self.port_outages,
+            "dropped": sum(v for k, v in self.parser.dropped.items() if k != "garbage_bytes"),
+            "bytes_read": self.bytes_read,
+        }
+        counts.update({f"dropped_{k}": v for k, v in self.parser.dropped.items()})
+        return counts
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass

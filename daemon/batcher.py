@@ -1,0 +1,69 @@
+"""Lines in memory to batches in the outbox: by size (``batch_size``) or by age (``flush_interval_ms``).
+
+Acquisition appends lines synchronously (no await on the hot path); a flusher task
+commits them to the outbox. At most one flush interval of lines lives only in
+memory: that is what a ``kill -9`` can cost, and those bytes are in the raw
+recording too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from daemon.outbox import AsyncOutbox
+
+log = logging.getLogger(__name__)
+
+
+class Batcher:
+    def __init__(self, outbox: AsyncOutbox, *, batch_size: int, flush_interval_s: float) -> None:
+        self._outbox = outbox
+        self._batch_size = batch_size
+        self._interval = flush_interval_s
+        self._lines: list[str] = []
+        self._full = asyncio.Event()
+        self.committed = asyncio.Event()
+        """Set after each commit: the writer waits on it instead of polling the outbox."""
+        self.lines_committed = 0
+        self._closing = False
+
+    def add(self, line: str) -> None:
+        self._lines.append(line)
+        if len(self._lines) >= self._batch_size:
+            self._full.set()
+
+    def extend(self, lines: list[str]) -> None:
+        self._lines.extend(lines)
+        if len(self._lines) >= self._batch_size:
+            self._full.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._lines)
+
+    async def run(self) -> None:
+        """Flush by age or size until ``close()``; then flush what is left and return."""
+        while not self._closing:
+            try:
+                await asyncio.wait_for(self._full.wait(), self._interval)
+            except TimeoutError:
+                pass
+            await self.flush()
+        await self.flush()
+
+    def close(self) -> None:
+        """Ask ``run()`` to flush everything and return (it is never cancelled mid-commit)."""
+        self._closing = True
+        self._full.set()
+
+    async def flush(self) -> None:
+        """Commit everything pending, in batches of at most ``batch_size`` lines."""
+        self._full.clear()
+        while self._lines:
+            chunk = self._lines[: self._batch_size]
+            del self._lines[: self._batch_size]
+            body = "\n".join(chunk).encode()
+            await self._outbox.put(body, len(chunk))
+            self.lines_committed += len(chunk)
+            self.committed.set()

@@ -1,0 +1,80 @@
+"""The ``pvlog`` command line.
+
+Exit codes: 0 done, 1 failed while running, 2 unusable configuration or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from daemon.config import ConfigError, load_config
+
+log = logging.getLogger("pvlog")
+
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="pvlog",
+        description="Record pressure and volume from balloon-inflation devices. "
+        "Records only: pvlog never controls a device.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="record the configured devices")
+    run.add_argument("-c", "--config", required=True, help="TOML configuration file")
+
+    check = sub.add_parser("check-config", help="validate a configuration file and exit")
+    check.add_argument("-c", "--config", required=True, help="TOML configuration file")
+
+    simulate = sub.add_parser("simulate", help="serve a simulated device on a pty or TCP port")
+    simulate.add_argument("model", choices=["pvs"], help="device protocol to simulate")
+    simulate.add_argument("args", nargs=argparse.REMAINDER, help="see `pvlog simulate pvs -h`")
+
+    demo = sub.add_parser("demo", help="record a simulated device into a private InfluxDB")
+    demo.add_argument("--seconds", type=float, default=20.0, help="how long to record")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.command in ("run", "check-config"):
+        try:
+            config = load_config(args.config)
+            if config.influx.api != "v1":
+                raise ConfigError(f"{args.config}: influx.api: only 'v1' is supported so far")
+        except ConfigError as exc:
+            print(f"pvlog: config error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        if args.command == "check-config":
+            print(f"{args.config}: OK, {len(config.device)} device(s)")
+            return 0
+        from daemon.service import Daemon
+
+        async def _run() -> None:
+            await Daemon(config).run()
+
+        asyncio.run(_run())
+        return 0
+    if args.command == "simulate":
+        from simulators.cli import main as simulate_main
+
+        return simulate_main([args.model, *args.args])
+    if args.command == "demo":
+        from daemon.demo import run_demo
+
+        return run_demo(seconds=args.seconds)
+    parser.error(f"unknown command {args.command}")
+    return EXIT_CONFIG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

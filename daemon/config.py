@@ -1,0 +1,153 @@
+"""The TOML configuration, validated: the key names are a contract (DESIGN.md).
+
+A bad file is reported as one line naming the key (``ConfigError``); the CLI turns
+that into exit code 2. Secrets come from the environment, never from the file.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_UNITS = {
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message is one line naming the key."""
+
+
+def parse_size(value: str | int) -> int:
+    """``"2GiB"`` -> bytes. Plain integers are bytes."""
+    if isinstance(value, int):
+        return value
+    m = _SIZE.match(value)
+    if m is None:
+        raise ValueError(f"not a size: {value!r} (use e.g. 500MB or 2GiB)")
+    return int(float(m.group(1)) * _UNITS[(m.group(2) or "b").lower()])
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InfluxConfig(_Section):
+    url: str = "http://127.0.0.1:8086"
+    api: Literal["v1", "v2"] = "v1"
+    database: str = "pvlog"
+    bucket: str | None = None
+    org: str | None = None
+    batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
+    flush_interval_ms: Annotated[int, Field(ge=10, le=60_000)] = 200
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """One write's deadline; a write that takes longer is retried."""
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class OutboxConfig(_Section):
+    path: Path = Path("var/outbox.sqlite")
+    max_bytes: int = 2 * 2**30
+    drain_timeout_s: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    """On stop, how long to keep sending the backlog; what is left stays for the next start."""
+
+    @field_validator("max_bytes", mode="before")
+    @classmethod
+    def _size(cls, v: str | int) -> int:
+        return parse_size(v)
+
+
+class RecordingConfig(_Section):
+    dir: Path = Path("var/recordings")
+
+
+class MqttConfig(_Section):
+    url: str = "mqtt://127.0.0.1:1883"
+    topic_prefix: str = "pvlog"
+
+
+class SessionConfig(_Section):
+    name: Annotated[str, Field(pattern=r"^(auto|[A-Za-z0-9][A-Za-z0-9_.:-]{0,99})$")] = "auto"
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("tags")
+    @classmethod
+    def _reserved(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if key in ("device", "session", "code"):
+                raise ValueError(f"tag {key!r} is set by pvlog itself")
+            if not key or not v[key]:
+                raise ValueError("tag keys and values must not be empty")
+        return v
+
+
+class DeviceConfig(_Section):
+    name: Annotated[str, Field(pattern=_NAME)]
+    driver: Literal["pvs"]
+    port: Annotated[str, Field(min_length=1)]
+    baudrate: Annotated[int, Field(ge=300, le=4_000_000)] = 115200
+
+
+class Config(_Section):
+    influx: InfluxConfig = Field(default_factory=InfluxConfig)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    session: SessionConfig = Field(default_factory=SessionConfig)
+    device: Annotated[list[DeviceConfig], Field(min_length=1)]
+
+    @field_validator("device")
+    @classmethod
+    def _unique(cls, v: list[DeviceConfig]) -> list[DeviceConfig]:
+        names = [d.name for d in v]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"device name {name!r} is used twice")
+        return v
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate ``path``. Raises ``ConfigError`` with a one-line message."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    key = re.sub(r"^device\.(\d+)", lambda m: f"device[{m.group(1)}]", key)
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{key}: {msg}{more}"

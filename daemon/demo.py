@@ -1,0 +1,115 @@
+"""``pvlog demo``: a simulated bench inflation recorded into a private InfluxDB, then a summary.
+
+Everything runs as a user would run it: ``pvlog simulate`` and ``pvlog run`` as
+processes, a private ``influxd`` on a free loopback port, all in a temporary
+directory that is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from daemon.influx import InfluxV1
+from daemon.influxd import PrivateInfluxd
+from drivers.units import kpa_to_atm
+
+CONFIG = """\
+[influx]
+url = "{url}"
+database = "pvlog"
+flush_interval_ms = 200
+
+[outbox]
+path = "{root}/outbox.sqlite"
+
+[recording]
+dir = "{root}/recordings"
+
+[session]
+name = "demo"
+tags = {{ bench = "demo" }}
+
+[[device]]
+name = "inflator1"
+driver = "pvs"
+port = "{root}/pvs0"
+baudrate = 115200
+"""
+
+
+def _pvlog(*args: str) -> list[str]:
+    return [sys.executable, "-m", "daemon.cli", *args]
+
+
+def run_demo(seconds: float = 20.0) -> int:
+    root = Path(tempfile.mkdtemp(prefix="pvlog-demo-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        with PrivateInfluxd(root / "influxd") as influxd:
+            print(f"private InfluxDB on {influxd.url}")
+            cfg = root / "demo.toml"
+            cfg.write_text(CONFIG.format(url=influxd.url, root=root))
+            sim = subprocess.Popen(  # noqa: S603
+                _pvlog(
+                    "simulate", "pvs", "--profile", "clinical", "--hold", "8", "--rate", "50",
+                    "--seed", "7", "--link", str(root / "pvs0"), "--bad-checksum", "0.01",
+                    "--garbage", "0.01", "--truth", str(root / "truth.jsonl"),
+                ),
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            )
+            procs.append(sim)
+            assert sim.stdout is not None
+            print(f"simulated PVS inflation device on {sim.stdout.readline().decode().strip()}")
+            daemon = subprocess.Popen(_pvlog("run", "-c", str(cfg)), stderr=subprocess.PIPE)  # noqa: S603
+            procs.append(daemon)
+            print(f"recording for {seconds:.0f} s (clinical profile: ramp, hold, quick release)...")
+            time.sleep(seconds)
+            daemon.send_signal(signal.SIGTERM)
+            _, err = daemon.communicate(timeout=60)
+            sim.send_signal(signal.SIGTERM)
+            sim.wait(10)
+            if daemon.returncode != 0:
+                print(err.decode(errors="replace"), file=sys.stderr)
+                print(f"pvlog run exited with {daemon.returncode}", file=sys.stderr)
+                return 1
+            print(summary(InfluxV1(influxd.url, "pvlog")))
+            return 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def summary(client: InfluxV1) -> str:
+    """A table of what InfluxDB holds, per device: what a bench engineer checks first."""
+    res = client.query(
+        "SELECT count(seq), max(pressure_kpa), min(pressure_kpa), max(volume_ml) "
+        "FROM pv_sample GROUP BY device, session"
+    )
+    rows = []
+    for series in res["results"][0].get("series", []):
+        _, count, pmax, pmin, vmax = series["values"][0]
+        tags = series["tags"]
+        rows.append(
+            (tags["device"], tags["session"], str(count), f"{kpa_to_atm(pmax):.2f}",
+             f"{kpa_to_atm(pmin):.2f}", f"{vmax:.3f}")
+        )
+    ev = client.query("SELECT count(detail) FROM pv_event GROUP BY code")
+    events = ", ".join(
+        f"{s['tags']['code']} {s['values'][0][1]}" for s in ev["results"][0].get("series", [])
+    )
+    head = ("device", "session", "samples", "peak atm", "min atm", "max volume mL")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    line = "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))
+    out = [line, "-" * len(line)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    out.append(f"events: {events or 'none'}")
+    return "\n".join(out)

@@ -1,0 +1,114 @@
+"""InfluxDB over HTTP (v1 API: ``POST /write``, ``/query``, ``/ping``), standard library only.
+
+Blocking on purpose: the daemon calls it from its writer's worker thread, one
+request at a time, over one kept-alive connection. influxdb-client's batching
+``WriteApi`` is not used: it runs threads of its own, blocks on close and drops
+data when its retries run out; our outbox does the batching and the keeping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+
+class InfluxUnavailable(Exception):
+    """No answer: refused, reset, timed out. Worth retrying."""
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: str
+
+    @property
+    def message(self) -> str:
+        """The server's error text, from its JSON ``error`` when it sent one."""
+        try:
+            doc = json.loads(self.body)
+        except ValueError:
+            return self.body.strip()[:500]
+        if isinstance(doc, dict) and isinstance(doc.get("error"), str):
+            return str(doc["error"])[:500]
+        return self.body.strip()[:500]
+
+
+class InfluxV1:
+    def __init__(self, url: str, database: str, *, timeout_s: float = 10.0) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        self.url = url
+        self.database = database
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port or (443 if self._https else 80)
+        self._base = parts.path.rstrip("/")
+        self._timeout = timeout_s
+        self._conn: http.client.HTTPConnection | None = None
+
+    def write(self, body: bytes) -> Response:
+        """POST lines with ns precision. Raises ``InfluxUnavailable`` when there is no answer."""
+        query = urllib.parse.urlencode({"db": self.database, "precision": "ns"})
+        return self._request("POST", f"/write?{query}", body, "text/plain; charset=utf-8")
+
+    def query(self, q: str) -> Any:
+        """Run InfluxQL; returns the decoded JSON. Raises on a non-2xx answer."""
+        form = urllib.parse.urlencode({"db": self.database, "q": q, "epoch": "ns"}).encode()
+        resp = self._request("POST", "/query", form, "application/x-www-form-urlencoded")
+        if resp.status // 100 != 2:
+            raise InfluxUnavailable(f"query failed: HTTP {resp.status}: {resp.message}")
+        return json.loads(resp.body)
+
+    def ensure_database(self) -> None:
+        """``CREATE DATABASE`` is idempotent in InfluxDB 1.x."""
+        self.query(f'CREATE DATABASE "{self.database}"')
+
+    def ping(self) -> bool:
+        try:
+            return self._request("GET", "/ping", None, None).status == 204
+        except InfluxUnavailable:
+            return False
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _request(
+        self, method: str, path: str, body: bytes | None, content_type: str | None
+    ) -> Response:
+        headers = {"Content-Type": content_type} if content_type else {}
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                conn.request(method, self._base + path, body=body, headers=headers)
+                resp = conn.getresponse()
+                text = resp.read().decode("utf-8", "replace")
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                # A kept-alive connection the server closed fails once on reuse;
+                # one fresh attempt tells that apart from a server that is down.
+                fresh = isinstance(exc, http.client.RemoteDisconnected | ConnectionResetError)
+                if attempt == 1 and fresh:
+                    continue
+                raise InfluxUnavailable(f"{self.url}: {exc or type(exc).__name__}") from exc
+            if resp.will_close:
+                self.close()
+            return Response(resp.status, text)
+        raise AssertionError("unreachable")
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            self._conn = cls(self._host, self._port, timeout=self._timeout)
+        return self._conn
+
+
+def close_quietly(client: InfluxV1) -> None:
+    with contextlib.suppress(Exception):
+        client.close()

@@ -1,0 +1,135 @@
+"""A private InfluxDB 1.x server: temporary directories, loopback, free ports.
+
+For ``pvlog demo`` and the integration tests, which must never touch a system
+InfluxDB. Uses Debian's ``influxd`` (package ``influxdb``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+_CONFIG = """\
+reporting-disabled = true
+bind-address = "127.0.0.1:{rpc_port}"
+
+[meta]
+  dir = "{root}/meta"
+  logging-enabled = false
+
+[data]
+  dir = "{root}/data"
+  wal-dir = "{root}/wal"
+  query-log-enabled = false
+  trace-logging-enabled = false
+
+[monitor]
+  store-enabled = false
+
+[subscriber]
+  enabled = false
+
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:{http_port}"
+  log-enabled = false
+  write-tracing = false
+  pprof-enabled = false
+  max-body-size = 0
+
+[logging]
+  level = "warn"
+  suppress-logo = true
+
+[continuous_queries]
+  enabled = false
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def influxd_path() -> str | None:
+    return shutil.which("influxd") or (
+        "/usr/bin/influxd" if Path("/usr/bin/influxd").exists() else None
+    )
+
+
+class PrivateInfluxd:
+    """``with PrivateInfluxd() as db: db.url`` -- started, answering /ping, then stopped."""
+
+    def __init__(self, root: Path | None = None, port: int | None = None) -> None:
+        self._own_root = root is None
+        self.root = root or Path(tempfile.mkdtemp(prefix="pvlog-influxd-"))
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        exe = influxd_path()
+        if exe is None:
+            raise RuntimeError("influxd not found: install Debian's 'influxdb' package")
+        self.root.mkdir(parents=True, exist_ok=True)
+        conf = self.root / "influxd.conf"
+        conf.write_text(_CONFIG.format(root=self.root, http_port=self.port, rpc_port=free_port()))
+        log = (self.root / "influxd.log").open("ab")
+        self.proc = subprocess.Popen(  # noqa: S603
+            [exe, "-config", str(conf)], stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"influxd exited with {self.proc.returncode}: {self.log_tail()}")
+            if self.ping():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"influxd did not answer /ping in {timeout_s} s: {self.log_tail()}")
+
+    def ping(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp:  # noqa: S310
+                return bool(resp.status == 204)
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it will not go; data stays on disk for a restart."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def log_tail(self, n: int = 2000) -> str:
+        with contextlib.suppress(OSError):
+            return (self.root / "influxd.log").read_text(errors="replace")[-n:]
+        return ""
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self._own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> PrivateInfluxd:
+        self.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.cleanup()

@@ -1,0 +1,157 @@
+"""The durable outbox: every batch is committed here before it is sent.
+
+A batch leaves the ``batch`` table only after InfluxDB answered 2xx, or moves to
+``dead_letter`` with the server's message after a 4xx. SQLite in WAL mode with
+``synchronous=NORMAL``: a committed batch survives the process being killed
+(``kill -9``); only a power cut may lose the last commits. One connection, used
+from one thread at a time (the daemon runs every call on a single worker thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batch (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_ns INTEGER NOT NULL,
+    lines INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_letter (
+    id INTEGER PRIMARY KEY,
+    created_ns INTEGER NOT NULL,
+    failed_ns INTEGER NOT NULL,
+    lines INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    message TEXT NOT NULL,
+    body BLOB NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    id: int
+    created_ns: int
+    lines: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Depth:
+    batches: int
+    lines: int
+    dead_letters: int
+
+
+class Outbox:
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def put(self, body: bytes, lines: int) -> int:
+        """Commit one batch; returns its id (ids only grow: the send order)."""
+        cur = self._db.execute(
+            "INSERT INTO batch (created_ns, lines, body) VALUES (?, ?, ?)",
+            (time.time_ns(), lines, body),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def oldest(self, max_lines: int) -> list[Batch]:
+        """The oldest batches, at least one if any, up to ``max_lines`` lines in all."""
+        out: list[Batch] = []
+        total = 0
+        for row in self._db.execute("SELECT id, created_ns, lines, body FROM batch ORDER BY id"):
+            batch = Batch(*row)
+            if out and total + batch.lines > max_lines:
+                break
+            out.append(batch)
+            total += batch.lines
+        return out
+
+    def delete(self, ids: list[int]) -> None:
+        self._db.executemany("DELETE FROM batch WHERE id = ?", [(i,) for i in ids])
+
+    def dead_letter(self, batch: Batch, status: int, message: str) -> None:
+        """Move ``batch`` aside with the server's reason, atomically."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO dead_letter (id, created_ns, failed_ns, lines, status, message, body)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (batch.id, batch.created_ns, time.time_ns(), batch.lines, status, message, batch.body),
+            )
+            self._db.execute("DELETE FROM batch WHERE id = ?", (batch.id,))
+
+    def dead_letters(self) -> list[tuple[int, int, str, bytes]]:
+        """``(id, status, message, body)`` of every dead-lettered batch, oldest first."""
+        rows = self._db.execute("SELECT id, status, message, body FROM dead_letter ORDER BY id")
+        return list(rows)
+
+    def depth(self) -> Depth:
+        batches, lines = self._db.execute("SELECT count(*), coalesce(sum(lines), 0) FROM batch").fetchone()
+        (dead,) = self._db.execute("SELECT count(*) FROM dead_letter").fetchone()
+        return Depth(batches, lines, dead)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Commit on success, roll back on error (the connection is otherwise autocommit)."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+
+class AsyncOutbox:
+    """The outbox for the event loop: every call runs on one worker thread, in order.
+
+    A commit takes a disk sync's time; acquisition must never wait for one.
+    """
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+
+    async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def put(self, body: bytes, lines: int) -> int:
+        return await self._run(self.outbox.put, body, lines)
+
+    async def oldest(self, max_lines: int) -> list[Batch]:
+        return await self._run(self.outbox.oldest, max_lines)
+
+    async def delete(self, ids: list[int]) -> None:
+        await self._run(self.outbox.delete, ids)
+
+    async def dead_letter(self, batch: Batch, status: int, message: str) -> None:
+        await self._run(self.outbox.dead_letter, batch, status, message)
+
+    async def depth(self) -> Depth:
+        return await self._run(self.outbox.depth)
+
+    async def close(self) -> None:
+        await self._run(self.outbox.close)
+        self._pool.shutdown(wait=True)

@@ -1,0 +1,156 @@
+"""The daemon: every device's acquisition, the batcher, the writer, and an orderly stop.
+
+Stop order (SIGTERM/SIGINT): stop reading every port, add the session's stop
+point, commit everything in memory to the outbox, then let the writer drain the
+outbox for up to ``outbox.drain_timeout_s``. Nothing is lost either way: what
+InfluxDB did not take yet stays in the outbox and goes out on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import time
+from importlib.metadata import PackageNotFoundError, version
+
+from daemon.acquisition import Acquisition
+from daemon.batcher import Batcher
+from daemon.config import Config
+from daemon.influx import InfluxV1
+from daemon.lineprotocol import encode_line, series_prefix
+from daemon.outbox import AsyncOutbox, Outbox
+from daemon.writer import InfluxWriter
+
+log = logging.getLogger(__name__)
+
+HEALTH_INTERVAL_S = 10.0
+
+
+def pvlog_version() -> str:
+    try:
+        return version("pvlog")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def session_name(configured: str, now_ns: int) -> str:
+    """``auto`` becomes the UTC start time, e.g. ``20261123T201553Z``: sortable and unique per start."""
+    if configured != "auto":
+        return configured
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now_ns / 1e9))
+
+
+class Daemon:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stop = asyncio.Event()
+        self.started_ns = time.time_ns()
+        self.session = session_name(config.session.name, self.started_ns)
+        self.outbox = AsyncOutbox(Outbox(config.outbox.path))
+        self.batcher = Batcher(
+            self.outbox,
+            batch_size=config.influx.batch_size,
+            flush_interval_s=config.influx.flush_interval_ms / 1000,
+        )
+        influx = config.influx
+        self.writer = InfluxWriter(
+            self.outbox,
+            InfluxV1(influx.url, influx.database, timeout_s=influx.timeout_s),
+            self.batcher,
+            batch_size=influx.batch_size,
+        )
+        self.devices = [
+            Acquisition(
+                d, session=self.session, static_tags=config.session.tags, sink=self.batcher.extend
+            )
+            for d in config.device
+        ]
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig)
+        log.info(
+            "pvlog %s: session %s, %d device(s), InfluxDB %s",
+            pvlog_version(), self.session, len(self.devices), self.config.influx.url,
+        )
+        self.batcher.extend([self._session_line("start", self.started_ns)])
+        writer_stop = asyncio.Event()
+        batcher = asyncio.create_task(self.batcher.run(), name="batcher")
+        writer = asyncio.create_task(
+            self.writer.run(writer_stop, self.config.outbox.drain_timeout_s), name="writer"
+        )
+        readers = [
+            asyncio.create_task(d.run(self.stop), name=f"device {d.device.name}")
+            for d in self.devices
+        ]
+        health = asyncio.create_task(self._health_loop(), name="health")
+        try:
+            await self.stop.wait()
+        finally:
+            await asyncio.gather(*readers, return_exceptions=True)
+            health.cancel()
+            self.batcher.extend(await self._health_lines())
+            self.batcher.extend([self._session_line("stop", time.time_ns())])
+            self.batcher.close()
+            await batcher
+            writer_stop.set()
+            await writer
+            depth = await self.outbox.depth()
+            await self.outbox.close()
+            self.writer.close()
+            for d in self.devices:
+                log.info("%s: %s", d.device.name, _counts(d.health()))
+            if depth.lines:
+                log.warning(
+                    "stopped with %d lines in the outbox (%s): they are sent on the next start",
+                    depth.lines, self.config.outbox.path,
+                )
+            else:
+                log.info("stopped; outbox empty, %d lines sent", self.writer.lines_sent)
+
+    def request_stop(self, sig: signal.Signals | None = None) -> None:
+        if not self.stop.is_set():
+            log.info("stopping (%s)", sig.name if sig else "requested")
+        self.stop.set()
+
+    def _session_line(self, state: str, time_ns: int) -> str:
+        fields: dict[str, str | float | int | bool | None] = {
+            "state": state,
+            "host": socket.gethostname(),
+            "pvlog_version": pvlog_version(),
+            "devices": ",".join(d.device.name for d in self.devices),
+        }
+        fields.update(self.config.session.tags)
+        return encode_line(series_prefix("pv_session", {"session": self.session}), fields, time_ns)
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(HEALTH_INTERVAL_S)
+            self.batcher.extend(await self._health_lines())
+
+    async def _health_lines(self) -> list[str]:
+        now = time.time_ns()
+        lines = [
+            encode_line(series_prefix("pvlog_health", {"device": d.device.name}), d.health(), now)  # type: ignore[arg-type]
+            for d in self.devices
+        ]
+        depth = await self.outbox.depth()
+        w = self.writer
+        fields: dict[str, float | int | str | bool | None] = {
+            "outbox_batches": depth.batches,
+            "outbox_lines": depth.lines,
+            "dead_letters": depth.dead_letters,
+            "lines_sent": w.lines_sent,
+            "requests": w.requests,
+            "retries": w.retries,
+            "write_latency_ms": w.last_latency_ms,
+        }
+        lines.append(encode_line(series_prefix("pvlog_health", {"component": "writer"}), fields, now))
+        return lines
+
+
+def _counts(health: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in health.items() if v or k == "samples")

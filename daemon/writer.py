@@ -1,0 +1,141 @@
+"""Outbox to InfluxDB: oldest first, deleted only on 2xx.
+
+5xx and no-answer are retried with capped exponential backoff and full jitter
+(never a tight loop); a 4xx batch is dead-lettered with the server's message.
+Several small outbox batches go out in one request (up to ``batch_size`` lines),
+so a backlog drains far faster than it was acquired; when such a request gets a
+4xx, its batches are resent one by one so only the bad one is dead-lettered.
+InfluxDB keeps one point per series and timestamp, so a resend is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from daemon.batcher import Batcher
+from daemon.influx import InfluxUnavailable, InfluxV1, Response
+from daemon.outbox import AsyncOutbox, Batch
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE_S = 0.2
+BACKOFF_CAP_S = 5.0
+
+
+def backoff_s(attempt: int) -> float:
+    """Full jitter over a capped exponential: at least a tenth of the step, never zero."""
+    step = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempt, 16))
+    return random.uniform(step / 10, step)
+
+
+class InfluxWriter:
+    def __init__(
+        self, outbox: AsyncOutbox, client: InfluxV1, batcher: Batcher, *, batch_size: int
+    ) -> None:
+        self._outbox = outbox
+        self._client = client
+        self._batcher = batcher
+        self._batch_size = batch_size
+        self._http = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx")
+        self._database_ready = False
+        self.lines_sent = 0
+        self.requests = 0
+        self.retries = 0
+        self.dead_lettered = 0
+        self.last_latency_ms = 0.0
+        self.last_error = ""
+
+    async def run(self, stop: asyncio.Event, drain_timeout_s: float) -> None:
+        """Send until ``stop`` is set, then for at most ``drain_timeout_s`` more while a
+        backlog remains. What is still unsent stays in the outbox for the next start."""
+        deadline: float | None = None
+        attempt = 0
+        loop = asyncio.get_running_loop()
+        while True:
+            if stop.is_set() and deadline is None:
+                deadline = loop.time() + drain_timeout_s
+            if deadline is not None and loop.time() >= deadline:
+                return
+            self._batcher.committed.clear()
+            batches = await self._outbox.oldest(self._batch_size)
+            if not batches:
+                if stop.is_set():
+                    return
+                await _first(self._batcher.committed.wait(), stop.wait())
+                continue
+            ok = await self._send(batches)
+            if ok:
+                attempt = 0
+                continue
+            self.retries += 1
+            delay = backoff_s(attempt)
+            attempt += 1
+            if deadline is not None:
+                delay = min(delay, max(0.0, deadline - loop.time()))
+            await asyncio.sleep(delay)
+
+    async def _send(self, batches: list[Batch]) -> bool:
+        """One request for ``batches``. True when they are settled (sent or dead-lettered)."""
+        body = b"\n".join(b.body for b in batches)
+        try:
+            resp = await self._post(body)
+        except InfluxUnavailable as exc:
+            self._note_error(str(exc))
+            return False
+        if resp.status // 100 == 2:
+            await self._outbox.delete([b.id for b in batches])
+            self.lines_sent += sum(b.lines for b in batches)
+            return True
+        if resp.status == 404 and "database not found" in resp.message:
+            self._database_ready = False
+            self._note_error(resp.message)
+            return False
+        if resp.status // 100 == 4:
+            if len(batches) > 1:
+                for batch in batches:
+                    if not await self._send([batch]):
+                        return False
+                return True
+            await self._outbox.dead_letter(batches[0], resp.status, resp.message)
+            self.dead_lettered += 1
+            log.error(
+                "InfluxDB refused batch %d (%d lines), dead-lettered: HTTP %d: %s",
+                batches[0].id, batches[0].lines, resp.status, resp.message,
+            )
+            return True
+        self._note_error(f"HTTP {resp.status}: {resp.message}")
+        return False
+
+    async def _post(self, body: bytes) -> Response:
+        loop = asyncio.get_running_loop()
+        if not self._database_ready:
+            await loop.run_in_executor(self._http, self._client.ensure_database)
+            self._database_ready = True
+        started = time.perf_counter()
+        resp = await loop.run_in_executor(self._http, self._client.write, body)
+        self.requests += 1
+        self.last_latency_ms = (time.perf_counter() - started) * 1000
+        return resp
+
+    def _note_error(self, message: str) -> None:
+        if message != self.last_error:
+            log.warning("InfluxDB write failed, will retry: %s", message)
+        self.last_error = message
+
+    def close(self) -> None:
+        self._http.shutdown(wait=True)
+        self._client.close()
+
+
+async def _first(*aws: object) -> None:
+    """Wait until the first of ``aws`` completes; cancel the rest."""
+    tasks = [asyncio.ensure_future(a) for a in aws]  # type: ignore[arg-type]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()

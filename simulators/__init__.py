@@ -1,0 +1,6 @@
+"""Simulated devices: physical models, inflation profiles, faults, pty/TCP links, control.
+
+Built like lewis: a device model with time injected (``advance(dt)``), the protocol
+encoding, and the transport, as separate pieces; plus a control channel to act on
+a running device.
+"""

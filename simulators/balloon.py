@@ -1,0 +1,41 @@
+"""How much fluid a balloon catheter takes at a given pressure.
+
+Delivered volume = balloon volume + what the catheter's dead space takes up as
+the line pressurises. The balloon unfolds in the first atmosphere or two, reaches
+its nominal size (a cylinder: an 8x40 mm balloon holds about 2.0 mL) at nominal
+pressure, and keeps growing slowly past it (semi-compliant: diameter about +1.5%
+per atm, volume about twice that).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Balloon:
+    diameter_mm: float = 8.0
+    length_mm: float = 40.0
+    nominal_atm: float = 8.0
+    volume_compliance_per_atm: float = 0.03
+    dead_space_ml: float = 0.25
+
+    @property
+    def nominal_ml(self) -> float:
+        r = self.diameter_mm / 2
+        return math.pi * r * r * self.length_mm / 1000
+
+    def volume_ml(self, pressure_atm: float) -> float:
+        if pressure_atm <= 0:
+            return 0.0
+        unfold = 1 - math.exp(-pressure_atm / 0.7)
+        growth = max(0.5, 1 + self.volume_compliance_per_atm * (pressure_atm - self.nominal_atm))
+        dead = self.dead_space_ml * (1 - math.exp(-pressure_atm / 0.3))
+        return self.nominal_ml * unfold * growth + dead
+
+    @classmethod
+    def parse(cls, text: str) -> Balloon:
+        """``"8x40"`` (diameter x length, mm)."""
+        d, _, length = text.lower().partition("x")
+        return cls(diameter_mm=float(d), length_mm=float(length))

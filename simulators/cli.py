@@ -1,0 +1,114 @@
+"""``pvlog simulate pvs``: serve a simulated device on a pty (default) or TCP port."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import signal
+import sys
+from collections.abc import Sequence
+from typing import IO
+
+from drivers.units import KPA_PER_UNIT
+from simulators.balloon import Balloon
+from simulators.faults import Faults
+from simulators.link import Link, PtyLink, TcpLink
+from simulators.profiles import PROFILES, ProfilePlayer, segments
+from simulators.pvs_device import PvsDevice, PvsSettings
+from simulators.runner import Simulator
+
+
+def _probability(text: str) -> float:
+    p = float(text)
+    if not 0 <= p <= 1:
+        raise argparse.ArgumentTypeError("a probability is between 0 and 1")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pvlog simulate",
+        description="Serve a simulated device. Prints the port to open (a pty path such as "
+        "/dev/pts/7, or socket://host:port) on the first line of standard output.",
+    )
+    p.add_argument("model", choices=["pvs"])
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--tcp", metavar="HOST:PORT", help="serve on TCP instead of a pty")
+    p.add_argument("--link", metavar="PATH", help="keep a symlink to the pty here (stable across replug)")
+    p.add_argument("--profile", choices=PROFILES, default="clinical")
+    p.add_argument("--rate", type=float, default=50.0, help="samples per second, 10-500")
+    p.add_argument("--unit", choices=sorted(KPA_PER_UNIT), default="ATM")
+    p.add_argument("--seed", type=int, default=None, help="makes the run deterministic")
+    p.add_argument("--drift-ppm", type=float, default=0.0, help="device clock error")
+    p.add_argument("--t0", type=int, default=None, help="device clock at power-up, us")
+    p.add_argument("--noise", type=float, default=0.003, help="pressure noise, atm (1 sigma)")
+    p.add_argument("--balloon", default="8x40", help="diameter x length, mm")
+    p.add_argument("--rbp", type=float, default=14.0, help="rated burst pressure, atm")
+    p.add_argument("--cycles", type=int, default=10, help="fatigue cycles")
+    p.add_argument("--hold", type=float, default=None, help="hold time at each plateau, s")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--truth", metavar="FILE", help="write every emitted sentence as JSON lines")
+    p.add_argument("--control", metavar="PATH", help="Unix socket for run-time commands")
+    p.add_argument(
+        "--no-wait", action="store_true", help="start sending at once, not when a reader opens"
+    )
+    for name in ("bad-checksum", "bad-field", "truncate", "garbage", "drop"):
+        p.add_argument(f"--{name}", type=_probability, default=0.0, metavar="P",
+                       help=f"probability per sentence of fault '{name}'")
+    p.add_argument("--sensor-fault", type=_probability, default=0.0, metavar="P",
+                   help="probability per sample of a (valid) sensor-fault sample")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if not 10 <= args.rate <= 500:
+        print("pvlog simulate: --rate must be 10..500", file=sys.stderr)
+        return 2
+    rng = random.Random(args.seed)
+    settings = PvsSettings(
+        rate_hz=args.rate, unit=args.unit, drift_ppm=args.drift_ppm, noise_atm=args.noise,
+        sensor_fault=args.sensor_fault,
+    )
+    if args.t0 is not None:
+        settings.t0_us = args.t0 % (1 << 32)
+    player = ProfilePlayer(
+        segments(args.profile, rng, rbp_atm=args.rbp, cycles=args.cycles, hold_s=args.hold)
+    )
+    faults = Faults(
+        bad_checksum=args.bad_checksum, bad_field=args.bad_field, truncate=args.truncate,
+        garbage=args.garbage, drop=args.drop,
+    )
+    device = PvsDevice(settings, player, rng, balloon=Balloon.parse(args.balloon), faults=faults)
+    link: Link
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        link = TcpLink(host or "127.0.0.1", int(port))
+    else:
+        link = PtyLink(args.link)
+    truth: IO[str] | None = open(args.truth, "w", encoding="utf-8") if args.truth else None  # noqa: SIM115
+    sim = Simulator(
+        device, link, truth=truth, control_path=args.control,
+        wait_listener=not args.no_wait, duration_s=args.duration,
+    )
+
+    def ready(s: Simulator) -> None:
+        print(s.link.address, flush=True)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, sim.stopping.set)
+        await sim.run(on_ready=ready)
+
+    try:
+        asyncio.run(run())
+    finally:
+        if truth is not None:
+            truth.close()
+    with contextlib.suppress(BrokenPipeError):
+        print(json.dumps({"simulator": "pvs", **sim.status()}), file=sys.stderr, flush=True)
+    return 0

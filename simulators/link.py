@@ -1,0 +1,250 @@
+"""Transports for simulated devices: a pseudo-terminal or a TCP port.
+
+Like a real UART, a link sends whether or not anyone listens; bytes sent while no
+one has the port open are not delivered (``send`` says so, for the truth file).
+Every byte arriving from the reader is counted: pvlog must send none.
+
+The pty is put in raw mode at creation (no echo, no CR/LF translation), before
+any reader can open it. ``unplug`` closes it as a yanked USB adapter would; a
+replug makes a new pty, and the optional stable ``link`` path (a symlink, like
+``/dev/serial/by-id/...``) is re-pointed to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import socket
+import tty
+from pathlib import Path
+
+MAX_PENDING = 1 << 20
+
+
+class Link:
+    """What the simulator runner needs from a transport."""
+
+    rx_bytes = 0
+    overruns = 0
+
+    @property
+    def listening(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def address(self) -> str:
+        raise NotImplementedError
+
+    def send(self, data: bytes) -> bool:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    def unplug(self) -> None:
+        raise NotImplementedError
+
+    async def replug(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class PtyLink(Link):
+    def __init__(self, link: str | None = None) -> None:
+        self.link = Path(link) if link else None
+        self._master: int | None = None
+        self._path = ""
+        self._listening = False
+        self._pending = bytearray()
+        self._watch: asyncio.Task[None] | None = None
+        self.plugged = False
+
+    @property
+    def address(self) -> str:
+        return self._path
+
+    @property
+    def listening(self) -> bool:
+        return self._listening
+
+    async def start(self) -> None:
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        self._path = os.ttyname(slave)
+        os.close(slave)  # the slave path lives as long as the master is open
+        os.set_blocking(master, False)
+        self._master = master
+        self.plugged = True
+        if self.link is not None:
+            tmp = self.link.with_name(self.link.name + ".new")
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            tmp.symlink_to(self._path)
+            tmp.replace(self.link)
+        self._watch = asyncio.create_task(self._watch_reader(), name="pty watch")
+
+    async def _watch_reader(self) -> None:
+        """Track whether a reader has the slave open, and count what it sends.
+
+        With no slave open, reading the master fails with EIO at once; with one
+        open, it would block. So poll while nobody listens, and wait for bytes
+        while somebody does.
+        """
+        loop = asyncio.get_running_loop()
+        master = self._master
+        assert master is not None
+        readable = asyncio.Event()
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except BlockingIOError:
+                self._listening = True
+                readable.clear()
+                loop.add_reader(master, readable.set)
+                try:
+                    await asyncio.wait_for(readable.wait(), 0.05)
+                except TimeoutError:
+                    pass
+                finally:
+                    loop.remove_reader(master)
+                continue
+            except OSError as exc:
+                if exc.errno != errno.EIO:
+                    raise
+                self._listening = False
+                self._pending.clear()
+                await asyncio.sleep(0.02)
+                continue
+            self.rx_bytes += len(data)
+
+    def send(self, data: bytes) -> bool:
+        if self._master is None or not self._listening:
+            return False
+        if self._pending:
+            self._queue(data)
+            return True
+        try:
+            n = os.write(self._master, data)
+        except BlockingIOError:
+            n = 0
+        except OSError:
+            return False
+        if n < len(data):
+            self._queue(data[n:])
+        return True
+
+    def _queue(self, data: bytes) -> None:
+        if len(self._pending) + len(data) > MAX_PENDING:
+            self.overruns += 1
+            return
+        first = not self._pending
+        self._pending += data
+        if first and self._master is not None:
+            asyncio.get_running_loop().add_writer(self._master, self._flush)
+
+    def _flush(self) -> None:
+        assert self._master is not None
+        try:
+            n = os.write(self._master, self._pending)
+        except BlockingIOError:
+            return
+        except OSError:
+            n = len(self._pending)
+        del self._pending[:n]
+        if not self._pending:
+            asyncio.get_running_loop().remove_writer(self._master)
+
+    def unplug(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        if self._master is not None:
+            loop = asyncio.get_running_loop()
+            loop.remove_writer(self._master)
+            loop.remove_reader(self._master)
+            os.close(self._master)
+            self._master = None
+        self._pending.clear()
+        self._listening = False
+        self.plugged = False
+
+    async def replug(self) -> None:
+        if not self.plugged:
+            await self.start()
+
+    def close(self) -> None:
+        self.unplug()
+        if self.link is not None:
+            with contextlib.suppress(FileNotFoundError):
+                if self.link.is_symlink():
+                    self.link.unlink()
+
+
+class TcpLink(Link):
+    """Serves the device to one TCP client at a time (pyserial ``socket://host:port``)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._server: asyncio.Server | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self.plugged = False
+
+    @property
+    def address(self) -> str:
+        return f"socket://{self.host}:{self.port}"
+
+    @property
+    def listening(self) -> bool:
+        return self._writer is not None and not self._writer.is_closing()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._client, self.host, self.port)
+        sock: socket.socket = self._server.sockets[0]
+        self.port = sock.getsockname()[1]
+        self.plugged = True
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.listening:
+            writer.close()  # one reader at a time, like a serial port
+            return
+        self._writer = writer
+        try:
+            while data := await reader.read(65536):
+                self.rx_bytes += len(data)
+        except OSError:
+            pass
+        finally:
+            if self._writer is writer:
+                self._writer = None
+            writer.close()
+
+    def send(self, data: bytes) -> bool:
+        if not self.listening:
+            return False
+        assert self._writer is not None
+        transport = self._writer.transport
+        if transport.get_write_buffer_size() > MAX_PENDING:
+            self.overruns += 1
+            return True
+        self._writer.write(data)
+        return True
+
+    def unplug(self) -> None:
+        if self._writer is not None:
+            self._writer.transport.abort()
+            self._writer = None
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self.plugged = False
+
+    async def replug(self) -> None:
+        if not self.plugged:
+            await self.start()
+
+    def close(self) -> None:
+        self.unplug()

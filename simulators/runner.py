@@ -1,0 +1,196 @@
+"""Runs a simulated device in real time on a link, with a truth file and a control channel.
+
+The device samples on its own schedule (its true time advances with the host's
+monotonic clock); each tick sends every sample that fell due in one write, as a
+device's UART output arrives at a USB-serial adapter in bursts. The truth file
+gets one JSON line per piece sent: what it is, when it was taken (``host_ns``),
+whether it is valid, and whether anyone was listening (``delivered``).
+
+Control channel: JSON lines on a Unix socket, one reply line per command:
+``{"cmd": "status"}``, ``{"cmd": "faults", "bad_checksum": 0.1, ...}``,
+``{"cmd": "stall", "seconds": 2}``, ``{"cmd": "unplug"}``, ``{"cmd": "replug"}``,
+``{"cmd": "reboot"}``, ``{"cmd": "stop"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from simulators.link import Link
+from simulators.pvs_device import Emission, PvsDevice
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.005
+SETTLE_S = 0.2
+"""After a reader opens the port, wait this long before sending (it is still configuring it)."""
+
+
+class Simulator:
+    def __init__(
+        self,
+        device: PvsDevice,
+        link: Link,
+        *,
+        truth: IO[str] | None = None,
+        control_path: str | None = None,
+        wait_listener: bool = True,
+        duration_s: float | None = None,
+    ) -> None:
+        self.device = device
+        self.link = link
+        self.truth = truth
+        self.control_path = control_path
+        self.wait_listener = wait_listener
+        self.duration_s = duration_s
+        self.stopping = asyncio.Event()
+        self.sim_s = 0.0
+        self.stall_until = 0.0
+        self.counts = {"samples": 0, "delivered": 0, "undelivered": 0, "corrupted": 0}
+        self._wall0 = 0
+        self._pending: list[Emission] = []
+
+    async def run(self, on_ready: Any = None) -> None:
+        loop = asyncio.get_running_loop()
+        await self.link.start()
+        control = None
+        if self.control_path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.control_path)
+            control = await asyncio.start_unix_server(self._control, self.control_path)
+        if on_ready is not None:
+            on_ready(self)
+        if self.wait_listener:
+            while not self.link.listening and not self.stopping.is_set():
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(SETTLE_S)
+        self._wall0 = time.time_ns()
+        start = loop.time()
+        self._take(self.device.reboot(self.device.clock_us0))
+        dt = 1.0 / self.device.s.rate_hz
+        try:
+            while not self.stopping.is_set():
+                now = loop.time() - start
+                if self.duration_s is not None and now >= self.duration_s:
+                    break
+                while self.sim_s + dt <= now:
+                    self.sim_s += dt
+                    if loop.time() < self.stall_until:
+                        self.device.idle(dt)
+                    else:
+                        self._take(self.device.step())
+                self._send()
+                await asyncio.sleep(TICK_S)
+        finally:
+            self._send()
+            if control is not None:
+                control.close()
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.control_path or "")
+            self.link.close()
+            if self.truth is not None:
+                self.truth.flush()
+
+    def _take(self, emissions: list[Emission]) -> None:
+        """Queue what the device sent, stamped with when it was taken (true host time)."""
+        host_ns = self._wall0 + int(self.sim_s * 1e9)
+        for e in emissions:
+            e.truth["host_ns"] = host_ns
+        self._pending.extend(emissions)
+
+    def _send(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(e.data for e in self._pending)
+        delivered = self.link.send(data) if data else False
+        lines = []
+        for e in self._pending:
+            t = e.truth
+            t["delivered"] = delivered and bool(e.data)
+            if t.get("kind") == "sample":
+                self.counts["samples"] += 1
+                if not t["valid"]:
+                    self.counts["corrupted"] += 1
+                self.counts["delivered" if t["delivered"] else "undelivered"] += 1
+            t["raw"] = e.data.decode("latin-1")
+            lines.append(json.dumps(t, separators=(",", ":")))
+        self._pending.clear()
+        if self.truth is not None:
+            self.truth.write("\n".join(lines) + "\n")
+            self.truth.flush()
+
+    async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readline():
+                try:
+                    reply = await self.command(json.loads(line))
+                except (ValueError, TypeError, KeyError) as exc:
+                    reply = {"ok": False, "error": str(exc)}
+                writer.write(json.dumps(reply).encode() + b"\n")
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def command(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Act on one control message; returns the reply."""
+        cmd = msg.get("cmd")
+        if cmd == "status":
+            return {"ok": True, **self.status()}
+        if cmd == "faults":
+            changes = {k: v for k, v in msg.items() if k != "cmd"}
+            self.device.faults = self.device.faults.updated(changes)
+            return {"ok": True}
+        if cmd == "stall":
+            loop = asyncio.get_running_loop()
+            self.stall_until = loop.time() + float(msg["seconds"])
+            return {"ok": True}
+        if cmd == "unplug":
+            self.link.unplug()
+            return {"ok": True}
+        if cmd == "replug":
+            await self.link.replug()
+            return {"ok": True, "address": self.link.address}
+        if cmd == "reboot":
+            self._take(self.device.reboot())
+            return {"ok": True}
+        if cmd == "stop":
+            self.stopping.set()
+            return {"ok": True}
+        raise ValueError(f"unknown command {cmd!r}")
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "address": self.link.address,
+            "listening": self.link.listening,
+            "rx_bytes": self.link.rx_bytes,
+            "overruns": self.link.overruns,
+            "seq": self.device.seq,
+            **self.counts,
+        }
+
+
+def control_request(path: str | Path, msg: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any]:
+    """Send one control message to a running simulator and return its reply (blocking)."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout_s)
+        s.connect(str(path))
+        s.sendall(json.dumps(msg).encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    reply: dict[str, Any] = json.loads(buf)
+    return reply
