@@ -8,9 +8,11 @@ with capped backoff whenever it fails or vanishes; the outage becomes an event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from daemon.clock import DeviceClock
 from daemon.config import DeviceConfig
@@ -89,9 +91,10 @@ class Acquisition:
             log.info("%s: reading %s (%s)", self.device.name, self.device.port, self.device.driver)
             port.start(self._on_chunk)
             assert port.lost is not None
-            stopped = asyncio.ensure_future(stop.wait())
+            stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+            lost: asyncio.Future[Any] = port.lost
             try:
-                await asyncio.wait({port.lost, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait([lost, stopped], return_when=asyncio.FIRST_COMPLETED)
             finally:
                 stopped.cancel()
             why = port.lost.result() if port.lost.done() else "stopping"
@@ -141,11 +144,18 @@ class Acquisition:
         """Log and record the identity when it is new or changed (it repeats every 10 s)."""
         old = self.identity
         if old is None or (info.model, info.serial, info.firmware, info.extra) != (
-            old.model, old.serial, old.firmware, old.extra
+            old.model,
+            old.serial,
+            old.firmware,
+            old.extra,
         ):
             log.info(
                 "%s: %s serial %s firmware %s %s",
-                self.device.name, info.model, info.serial, info.firmware, info.extra,
+                self.device.name,
+                info.model,
+                info.serial,
+                info.firmware,
+                info.extra,
             )
             detail = f"model={info.model} serial={info.serial} firmware={info.firmware}"
             self._sink([self._event_line("identity", detail, None, info.rx_time_ns)])
@@ -173,7 +183,5 @@ class Acquisition:
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass

@@ -1,4 +1,4 @@
-"""Lines in memory to batches in the outbox: by size (``batch_size``) or by age (``flush_interval_ms``).
+"""Lines in memory to outbox batches, by size (``batch_size``) or age (``flush_interval_ms``).
 
 Acquisition appends lines synchronously (no await on the hot path); a flusher task
 commits them to the outbox. At most one flush interval of lines lives only in
@@ -9,6 +9,7 @@ recording too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from daemon.outbox import AsyncOutbox
@@ -45,10 +46,8 @@ class Batcher:
     async def run(self) -> None:
         """Flush by age or size until ``close()``; then flush what is left and return."""
         while not self._closing:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._full.wait(), self._interval)
-            except TimeoutError:
-                pass
             await self.flush()
         await self.flush()
 

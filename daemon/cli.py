@@ -49,10 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("run", "check-config"):
         try:
             config = load_config(args.config)
-            if config.influx.api != "v1":
-                raise ConfigError(f"{args.config}: influx.api: only 'v1' is supported so far")
         except ConfigError as exc:
             print(f"pvlog: config error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        if config.influx.api != "v1":
+            print(
+                f"pvlog: config error: {args.config}: influx.api: only 'v1' is supported so far",
+                file=sys.stderr,
+            )
             return EXIT_CONFIG
         if args.command == "check-config":
             print(f"{args.config}: OK, {len(config.device)} device(s)")

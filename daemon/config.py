@@ -93,10 +93,10 @@ class SessionConfig(_Section):
     @field_validator("tags")
     @classmethod
     def _reserved(cls, v: dict[str, str]) -> dict[str, str]:
-        for key in v:
+        for key, value in v.items():
             if key in ("device", "session", "code"):
                 raise ValueError(f"tag {key!r} is set by pvlog itself")
-            if not key or not v[key]:
+            if not key or not value:
                 raise ValueError("tag keys and values must not be empty")
         return v
 

@@ -57,11 +57,27 @@ def run_demo(seconds: float = 20.0) -> int:
             cfg.write_text(CONFIG.format(url=influxd.url, root=root))
             sim = subprocess.Popen(  # noqa: S603
                 _pvlog(
-                    "simulate", "pvs", "--profile", "clinical", "--hold", "8", "--rate", "50",
-                    "--seed", "7", "--link", str(root / "pvs0"), "--bad-checksum", "0.01",
-                    "--garbage", "0.01", "--truth", str(root / "truth.jsonl"),
+                    "simulate",
+                    "pvs",
+                    "--profile",
+                    "clinical",
+                    "--hold",
+                    "8",
+                    "--rate",
+                    "50",
+                    "--seed",
+                    "7",
+                    "--link",
+                    str(root / "pvs0"),
+                    "--bad-checksum",
+                    "0.01",
+                    "--garbage",
+                    "0.01",
+                    "--truth",
+                    str(root / "truth.jsonl"),
                 ),
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
             )
             procs.append(sim)
             assert sim.stdout is not None
@@ -99,8 +115,14 @@ def summary(client: InfluxV1) -> str:
         _, count, pmax, pmin, vmax = series["values"][0]
         tags = series["tags"]
         rows.append(
-            (tags["device"], tags["session"], str(count), f"{kpa_to_atm(pmax):.2f}",
-             f"{kpa_to_atm(pmin):.2f}", f"{vmax:.3f}")
+            (
+                tags["device"],
+                tags["session"],
+                str(count),
+                f"{kpa_to_atm(pmax):.2f}",
+                f"{kpa_to_atm(pmin):.2f}",
+                f"{vmax:.3f}",
+            )
         )
     ev = client.query("SELECT count(detail) FROM pv_event GROUP BY code")
     events = ", ".join(

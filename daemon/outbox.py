@@ -95,7 +95,15 @@ class Outbox:
             self._db.execute(
                 "INSERT INTO dead_letter (id, created_ns, failed_ns, lines, status, message, body)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (batch.id, batch.created_ns, time.time_ns(), batch.lines, status, message, batch.body),
+                (
+                    batch.id,
+                    batch.created_ns,
+                    time.time_ns(),
+                    batch.lines,
+                    status,
+                    message,
+                    batch.body,
+                ),
             )
             self._db.execute("DELETE FROM batch WHERE id = ?", (batch.id,))
 
@@ -105,7 +113,9 @@ class Outbox:
         return list(rows)
 
     def depth(self) -> Depth:
-        batches, lines = self._db.execute("SELECT count(*), coalesce(sum(lines), 0) FROM batch").fetchone()
+        batches, lines = self._db.execute(
+            "SELECT count(*), coalesce(sum(lines), 0) FROM batch"
+        ).fetchone()
         (dead,) = self._db.execute("SELECT count(*) FROM dead_letter").fetchone()
         return Depth(batches, lines, dead)
 

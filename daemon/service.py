@@ -36,7 +36,7 @@ def pvlog_version() -> str:
 
 
 def session_name(configured: str, now_ns: int) -> str:
-    """``auto`` becomes the UTC start time, e.g. ``20261123T201553Z``: sortable and unique per start."""
+    """``auto`` becomes the UTC start time, e.g. ``20261123T201553Z``: sortable, one per start."""
     if configured != "auto":
         return configured
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now_ns / 1e9))
@@ -74,7 +74,10 @@ class Daemon:
             loop.add_signal_handler(sig, self.request_stop, sig)
         log.info(
             "pvlog %s: session %s, %d device(s), InfluxDB %s",
-            pvlog_version(), self.session, len(self.devices), self.config.influx.url,
+            pvlog_version(),
+            self.session,
+            len(self.devices),
+            self.config.influx.url,
         )
         self.batcher.extend([self._session_line("start", self.started_ns)])
         writer_stop = asyncio.Event()
@@ -106,7 +109,8 @@ class Daemon:
             if depth.lines:
                 log.warning(
                     "stopped with %d lines in the outbox (%s): they are sent on the next start",
-                    depth.lines, self.config.outbox.path,
+                    depth.lines,
+                    self.config.outbox.path,
                 )
             else:
                 log.info("stopped; outbox empty, %d lines sent", self.writer.lines_sent)
@@ -134,7 +138,7 @@ class Daemon:
     async def _health_lines(self) -> list[str]:
         now = time.time_ns()
         lines = [
-            encode_line(series_prefix("pvlog_health", {"device": d.device.name}), d.health(), now)  # type: ignore[arg-type]
+            encode_line(series_prefix("pvlog_health", {"device": d.device.name}), d.health(), now)
             for d in self.devices
         ]
         depth = await self.outbox.depth()
@@ -148,7 +152,9 @@ class Daemon:
             "retries": w.retries,
             "write_latency_ms": w.last_latency_ms,
         }
-        lines.append(encode_line(series_prefix("pvlog_health", {"component": "writer"}), fields, now))
+        lines.append(
+            encode_line(series_prefix("pvlog_health", {"component": "writer"}), fields, now)
+        )
         return lines
 
 

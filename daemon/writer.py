@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 
 from daemon.batcher import Batcher
@@ -104,7 +105,10 @@ class InfluxWriter:
             self.dead_lettered += 1
             log.error(
                 "InfluxDB refused batch %d (%d lines), dead-lettered: HTTP %d: %s",
-                batches[0].id, batches[0].lines, resp.status, resp.message,
+                batches[0].id,
+                batches[0].lines,
+                resp.status,
+                resp.message,
             )
             return True
         self._note_error(f"HTTP {resp.status}: {resp.message}")
@@ -131,9 +135,9 @@ class InfluxWriter:
         self._client.close()
 
 
-async def _first(*aws: object) -> None:
+async def _first(*aws: Awaitable[object]) -> None:
     """Wait until the first of ``aws`` completes; cancel the rest."""
-    tasks = [asyncio.ensure_future(a) for a in aws]  # type: ignore[arg-type]
+    tasks = [asyncio.ensure_future(a) for a in aws]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:

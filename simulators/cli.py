@@ -37,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", choices=["pvs"])
     where = p.add_mutually_exclusive_group()
     where.add_argument("--tcp", metavar="HOST:PORT", help="serve on TCP instead of a pty")
-    p.add_argument("--link", metavar="PATH", help="keep a symlink to the pty here (stable across replug)")
+    p.add_argument(
+        "--link", metavar="PATH", help="keep a symlink to the pty here (stable across replug)"
+    )
     p.add_argument("--profile", choices=PROFILES, default="clinical")
     p.add_argument("--rate", type=float, default=50.0, help="samples per second, 10-500")
     p.add_argument("--unit", choices=sorted(KPA_PER_UNIT), default="ATM")
@@ -56,10 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-wait", action="store_true", help="start sending at once, not when a reader opens"
     )
     for name in ("bad-checksum", "bad-field", "truncate", "garbage", "drop"):
-        p.add_argument(f"--{name}", type=_probability, default=0.0, metavar="P",
-                       help=f"probability per sentence of fault '{name}'")
-    p.add_argument("--sensor-fault", type=_probability, default=0.0, metavar="P",
-                   help="probability per sample of a (valid) sensor-fault sample")
+        p.add_argument(
+            f"--{name}",
+            type=_probability,
+            default=0.0,
+            metavar="P",
+            help=f"probability per sentence of fault '{name}'",
+        )
+    p.add_argument(
+        "--sensor-fault",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="probability per sample of a (valid) sensor-fault sample",
+    )
     return p
 
 
@@ -70,7 +82,10 @@ def main(argv: Sequence[str]) -> int:
         return 2
     rng = random.Random(args.seed)
     settings = PvsSettings(
-        rate_hz=args.rate, unit=args.unit, drift_ppm=args.drift_ppm, noise_atm=args.noise,
+        rate_hz=args.rate,
+        unit=args.unit,
+        drift_ppm=args.drift_ppm,
+        noise_atm=args.noise,
         sensor_fault=args.sensor_fault,
     )
     if args.t0 is not None:
@@ -79,8 +94,11 @@ def main(argv: Sequence[str]) -> int:
         segments(args.profile, rng, rbp_atm=args.rbp, cycles=args.cycles, hold_s=args.hold)
     )
     faults = Faults(
-        bad_checksum=args.bad_checksum, bad_field=args.bad_field, truncate=args.truncate,
-        garbage=args.garbage, drop=args.drop,
+        bad_checksum=args.bad_checksum,
+        bad_field=args.bad_field,
+        truncate=args.truncate,
+        garbage=args.garbage,
+        drop=args.drop,
     )
     device = PvsDevice(settings, player, rng, balloon=Balloon.parse(args.balloon), faults=faults)
     link: Link
@@ -91,8 +109,12 @@ def main(argv: Sequence[str]) -> int:
         link = PtyLink(args.link)
     truth: IO[str] | None = open(args.truth, "w", encoding="utf-8") if args.truth else None  # noqa: SIM115
     sim = Simulator(
-        device, link, truth=truth, control_path=args.control,
-        wait_listener=not args.no_wait, duration_s=args.duration,
+        device,
+        link,
+        truth=truth,
+        control_path=args.control,
+        wait_listener=not args.no_wait,
+        duration_s=args.duration,
     )
 
     def ready(s: Simulator) -> None:

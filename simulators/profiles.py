@@ -52,7 +52,12 @@ PROFILES = ("clinical", "compliance", "burst", "fatigue")
 
 
 def segments(
-    name: str, rng: random.Random, *, rbp_atm: float = 14.0, cycles: int = 10, hold_s: float | None = None
+    name: str,
+    rng: random.Random,
+    *,
+    rbp_atm: float = 14.0,
+    cycles: int = 10,
+    hold_s: float | None = None,
 ) -> Iterator[Segment]:
     """The segments of profile ``name``; clinical repeats for ever, the others end."""
     if name == "clinical":

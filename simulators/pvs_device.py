@@ -116,7 +116,9 @@ class PvsDevice:
     def _identity(self) -> Emission:
         self._next_identity_s = self.elapsed_s + IDENTITY_EVERY_S
         s = self.s
-        body = f"PVID,{s.model},{s.serial},{s.firmware},{s.unit},-1,{s.p_max_atm:g},30,{s.rate_hz:g}"
+        body = (
+            f"PVID,{s.model},{s.serial},{s.firmware},{s.unit},-1,{s.p_max_atm:g},30,{s.rate_hz:g}"
+        )
         return Emission(sentence(body), {"kind": "identity", "valid": True})
 
     def _event(self, code: str, detail: str) -> Emission:

@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -68,8 +69,8 @@ class Simulator:
         if on_ready is not None:
             on_ready(self)
         if self.wait_listener:
-            while not self.link.listening and not self.stopping.is_set():
-                await asyncio.sleep(0.01)
+            while not self.link.listening and not self.stopping.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)  # the link learns of a reader by polling, too
             await asyncio.sleep(SETTLE_S)
         self._wall0 = time.time_ns()
         start = loop.time()
@@ -178,10 +179,10 @@ class Simulator:
         }
 
 
-def control_request(path: str | Path, msg: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any]:
+def control_request(
+    path: str | Path, msg: dict[str, Any], timeout_s: float = 5.0
+) -> dict[str, Any]:
     """Send one control message to a running simulator and return its reply (blocking)."""
-    import socket
-
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout_s)
         s.connect(str(path))
