@@ -29,7 +29,9 @@ class DeviceClock:
         self.resets = 0
 
     def reset(self) -> None:
-        """Forget the anchor (the device rebooted)."""
+        """Forget the anchor (the device said it rebooted)."""
+        if self._last_raw is not None:
+            self.resets += 1
         self._last_raw = None
 
     def to_host_ns(self, device_us: int, rx_time_ns: int) -> int:
@@ -38,12 +40,13 @@ class DeviceClock:
             step = (device_us - last) % WRAP
             if step >= WRAP // 2:  # went backwards: a reboot, not a wrap
                 last = None
-                self.resets += 1
             elif device_us < last:
                 self._epoch += WRAP
         device_ns = (device_us + self._epoch) * 1000
         candidate = rx_time_ns - device_ns
         if last is None or abs(candidate - self._offset) > JUMP_NS:
+            if self._last_raw is not None:
+                self.resets += 1  # a reboot or a jump of the device clock
             self._offset = self._window_min = candidate
             self._window_start = rx_time_ns
         else:

@@ -143,7 +143,10 @@ def load_config(path: str | Path) -> Config:
 
 
 def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
+    # A misspelt key shows up twice: unknown under its typo, missing under its name.
+    # The typo is the one to name.
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
     key = ".".join(str(p) for p in err["loc"]) or "(top level)"
     key = re.sub(r"^device\.(\d+)", lambda m: f"device[{m.group(1)}]", key)
     msg = err["msg"].removeprefix("Value error, ")

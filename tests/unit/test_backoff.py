@@ -1,0 +1,17 @@
+"""Retry delays grow, stay capped, are jittered, and are never zero (no tight loop)."""
+
+from __future__ import annotations
+
+import random
+
+from daemon.writer import BACKOFF_BASE_S, BACKOFF_CAP_S, backoff_s
+
+
+def test_backoff_bounds() -> None:
+    random.seed(3)
+    for attempt in range(40):
+        step = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)
+        delays = [backoff_s(attempt) for _ in range(200)]
+        assert min(delays) >= step / 10 > 0
+        assert max(delays) <= step <= BACKOFF_CAP_S
+        assert len(set(delays)) > 150  # jittered: retries of many daemons do not align

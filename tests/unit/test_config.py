@@ -1,0 +1,129 @@
+"""A bad configuration is one clear line naming the key, and exit code 2; a good one loads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from daemon.config import ConfigError, load_config, parse_size
+
+REPO = Path(__file__).resolve().parents[2]
+
+GOOD = """
+[influx]
+url = "http://127.0.0.1:8086"
+database = "pvlog"
+batch_size = 5000
+flush_interval_ms = 200
+
+[outbox]
+path = "var/outbox.sqlite"
+max_bytes = "2GiB"
+
+[recording]
+dir = "var/recordings"
+
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+topic_prefix = "pvlog"
+
+[session]
+name = "auto"
+tags = { bench = "B1" }
+
+[[device]]
+name = "inflator1"
+driver = "pvs"
+port = "/dev/ttyUSB0"
+baudrate = 115200
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "pvlog.toml"
+    p.write_text(text)
+    return p
+
+
+def test_the_design_example_loads(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD))
+    assert cfg.outbox.max_bytes == 2 * 2**30
+    assert cfg.device[0].name == "inflator1"
+    assert cfg.session.tags == {"bench": "B1"}
+
+
+@pytest.mark.parametrize("name", ["bench.toml", "demo.toml"])
+def test_shipped_examples_load(name: str) -> None:
+    load_config(REPO / "config" / name)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (("batch_size = 5000", "batch_size = 0"), "influx.batch_size"),
+        (("batch_size = 5000", 'batch_size = "many"'), "influx.batch_size"),
+        (('url = "http://127.0.0.1:8086"', 'url = "ftp://x"'), "influx.url"),
+        (('api = "v1"', 'api = "v9"'), "influx.api"),
+        (('max_bytes = "2GiB"', 'max_bytes = "lots"'), "outbox.max_bytes"),
+        (('driver = "pvs"', 'driver = "xyz"'), "device[0].driver"),
+        (('name = "inflator1"', 'name = "bad name!"'), "device[0].name"),
+        (("baudrate = 115200", "baudrate = 12"), "device[0].baudrate"),
+        (('port = "/dev/ttyUSB0"', "porrt = 1"), "device[0].porrt"),
+        (("[session]", "[session]\ncolour = 1"), "session.colour"),
+        (('tags = { bench = "B1" }', 'tags = { device = "x" }'), "session.tags"),
+    ],
+)
+def test_bad_values_name_their_key(tmp_path: Path, change: tuple[str, str], key: str) -> None:
+    text = GOOD if change[0] in GOOD else GOOD.replace("[influx]", '[influx]\napi = "v1"')
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text.replace(*change)))
+    message = str(err.value)
+    assert "\n" not in message
+    assert f": {key}:" in message or f": {key} " in message, message
+
+
+def test_no_device_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="device"):
+        load_config(write(tmp_path, GOOD.split("[[device]]")[0]))
+
+
+def test_duplicate_device_names(tmp_path: Path) -> None:
+    text = GOOD + GOOD[GOOD.index("[[device]]") :]
+    with pytest.raises(ConfigError, match="inflator1"):
+        load_config(write(tmp_path, text))
+
+
+def test_sizes() -> None:
+    assert parse_size("2GiB") == 2 * 2**30
+    assert parse_size("500MB") == 500 * 10**6
+    assert parse_size(1024) == 1024
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size("2 parsecs")
+
+
+@pytest.mark.parametrize(
+    "text", ["[influx\nurl=", GOOD.replace("baudrate = 115200", "baudrate = -1")]
+)
+def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path: Path, text: str) -> None:
+    cfg = write(tmp_path, text)
+    res = subprocess.run(
+        [sys.executable, "-m", "daemon.cli", "run", "-c", str(cfg)],
+        capture_output=True, text=True, timeout=60, cwd=REPO, check=False,
+    )
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("pvlog: config error: ")
+    assert "Traceback" not in res.stderr
+
+
+def test_cli_missing_file_exits_2(tmp_path: Path) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "daemon.cli", "run", "-c", str(tmp_path / "nope.toml")],
+        capture_output=True, text=True, timeout=60, cwd=REPO, check=False,
+    )
+    assert res.returncode == 2
+    assert "cannot read" in res.stderr

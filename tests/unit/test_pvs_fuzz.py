@@ -1,0 +1,138 @@
+"""Random and mutated streams: the parser never raises, never grows, never invents a sample.
+
+The oracle is a deliberately plain reading of the spec (per-byte XOR, Fraction
+arithmetic, one line at a time), independent of the driver's fast paths.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from drivers.pvs import MAX_SENTENCE, PvsParser, sentence
+from drivers.records import Record, Sample
+from drivers.units import KPA_PER_UNIT
+
+_NUM3 = r"-?\d{1,9}(\.\d{1,3})?"
+_ORACLE_PVS = re.compile(
+    rf"PVS,(\d{{1,5}}),(\d{{1,10}}),({_NUM3}),(ATM|BAR|PSI|KPA|MMHG),({_NUM3}),([0-9A-Fa-f]{{2}})"
+)
+
+
+def oracle_samples(stream: bytes) -> list[tuple[int, int, dict[str, float], int]]:
+    out = []
+    for raw in stream.split(b"\n")[:-1]:
+        if b"$" not in raw:
+            continue
+        line = raw[raw.rindex(b"$") :] + b"\n"
+        if len(line) > MAX_SENTENCE or not line.endswith(b"\r\n") or len(line) < 6:
+            continue
+        if line[-5:-4] != b"*":
+            continue
+        body, cs = line[1:-5], line[-4:-2]
+        try:
+            text = body.decode("ascii")
+            want = int(cs.decode("ascii"), 16)
+        except (UnicodeDecodeError, ValueError):
+            continue
+        if not re.fullmatch(r"[0-9A-Fa-f]{2}", cs.decode()):
+            continue
+        x = 0
+        for b in body:
+            x ^= b
+        if x != want:
+            continue
+        m = _ORACLE_PVS.fullmatch(text)
+        if m is None:
+            continue
+        seq, t, flags = int(m.group(1)), int(m.group(2)), int(m.group(8), 16)
+        if seq > 65535 or t > 2**32 - 1:
+            continue
+        values = {"volume_ml": float(m.group(6))}
+        if not flags & 2:
+            values["pressure_kpa"] = float(Fraction(m.group(3)) * KPA_PER_UNIT[m.group(5)])
+        out.append((seq, t, values, flags))
+    return out
+
+
+def samples(records: list[Record]) -> list[tuple[int, int, dict[str, float], int]]:
+    return [
+        (r.seq, r.device_time_us or 0, r.values, r.flags) for r in records if isinstance(r, Sample)
+    ]
+
+
+sample_sentences = st.builds(
+    lambda seq, t, p, unit, v, flags: sentence(f"PVS,{seq},{t},{p},{unit},{v},{flags:02X}"),
+    st.integers(0, 65535),
+    st.integers(0, 2**32 - 1),
+    st.decimals(-1000, 100000, places=3).map(str),
+    st.sampled_from(sorted(KPA_PER_UNIT)),
+    st.decimals(0, 1000, places=3).map(str),
+    st.integers(0, 255),
+)
+other_sentences = st.sampled_from(
+    [
+        sentence("PVID,BIX-30,SN00417,2.3.1,ATM,-1,30,30,50"),
+        sentence("PVEV,1236,5000,MARK,"),
+        sentence("PVNEW,1,2,3"),
+    ]
+)
+streams = st.lists(st.one_of(sample_sentences, other_sentences), max_size=30).map(b"".join)
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(streams))
+    for _ in range(draw(st.integers(0, 8))):
+        op = draw(st.sampled_from(["flip", "insert", "delete"]))
+        pos = draw(st.integers(0, len(data)))
+        if op == "flip" and pos < len(data):
+            data[pos] ^= 1 << draw(st.integers(0, 7))
+        elif op == "insert":
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
+        elif op == "delete":
+            del data[pos : pos + draw(st.integers(1, 8))]
+    return bytes(data)
+
+
+def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    return [data[a:b] for a, b in zip(points, points[1:], strict=False)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2000), st.lists(st.integers(0, 5000), max_size=20))
+def test_random_bytes_never_raise_and_stay_bounded(data: bytes, cuts: list[int]) -> None:
+    parser = PvsParser()
+    for chunk in chunked(data, cuts):
+        parser.feed(chunk, 0)
+        assert len(parser._partial) < MAX_SENTENCE
+
+
+@settings(max_examples=300, deadline=None)
+@given(mutated(), st.lists(st.integers(0, 5000), max_size=20))
+def test_mutated_streams_give_exactly_the_valid_samples(data: bytes, cuts: list[int]) -> None:
+    whole = PvsParser()
+    expected = oracle_samples(data)
+    assert samples(whole.feed(data, 0)) == expected
+    pieces = PvsParser()
+    got: list[Record] = []
+    for chunk in chunked(data, cuts):
+        got += pieces.feed(chunk, 0)
+    assert samples(got) == expected
+    # Drops are counted the same way whatever the chunking.
+    assert pieces.dropped == whole.dropped
+
+
+@settings(max_examples=200, deadline=None)
+@given(streams)
+def test_clean_streams_lose_nothing(data: bytes) -> None:
+    parser = PvsParser()
+    records = parser.feed(data, 0)
+    assert len(records) == data.count(b"$") - data.count(b"$PVNEW")
+    assert {k: v for k, v in parser.dropped.items() if v} == (
+        {"unknown_type": data.count(b"$PVNEW")} if b"$PVNEW" in data else {}
+    )
