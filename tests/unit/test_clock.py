@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from daemon.clock import WRAP, DeviceClock
@@ -17,7 +18,7 @@ def test_spacing_is_the_devices_across_the_wrap() -> None:
         dev = (t0 + k * 1000) % WRAP
         rx = HOST0 + k * 1_000_000 + 300_000  # constant 0.3 ms delivery latency
         out.append(clock.to_host_ns(dev, rx))
-    assert all(b - a == 1_000_000 for a, b in zip(out, out[1:], strict=False))
+    assert all(b - a == 1_000_000 for a, b in itertools.pairwise(out))
     assert out[0] == HOST0 + 300_000
 
 
@@ -43,7 +44,7 @@ def test_reboot_reanchors_and_time_never_goes_back() -> None:
     out = [clock.to_host_ns(4_000_000_000 + k * 1000, HOST0 + k * 1_000_000) for k in range(10)]
     # The device reboots: its clock restarts near zero.
     out += [clock.to_host_ns(500 + k * 1000, HOST0 + (20 + k) * 1_000_000) for k in range(10)]
-    assert all(b > a for a, b in zip(out, out[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(out))
     assert out[10] == HOST0 + 20 * 1_000_000 - 500 * 1000 + 500 * 1000
     assert clock.resets == 1
 

@@ -87,7 +87,7 @@ def test_bad_values_name_their_key(tmp_path: Path, change: tuple[str, str], key:
 
 def test_no_device_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="device"):
-        load_config(write(tmp_path, GOOD.split("[[device]]")[0]))
+        load_config(write(tmp_path, GOOD.split("[[device]]", maxsplit=1)[0]))
 
 
 def test_duplicate_device_names(tmp_path: Path) -> None:
@@ -111,7 +111,11 @@ def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path: Path, text: str) -
     cfg = write(tmp_path, text)
     res = subprocess.run(
         [sys.executable, "-m", "daemon.cli", "run", "-c", str(cfg)],
-        capture_output=True, text=True, timeout=60, cwd=REPO, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        check=False,
     )
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
@@ -123,7 +127,11 @@ def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path: Path, text: str) -
 def test_cli_missing_file_exits_2(tmp_path: Path) -> None:
     res = subprocess.run(
         [sys.executable, "-m", "daemon.cli", "run", "-c", str(tmp_path / "nope.toml")],
-        capture_output=True, text=True, timeout=60, cwd=REPO, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        check=False,
     )
     assert res.returncode == 2
     assert "cannot read" in res.stderr

@@ -11,9 +11,7 @@ from influxdb_client import Point, WritePrecision
 from daemon.lineprotocol import SampleLines, encode_line, series_prefix
 
 
-def point_line(
-    measurement: str, tags: dict[str, str], fields: dict[str, object], t: int
-) -> str:
+def point_line(measurement: str, tags: dict[str, str], fields: dict[str, object], t: int) -> str:
     p = Point(measurement)
     for k, v in tags.items():
         p.tag(k, v)

@@ -6,6 +6,7 @@ arithmetic, one line at a time), independent of the driver's fast paths.
 
 from __future__ import annotations
 
+import itertools
 import re
 from fractions import Fraction
 
@@ -100,7 +101,7 @@ def mutated(draw: st.DrawFn) -> bytes:
 
 def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(points)]
 
 
 @settings(max_examples=300, deadline=None)

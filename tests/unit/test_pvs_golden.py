@@ -85,6 +85,9 @@ def test_checksum_agrees_with_a_plain_xor_for_every_length() -> None:
 
 def test_wrapped_t_us_keeps_the_20ms_spacing() -> None:
     """The spec: the second sample's t_us wrapped, 20000 us after the first."""
-    a, b = (r for r in PvsParser().feed(SPEC_EXAMPLES, RX) if isinstance(r, Sample) and r.seq > 1000)
-    assert a.device_time_us is not None and b.device_time_us is not None
+    a, b = (
+        r for r in PvsParser().feed(SPEC_EXAMPLES, RX) if isinstance(r, Sample) and r.seq > 1000
+    )
+    assert a.device_time_us is not None
+    assert b.device_time_us is not None
     assert (b.device_time_us - a.device_time_us) % 2**32 == 20000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -36,7 +37,7 @@ def test_clinical_ramp_hold_and_quick_release() -> None:
     p = trace("clinical", 40, hold_s=15)  # the first inflation
     peak = max(p)
     assert 6 <= peak <= 12
-    rates = [(b - a) / 0.01 for a, b in zip(p, p[1:], strict=False) if b > a > 0.5]
+    rates = [(b - a) / 0.01 for a, b in itertools.pairwise(p) if b > a > 0.5]
     assert max(rates) == pytest.approx(1.0, rel=0.01)  # ~1 atm/s ramp
     assert min(p) == pytest.approx(-0.9, abs=0.05)  # quick release to vacuum
     held = sum(1 for x in p if x == peak) * 0.01
@@ -55,11 +56,12 @@ def test_burst_collapses_fast_while_volume_rises() -> None:
     rng = random.Random(11)
     player = ProfilePlayer(segments("burst", rng, rbp_atm=14))
     dev = PvsDevice(PvsSettings(rate_hz=500, noise_atm=0), player, rng)
-    samples = []
-    for _ in range(500 * 40):
-        for e in dev.step():
-            if e.truth.get("kind") == "sample":
-                samples.append((float(e.truth["pressure"]), e.truth["volume_ml"]))
+    samples = [
+        (float(e.truth["pressure"]), e.truth["volume_ml"])
+        for _ in range(500 * 40)
+        for e in dev.step()
+        if e.truth.get("kind") == "sample"
+    ]
     pressures = [s[0] for s in samples]
     peak_i = pressures.index(max(pressures))
     assert 16 <= pressures[peak_i] <= 20
@@ -71,7 +73,7 @@ def test_burst_collapses_fast_while_volume_rises() -> None:
 
 def test_fatigue_cycles() -> None:
     p = trace("fatigue", 200, rbp_atm=12, cycles=10)
-    rises = sum(1 for a, b in zip(p, p[1:], strict=False) if a < 6 <= b)
+    rises = sum(1 for a, b in itertools.pairwise(p) if a < 6 <= b)
     assert rises == 10
 
 
@@ -102,7 +104,10 @@ def test_truth_matches_what_a_parser_reads() -> None:
     valid = [t for t in truth if t["valid"]]
     assert len(valid) < len(truth)  # faults happened
     assert {t["why"] for t in truth if not t["valid"]} == {
-        "bad_checksum", "dropped", "truncated", "bad_field"
+        "bad_checksum",
+        "dropped",
+        "truncated",
+        "bad_field",
     }
     assert [(s.seq, s.device_time_us) for s in got] == [(t["seq"], t["t_us"]) for t in valid]
     for s, t in zip(got, valid, strict=True):
@@ -120,7 +125,7 @@ def test_device_clock_drifts_and_wraps() -> None:
         rng,
     )
     ts = [e.truth["t_us"] for _ in range(1000) for e in dev.step() if e.truth["kind"] == "sample"]
-    span = sum((b - a) % 2**32 for a, b in zip(ts, ts[1:], strict=False))
+    span = sum((b - a) % 2**32 for a, b in itertools.pairwise(ts))
     assert span == pytest.approx(999 * 10_000 * 1.0001, abs=2)
     assert min(ts) < 1_000_000 < 2**32 - 1_000_000 <= max(ts)  # wrapped
 

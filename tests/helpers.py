@@ -1,0 +1,163 @@
+"""Running pvlog's own programs in tests, as a user runs them: as processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from daemon.influx import InfluxV1
+from simulators.runner import control_request
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pvlog_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "daemon.cli", *args]
+
+
+class SimProcess:
+    """``pvlog simulate pvs`` in a subprocess with a stable link, truth file and control socket."""
+
+    def __init__(self, tmp: Path, name: str = "pvs0", *args: str) -> None:
+        self.dir = tmp
+        self.link = tmp / name
+        self.truth_path = tmp / f"{name}.truth.jsonl"
+        self.control_path = tmp / f"{name}.ctl"
+        self.proc = subprocess.Popen(
+            pvlog_cmd(
+                "simulate",
+                "pvs",
+                "--link",
+                str(self.link),
+                "--truth",
+                str(self.truth_path),
+                "--control",
+                str(self.control_path),
+                *args,
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=REPO,
+        )
+        assert self.proc.stdout is not None
+        self.address = self.proc.stdout.readline().decode().strip()
+        assert self.address, self.proc.stderr.read().decode() if self.proc.stderr else ""
+        self.final_status: dict[str, Any] = {}
+
+    def control(self, **msg: Any) -> dict[str, Any]:
+        return control_request(self.control_path, msg)
+
+    def wait_listening(self, timeout_s: float = 10) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.control(cmd="status")["listening"]:
+                return
+            time.sleep(0.05)
+        raise AssertionError("nobody opened the simulated port")
+
+    def stop(self) -> dict[str, Any]:
+        """SIGTERM; returns the simulator's final status (its received-byte count included)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=30)
+        last = err.decode().strip().splitlines()[-1]
+        self.final_status = json.loads(last)
+        return self.final_status
+
+    def truth(self) -> list[dict[str, Any]]:
+        with self.truth_path.open() as f:
+            return [json.loads(line) for line in f]
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+DEVICE = """
+[[device]]
+name = "{name}"
+driver = "pvs"
+port = "{port}"
+"""
+
+
+def write_config(
+    tmp: Path, influx_url: str, database: str, devices: dict[str, str], extra: str = ""
+) -> Path:
+    text = f"""
+[influx]
+url = "{influx_url}"
+database = "{database}"
+batch_size = 5000
+flush_interval_ms = 100
+timeout_s = 5
+
+[outbox]
+path = "{tmp}/outbox.sqlite"
+drain_timeout_s = 30
+
+[session]
+name = "test"
+tags = {{ bench = "ci" }}
+{extra}
+"""
+    text += "".join(DEVICE.format(name=n, port=p) for n, p in devices.items())
+    path = tmp / "pvlog.toml"
+    path.write_text(text)
+    return path
+
+
+class DaemonProcess:
+    def __init__(self, config: Path) -> None:
+        self.log_path = config.with_suffix(".log")
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            pvlog_cmd("run", "-c", str(config)),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    def stop(self, timeout_s: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout_s)
+        self._log.close()
+        return rc
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
+def query_samples(client: InfluxV1, device: str) -> list[dict[str, Any]]:
+    res = client.query(
+        f"SELECT time, seq, pressure_kpa, volume_ml, flags FROM pv_sample WHERE device = '{device}'"
+    )
+    series = res["results"][0].get("series", [])
+    if not series:
+        return []
+    cols = series[0]["columns"]
+    return [dict(zip(cols, row, strict=True)) for row in series[0]["values"]]
+
+
+def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

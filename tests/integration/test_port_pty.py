@@ -1,0 +1,161 @@
+"""The port layer on real pseudo-terminals, opened by pyserial: quiet, read-only, event driven."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import termios
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import serial
+
+from drivers.port import PortError, SerialPort, WriteRefused
+from simulators.link import PtyLink, TcpLink
+
+pytestmark = pytest.mark.integration
+
+MODEM_IOCTLS = {termios.TIOCMBIS, termios.TIOCMBIC, termios.TIOCMSET}
+
+_recording: list[int] | None = None
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    if event == "fcntl.ioctl" and _recording is not None:
+        _recording.append(int(args[1]))  # type: ignore[call-overload]
+
+
+sys.addaudithook(_audit)  # audit hooks cannot be removed; it records only inside `ioctls()`
+
+
+@contextlib.contextmanager
+def ioctls() -> Iterator[list[int]]:
+    """Every ioctl request this process makes inside the block (Python's audit events)."""
+    global _recording  # noqa: PLW0603
+    _recording = []
+    try:
+        yield _recording
+    finally:
+        _recording = None
+
+
+async def started_pty(tmp: Path) -> PtyLink:
+    link = PtyLink(str(tmp / "dev"))
+    await link.start()
+    return link
+
+
+async def test_open_asserts_no_modem_line_and_sends_nothing(tmp_path: Path) -> None:
+    link = await started_pty(tmp_path)
+    port = SerialPort(str(tmp_path / "dev"))
+    with ioctls() as seen:
+        port.open()
+    assert not MODEM_IOCTLS & set(seen), "opening the port touched DTR/RTS"
+    chunks: list[tuple[bytes, int]] = []
+    port.start(lambda data, t: chunks.append((data, t)))
+    await asyncio.sleep(0.1)
+    assert link.listening
+    assert link.send(b"$PVS,1*00\r\n")
+    await asyncio.sleep(0.1)
+    port.close()
+    assert b"".join(c for c, _ in chunks) == b"$PVS,1*00\r\n"
+    assert all(t > 1_600_000_000 * 10**9 for _, t in chunks)  # UTC ns receive times
+    await asyncio.sleep(0.1)
+    assert link.rx_bytes == 0
+    link.close()
+
+
+async def test_the_ioctl_check_sees_plain_pyserial_assert_dtr(tmp_path: Path) -> None:
+    """The check above can fail: pyserial left to itself drives DTR and RTS on open."""
+    link = await started_pty(tmp_path)
+    with ioctls() as seen:
+        ser = serial.Serial(str(tmp_path / "dev"))
+    ser.close()
+    assert MODEM_IOCTLS & set(seen)
+    link.close()
+
+
+async def test_hupcl_is_cleared(tmp_path: Path) -> None:
+    link = await started_pty(tmp_path)
+    fd = os.open(tmp_path / "dev", os.O_RDWR | os.O_NOCTTY)
+    attrs = termios.tcgetattr(fd)
+    attrs[2] |= termios.HUPCL
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    port = SerialPort(str(tmp_path / "dev"))
+    port.open()
+    assert not termios.tcgetattr(fd)[2] & termios.HUPCL
+    port.close()
+    os.close(fd)
+    link.close()
+
+
+async def test_undeclared_writes_are_refused_declared_ones_sent(tmp_path: Path) -> None:
+    link = await started_pty(tmp_path)
+    streaming = SerialPort(str(tmp_path / "dev"))
+    streaming.open()
+    with pytest.raises(WriteRefused):
+        streaming.write(b"$PVCMD,ZERO*00\r\n")
+    with pytest.raises(WriteRefused):
+        streaming.write(b"")
+    streaming.close()
+    polled = SerialPort(str(tmp_path / "dev"), allowed_writes=frozenset({b"\x01\x03\x00\x00"}))
+    polled.open()
+    polled.start(lambda d, t: None)
+    await asyncio.sleep(0.1)
+    polled.write(b"\x01\x03\x00\x00")
+    with pytest.raises(WriteRefused):
+        polled.write(b"\x01\x06\x00\x00")  # a write-register request: never
+    await asyncio.sleep(0.2)
+    polled.close()
+    assert link.rx_bytes == 4  # exactly the declared request, nothing else
+    link.close()
+
+
+async def test_unplug_is_reported_and_replug_reopens(tmp_path: Path) -> None:
+    link = await started_pty(tmp_path)
+    port = SerialPort(str(tmp_path / "dev"))
+    port.open()
+    port.start(lambda d, t: None)
+    await asyncio.sleep(0.1)
+    link.unplug()
+    assert port.lost is not None
+    why = await asyncio.wait_for(port.lost, 2)
+    assert "read failed" in why or "end of file" in why
+    port.close()
+    with pytest.raises(PortError):
+        SerialPort(str(tmp_path / "dev")).open()  # the symlink points nowhere now
+    await link.replug()
+    again = SerialPort(str(tmp_path / "dev"))
+    again.open()
+    got: list[bytes] = []
+    again.start(lambda d, t: got.append(d))
+    await asyncio.sleep(0.1)
+    link.send(b"back\r\n")
+    await asyncio.sleep(0.1)
+    assert b"".join(got) == b"back\r\n"
+    again.close()
+    link.close()
+
+
+async def test_socket_url() -> None:
+    link = TcpLink("127.0.0.1", 0)
+    await link.start()
+    port = SerialPort(link.address)
+    port.open()
+    got: list[bytes] = []
+    port.start(lambda d, t: got.append(d))
+    for _ in range(50):
+        if link.listening:
+            break
+        await asyncio.sleep(0.02)
+    link.send(b"$PVS\r\n")
+    await asyncio.sleep(0.2)
+    assert b"".join(got) == b"$PVS\r\n"
+    link.unplug()
+    assert port.lost is not None
+    await asyncio.wait_for(port.lost, 2)
+    port.close()
+    assert link.rx_bytes == 0
