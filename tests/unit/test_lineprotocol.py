@@ -76,3 +76,16 @@ def test_measurement_escapes_match_point() -> None:
         assert encode_line(series_prefix(name, {}), {"v": 1.5}, 1) == point_line(
             name, {}, {"v": 1.5}, 1
         )
+
+
+SHARED = SampleLines(series_prefix("pv_sample", {"device": "d"}))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(floats, floats), min_size=1, max_size=20))
+def test_remembered_float_texts_stay_exact(pairs: list[tuple[float, float]]) -> None:
+    """One encoder for many lines, as in the daemon: repeats, 0.0 and -0.0, NaN, all exact."""
+    for p, v in [*pairs, (0.0, -0.0), (-0.0, 0.0), *pairs]:
+        values = {"pressure_kpa": p, "volume_ml": v}
+        want = point_line("pv_sample", {"device": "d"}, {**values, "seq": 1, "flags": 0}, 7)
+        assert SHARED.encode(values, 1, 0, 7) == want
