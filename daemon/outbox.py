@@ -3,8 +3,9 @@
 A batch leaves the ``batch`` table only after InfluxDB answered 2xx, or moves to
 ``dead_letter`` with the server's message after a 4xx. SQLite in WAL mode with
 ``synchronous=NORMAL``: a committed batch survives the process being killed
-(``kill -9``); only a power cut may lose the last commits. One connection, used
-from one thread at a time (the daemon runs every call on a single worker thread).
+(``kill -9``); only a power cut may lose the last commits. Each ``Outbox`` is one
+connection, used from one thread at a time: the batcher commits through its own,
+the writer reads and deletes through another.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class Outbox:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # The batcher and the writer each have a connection; a writer that finds the
+        # other mid-commit waits for it rather than failing.
+        self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)

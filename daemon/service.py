@@ -56,7 +56,7 @@ class Daemon:
         )
         influx = config.influx
         self.writer = InfluxWriter(
-            self.outbox,
+            Outbox(config.outbox.path),
             InfluxV1(influx.url, influx.database, timeout_s=influx.timeout_s),
             self.batcher,
             batch_size=influx.batch_size,

@@ -11,6 +11,7 @@ InfluxDB keeps one point per series and timestamp, so a resend is idempotent.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import random
 import time
@@ -19,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from daemon.batcher import Batcher
 from daemon.influx import InfluxUnavailable, InfluxV1, Response
-from daemon.outbox import AsyncOutbox, Batch
+from daemon.outbox import Batch, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +34,28 @@ def backoff_s(attempt: int) -> float:
     return random.uniform(step / 10, step)
 
 
+class Outcome(enum.Enum):
+    EMPTY = "nothing to send"
+    SETTLED = "sent or dead-lettered"
+    FAILED = "no answer or 5xx: retry"
+
+
 class InfluxWriter:
+    """Sends the outbox, oldest first, from a thread of its own.
+
+    A whole send cycle (read the oldest batches, POST, delete or dead-letter) runs
+    on that thread as one call, with the writer's own SQLite connection (WAL lets
+    it and the batcher's work side by side): one hand-over per request, not four.
+    """
+
     def __init__(
-        self, outbox: AsyncOutbox, client: InfluxV1, batcher: Batcher, *, batch_size: int
+        self, outbox: Outbox, client: InfluxV1, batcher: Batcher, *, batch_size: int
     ) -> None:
-        self._outbox = outbox
+        self._box = outbox
         self._client = client
         self._batcher = batcher
         self._batch_size = batch_size
-        self._http = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx")
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx")
         self._database_ready = False
         self.lines_sent = 0
         self.requests = 0
@@ -62,46 +76,51 @@ class InfluxWriter:
             if deadline is not None and loop.time() >= deadline:
                 return
             self._batcher.committed.clear()
-            batches = await self._outbox.oldest(self._batch_size)
-            if not batches:
+            outcome = await loop.run_in_executor(self._thread, self._cycle)
+            if outcome is Outcome.EMPTY:
                 if stop.is_set():
                     return
                 await _first(self._batcher.committed.wait(), stop.wait())
-                continue
-            ok = await self._send(batches)
-            if ok:
+            elif outcome is Outcome.SETTLED:
                 attempt = 0
-                continue
-            self.retries += 1
-            delay = backoff_s(attempt)
-            attempt += 1
-            if deadline is not None:
-                delay = min(delay, max(0.0, deadline - loop.time()))
-            await asyncio.sleep(delay)
+            else:
+                self.retries += 1
+                delay = backoff_s(attempt)
+                attempt += 1
+                if deadline is not None:
+                    delay = min(delay, max(0.0, deadline - loop.time()))
+                await asyncio.sleep(delay)
 
-    async def _send(self, batches: list[Batch]) -> bool:
-        """One request for ``batches``. True when they are settled (sent or dead-lettered)."""
+    def _cycle(self) -> Outcome:
+        """On the writer thread: one request for the oldest batches, and its outcome."""
+        batches = self._box.oldest(self._batch_size)
+        if not batches:
+            return Outcome.EMPTY
+        return Outcome.SETTLED if self._send(batches) else Outcome.FAILED
+
+    def _send(self, batches: list[Batch]) -> bool:
+        """True when ``batches`` are settled (sent or dead-lettered)."""
         body = b"\n".join(b.body for b in batches)
         try:
-            resp = await self._post(body)
+            resp = self._post(body)
         except InfluxUnavailable as exc:
             self._note_error(str(exc))
             return False
         if resp.status // 100 == 2:
-            await self._outbox.delete([b.id for b in batches])
+            self._box.delete([b.id for b in batches])
             self.lines_sent += sum(b.lines for b in batches)
+            if self.last_error:
+                log.info("InfluxDB takes writes again")
+                self.last_error = ""
             return True
         if resp.status == 404 and "database not found" in resp.message:
             self._database_ready = False
             self._note_error(resp.message)
             return False
         if resp.status // 100 == 4:
-            if len(batches) > 1:
-                for batch in batches:
-                    if not await self._send([batch]):
-                        return False
-                return True
-            await self._outbox.dead_letter(batches[0], resp.status, resp.message)
+            if len(batches) > 1:  # find the one InfluxDB refuses; send the others
+                return all(self._send([batch]) for batch in batches)
+            self._box.dead_letter(batches[0], resp.status, resp.message)
             self.dead_lettered += 1
             log.error(
                 "InfluxDB refused batch %d (%d lines), dead-lettered: HTTP %d: %s",
@@ -114,13 +133,12 @@ class InfluxWriter:
         self._note_error(f"HTTP {resp.status}: {resp.message}")
         return False
 
-    async def _post(self, body: bytes) -> Response:
-        loop = asyncio.get_running_loop()
+    def _post(self, body: bytes) -> Response:
         if not self._database_ready:
-            await loop.run_in_executor(self._http, self._client.ensure_database)
+            self._client.ensure_database()
             self._database_ready = True
         started = time.perf_counter()
-        resp = await loop.run_in_executor(self._http, self._client.write, body)
+        resp = self._client.write(body)
         self.requests += 1
         self.last_latency_ms = (time.perf_counter() - started) * 1000
         return resp
@@ -131,8 +149,9 @@ class InfluxWriter:
         self.last_error = message
 
     def close(self) -> None:
-        self._http.shutdown(wait=True)
+        self._thread.shutdown(wait=True)
         self._client.close()
+        self._box.close()
 
 
 async def _first(*aws: Awaitable[object]) -> None:

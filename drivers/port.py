@@ -6,6 +6,13 @@ closing the port does not drop DTR either. Reads are event driven (``add_reader`
 on the port's descriptor, one ``os.read`` of whatever is there), so an idle port
 costs no CPU and a busy one costs one syscall per chunk, not per byte.
 
+While bytes keep coming, a port is read once per ``read_interval_s`` (16 ms by
+default, the latency timer FTDI adapters apply anyway) on a tick shared by every
+port, so all busy ports are served in one wake-up of the loop; a tick that finds
+nothing hands the port back to ``add_reader``, so an idle port costs nothing. On
+this kind of machine a wake-up costs tens of microseconds of CPU whatever it does:
+reading on every arrival spent more on waking than on decoding.
+
 Writes go through ``write``, which refuses anything the driver did not declare in
 its ``allowed_writes``; a streaming driver declares nothing, so nothing is sent.
 """
@@ -16,6 +23,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import math
 import os
 import termios
 import threading
@@ -29,6 +37,9 @@ import serial.rfc2217
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
+READ_INTERVAL_S = float(os.environ.get("PVLOG_READ_INTERVAL", "0.016"))
+IDLE_TICKS = 8
+"""Empty ticks in a row after which a port goes back to waiting on its descriptor."""
 
 ChunkHandler = Callable[[bytes, int], None]
 """Called with each chunk read and its receive time (UTC, ns)."""
@@ -55,8 +66,12 @@ class SerialPort:
         *,
         baudrate: int = 115200,
         allowed_writes: frozenset[bytes] = frozenset(),
+        read_interval_s: float = READ_INTERVAL_S,
     ) -> None:
         self.url = url
+        self.read_interval_s = read_interval_s
+        self._resume: asyncio.TimerHandle | None = None
+        self._empty_ticks = 0
         self.baudrate = baudrate
         self.allowed_writes = allowed_writes
         self.bytes_read = 0
@@ -85,7 +100,7 @@ class SerialPort:
         self._serial = ser
         fd = _descriptor(ser)
         if fd is not None:
-            _clear_hupcl(fd)
+            _configure_tty(fd)
             os.set_blocking(fd, False)
         self._fd = fd
 
@@ -108,22 +123,53 @@ class SerialPort:
             self._thread.start()
 
     def _readable(self) -> None:
-        assert self._fd is not None
+        """The descriptor has bytes after a quiet spell: read them, then read on ticks."""
+        if self.read_interval_s > 0 and self._fd is not None and self._loop is not None:
+            self._loop.remove_reader(self._fd)
+            if self._read() is not None:
+                self._schedule_tick()
+        else:
+            self._read()
+
+    def _tick(self) -> None:
+        self._resume = None
+        got = self._read()
+        if got is None:
+            return
+        self._empty_ticks = 0 if got else self._empty_ticks + 1
+        if self._empty_ticks < IDLE_TICKS:
+            self._schedule_tick()
+        elif self._fd is not None and self._loop is not None:
+            self._empty_ticks = 0
+            self._loop.add_reader(self._fd, self._readable)  # quiet: wait for bytes again
+
+    def _schedule_tick(self) -> None:
+        assert self._loop is not None
+        tick = self.read_interval_s
+        # Aligned to a clock every port shares: busy ports are read in the same wake-up.
+        when = (math.floor(self._loop.time() / tick) + 1) * tick
+        self._resume = self._loop.call_at(when, self._tick)
+
+    def _read(self) -> bool | None:
+        """Read what is there: True if bytes came, False if none, None if the port is gone."""
+        if self._fd is None:
+            return None
         try:
             data = os.read(self._fd, READ_SIZE)
         except BlockingIOError:
-            return
+            return False
         except OSError as exc:
             # EIO: the pty's other side closed or the USB device went away.
             self._set_lost(f"read failed: {errno.errorcode.get(exc.errno or 0, exc)}")
-            return
+            return None
         rx_time_ns = time.time_ns()
         if not data:
             self._set_lost("end of file (peer closed)")
-            return
+            return None
         self.bytes_read += len(data)
         assert self._on_chunk is not None
         self._on_chunk(data, rx_time_ns)
+        return True
 
     def _read_thread(self) -> None:
         ser = self._serial
@@ -159,6 +205,9 @@ class SerialPort:
         self.bytes_written += len(data)
 
     def _detach(self) -> None:
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
         if self._fd is not None and self._loop is not None:
             with contextlib.suppress(ValueError, OSError):
                 self._loop.remove_reader(self._fd)
@@ -191,12 +240,19 @@ def _descriptor(ser: Any) -> int | None:
     return fd if isinstance(fd, int) else None
 
 
-def _clear_hupcl(fd: int) -> None:
-    """Keep DTR up when the port is closed (HUPCL would drop it, resetting some devices)."""
+def _configure_tty(fd: int) -> None:
+    """Clear HUPCL, and make an empty non-blocking read say EAGAIN rather than EOF.
+
+    HUPCL would drop DTR when the port closes, resetting some devices. pyserial
+    leaves VMIN=0 for a zero timeout, and then a read with nothing waiting returns
+    0 bytes, which is indistinguishable from a hang-up; VMIN=1 makes "nothing yet"
+    EAGAIN and keeps 0 for end of file.
+    """
     try:
         attrs = termios.tcgetattr(fd)
     except termios.error:
-        return  # not a terminal (a socket://): no modem lines at all
-    if attrs[2] & termios.HUPCL:
-        attrs[2] &= ~termios.HUPCL
-        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        return  # not a terminal (a socket://): no modem lines, and 0 bytes is EOF
+    attrs[2] &= ~termios.HUPCL
+    attrs[6][termios.VMIN] = 1
+    attrs[6][termios.VTIME] = 0
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)

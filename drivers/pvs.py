@@ -41,9 +41,11 @@ DROP_REASONS: Final = (
     "garbage_bytes",  # bytes outside any sentence (counted in bytes, not sentences)
 )
 
+# Possessive quantifiers (``+`` after a repeat): a field that fails to match never
+# backtracks into its digits, which makes the common (valid) case faster too.
 _PVS_BODY = (
-    rb"PVS,(\d{1,5}),(\d{1,10}),(-?)(\d{1,9})(?:\.(\d{1,3}))?,"
-    rb"(ATM|BAR|PSI|KPA|MMHG),(-?\d{1,9}(?:\.\d{1,3})?),([0-9A-Fa-f]{2})"
+    rb"PVS,(\d{1,5}+),(\d{1,10}+),(-?+)(\d{1,9}+)(?:\.(\d{1,3}+))?+,"
+    rb"(ATM|BAR|PSI|KPA|MMHG),(-?+\d{1,9}+(?:\.\d{1,3}+)?+),([0-9A-Fa-f]{2})"
 )
 _PVS = re.compile(_PVS_BODY)
 # Whole sample sentences, found in one C pass over a chunk (see PvsParser._fast).

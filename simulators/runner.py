@@ -30,6 +30,7 @@ from simulators.pvs_device import Emission, PvsDevice
 log = logging.getLogger(__name__)
 
 TICK_S = 0.005
+LINGER_S = 0.1
 SETTLE_S = 0.2
 """After a reader opens the port, wait this long before sending (it is still configuring it)."""
 
@@ -91,6 +92,9 @@ class Simulator:
                 await asyncio.sleep(TICK_S)
         finally:
             self._send()
+            # Like a UART, the last bytes sent are on the wire before the device goes
+            # off: give the reader time to take them before the pty closes.
+            await asyncio.sleep(LINGER_S)
             if control is not None:
                 control.close()
                 with contextlib.suppress(FileNotFoundError):

@@ -36,14 +36,15 @@ FAULTS = (
 
 
 def runs_of_missing(expected_seqs: list[int], all_seqs: list[int]) -> list[int]:
-    """Lengths of the runs of samples that never arrived, as the daemon should report gaps."""
+    """Lengths of the runs of samples that never arrived between two that did: the gaps
+    the daemon can see (before the first sample it has nothing to count from)."""
     got = set(expected_seqs)
-    runs, current = [], 0
+    runs, current, started = [], 0, False
     for s in all_seqs:
         if s in got:
-            if current:
+            if current and started:
                 runs.append(current)
-            current = 0
+            current, started = 0, True
         else:
             current += 1
     return runs

@@ -1,0 +1,15 @@
+"""`make bench`: every benchmark, each with its same-run baseline and ratio."""
+
+from __future__ import annotations
+
+from bench import bench_codec, bench_e2e, bench_port
+
+
+def main() -> None:
+    for module in (bench_codec, bench_port, bench_e2e):
+        for line in module.main():
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
