@@ -73,6 +73,7 @@ class Acquisition:
                 self.device.port,
                 baudrate=self.device.baudrate,
                 allowed_writes=self.parser.allowed_writes,
+                read_interval_s=self.device.read_interval_ms / 1000,
             )
             try:
                 port.open()

@@ -106,6 +106,9 @@ class DeviceConfig(_Section):
     driver: Literal["pvs"]
     port: Annotated[str, Field(min_length=1)]
     baudrate: Annotated[int, Field(ge=300, le=4_000_000)] = 115200
+    read_interval_ms: Annotated[float, Field(ge=0, le=1000)] = 16
+    """While bytes flow, read the port this often (0: on every arrival). Longer costs
+    less CPU per sample with many fast devices; samples keep their device times."""
 
 
 class Config(_Section):

@@ -37,7 +37,7 @@ import serial.rfc2217
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
-READ_INTERVAL_S = float(os.environ.get("PVLOG_READ_INTERVAL", "0.016"))
+READ_INTERVAL_S = 0.016
 IDLE_TICKS = 8
 """Empty ticks in a row after which a port goes back to waiting on its descriptor."""
 
