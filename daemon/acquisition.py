@@ -58,6 +58,7 @@ class Acquisition:
         )
         self._event_tags = {"device": device.name, "session": session}
         self._next_seq: int | None = None
+        self._last_rx_stamp = 0
         self.samples = 0
         self.gaps = 0
         self.lost_samples = 0
@@ -114,11 +115,17 @@ class Acquisition:
         for record in self.parser.feed(data, rx_time_ns):
             if type(record) is Sample:
                 seq = record.seq
-                if seq != self._next_seq and self._next_seq is not None:
-                    lines.append(self._gap(seq, record.rx_time_ns))
-                self._next_seq = (seq + 1) % SEQ_MOD
                 t = record.device_time_us
-                time_ns = record.rx_time_ns if t is None else self.clock.to_host_ns(t, rx_time_ns)
+                if t is None:  # no device clock: receive time, kept unique per series
+                    time_ns = max(record.rx_time_ns, self._last_rx_stamp + 1)
+                    self._last_rx_stamp = time_ns
+                else:
+                    time_ns = self.clock.to_host_ns(t, rx_time_ns)
+                if seq != self._next_seq and self._next_seq is not None:
+                    # Stamped with the sample that ends the gap: unique, unlike the
+                    # receive time that every record of a chunk shares.
+                    lines.append(self._gap(seq, time_ns))
+                self._next_seq = (seq + 1) % SEQ_MOD
                 lines.append(self._samples.encode(record.values, seq, record.flags, time_ns))
                 self.samples += 1
             elif type(record) is Event:
@@ -133,13 +140,13 @@ class Acquisition:
         if lines:
             self._sink(lines)
 
-    def _gap(self, seq: int, rx_time_ns: int) -> str:
+    def _gap(self, seq: int, time_ns: int) -> str:
         assert self._next_seq is not None
         lost = (seq - self._next_seq) % SEQ_MOD
         self.gaps += 1
         self.lost_samples += lost
         detail = f"seq {self._next_seq} to {(seq - 1) % SEQ_MOD} missing"
-        return self._event_line("gap", detail, float(lost), rx_time_ns)
+        return self._event_line("gap", detail, float(lost), time_ns)
 
     def _identity(self, info: DeviceInfo) -> None:
         """Log and record the identity when it is new or changed (it repeats every 10 s)."""

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
 READ_INTERVAL_S = 0.016
+FLOOD_BYTES = 1024
+"""A read this large means bytes arrive faster than ticks should wait for (a tty's
+line buffer holds 4 KiB): such a port is read on every arrival instead."""
 IDLE_TICKS = 8
 """Empty ticks in a row after which a port goes back to waiting on its descriptor."""
 
@@ -123,13 +126,13 @@ class SerialPort:
             self._thread.start()
 
     def _readable(self) -> None:
-        """The descriptor has bytes after a quiet spell: read them, then read on ticks."""
-        if self.read_interval_s > 0 and self._fd is not None and self._loop is not None:
+        """Bytes are waiting: read them; unless they come in floods, read on ticks from now."""
+        got = self._read()
+        if got and got < FLOOD_BYTES and self.read_interval_s > 0:
+            assert self._fd is not None
+            assert self._loop is not None
             self._loop.remove_reader(self._fd)
-            if self._read() is not None:
-                self._schedule_tick()
-        else:
-            self._read()
+            self._schedule_tick()
 
     def _tick(self) -> None:
         self._resume = None
@@ -137,11 +140,13 @@ class SerialPort:
         if got is None:
             return
         self._empty_ticks = 0 if got else self._empty_ticks + 1
-        if self._empty_ticks < IDLE_TICKS:
+        if got < FLOOD_BYTES and self._empty_ticks < IDLE_TICKS:
             self._schedule_tick()
         elif self._fd is not None and self._loop is not None:
+            # Quiet for a while, or so busy that the kernel's 4 KiB tty buffer
+            # could fill between ticks: wait on the descriptor again.
             self._empty_ticks = 0
-            self._loop.add_reader(self._fd, self._readable)  # quiet: wait for bytes again
+            self._loop.add_reader(self._fd, self._readable)
 
     def _schedule_tick(self) -> None:
         assert self._loop is not None
@@ -150,14 +155,14 @@ class SerialPort:
         when = (math.floor(self._loop.time() / tick) + 1) * tick
         self._resume = self._loop.call_at(when, self._tick)
 
-    def _read(self) -> bool | None:
-        """Read what is there: True if bytes came, False if none, None if the port is gone."""
+    def _read(self) -> int | None:
+        """Read what is there: how many bytes (0: none yet), or None if the port is gone."""
         if self._fd is None:
             return None
         try:
             data = os.read(self._fd, READ_SIZE)
         except BlockingIOError:
-            return False
+            return 0
         except OSError as exc:
             # EIO: the pty's other side closed or the USB device went away.
             self._set_lost(f"read failed: {errno.errorcode.get(exc.errno or 0, exc)}")
@@ -169,7 +174,7 @@ class SerialPort:
         self.bytes_read += len(data)
         assert self._on_chunk is not None
         self._on_chunk(data, rx_time_ns)
-        return True
+        return len(data)
 
     def _read_thread(self) -> None:
         ser = self._serial
