@@ -173,7 +173,12 @@ class SerialPort:
             return None
         self.bytes_read += len(data)
         assert self._on_chunk is not None
-        self._on_chunk(data, rx_time_ns)
+        try:
+            self._on_chunk(data, rx_time_ns)
+        except Exception:
+            # A bug downstream must not stop this port being read (its bytes are
+            # in the raw recording); say so loudly and carry on.
+            log.exception("%s: handling %d bytes failed", self.url, len(data))
         return len(data)
 
     def _read_thread(self) -> None:
