@@ -134,4 +134,14 @@ def summary(client: InfluxV1) -> str:
     out = [line, "-" * len(line)]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     out.append(f"events: {events or 'none'}")
+    health = client.query(
+        "SELECT * FROM pvlog_health WHERE device != '' GROUP BY device ORDER BY time DESC LIMIT 1"
+    )
+    for series in health["results"][0].get("series", []):
+        last = dict(zip(series["columns"], series["values"][0], strict=True))
+        drops = {
+            k.removeprefix("dropped_"): v for k, v in last.items() if k.startswith("dropped_") and v
+        }
+        text = ", ".join(f"{k} {v}" for k, v in sorted(drops.items())) or "none"
+        out.append(f"{series['tags']['device']}: dropped by the driver: {text}")
     return "\n".join(out)

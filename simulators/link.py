@@ -12,6 +12,7 @@ replug makes a new pty, and the optional stable ``link`` path (a symlink, like
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import errno
@@ -23,34 +24,40 @@ from pathlib import Path
 MAX_PENDING = 1 << 20
 
 
-class Link:
+class Link(abc.ABC):
     """What the simulator runner needs from a transport."""
 
     rx_bytes = 0
     overruns = 0
+    plugged = False
 
     @property
+    @abc.abstractmethod
     def listening(self) -> bool:
-        raise NotImplementedError
+        """Someone has the port open: what is sent now is delivered."""
 
     @property
+    @abc.abstractmethod
     def address(self) -> str:
-        raise NotImplementedError
+        """What a reader opens: a pty path or a ``socket://`` URL."""
 
+    @abc.abstractmethod
     def send(self, data: bytes) -> bool:
-        raise NotImplementedError
+        """Send ``data``; False if nobody was listening (not delivered)."""
 
-    async def start(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def start(self) -> None: ...
 
+    @abc.abstractmethod
     def unplug(self) -> None:
-        raise NotImplementedError
+        """Go away as a yanked cable does."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
 
     async def replug(self) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        raise NotImplementedError
+        if not self.plugged:
+            await self.start()
 
 
 class PtyLink(Link):
@@ -172,10 +179,6 @@ class PtyLink(Link):
         self._listening = False
         self.plugged = False
 
-    async def replug(self) -> None:
-        if not self.plugged:
-            await self.start()
-
     def close(self) -> None:
         self.unplug()
         if self.link is not None:
@@ -241,10 +244,6 @@ class TcpLink(Link):
             self._server.close()
             self._server = None
         self.plugged = False
-
-    async def replug(self) -> None:
-        if not self.plugged:
-            await self.start()
 
     def close(self) -> None:
         self.unplug()

@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -59,7 +60,8 @@ class Simulator:
         self._wall0 = 0
         self._pending: list[Emission] = []
 
-    async def run(self, on_ready: Any = None) -> None:
+    async def run(self, on_ready: Callable[[Simulator], None] | None = None) -> None:
+        """Serve until stopped; ``on_ready`` is called once the port can be opened."""
         loop = asyncio.get_running_loop()
         await self.link.start()
         control = None

@@ -108,15 +108,7 @@ def test_sizes() -> None:
     "text", ["[influx\nurl=", GOOD.replace("baudrate = 115200", "baudrate = -1")]
 )
 def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path: Path, text: str) -> None:
-    cfg = write(tmp_path, text)
-    res = subprocess.run(
-        [sys.executable, "-m", "daemon.cli", "run", "-c", str(cfg)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        check=False,
-    )
+    res = pvlog_run(write(tmp_path, text))
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1, res.stderr
@@ -125,13 +117,17 @@ def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path: Path, text: str) -
 
 
 def test_cli_missing_file_exits_2(tmp_path: Path) -> None:
-    res = subprocess.run(
-        [sys.executable, "-m", "daemon.cli", "run", "-c", str(tmp_path / "nope.toml")],
+    res = pvlog_run(tmp_path / "nope.toml")
+    assert res.returncode == 2
+    assert "cannot read" in res.stderr
+
+
+def pvlog_run(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "daemon.cli", "run", "-c", str(config)],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=REPO,
         check=False,
     )
-    assert res.returncode == 2
-    assert "cannot read" in res.stderr
