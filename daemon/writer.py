@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_BASE_S = 0.2
 BACKOFF_CAP_S = 5.0
+CYCLE_REQUESTS = 8
 
 
 def backoff_s(attempt: int) -> float:
@@ -78,6 +79,7 @@ class InfluxWriter:
             self._batcher.committed.clear()
             outcome = await loop.run_in_executor(self._thread, self._cycle)
             if outcome is Outcome.EMPTY:
+                attempt = 0
                 if stop.is_set():
                     return
                 await _first(self._batcher.committed.wait(), stop.wait())
@@ -92,11 +94,18 @@ class InfluxWriter:
                 await asyncio.sleep(delay)
 
     def _cycle(self) -> Outcome:
-        """On the writer thread: one request for the oldest batches, and its outcome."""
-        batches = self._box.oldest(self._batch_size)
-        if not batches:
-            return Outcome.EMPTY
-        return Outcome.SETTLED if self._send(batches) else Outcome.FAILED
+        """On the writer thread: send the oldest batches until the outbox is empty.
+
+        At most ``CYCLE_REQUESTS`` requests, so that the loop sees a stop in time;
+        EMPTY after sending saves the hand-over that would only find nothing.
+        """
+        for _ in range(CYCLE_REQUESTS):
+            batches = self._box.oldest(self._batch_size)
+            if not batches:
+                return Outcome.EMPTY
+            if not self._send(batches):
+                return Outcome.FAILED
+        return Outcome.SETTLED
 
     def _send(self, batches: list[Batch]) -> bool:
         """True when ``batches`` are settled (sent or dead-lettered)."""
