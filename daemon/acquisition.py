@@ -68,7 +68,17 @@ class Acquisition:
         self.port: SerialPort | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Read until ``stop``; a failure of this device never ends the task."""
+        while not stop.is_set():
+            try:
+                await self._read_until_lost_or_stopped(stop)
+            except Exception:
+                log.exception("%s: unexpected failure; starting over in a second", self.device.name)
+                await _sleep_unless(stop, REOPEN_CAP_S)
+
+    async def _read_until_lost_or_stopped(self, stop: asyncio.Event) -> None:
         attempt = 0
+        was_lost = False
         while not stop.is_set():
             port = SerialPort(
                 self.device.port,
@@ -85,28 +95,33 @@ class Acquisition:
                 attempt += 1
                 await _sleep_unless(stop, delay)
                 continue
-            if attempt:
+            if was_lost:
                 log.info("%s: %s is back", self.device.name, self.device.port)
                 self.event("port_restored", f"{self.device.port} reopened", None)
             attempt = 0
-            self.port = port
             log.info("%s: reading %s (%s)", self.device.name, self.device.port, self.device.driver)
-            port.start(self._on_chunk)
-            assert port.lost is not None
-            stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
-            lost: asyncio.Future[Any] = port.lost
-            try:
-                await asyncio.wait([lost, stopped], return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stopped.cancel()
-            why = port.lost.result() if port.lost.done() else "stopping"
-            port.close()
-            self.port = None
+            why = await self._read(port, stop)
             if stop.is_set():
                 return
+            was_lost = True
             self.port_outages += 1
             log.warning("%s: lost %s: %s", self.device.name, self.device.port, why)
             self.event("port_lost", f"{self.device.port}: {why}", None)
+
+    async def _read(self, port: SerialPort, stop: asyncio.Event) -> str:
+        """Read ``port`` until it is lost (returns why) or ``stop``; always closes it."""
+        self.port = port
+        stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        try:
+            port.start(self._on_chunk)
+            assert port.lost is not None
+            lost: asyncio.Future[Any] = port.lost
+            await asyncio.wait([lost, stopped], return_when=asyncio.FIRST_COMPLETED)
+            return lost.result() if lost.done() else "stopping"
+        finally:
+            stopped.cancel()
+            port.close()
+            self.port = None
 
     def _on_chunk(self, data: bytes, rx_time_ns: int) -> None:
         self.bytes_read += len(data)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -66,7 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         async def _run() -> None:
             await Daemon(config).run()
 
-        asyncio.run(_run())
+        try:
+            asyncio.run(_run())
+        except (OSError, sqlite3.Error) as exc:
+            print(f"pvlog: cannot run: {exc}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "simulate":
         from simulators.cli import main as simulate_main

@@ -100,11 +100,15 @@ class SerialPort:
             ser.open()
         except (serial.SerialException, OSError, ValueError) as exc:
             raise PortError(f"cannot open {self.url}: {exc}") from exc
-        self._serial = ser
         fd = _descriptor(ser)
         if fd is not None:
-            _configure_tty(fd)
-            os.set_blocking(fd, False)
+            try:
+                _configure_tty(fd)
+                os.set_blocking(fd, False)
+            except (termios.error, OSError) as exc:
+                ser.close()
+                raise PortError(f"cannot configure {self.url}: {exc}") from exc
+        self._serial = ser
         self._fd = fd
 
     def start(self, on_chunk: ChunkHandler) -> None:
