@@ -64,15 +64,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         from daemon.service import Daemon
 
-        async def _run() -> None:
-            await Daemon(config).run()
+        async def _run() -> bool:
+            return await Daemon(config).run()
 
         try:
-            asyncio.run(_run())
+            ok = asyncio.run(_run())
         except (OSError, sqlite3.Error) as exc:
             print(f"pvlog: cannot run: {exc}", file=sys.stderr)
             return 1
-        return 0
+        return 0 if ok else 1
     if args.command == "simulate":
         from simulators.cli import main as simulate_main
 

@@ -68,7 +68,8 @@ class Daemon:
             for d in config.device
         ]
 
-    async def run(self) -> None:
+    async def run(self) -> bool:
+        """Run until SIGTERM/SIGINT; False if the batcher or the writer failed first."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig)
@@ -90,17 +91,29 @@ class Daemon:
             for d in self.devices
         ]
         health = asyncio.create_task(self._health_loop(), name="health")
+        stopping = asyncio.create_task(self.stop.wait(), name="stop")
         try:
-            await self.stop.wait()
+            # The batcher and the writer run until told to stop: one that ends
+            # earlier has failed, and a logger that cannot keep what it reads must
+            # not go on reading as if it could.
+            await asyncio.wait([stopping, batcher, writer], return_when=asyncio.FIRST_COMPLETED)
+            failed = [t for t in (batcher, writer) if t.done()]
+            for task in failed:
+                exc = task.exception()
+                log.critical("%s failed, stopping: %r", task.get_name(), exc, exc_info=exc)
+            self.request_stop()
         finally:
+            stopping.cancel()
             await asyncio.gather(*readers, return_exceptions=True)
             health.cancel()
-            self.batcher.extend(await self._health_lines())
-            self.batcher.extend([self._session_line("stop", time.time_ns())])
-            self.batcher.close()
-            await batcher
+            if not batcher.done():
+                self.batcher.extend(await self._health_lines())
+                self.batcher.extend([self._session_line("stop", time.time_ns())])
+                self.batcher.close()
+                await batcher
             writer_stop.set()
-            await writer
+            if not writer.done():
+                await writer
             depth = await self.outbox.depth()
             await self.outbox.close()
             self.writer.close()
@@ -114,6 +127,7 @@ class Daemon:
                 )
             else:
                 log.info("stopped; outbox empty, %d lines sent", self.writer.lines_sent)
+        return not failed
 
     def request_stop(self, sig: signal.Signals | None = None) -> None:
         if not self.stop.is_set():
