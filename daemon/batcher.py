@@ -24,17 +24,15 @@ class Batcher:
         self._interval = flush_interval_s
         self._lines: list[str] = []
         self._full = asyncio.Event()
+        self._waiting = asyncio.Event()
         self.committed = asyncio.Event()
         """Set after each commit: the writer waits on it instead of polling the outbox."""
         self.lines_committed = 0
         self._closing = False
 
-    def add(self, line: str) -> None:
-        self._lines.append(line)
-        if len(self._lines) >= self._batch_size:
-            self._full.set()
-
     def extend(self, lines: list[str]) -> None:
+        if not self._lines:
+            self._waiting.set()
         self._lines.extend(lines)
         if len(self._lines) >= self._batch_size:
             self._full.set()
@@ -46,6 +44,8 @@ class Batcher:
     async def run(self) -> None:
         """Flush by age or size until ``close()``; then flush what is left and return."""
         while not self._closing:
+            await self._waiting.wait()  # nothing pending: no timer, no wake-ups
+            # The oldest pending line waits at most one interval (less when full).
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._full.wait(), self._interval)
             await self.flush()
@@ -55,10 +55,12 @@ class Batcher:
         """Ask ``run()`` to flush everything and return (it is never cancelled mid-commit)."""
         self._closing = True
         self._full.set()
+        self._waiting.set()
 
     async def flush(self) -> None:
         """Commit everything pending, in batches of at most ``batch_size`` lines."""
         self._full.clear()
+        self._waiting.clear()
         while self._lines:
             chunk = self._lines[: self._batch_size]
             del self._lines[: self._batch_size]
