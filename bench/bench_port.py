@@ -18,9 +18,9 @@ RATE = 50_000
 SECONDS = 4.0
 
 
-def source() -> tuple[subprocess.Popen[bytes], str]:
+def source(rate: float = RATE, seconds: float = SECONDS) -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.pty_source", str(RATE), str(SECONDS)], stdout=subprocess.PIPE
+        [sys.executable, "-m", "bench.pty_source", str(rate), str(seconds)], stdout=subprocess.PIPE
     )
     assert proc.stdout is not None
     return proc, proc.stdout.readline().decode().strip()
@@ -69,14 +69,36 @@ def readline_baseline() -> tuple[float, int]:
     return cpu, lines
 
 
+def idle_cpu_us_per_s(seconds: float = 3.0) -> float:
+    """CPU a port costs while its device (another process) says nothing: it should be none."""
+    proc, path = source(rate=0, seconds=seconds)
+
+    async def run() -> float:
+        port = SerialPort(path)
+        port.open()
+        port.start(lambda data, t: None)
+        cpu0, t0 = time.process_time(), time.monotonic()
+        assert port.lost is not None
+        await port.lost  # the source closes the pty when its time is up
+        cpu, wall = time.process_time() - cpu0, time.monotonic() - t0
+        port.close()
+        return cpu / wall * 1e6
+
+    us = asyncio.run(run())
+    proc.wait()
+    return us
+
+
 def main() -> list[str]:
+    idle = idle_cpu_us_per_s()
     cpu, n = ours()
     base_cpu, base_n = readline_baseline()
     us, base_us = cpu / n * 1e6, base_cpu / base_n * 1e6
     return [
         f"{'pty read at 50k lines/s':<34} {us:>14.2f} us/line CPU  baseline readline() "
         f"{base_us:>8.2f} us/line  ratio {base_us / us:6.1f}x cheaper  (target < 2 us; "
-        f"{n:,} and {base_n:,} lines read)"
+        f"{n:,} and {base_n:,} lines read)",
+        f"{'idle port (device silent)':<34} {idle:>14.0f} us CPU per second",
     ]
 
 

@@ -192,7 +192,9 @@ class SerialPort:
         assert loop is not None
         while not self._stop_thread.is_set():
             try:
-                data = ser.read(READ_SIZE)
+                # What pyserial's own ReaderThread does: block for one byte (or the
+                # timeout), then take whatever else its receive queue holds.
+                data = ser.read(ser.in_waiting or 1)
             except (serial.SerialException, OSError) as exc:
                 loop.call_soon_threadsafe(self._set_lost, f"read failed: {exc}")
                 return
