@@ -22,13 +22,10 @@ from drivers.units import MILLI_TO_KPA
 MAX_SENTENCE: Final = 96
 """Bytes from ``$`` to LF inclusive."""
 
-PRESSURE_UNITS: Final = frozenset(MILLI_TO_KPA)
-
 FLAG_OVER_RANGE: Final = 0x01
 FLAG_SENSOR_FAULT: Final = 0x02
 FLAG_LOW_BATTERY: Final = 0x04
 FLAG_ZERO: Final = 0x08
-FLAGS_DEFINED: Final = 0x0F
 
 DROP_REASONS: Final = (
     "checksum",  # checksum present but wrong
@@ -47,7 +44,6 @@ _PVS_BODY = (
     rb"PVS,(\d{1,5}+),(\d{1,10}+),(-?+\d{1,9}+)(?:\.(\d{1,3}+))?+,"
     rb"(ATM|BAR|PSI|KPA|MMHG),(-?+\d{1,9}+(?:\.\d{1,3}+)?+),([0-9A-Fa-f]{2})"
 )
-_PVS = re.compile(_PVS_BODY)
 # Whole sample sentences, found in one C pass over a chunk (see PvsParser._fast).
 _PVS_SENTENCE = re.compile(rb"\$(" + _PVS_BODY + rb")\*([0-9A-Fa-f]{2})\r\n")
 _HEX_VALUE = {b"%02X" % i: i for i in range(256)} | {b"%02x" % i: i for i in range(256)}
@@ -58,7 +54,8 @@ _new_sample = tuple.__new__  # skips NamedTuple.__new__'s Python frame on the ho
 _PVEV = re.compile(rb"PVEV,(\d{1,5}),(\d{1,10}),([A-Z0-9_]{1,16}),([ -~]*)")
 _NUM = rb"-?\d{1,9}(?:\.\d{1,6})?"
 _PVID = re.compile(
-    rb"PVID,([!-~]{1,24}),([!-~]{1,24}),([!-~]{1,16}),(ATM|BAR|PSI|KPA|MMHG),("
+    # Identity fields are printable ASCII without commas: [!-+] and [--~] skip ','.
+    rb"PVID,([!-+\--~]{1,24}),([!-+\--~]{1,24}),([!-+\--~]{1,16}),(ATM|BAR|PSI|KPA|MMHG),("
     + _NUM
     + rb"),("
     + _NUM

@@ -203,3 +203,9 @@ def test_receive_time_is_the_chunk_that_completed_the_sentence() -> None:
 
 def test_streaming_driver_declares_no_writes() -> None:
     assert PvsParser.allowed_writes == frozenset()
+
+
+def test_identity_fields_cannot_hide_commas() -> None:
+    out, dropped = feed(sentence("PVID,BIX,30,SN1,2.3.1,ATM,-1,30,30,50"))
+    assert out == []
+    assert nonzero(dropped) == {"bad_field": 1}
