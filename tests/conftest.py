@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import itertools
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,21 @@ def short_tmp() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="pvl-"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+async def _no_leftover_tasks() -> AsyncIterator[None]:
+    """Fails an async test that leaves a task running behind it (a leaked reader, a watcher)."""
+    yield
+    await asyncio.sleep(0.05)  # let cancellations the test asked for complete
+    current = asyncio.current_task()
+    left = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    for t in left:
+        t.cancel()
+    assert not left, f"tasks left running: {[t.get_name() for t in left]}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.function):
+            item.fixturenames.append("_no_leftover_tasks")
