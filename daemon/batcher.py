@@ -37,10 +37,6 @@ class Batcher:
         if len(self._lines) >= self._batch_size:
             self._full.set()
 
-    @property
-    def pending(self) -> int:
-        return len(self._lines)
-
     async def run(self) -> None:
         """Flush by age or size until ``close()``; then flush what is left and return."""
         while not self._closing:

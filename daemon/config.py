@@ -49,7 +49,8 @@ class _Section(BaseModel):
 class InfluxConfig(_Section):
     url: str = "http://127.0.0.1:8086"
     api: Literal["v1", "v2"] = "v1"
-    database: str = "pvlog"
+    database: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")] = "pvlog"
+    """Goes into InfluxQL (``CREATE DATABASE``): plain characters only."""
     bucket: str | None = None
     org: str | None = None
     batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
@@ -94,7 +95,7 @@ class SessionConfig(_Section):
     @classmethod
     def _reserved(cls, v: dict[str, str]) -> dict[str, str]:
         for key, value in v.items():
-            if key in ("device", "session", "code"):
+            if key in ("device", "session", "code", "state"):
                 raise ValueError(f"tag {key!r} is set by pvlog itself")
             if not key or not value:
                 raise ValueError("tag keys and values must not be empty")

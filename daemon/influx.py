@@ -8,7 +8,6 @@ data when its retries run out; our outbox does the batching and the keeping.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import urllib.parse
@@ -107,8 +106,3 @@ class InfluxV1:
             cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
             self._conn = cls(self._host, self._port, timeout=self._timeout)
         return self._conn
-
-
-def close_quietly(client: InfluxV1) -> None:
-    with contextlib.suppress(Exception):
-        client.close()

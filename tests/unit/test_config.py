@@ -74,6 +74,8 @@ def test_shipped_examples_load(name: str) -> None:
         (('port = "/dev/ttyUSB0"', "porrt = 1"), "device[0].porrt"),
         (("[session]", "[session]\ncolour = 1"), "session.colour"),
         (('tags = { bench = "B1" }', 'tags = { device = "x" }'), "session.tags"),
+        (('tags = { bench = "B1" }', 'tags = { state = "x" }'), "session.tags"),
+        (('database = "pvlog"', 'database = "x\\" ; DROP"'), "influx.database"),
     ],
 )
 def test_bad_values_name_their_key(tmp_path: Path, change: tuple[str, str], key: str) -> None:
