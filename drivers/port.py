@@ -77,7 +77,6 @@ class SerialPort:
         self._empty_ticks = 0
         self.baudrate = baudrate
         self.allowed_writes = allowed_writes
-        self.bytes_read = 0
         self.bytes_written = 0
         self._serial: Any = None
         self._fd: int | None = None
@@ -175,7 +174,6 @@ class SerialPort:
         if not data:
             self._set_lost("end of file (peer closed)")
             return None
-        self.bytes_read += len(data)
         assert self._on_chunk is not None
         try:
             self._on_chunk(data, rx_time_ns)
@@ -202,7 +200,6 @@ class SerialPort:
                 loop.call_soon_threadsafe(self._deliver, data, time.time_ns())
 
     def _deliver(self, data: bytes, rx_time_ns: int) -> None:
-        self.bytes_read += len(data)
         if self._on_chunk is not None:
             self._on_chunk(data, rx_time_ns)
 
