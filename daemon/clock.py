@@ -50,8 +50,11 @@ class DeviceClock:
             self._offset = self._window_min = candidate
             self._window_start = rx_time_ns
         else:
-            self._offset = min(self._offset, candidate)
-            self._window_min = min(self._window_min, candidate)
+            # Comparisons, not min(): this runs once per sample.
+            if candidate < self._offset:  # noqa: PLR1730
+                self._offset = candidate
+            if candidate < self._window_min:  # noqa: PLR1730
+                self._window_min = candidate
             if rx_time_ns - self._window_start >= WINDOW_NS:
                 self._offset = self._window_min
                 self._window_min = candidate
