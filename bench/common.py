@@ -27,25 +27,5 @@ def best_rates(
     return best_ours, best_base
 
 
-def point_cost_us() -> float:
-    """influxdb-client's Point for one pv_sample line: the yardstick for this machine's speed.
-
-    The brief measured about 6 us on its reference machine; printing ours lets every
-    other figure here be scaled to that machine.
-    """
-    from influxdb_client import Point, WritePrecision
-
-    def one() -> int:
-        for i in range(2000):
-            Point("pv_sample").tag("device", "inflator1").tag("session", "s1").field(
-                "pressure_kpa", 1250.857125 + i
-            ).field("volume_ml", 1.234).field("seq", i).field("flags", 0).time(
-                1_700_000_000_000_000_000 + i, WritePrecision.NS
-            ).to_line_protocol()
-        return 2000
-
-    return 1e6 / best_rate(one)
-
-
 def row(name: str, ours: float, base: float, unit: str, target: str) -> str:
     return f"{name:<34} {ours:>14,.1f} {unit:<12} baseline {base:>12,.1f}  ratio {ours / base:6.1f}x  ({target})"
