@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bench import bench_codec, bench_e2e, bench_port
+from bench import bench_codec, bench_e2e, bench_lbx, bench_port
 
 
 def main() -> None:
-    for module in (bench_codec, bench_port, bench_e2e):
+    for module in (bench_codec, bench_lbx, bench_port, bench_e2e):
         for line in module.main():
             print(line, flush=True)
 

@@ -44,7 +44,7 @@ def last_sample_ns(client: InfluxV1, device: str) -> int | None:
     return int(series[0]["values"][0][0]) if series else None
 
 
-def pvlog_run(tmp: Path, influxd: PrivateInfluxd) -> list[str]:
+def pvlog_run(tmp: Path, influxd: PrivateInfluxd) -> tuple[list[str], float]:
     sims = [
         SimProcess(tmp, f"pvs{i}", "--rate", RATE, "--seed", str(i), "--profile", "fatigue")
         for i in range(DEVICES)

@@ -17,9 +17,10 @@ from typing import Any
 from daemon.clock import DeviceClock
 from daemon.config import DeviceConfig
 from daemon.lineprotocol import SampleLines, encode_line, series_prefix
+from drivers.lbx import LbxParser
 from drivers.port import PortError, SerialPort
 from drivers.pvs import PvsParser
-from drivers.records import DeviceInfo, Event, Sample
+from drivers.records import DeviceInfo, Event, Record, Sample
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +28,18 @@ REOPEN_FIRST_S = 0.05
 REOPEN_CAP_S = 1.0
 """A returning port is found within about a second."""
 
-SEQ_MOD = 1 << 16
-
 LineSink = Callable[[list[str]], None]
 
 
-def make_parser(driver: str) -> PvsParser:
-    if driver == "pvs":
+Parser = PvsParser | LbxParser
+
+
+def make_parser(device: DeviceConfig) -> Parser:
+    if device.driver == "pvs":
         return PvsParser()
-    raise ValueError(f"unknown driver {driver!r}")
+    if device.driver == "lbx":
+        return LbxParser(device.channel_map() or None)
+    raise ValueError(f"unknown driver {device.driver!r}")
 
 
 class Acquisition:
@@ -50,14 +54,13 @@ class Acquisition:
         sink: LineSink,
     ) -> None:
         self.device = device
-        self.parser = make_parser(device.driver)
+        self.parser = make_parser(device)
         self.clock = DeviceClock()
         self._sink = sink
         self._samples = SampleLines(
             series_prefix("pv_sample", {**static_tags, "device": device.name, "session": session})
         )
         self._event_tags = {"device": device.name, "session": session}
-        self._next_seq: int | None = None
         self._last_rx_stamp = 0
         self.samples = 0
         self.gaps = 0
@@ -127,41 +130,61 @@ class Acquisition:
         self.bytes_read += len(data)
         lines: list[str] = []
         encode_event = self._event_line
-        for record in self.parser.feed(data, rx_time_ns):
+        gap: Event | None = None
+        records = self.parser.feed(data, rx_time_ns)
+        self._observe_last_sample(records)
+        for record in records:
             if type(record) is Sample:
-                seq = record.seq
                 t = record.device_time_us
                 if t is None:  # no device clock: receive time, kept unique per series
                     time_ns = max(record.rx_time_ns, self._last_rx_stamp + 1)
                     self._last_rx_stamp = time_ns
                 else:
-                    time_ns = self.clock.to_host_ns(t, rx_time_ns)
-                if seq != self._next_seq and self._next_seq is not None:
+                    time_ns = self.clock.to_host_ns(t, record.rx_time_ns)
+                if gap is not None:
                     # Stamped with the sample that ends the gap: unique, unlike the
                     # receive time that every record of a chunk shares.
-                    lines.append(self._gap(seq, time_ns))
-                self._next_seq = (seq + 1) % SEQ_MOD
-                lines.append(self._samples.encode(record.values, seq, record.flags, time_ns))
+                    lines.append(self._gap(gap, time_ns))
+                    gap = None
+                lines.append(self._samples.encode(record.values, record.seq, record.flags, time_ns))
                 self.samples += 1
             elif type(record) is Event:
+                if record.code == "gap":  # drivers put it just before the sample ending it
+                    gap = record
+                    continue
                 if record.code == "boot":
                     self.clock.reset()
-                    self._next_seq = None
                 t = record.device_time_us
-                time_ns = rx_time_ns if t is None else self.clock.to_host_ns(t, rx_time_ns)
+                time_ns = (
+                    record.rx_time_ns
+                    if t is None
+                    else self.clock.event_time_ns(t, record.rx_time_ns)
+                )
                 lines.append(encode_event(record.code, record.detail, record.value, time_ns))
             elif type(record) is DeviceInfo:
                 self._identity(record)
+        if gap is not None:
+            lines.append(self._gap(gap, rx_time_ns))
         if lines:
             self._sink(lines)
 
-    def _gap(self, seq: int, time_ns: int) -> str:
-        assert self._next_seq is not None
-        lost = (seq - self._next_seq) % SEQ_MOD
+    def _observe_last_sample(self, records: list[Record]) -> None:
+        """Let the clock see the chunk's tightest bound first (see ``DeviceClock.observe``).
+
+        Not across a reboot: the last sample's clock is then not the earlier ones'.
+        """
+        last = next((r for r in reversed(records) if type(r) is Sample), None)
+        if last is None or last.device_time_us is None:
+            return
+        if any(type(r) is Event and r.code == "boot" for r in records):
+            return
+        self.clock.observe(last.device_time_us, last.rx_time_ns)
+
+    def _gap(self, gap: Event, time_ns: int) -> str:
+        lost = int(gap.value or 0)
         self.gaps += 1
         self.lost_samples += lost
-        detail = f"seq {self._next_seq} to {(seq - 1) % SEQ_MOD} missing"
-        return self._event_line("gap", detail, float(lost), time_ns)
+        return self._event_line("gap", gap.detail, float(lost), time_ns)
 
     def _identity(self, info: DeviceInfo) -> None:
         """Log and record the identity when it is new or changed (it repeats every 10 s)."""

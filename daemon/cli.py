@@ -35,8 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("-c", "--config", required=True, help="TOML configuration file")
 
     simulate = sub.add_parser("simulate", help="serve a simulated device on a pty or TCP port")
-    simulate.add_argument("model", choices=["pvs"], help="device protocol to simulate")
-    simulate.add_argument("args", nargs=argparse.REMAINDER, help="see `pvlog simulate pvs -h`")
+    simulate.add_argument("model", choices=["pvs", "lbx"], help="device protocol to simulate")
+    simulate.add_argument(
+        "args", nargs=argparse.REMAINDER, help="see `pvlog simulate pvs -h` (or lbx)"
+    )
 
     demo = sub.add_parser("demo", help="record a simulated device into a private InfluxDB")
     demo.add_argument("--seconds", type=float, default=20.0, help="how long to record")

@@ -1,67 +1,178 @@
-"""Device clock to host time, sans-IO: the device's spacing, anchored to receive time.
+"""Device clock to host time, sans-IO: the device's spacing, fitted to receive time.
 
-The device's 32-bit microsecond clock is unwrapped to 64 bits. A sample's host
-time is its device time plus an offset, the smallest ``rx - device`` seen: the
-read that arrived soonest after its sample was taken has the least delivery
-latency in it. The offset is re-estimated every ``WINDOW_NS`` so it follows drift
-both ways, and reset when the device clock jumps (reboot). Output is strictly
-increasing. The precise drift fit replaces this in a later step.
+Every driver with a device clock (PVS ``t_us``, LBX ``t0_us``) goes through
+``DeviceClock.to_host_ns(device_us, rx_time_ns)``: no clock is read here, time is
+what the caller says it is, so hours of synthetic streams test in seconds.
+
+The model: ``rx = device_time * (1 + drift) + offset + delay``, where the delay is
+the USB-serial delivery latency (reads arrive in bursts every 1-16 ms) and is
+never negative. So ``rx - device_time`` is an upper bound on the offset, and the
+samples delivered soonest trace its lower envelope. Per second of receive time
+the lowest point is kept; over the last minute of such points a Theil-Sen line
+(the median of pairwise slopes, robust to seconds in which every read was late)
+gives the drift, and the lowest point under that slope gives the offset. A sample
+that arrives earlier than the line allows proves the line too high, and the
+offset comes down at once: no sample is ever stamped after it was received.
+
+The 32-bit microsecond clock is unwrapped using the host time that passed, so
+even a silence longer than a wrap (71 minutes) unwraps right. A device time more
+than ``JUMP_NS`` away from where the fit puts it (a reboot, a clock reset) starts
+a new fit. Output is strictly increasing.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections import deque
 from typing import Final
 
 WRAP: Final = 1 << 32
-WINDOW_NS: Final = 5_000_000_000
+BIN_NS: Final = 1_000_000_000
+"""One envelope point per second of receive time."""
+WINDOW_BINS: Final = 60
+"""The fit looks at the last minute: drift of +-100 ppm moves the offset 6 ms in it."""
+MIN_SPAN_NS: Final = 5_000_000_000
+"""Drift is fitted once the envelope spans this much device time."""
 JUMP_NS: Final = 1_000_000_000
-"""A sample further than this from where the current anchor puts it means the clock jumped."""
+"""A sample further than this from where the fit puts it means the clock jumped."""
+MAX_DRIFT: Final = 200e-6
+"""Devices drift up to +-100 ppm; a steeper fit is noise, not drift, and is not taken."""
 
 
 class DeviceClock:
     def __init__(self) -> None:
-        self._last_raw: int | None = None
-        self._epoch = 0  # unwrapped = raw + epoch
-        self._offset = 0
-        self._window_min = 0
-        self._window_start = 0
-        self._last_out = 0
         self.resets = 0
+        self._last_out = 0
+        self._start()
+
+    def _start(self) -> None:
+        self._last_raw: int | None = None
+        self._last_rx = 0
+        self._device_ns = 0
+        # Offset (host - device) at device time d: offset + slope * (d - ref).
+        self._offset = 0
+        self._slope = 0.0
+        self._ref = 0
+        self._bins: deque[tuple[int, int]] = deque(maxlen=WINDOW_BINS)
+        self._bin_end = 0
+        self._bin_device = 0
+        self._bin_low = 0
+
+    @property
+    def drift_ppm(self) -> float:
+        """The device clock's error as fitted: positive when it runs slow."""
+        return self._slope * 1e6
 
     def reset(self) -> None:
-        """Forget the anchor (the device said it rebooted)."""
+        """Forget the fit (the device said it rebooted)."""
         if self._last_raw is not None:
             self.resets += 1
-        self._last_raw = None
+        self._start()
+
+    def observe(self, device_us: int, rx_time_ns: int) -> None:
+        """Learn from a sample before stamping the ones received with it.
+
+        Every sample of a read shares its receive time, so the read's last sample
+        bounds the offset tightest; observing it first means the earlier ones are
+        stamped with that bound rather than their own looser ones.
+        """
+        self._fit(device_us, rx_time_ns)
 
     def to_host_ns(self, device_us: int, rx_time_ns: int) -> int:
-        last = self._last_raw
-        if last is not None:
-            step = (device_us - last) % WRAP
-            if step >= WRAP // 2:  # went backwards: a reboot, not a wrap
-                last = None
-            elif device_us < last:
-                self._epoch += WRAP
-        device_ns = (device_us + self._epoch) * 1000
-        candidate = rx_time_ns - device_ns
-        if last is None or abs(candidate - self._offset) > JUMP_NS:
-            if self._last_raw is not None:
-                self.resets += 1  # a reboot or a jump of the device clock
-            self._offset = self._window_min = candidate
-            self._window_start = rx_time_ns
-        else:
-            # Comparisons, not min(): this runs once per sample.
-            if candidate < self._offset:  # noqa: PLR1730
-                self._offset = candidate
-            if candidate < self._window_min:  # noqa: PLR1730
-                self._window_min = candidate
-            if rx_time_ns - self._window_start >= WINDOW_NS:
-                self._offset = self._window_min
-                self._window_min = candidate
-                self._window_start = rx_time_ns
-        self._last_raw = device_us
-        out = device_ns + self._offset
+        """Host time (ns) at which the sample stamped ``device_us`` was taken.
+
+        Strictly increasing from call to call: a series never gets two points at
+        one time (InfluxDB would keep only the last).
+        """
+        out = self._fit(device_us, rx_time_ns)
         if out <= self._last_out:
             out = self._last_out + 1
         self._last_out = out
         return out
+
+    def event_time_ns(self, device_us: int, rx_time_ns: int) -> int:
+        """Host time of an event the device stamped: fitted, but outside the samples'
+        strictly increasing sequence (an event may be sent before the block holding
+        the samples it falls between)."""
+        return self._fit(device_us, rx_time_ns)
+
+    def _fit(self, device_us: int, rx_time_ns: int) -> int:
+        last = self._last_raw
+        if last is None:
+            device_ns = device_us * 1000
+            self._anchor(device_ns, rx_time_ns)
+        else:
+            step = (device_us - last) % WRAP
+            if step >= WRAP // 2:
+                step -= WRAP  # backwards: caught as a jump below
+            elapsed_us = (rx_time_ns - self._last_rx) // 1000
+            if elapsed_us > WRAP // 2:  # a long silence: whole wraps may have passed
+                step += round((elapsed_us - step) / WRAP) * WRAP
+            device_ns = self._device_ns + step * 1000
+            low = rx_time_ns - device_ns
+            fitted = self._offset + int(self._slope * (device_ns - self._ref))
+            if abs(low - fitted) > JUMP_NS:
+                self.resets += 1
+                self._anchor(device_ns, rx_time_ns)
+            else:
+                if low < self._bin_low:
+                    self._bin_low = low
+                    self._bin_device = device_ns
+                if rx_time_ns >= self._bin_end:
+                    self._close_bin(rx_time_ns, device_ns)
+                    fitted = self._offset + int(self._slope * (device_ns - self._ref))
+                if low < fitted:
+                    # Delivered sooner than the fit allows: the fit is too high.
+                    self._offset -= fitted - low
+        self._last_raw = device_us
+        self._last_rx = rx_time_ns
+        self._device_ns = device_ns
+        return device_ns + self._offset + int(self._slope * (device_ns - self._ref))
+
+    def _anchor(self, device_ns: int, rx_time_ns: int) -> None:
+        """Start a fit at this sample: offset from it alone, drift unknown."""
+        self._bins.clear()
+        self._offset = rx_time_ns - device_ns
+        self._slope = 0.0
+        self._ref = device_ns
+        self._bin_end = rx_time_ns + BIN_NS
+        self._bin_low = self._offset
+        self._bin_device = device_ns
+
+    def _close_bin(self, rx_time_ns: int, device_ns: int) -> None:
+        self._bins.append((self._bin_device, self._bin_low))
+        self._bin_end = rx_time_ns + BIN_NS
+        self._bin_low = rx_time_ns - device_ns
+        self._bin_device = device_ns
+        self._refit()
+
+    def _refit(self) -> None:
+        """The line under every envelope point that hugs them closest.
+
+        Delays only ever add, so the truth lies under all the points: of the lines
+        that do, the one nearest them on average is an edge of their lower convex
+        hull, the edge spanning their mean device time (the linear-programming
+        estimate of clock skew from one-way delays). A second whose reads were all
+        late sits above the hull and cannot tilt it, as it would a least-squares
+        or median fit.
+        """
+        points = list(self._bins)
+        hull: list[tuple[int, int]] = []
+        for p in points:
+            while len(hull) >= 2 and _turn(hull[-2], hull[-1], p) <= 0:
+                hull.pop()
+            hull.append(p)
+        ref = points[-1][0]
+        if len(hull) >= 2 and hull[-1][0] - hull[0][0] >= MIN_SPAN_NS:
+            mean = sum(d for d, _ in points) // len(points)
+            (d1, c1), (d2, c2) = next((a, b) for a, b in itertools.pairwise(hull) if b[0] >= mean)
+            slope = (c2 - c1) / (d2 - d1)
+            if -MAX_DRIFT <= slope <= MAX_DRIFT:
+                self._slope = slope
+        self._ref = ref
+        self._offset = min(c - int(self._slope * (d - ref)) for d, c in points)
+
+
+def _turn(o: tuple[int, int], a: tuple[int, int], b: tuple[int, int]) -> int:
+    """Positive when o -> a -> b turns left (counter-clockwise)."""
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])

@@ -11,7 +11,16 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from drivers.lbx import Channel, layout_for
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
 _UNITS = {
@@ -102,14 +111,49 @@ class SessionConfig(_Section):
         return v
 
 
+DEFAULT_BAUDRATE = {"pvs": 115200, "lbx": 921600}
+"""Each protocol's default link speed (its spec's), when ``baudrate`` is not given."""
+
+
+class ChannelConfig(_Section):
+    """One LBX channel, for recording before the box's first INFO (INFO wins when it comes)."""
+
+    kind: Literal["pressure", "volume", "ibp", "temperature"]
+    unit: Literal["kPa", "mmHg", "mL", "atm", "C"]
+    scale: float
+    offset: float = 0.0
+    name: str = ""
+
+
 class DeviceConfig(_Section):
     name: Annotated[str, Field(pattern=_NAME)]
-    driver: Literal["pvs"]
+    driver: Literal["pvs", "lbx"]
     port: Annotated[str, Field(min_length=1)]
-    baudrate: Annotated[int, Field(ge=300, le=4_000_000)] = 115200
+    baudrate: Annotated[int, Field(ge=300, le=4_000_000)] = 0
+    """0 or absent: the driver's default (``DEFAULT_BAUDRATE``)."""
     read_interval_ms: Annotated[float, Field(ge=0, le=1000)] = 16
     """While bytes flow, read the port this often (0: on every arrival). Longer costs
     less CPU per sample with many fast devices; samples keep their device times."""
+    channels: list[ChannelConfig] = Field(default_factory=list)
+    """LBX only: the channel map, in the box's channel order."""
+
+    @model_validator(mode="after")
+    def _per_driver(self) -> DeviceConfig:
+        if self.baudrate == 0:
+            object.__setattr__(self, "baudrate", DEFAULT_BAUDRATE[self.driver])
+        if self.channels:
+            if self.driver != "lbx":
+                raise ValueError("channels: only the lbx driver takes a channel map")
+            _layout, skipped = layout_for(self.channel_map())
+            if skipped:
+                raise ValueError(f"channels: {skipped[0]}")
+        return self
+
+    def channel_map(self) -> list[Channel]:
+        return [
+            Channel(i, c.kind, c.unit, c.scale, c.offset, c.name)
+            for i, c in enumerate(self.channels)
+        ]
 
 
 class Config(_Section):

@@ -106,6 +106,8 @@ class PvsParser:
         self._discarding = False
         self.dropped: dict[str, int] = dict.fromkeys(DROP_REASONS, 0)
         self.accepted = 0
+        self._next_seq: int | None = None
+        """The seq the next sample should carry; None after a boot (no gap to report)."""
 
     def feed(self, chunk: bytes, rx_time_ns: int) -> list[Record]:
         """Parse ``chunk``; return the samples, events and identities it completed."""
@@ -145,6 +147,7 @@ class PvsParser:
         pad = _PAD
         accepted = 0
         pos = 0
+        next_seq = self._next_seq
         for body, seq_b, t_b, whole, frac, unit_b, vol_b, flags_b, cs_b in found:
             end = pos + len(body)
             if prefix[end] ^ prefix[pos] != hex_value[cs_b]:
@@ -163,11 +166,27 @@ class PvsParser:
                         milli = int(whole + frac) * pad[len(frac)]
                         num, den = factors[unit_b]
                         values = {"pressure_kpa": milli * num / den, "volume_ml": float(vol_b)}
+                    # A seq behind the expected one (a repeat, a restart) is no gap.
+                    if (
+                        seq != next_seq
+                        and next_seq is not None
+                        and (seq - next_seq) % 65536 < 32768
+                    ):
+                        append(self._gap(next_seq, seq, t_us, rx_time_ns))
+                    next_seq = (seq + 1) % _SEQ_MOD
                     append(new(Sample, (seq, t_us, rx_time_ns, values, flags)))
                     accepted += 1
             pos = end + 6  # past '*', two hex digits, CR and LF: the next '$'
+        self._next_seq = next_seq
         self.accepted += accepted
         return True
+
+    @staticmethod
+    def _gap(expected: int, seq: int, t_us: int, rx_time_ns: int) -> Event:
+        """The samples missing before ``seq``, as a ``gap`` event placed just before it."""
+        lost = (seq - expected) % _SEQ_MOD
+        detail = f"seq {expected} to {(seq - 1) % _SEQ_MOD} missing"
+        return Event(seq, t_us, rx_time_ns, "gap", detail, float(lost))
 
     def _keep_partial(self, tail: bytes) -> None:
         """Keep the unfinished sentence at the end of a chunk, bounded."""
@@ -235,6 +254,8 @@ class PvsParser:
             return
         if body.startswith(b"PVEV,"):
             record = self._event(body, rx_time_ns)
+            if record is not None and record.code == "boot":
+                self._next_seq = None
         elif body.startswith(b"PVID,"):
             record = self._identity(body, rx_time_ns)
         else:

@@ -1,4 +1,4 @@
-"""``pvlog simulate pvs``: serve a simulated device on a pty (default) or TCP port."""
+"""``pvlog simulate pvs|lbx``: serve a simulated device on a pty (default) or TCP port."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from typing import IO
 
 from drivers.units import KPA_PER_UNIT
+from simulators.arterial import ArterialSettings
 from simulators.balloon import Balloon
 from simulators.faults import Faults
+from simulators.lbx_device import LbxDevice, LbxSettings
 from simulators.link import Link, PtyLink, TcpLink
 from simulators.profiles import PROFILES, ProfilePlayer, segments
 from simulators.pvs_device import PvsDevice, PvsSettings
-from simulators.runner import Simulator
+from simulators.runner import TICK_S, SimDevice, Simulator
 
 
 def _probability(text: str) -> float:
@@ -28,21 +30,40 @@ def _probability(text: str) -> float:
     return p
 
 
+FAULT_HELP = {
+    "bad-checksum": "per sentence/frame: a wrong checksum (pvs) or CRC (lbx)",
+    "bad-field": "pvs, per sentence: a field that does not parse, checksum right",
+    "truncate": "per sentence/frame: cut short",
+    "garbage": "per sentence/frame: line noise before it",
+    "drop": "per sentence/frame: not sent at all (a gap)",
+    "sync": "lbx, per frame: a sample whose raw bytes are SYNC1 SYNC2",
+}
+RATES = {"pvs": (10, 500, 50.0), "lbx": (100, 2000, 1000.0)}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pvlog simulate",
         description="Serve a simulated device. Prints the port to open (a pty path such as "
         "/dev/pts/7, or socket://host:port) on the first line of standard output.",
     )
-    p.add_argument("model", choices=["pvs"])
+    p.add_argument("model", choices=["pvs", "lbx"])
     where = p.add_mutually_exclusive_group()
     where.add_argument("--tcp", metavar="HOST:PORT", help="serve on TCP instead of a pty")
     p.add_argument(
         "--link", metavar="PATH", help="keep a symlink to the pty here (stable across replug)"
     )
     p.add_argument("--profile", choices=PROFILES, default="clinical")
-    p.add_argument("--rate", type=float, default=50.0, help="samples per second, 10-500")
-    p.add_argument("--unit", choices=sorted(KPA_PER_UNIT), default="ATM")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="samples per second (per channel): pvs 10-500 (50), lbx 100-2000 (1000)",
+    )
+    p.add_argument("--unit", choices=sorted(KPA_PER_UNIT), default="ATM", help="pvs only")
+    p.add_argument("--block", type=int, default=0, help="lbx: samples per frame (0: ~100/s)")
+    p.add_argument("--heart-rate", type=float, default=72.0, help="lbx: beats per minute")
+    p.add_argument("--resonance", action="store_true", help="lbx: underdamped catheter line")
     p.add_argument("--seed", type=int, default=None, help="makes the run deterministic")
     p.add_argument("--drift-ppm", type=float, default=0.0, help="device clock error")
     p.add_argument("--t0", type=int, default=None, help="device clock at power-up, us")
@@ -57,14 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-wait", action="store_true", help="start sending at once, not when a reader opens"
     )
-    for name in ("bad-checksum", "bad-field", "truncate", "garbage", "drop"):
-        p.add_argument(
-            f"--{name}",
-            type=_probability,
-            default=0.0,
-            metavar="P",
-            help=f"probability per sentence of fault '{name}'",
-        )
+    for name, what in FAULT_HELP.items():
+        p.add_argument(f"--{name}", type=_probability, default=0.0, metavar="P", help=what)
     p.add_argument(
         "--sensor-fault",
         type=_probability,
@@ -77,19 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
-    if not 10 <= args.rate <= 500:
-        print("pvlog simulate: --rate must be 10..500", file=sys.stderr)
+    low, high, default = RATES[args.model]
+    rate = default if args.rate is None else args.rate
+    if not low <= rate <= high:
+        print(f"pvlog simulate: --rate must be {low}..{high} for {args.model}", file=sys.stderr)
         return 2
     rng = random.Random(args.seed)
-    settings = PvsSettings(
-        rate_hz=args.rate,
-        unit=args.unit,
-        drift_ppm=args.drift_ppm,
-        noise_atm=args.noise,
-        sensor_fault=args.sensor_fault,
-    )
-    if args.t0 is not None:
-        settings.t0_us = args.t0 % (1 << 32)
     player = ProfilePlayer(
         segments(args.profile, rng, rbp_atm=args.rbp, cycles=args.cycles, hold_s=args.hold)
     )
@@ -99,8 +107,32 @@ def main(argv: Sequence[str]) -> int:
         truncate=args.truncate,
         garbage=args.garbage,
         drop=args.drop,
+        sync=args.sync,
     )
-    device = PvsDevice(settings, player, rng, balloon=Balloon.parse(args.balloon), faults=faults)
+    balloon = Balloon.parse(args.balloon)
+    device: SimDevice
+    if args.model == "lbx":
+        lbx = LbxSettings(
+            rate_hz=rate,
+            block_samples=args.block,
+            drift_ppm=args.drift_ppm,
+            noise_atm=args.noise,
+            arterial=ArterialSettings(heart_rate_bpm=args.heart_rate, resonance=args.resonance),
+        )
+        if args.t0 is not None:
+            lbx.t0_us = args.t0 % (1 << 32)
+        device = LbxDevice(lbx, player, rng, balloon=balloon, faults=faults)
+    else:
+        settings = PvsSettings(
+            rate_hz=rate,
+            unit=args.unit,
+            drift_ppm=args.drift_ppm,
+            noise_atm=args.noise,
+            sensor_fault=args.sensor_fault,
+        )
+        if args.t0 is not None:
+            settings.t0_us = args.t0 % (1 << 32)
+        device = PvsDevice(settings, player, rng, balloon=balloon, faults=faults)
     link: Link
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
@@ -115,6 +147,9 @@ def main(argv: Sequence[str]) -> int:
         control_path=args.control,
         wait_listener=not args.no_wait,
         duration_s=args.duration,
+        # A box sends a frame every ~10 ms: a finer tick keeps its send times close
+        # to its sampling times, as a UART's are.
+        tick_s=0.002 if args.model == "lbx" else TICK_S,
     )
 
     def ready(s: Simulator) -> None:
@@ -132,5 +167,5 @@ def main(argv: Sequence[str]) -> int:
         if truth is not None:
             truth.close()
     with contextlib.suppress(BrokenPipeError):
-        print(json.dumps({"simulator": "pvs", **sim.status()}), file=sys.stderr, flush=True)
+        print(json.dumps({"simulator": args.model, **sim.status()}), file=sys.stderr, flush=True)
     return 0

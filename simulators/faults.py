@@ -13,13 +13,15 @@ _JUNK = bytes(b for b in range(256) if b != 0x24)
 
 @dataclass(frozen=True, slots=True)
 class Faults:
-    """Probabilities per sentence (0..1)."""
+    """Probabilities per sentence or frame (0..1); each device uses the ones that apply."""
 
     bad_checksum: float = 0.0
     bad_field: float = 0.0
     truncate: float = 0.0
     garbage: float = 0.0
     drop: float = 0.0
+    sync: float = 0.0
+    """LBX: a sample whose raw bytes are SYNC1 SYNC2 (a valid frame with sync inside it)."""
 
     def updated(self, changes: dict[str, Any]) -> Faults:
         """A copy with ``changes`` applied; unknown names and bad values raise ValueError."""
@@ -35,6 +37,12 @@ class Faults:
         return replace(self, **clean)
 
 
-def junk(rng: random.Random) -> bytes:
-    """A burst of line noise: 1-40 random bytes, without '$'."""
-    return bytes(rng.choice(_JUNK) for _ in range(rng.randint(1, 40)))
+# Likewise, LBX junk never holds SYNC1 (0xA5): a false sync followed by the right
+# bytes could pass the CRC by chance (1 in 65536), and the truth file must be exact.
+_LBX_JUNK = bytes(b for b in range(256) if b != 0xA5)
+
+
+def junk(rng: random.Random, *, binary: bool = False) -> bytes:
+    """A burst of line noise: 1-40 random bytes, without '$' (or, ``binary``, SYNC1)."""
+    alphabet = _LBX_JUNK if binary else _JUNK
+    return bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))

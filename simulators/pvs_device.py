@@ -17,6 +17,7 @@ from drivers.pvs import FLAG_OVER_RANGE, FLAG_SENSOR_FAULT, sentence
 from drivers.units import KPA_PER_UNIT
 from simulators.balloon import Balloon
 from simulators.faults import Faults, junk
+from simulators.inflation import InflationLine
 from simulators.profiles import ProfilePlayer
 
 WRAP = 1 << 32
@@ -70,7 +71,7 @@ class PvsDevice:
         self._next_identity_s = 0.0
         self._marks_seen = 0
         self._over = False
-        self._burst_volume: float | None = None
+        self.line = InflationLine(player, self.balloon)
         self.booted = False
 
     @property
@@ -126,19 +127,12 @@ class PvsDevice:
         body = f"PVEV,{seq},{self.t_us},{code},{detail}"
         return Emission(sentence(body), {"kind": "event", "code": code, "seq": seq, "valid": True})
 
-    def _true_volume(self, p_atm: float) -> float:
-        if self.player.burst:
-            if self._burst_volume is None:
-                self._burst_volume = self.balloon.volume_ml(max(p_atm, 0.0))
-            return self._burst_volume + self.player.leak_ml
-        return self.balloon.volume_ml(p_atm)
-
     def _sample(self) -> list[Emission]:
         rng, s = self.rng, self.s
         seq, t_us = self.seq, self.t_us
         self.seq = (self.seq + 1) % 65536
         p_atm = self.player.pressure_atm
-        volume = max(0.0, self._true_volume(p_atm) + rng.gauss(0, 0.0005))
+        volume = max(0.0, self.line.volume_ml(p_atm) + rng.gauss(0, 0.0005))
         p_shown = p_atm + rng.gauss(0, s.noise_atm)
         p_unit = Fraction(p_shown) * KPA_PER_UNIT["ATM"] / KPA_PER_UNIT[s.unit]
         p_text = f"{float(p_unit):.{s.resolution}f}"

@@ -23,10 +23,11 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
+from simulators.faults import Faults
 from simulators.link import Link
-from simulators.pvs_device import Emission, PvsDevice
+from simulators.pvs_device import Emission
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +37,39 @@ SETTLE_S = 0.2
 """After a reader opens the port, wait this long before sending (it is still configuring it)."""
 
 
+class _Settings(Protocol):
+    @property
+    def rate_hz(self) -> float: ...
+
+
+class SimDevice(Protocol):
+    """What the runner needs of a device model (PvsDevice, LbxDevice)."""
+
+    faults: Faults
+    seq: int
+    clock_us0: int
+
+    @property
+    def s(self) -> _Settings: ...
+    def step(self) -> list[Emission]: ...
+    def idle(self, dt: float) -> None: ...
+    def reboot(self, new_t0_us: int | None = None) -> list[Emission]: ...
+
+
 class Simulator:
     def __init__(
         self,
-        device: PvsDevice,
+        device: SimDevice,
         link: Link,
         *,
         truth: IO[str] | None = None,
         control_path: str | None = None,
         wait_listener: bool = True,
         duration_s: float | None = None,
+        tick_s: float = TICK_S,
     ) -> None:
         self.device = device
+        self.tick_s = tick_s
         self.link = link
         self.truth = truth
         self.control_path = control_path
@@ -91,7 +113,7 @@ class Simulator:
                     else:
                         self._take(self.device.step())
                 self._send()
-                await asyncio.sleep(TICK_S)
+                await asyncio.sleep(self.tick_s)
         finally:
             self._send()
             # Like a UART, the last bytes sent are on the wire before the device goes
@@ -110,6 +132,8 @@ class Simulator:
         host_ns = self._wall0 + int(self.sim_s * 1e9)
         for e in emissions:
             e.truth["host_ns"] = host_ns
+            for sample in e.truth.get("samples", ()):  # a block: each sample has its own
+                sample["host_ns"] = host_ns - sample.pop("ago_ns")
         self._pending.extend(emissions)
 
     def _send(self) -> None:
@@ -121,11 +145,13 @@ class Simulator:
         for e in self._pending:
             t = e.truth
             t["delivered"] = delivered and bool(e.data)
-            if t.get("kind") == "sample":
-                self.counts["samples"] += 1
+            kind = t.get("kind")
+            if kind in ("sample", "block"):
+                n = len(t["samples"]) if kind == "block" else 1
+                self.counts["samples"] += n
                 if not t["valid"]:
-                    self.counts["corrupted"] += 1
-                self.counts["delivered" if t["delivered"] else "undelivered"] += 1
+                    self.counts["corrupted"] += n
+                self.counts["delivered" if t["delivered"] else "undelivered"] += n
             t["raw"] = e.data.decode("latin-1")
             lines.append(json.dumps(t, separators=(",", ":")))
         self._pending.clear()

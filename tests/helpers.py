@@ -22,9 +22,9 @@ def pvlog_cmd(*args: str) -> list[str]:
 
 
 class SimProcess:
-    """``pvlog simulate pvs`` in a subprocess with a stable link, truth file and control socket."""
+    """``pvlog simulate MODEL`` in a subprocess: stable link, truth file and control socket."""
 
-    def __init__(self, tmp: Path, name: str = "pvs0", *args: str) -> None:
+    def __init__(self, tmp: Path, name: str = "pvs0", *args: str, model: str = "pvs") -> None:
         self.dir = tmp
         self.link = tmp / name
         self.truth_path = tmp / f"{name}.truth.jsonl"
@@ -32,7 +32,7 @@ class SimProcess:
         self.proc = subprocess.Popen(
             pvlog_cmd(
                 "simulate",
-                "pvs",
+                model,
                 "--link",
                 str(self.link),
                 "--truth",
@@ -143,9 +143,11 @@ class DaemonProcess:
         self._log.close()
 
 
-def query_samples(client: InfluxV1, device: str) -> list[dict[str, Any]]:
+def query_samples(
+    client: InfluxV1, device: str, fields: str = "pressure_kpa, volume_ml"
+) -> list[dict[str, Any]]:
     res = client.query(
-        f"SELECT time, seq, pressure_kpa, volume_ml, flags FROM pv_sample WHERE device = '{device}'"
+        f"SELECT time, seq, {fields}, flags FROM pv_sample WHERE device = '{device}'"
     )
     series = res["results"][0].get("series", [])
     if not series:

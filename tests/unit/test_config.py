@@ -42,6 +42,9 @@ baudrate = 115200
 """
 
 
+LBX = "[[device.channels]]\n"
+
+
 def write(tmp_path: Path, text: str) -> Path:
     p = tmp_path / "pvlog.toml"
     p.write_text(text)
@@ -55,7 +58,7 @@ def test_the_design_example_loads(tmp_path: Path) -> None:
     assert cfg.session.tags == {"bench": "B1"}
 
 
-@pytest.mark.parametrize("name", ["bench.toml", "demo.toml"])
+@pytest.mark.parametrize("name", ["bench.toml", "demo.toml", "cathlab.toml"])
 def test_shipped_examples_load(name: str) -> None:
     load_config(REPO / "config" / name)
 
@@ -76,6 +79,15 @@ def test_shipped_examples_load(name: str) -> None:
         (('tags = { bench = "B1" }', 'tags = { device = "x" }'), "session.tags"),
         (('tags = { bench = "B1" }', 'tags = { state = "x" }'), "session.tags"),
         (('database = "pvlog"', 'database = "x\\" ; DROP"'), "influx.database"),
+        (
+            ("baudrate = 115200", LBX + 'kind = "blood"\nunit = "kPa"\nscale = 1'),
+            "device[0].channels.0.kind",
+        ),
+        (
+            ("baudrate = 115200", LBX + 'kind = "ibp"\nunit = "bar"\nscale = 1'),
+            "device[0].channels.0.unit",
+        ),
+        (("baudrate = 115200", LBX + 'kind = "ibp"\nunit = "kPa"'), "device[0].channels.0.scale"),
     ],
 )
 def test_bad_values_name_their_key(tmp_path: Path, change: tuple[str, str], key: str) -> None:
@@ -85,6 +97,29 @@ def test_bad_values_name_their_key(tmp_path: Path, change: tuple[str, str], key:
     message = str(err.value)
     assert "\n" not in message
     assert f": {key}:" in message or f": {key} " in message, message
+
+
+def test_lbx_channel_map_and_default_baudrates(tmp_path: Path) -> None:
+    text = GOOD.replace("baudrate = 115200\n", "")
+    text += '[[device]]\nname = "box"\ndriver = "lbx"\nport = "/dev/ttyACM0"\n'
+    text += LBX + 'kind = "ibp"\nunit = "kPa"\nscale = 0.01\noffset = -1\n'
+    cfg = load_config(write(tmp_path, text))
+    assert [d.baudrate for d in cfg.device] == [115200, 921600]
+    (channel,) = cfg.device[1].channel_map()
+    assert (channel.kind, channel.unit, channel.scale, channel.offset) == ("ibp", "kPa", 0.01, -1)
+
+
+def test_a_channel_map_is_for_lbx_only(tmp_path: Path) -> None:
+    text = GOOD + LBX + 'kind = "ibp"\nunit = "mmHg"\nscale = 1\n'
+    with pytest.raises(ConfigError, match=r"device\[0\]: channels: only the lbx driver"):
+        load_config(write(tmp_path, text))
+
+
+def test_a_channel_that_fits_no_field_is_refused(tmp_path: Path) -> None:
+    text = GOOD.replace('driver = "pvs"', 'driver = "lbx"')
+    text += LBX + 'kind = "volume"\nunit = "mmHg"\nscale = 1\n'
+    with pytest.raises(ConfigError, match="volume in mmHg has no schema field"):
+        load_config(write(tmp_path, text))
 
 
 def test_no_device_is_an_error(tmp_path: Path) -> None:

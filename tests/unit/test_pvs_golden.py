@@ -43,9 +43,14 @@ EXPECTED: list[Record] = [
 ]
 
 
+def without_gaps(records: list[Record]) -> list[Record]:
+    """The spec's examples are separate sentences, not one run: their seq jumps are not news."""
+    return [r for r in records if not (isinstance(r, Event) and r.code == "gap")]
+
+
 def test_spec_examples_whole() -> None:
     parser = PvsParser()
-    assert parser.feed(SPEC_EXAMPLES, RX) == EXPECTED
+    assert without_gaps(parser.feed(SPEC_EXAMPLES, RX)) == EXPECTED
     assert set(parser.dropped.values()) == {0}
     assert parser.accepted == len(EXPECTED)
 
@@ -55,7 +60,7 @@ def test_spec_examples_byte_by_byte() -> None:
     out: list[Record] = []
     for i in range(len(SPEC_EXAMPLES)):
         out += parser.feed(SPEC_EXAMPLES[i : i + 1], RX)
-    assert out == EXPECTED
+    assert without_gaps(out) == EXPECTED
     assert set(parser.dropped.values()) == {0}
 
 
@@ -65,7 +70,7 @@ def test_spec_examples_in_any_chunking(size: int) -> None:
     out: list[Record] = []
     for i in range(0, len(SPEC_EXAMPLES), size):
         out += parser.feed(SPEC_EXAMPLES[i : i + size], RX)
-    assert out == EXPECTED
+    assert without_gaps(out) == EXPECTED
 
 
 def test_spec_checksums() -> None:

@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from drivers.pvs import MAX_SENTENCE, PvsParser, sentence
-from drivers.records import Sample
+from drivers.records import Event, Sample
 from drivers.units import KPA_PER_UNIT, milli_to_kpa
 
 RX = 5
@@ -209,3 +209,25 @@ def test_identity_fields_cannot_hide_commas() -> None:
     out, dropped = feed(sentence("PVID,BIX,30,SN1,2.3.1,ATM,-1,30,30,50"))
     assert out == []
     assert nonzero(dropped) == {"bad_field": 1}
+
+
+def test_seq_gaps_become_gap_events_before_the_sample_that_ends_them() -> None:
+    parser = PvsParser()
+    stream = b"".join(
+        sentence(f"PVS,{seq},{1000 * seq},1.000,ATM,0.100,00") for seq in (65533, 65534, 2, 3)
+    )
+    records = parser.feed(stream, 5)
+    kinds = [r.code if isinstance(r, Event) else r.seq for r in records]
+    assert kinds == [65533, 65534, "gap", 2, 3]
+    gap = records[2]
+    assert isinstance(gap, Event)
+    assert gap.value == 3.0  # 65535, 0 and 1, across the wrap
+    assert gap.detail == "seq 65535 to 1 missing"
+
+
+def test_no_gap_is_reported_across_a_boot() -> None:
+    parser = PvsParser()
+    stream = sentence("PVS,700,1000,1.000,ATM,0.100,00") + sentence("PVEV,0,10,BOOT,")
+    stream += sentence("PVS,0,20,1.000,ATM,0.100,00")
+    codes = [r.code for r in parser.feed(stream, 5) if isinstance(r, Event)]
+    assert codes == ["boot"]

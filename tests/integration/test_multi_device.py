@@ -1,0 +1,106 @@
+"""Several devices of both kinds in one loop, each isolated: while the LBX box floods the
+line with noise, stalls and is unplugged, the PVS inflator's samples keep arriving on time."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from daemon.acquisition import Acquisition
+from daemon.config import DeviceConfig
+from simulators.faults import junk
+from simulators.lbx_device import LbxDevice, LbxSettings
+from simulators.link import PtyLink
+from simulators.profiles import ProfilePlayer, segments
+from simulators.pvs_device import PvsDevice, PvsSettings
+from tests.integration.test_acquisition_pty import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+async def test_one_device_in_trouble_never_delays_another(tmp_path: Path) -> None:
+    rng = random.Random(4)
+    pvs_link, lbx_link = PtyLink(str(tmp_path / "pvs")), PtyLink(str(tmp_path / "lbx"))
+    await pvs_link.start()
+    await lbx_link.start()
+    arrivals: dict[int, float] = {}
+
+    def pvs_sink(lines: list[str]) -> None:
+        now = time.monotonic()
+        for line in lines:
+            if line.startswith("pv_sample"):
+                arrivals[int(line.split("seq=")[1].split("i")[0])] = now
+
+    lbx_lines: list[str] = []
+    acqs = [
+        Acquisition(
+            DeviceConfig(name="inflator", driver="pvs", port=str(tmp_path / "pvs")),
+            session="s",
+            static_tags={},
+            sink=pvs_sink,
+        ),
+        Acquisition(
+            DeviceConfig(name="box", driver="lbx", port=str(tmp_path / "lbx")),
+            session="s",
+            static_tags={},
+            sink=lbx_lines.extend,
+        ),
+    ]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(a.run(stop)) for a in acqs]
+    await wait_until(lambda: pvs_link.listening and lbx_link.listening)
+    pvs = PvsDevice(PvsSettings(rate_hz=100), ProfilePlayer(segments("clinical", rng)), rng)
+    box = LbxDevice(LbxSettings(rate_hz=1000), ProfilePlayer(segments("clinical", rng)), rng)
+    sent: dict[int, float] = {}
+
+    async def inflator() -> None:
+        while not stop.is_set():
+            seq = pvs.seq
+            pvs_link.send(b"".join(e.data for e in pvs.step()))
+            sent[seq] = time.monotonic()
+            await asyncio.sleep(0.01)
+
+    async def box_in_trouble() -> None:
+        for _ in range(100):  # 1 s of normal frames
+            lbx_link.send(b"".join(e.data for _ in range(10) for e in box.step()))
+            await asyncio.sleep(0.01)
+        for _ in range(50):  # line noise: 2 MB in 1 s
+            lbx_link.send(b"".join(junk(rng, binary=True) for _ in range(2000)))
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(1.0)  # stalled
+        lbx_link.unplug()
+        await asyncio.sleep(1.0)
+        await lbx_link.replug()
+        await wait_until(lambda: lbx_link.listening)
+        box.reboot()
+        for _ in range(50):
+            lbx_link.send(b"".join(e.data for _ in range(10) for e in box.step()))
+            await asyncio.sleep(0.01)
+
+    feeder = asyncio.create_task(inflator())
+    await box_in_trouble()
+    await asyncio.sleep(0.3)
+    stop.set()
+    await feeder
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    pvs_link.close()
+    lbx_link.close()
+
+    latencies = sorted(arrivals[s] - sent[s] for s in sent if s in arrivals)
+    assert len(latencies) >= len(sent) - 2  # the last one or two may be in flight at stop
+    assert len(latencies) > 300
+    print(
+        f"inflator latency p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
+        f"max {latencies[-1] * 1000:.1f} ms"
+    )
+    assert latencies[-1] < 0.25, "the inflator's samples were held up by the box"
+    box_acq = acqs[1]
+    assert box_acq.samples >= 1500  # decoded before the trouble and after the replug
+    assert box_acq.parser.dropped["garbage_bytes"] > 1_000_000
+    assert box_acq.port_outages == 1
+    assert any("code=port_restored" in x for x in lbx_lines)
+    assert pvs_link.rx_bytes == lbx_link.rx_bytes == 0
