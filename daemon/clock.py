@@ -97,37 +97,39 @@ class DeviceClock:
         return self._fit(device_us, rx_time_ns)
 
     def _fit(self, device_us: int, rx_time_ns: int) -> int:
+        """The fitted host time of ``device_us``, learning from this sample on the way."""
         last = self._last_raw
-        if last is None:
-            device_ns = device_us * 1000
-            self._anchor(device_ns, rx_time_ns)
-        else:
-            step = (device_us - last) % WRAP
-            if step >= WRAP // 2:
-                step -= WRAP  # backwards: caught as a jump below
-            elapsed_us = (rx_time_ns - self._last_rx) // 1000
-            if elapsed_us > WRAP // 2:  # a long silence: whole wraps may have passed
-                step += round((elapsed_us - step) / WRAP) * WRAP
-            device_ns = self._device_ns + step * 1000
-            low = rx_time_ns - device_ns
-            fitted = self._offset + int(self._slope * (device_ns - self._ref))
-            if abs(low - fitted) > JUMP_NS:
-                self.resets += 1
-                self._anchor(device_ns, rx_time_ns)
-            else:
-                if low < self._bin_low:
-                    self._bin_low = low
-                    self._bin_device = device_ns
-                if rx_time_ns >= self._bin_end:
-                    self._close_bin(rx_time_ns, device_ns)
-                    fitted = self._offset + int(self._slope * (device_ns - self._ref))
-                if low < fitted:
-                    # Delivered sooner than the fit allows: the fit is too high.
-                    self._offset -= fitted - low
         self._last_raw = device_us
+        if last is None:
+            self._device_ns = device_ns = device_us * 1000
+            self._last_rx = rx_time_ns
+            self._anchor(device_ns, rx_time_ns)
+            return rx_time_ns
+        step = (device_us - last) % WRAP
+        if step >= WRAP // 2:
+            step -= WRAP  # backwards: caught as a jump below
+        elapsed_us = (rx_time_ns - self._last_rx) // 1000
+        if elapsed_us > WRAP // 2:  # a long silence: whole wraps may have passed
+            step += round((elapsed_us - step) / WRAP) * WRAP
         self._last_rx = rx_time_ns
-        self._device_ns = device_ns
-        return device_ns + self._offset + int(self._slope * (device_ns - self._ref))
+        self._device_ns = device_ns = self._device_ns + step * 1000
+        low = rx_time_ns - device_ns
+        fitted = self._offset + int(self._slope * (device_ns - self._ref))
+        if low - fitted > JUMP_NS or fitted - low > JUMP_NS:
+            self.resets += 1
+            self._anchor(device_ns, rx_time_ns)
+            return rx_time_ns
+        if low < self._bin_low:
+            self._bin_low = low
+            self._bin_device = device_ns
+        if rx_time_ns >= self._bin_end:
+            self._close_bin(rx_time_ns, device_ns)
+            fitted = self._offset + int(self._slope * (device_ns - self._ref))
+        if low < fitted:
+            # Delivered sooner than the fit allows: the fit is too high.
+            self._offset -= fitted - low
+            return rx_time_ns
+        return device_ns + fitted
 
     def _anchor(self, device_ns: int, rx_time_ns: int) -> None:
         """Start a fit at this sample: offset from it alone, drift unknown."""

@@ -125,24 +125,28 @@ def _block_decoder(
     ``raw * scale + offset``, then an exact unit factor as ``* num / den``.
     """
     names = [f"r{i}" for i in range(nch)]
-    env: dict[str, object] = {"new": _new_sample, "Sample": Sample, "zip": zip}
     items = []
-    for k, (field, (index, scale, offset, num, den)) in enumerate(
-        zip(fields, columns, strict=True)
-    ):
-        env[f"s{k}"], env[f"o{k}"], env[f"n{k}"], env[f"d{k}"] = scale, offset, num, den
-        value = f"{names[index]} * s{k} + o{k}"
+    for field, (index, scale, offset, num, den) in zip(fields, columns, strict=True):
+        # Constants go into the source as exact literals (repr round-trips a float).
+        # "+ 0.0" is left out only where it cannot matter: raw * scale is -0.0 only
+        # for a negative scale, and adding +0.0 would turn that into 0.0.
+        value = f"{names[index]} * ({scale!r})"
+        if offset != 0.0 or math.copysign(1.0, offset) < 0 or math.copysign(1.0, scale) < 0:
+            value = f"{value} + ({offset!r})"
         if (num, den) != (1, 1):
-            value = f"({value}) * n{k} / d{k}"
+            value = f"({value}) * {num} / {den}"
         items.append(f"{field!r}: {value}")
     slices = ", ".join(f"raw[{i}::{nch}]" for i in range(nch)) if nch > 1 else "raw"
     source = (
-        "def decode(seq, times, rx, raw):\n"
-        f"    return [new(Sample, (seq, t, rx, {{{', '.join(items)}}}, 0))"
+        "def make(new, Sample, zip):\n"
+        "    def decode(seq, times, rx, raw):\n"
+        f"        return [new(Sample, (seq, t, rx, {{{', '.join(items)}}}, 0))"
         f" for t, {', '.join(names)}{',' if nch == 1 else ''} in zip(times, {slices})]\n"
+        "    return decode\n"
     )
-    exec(source, env)  # noqa: S102 - source built above from numbers and escaped names only
-    return env["decode"]  # type: ignore[return-value]
+    env: dict[str, Callable[..., BlockDecoder]] = {}
+    exec(source, env)  # noqa: S102 - source built above from numbers and fixed names only
+    return env["make"](_new_sample, Sample, zip)
 
 
 def crc16(data: bytes | bytearray | memoryview) -> int:
