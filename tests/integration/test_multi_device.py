@@ -65,7 +65,7 @@ async def test_one_device_in_trouble_never_delays_another(tmp_path: Path) -> Non
             await asyncio.sleep(0.01)
 
     async def box_in_trouble() -> None:
-        for _ in range(100):  # 1 s of normal frames
+        for _ in range(150):  # 1.5 s of normal frames (a heartbeat says uptime 1 s)
             lbx_link.send(b"".join(e.data for _ in range(10) for e in box.step()))
             await asyncio.sleep(0.01)
         for _ in range(50):  # line noise: 2 MB in 1 s
@@ -76,7 +76,7 @@ async def test_one_device_in_trouble_never_delays_another(tmp_path: Path) -> Non
         await asyncio.sleep(1.0)
         await lbx_link.replug()
         await wait_until(lambda: lbx_link.listening)
-        box.reboot()
+        lbx_link.send(b"".join(e.data for e in box.reboot()))
         for _ in range(50):
             lbx_link.send(b"".join(e.data for _ in range(10) for e in box.step()))
             await asyncio.sleep(0.01)
@@ -103,4 +103,8 @@ async def test_one_device_in_trouble_never_delays_another(tmp_path: Path) -> Non
     assert box_acq.parser.dropped["garbage_bytes"] > 1_000_000
     assert box_acq.port_outages == 1
     assert any("code=port_restored" in x for x in lbx_lines)
+    # The box restarted after the replug (uptime went back): a boot, not a gap.
+    assert any(x.startswith("pv_event,code=boot,") for x in lbx_lines)
+    assert box_acq.gaps == 0
+    assert box_acq.clock.resets >= 1
     assert pvs_link.rx_bytes == lbx_link.rx_bytes == 0
