@@ -3,6 +3,7 @@ arterial waveform looks like one, and a reboot restarts its clock and block_seq.
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from drivers.lbx import LbxParser
@@ -91,5 +92,5 @@ def test_arterial_waveform_is_120_over_80_at_the_set_rate() -> None:
     assert 118 < max(values) <= 120.5
     assert 79.5 <= min(values) < 82
     # Beats: upstrokes through 100 mmHg, about 75 of them.
-    beats = sum(1 for a, b in zip(values, values[1:], strict=False) if a < 100 <= b)
+    beats = sum(1 for a, b in itertools.pairwise(values) if a < 100 <= b)
     assert 70 <= beats <= 80
