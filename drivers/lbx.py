@@ -18,6 +18,7 @@ held for up to ``hold_ns`` of receive time, then dropped as ``no_info``.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from binascii import crc_hqx
@@ -85,6 +86,12 @@ _U16 = struct.Struct("<H")
 _T_MASK: Final = (1 << 32) - 1
 _SEQ_MOD: Final = 1 << 16
 _new_sample = tuple.__new__
+
+
+@functools.cache
+def _raw_values(count: int) -> Callable[[bytes, int], tuple[int, ...]]:
+    """The unpacker for ``count`` little-endian i32 (at most 253 fit in a frame)."""
+    return struct.Struct(f"<{count}i").unpack_from
 
 
 class Channel(NamedTuple):
@@ -366,7 +373,7 @@ class LbxParser:
             out.append(self._gap(block_seq, t0, period, nsamp, rx_time_ns))
         self._next_block = (block_seq + 1) % _SEQ_MOD
         self._next_t0 = (t0 + nsamp * period) & _T_MASK
-        raw = struct.unpack_from(f"<{count}i", payload, _SAMPLES_HEAD.size)
+        raw = _raw_values(count)(payload, _SAMPLES_HEAD.size)
         end = t0 + nsamp * period
         times: Sequence[int] = range(t0, end, period) if period else [t0] * nsamp
         if end > _T_MASK:  # the device clock wraps inside this block
