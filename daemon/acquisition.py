@@ -131,8 +131,10 @@ class Acquisition:
         lines: list[str] = []
         encode_event = self._event_line
         gap: Event | None = None
+        boots = self.parser.boots
         records = self.parser.feed(data, rx_time_ns)
-        self._observe_last_sample(records)
+        if self.parser.boots == boots:  # across a reboot the last sample's clock is new
+            self._observe_last_sample(records)
         for record in records:
             if type(record) is Sample:
                 t = record.device_time_us
@@ -169,16 +171,10 @@ class Acquisition:
             self._sink(lines)
 
     def _observe_last_sample(self, records: list[Record]) -> None:
-        """Let the clock see the chunk's tightest bound first (see ``DeviceClock.observe``).
-
-        Not across a reboot: the last sample's clock is then not the earlier ones'.
-        """
+        """Let the clock see the chunk's tightest bound first (see ``DeviceClock.observe``)."""
         last = next((r for r in reversed(records) if type(r) is Sample), None)
-        if last is None or last.device_time_us is None:
-            return
-        if any(type(r) is Event and r.code == "boot" for r in records):
-            return
-        self.clock.observe(last.device_time_us, last.rx_time_ns)
+        if last is not None and last.device_time_us is not None:
+            self.clock.observe(last.device_time_us, last.rx_time_ns)
 
     def _gap(self, gap: Event, time_ns: int) -> str:
         lost = int(gap.value or 0)

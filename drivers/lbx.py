@@ -255,6 +255,8 @@ class LbxParser:
         self.skipped_channels: list[str] = []
         self.dropped: dict[str, int] = dict.fromkeys(DROP_REASONS, 0)
         self.accepted = 0
+        self.boots = 0
+        """Restarts seen (uptime went back): the device clock restarted."""
 
     def feed(self, chunk: bytes, rx_time_ns: int) -> list[Record]:
         """Parse ``chunk``; return the samples, events and identities it completed."""
@@ -319,6 +321,7 @@ class LbxParser:
             if self._uptime_s is not None and uptime < self._uptime_s:
                 # Uptime went backwards: the box restarted, its clock and block_seq with it.
                 self._next_block = None
+                self.boots += 1
                 out.append(Event(None, t_us, rx_time_ns, "boot", f"uptime {uptime} s", None))
             self._uptime_s = uptime
             self.accepted += 1

@@ -108,6 +108,8 @@ class PvsParser:
         self.accepted = 0
         self._next_seq: int | None = None
         """The seq the next sample should carry; None after a boot (no gap to report)."""
+        self.boots = 0
+        """Boot events seen: the device clock restarted."""
 
     def feed(self, chunk: bytes, rx_time_ns: int) -> list[Record]:
         """Parse ``chunk``; return the samples, events and identities it completed."""
@@ -256,6 +258,7 @@ class PvsParser:
             record = self._event(body, rx_time_ns)
             if record is not None and record.code == "boot":
                 self._next_seq = None
+                self.boots += 1
         elif body.startswith(b"PVID,"):
             record = self._identity(body, rx_time_ns)
         else:

@@ -26,12 +26,10 @@ from drivers.lbx import (
 from drivers.units import KPA_PER_ATM
 from simulators.arterial import ArterialPressure, ArterialSettings
 from simulators.balloon import Balloon
+from simulators.device import WRAP, DeviceModel, Emission
 from simulators.faults import Faults, junk
-from simulators.inflation import InflationLine
 from simulators.profiles import ProfilePlayer
-from simulators.pvs_device import Emission
 
-WRAP = 1 << 32
 INFO_EVERY_S = 1.0
 SYNC_RAW = 0x5AA5
 """A raw value whose little-endian bytes start with SYNC1 SYNC2 (232.05 kPa)."""
@@ -70,7 +68,7 @@ class LbxSettings:
         return round(1e6 / self.rate_hz)
 
 
-class LbxDevice:
+class LbxDevice(DeviceModel):
     def __init__(
         self,
         settings: LbxSettings,
@@ -80,37 +78,23 @@ class LbxDevice:
         balloon: Balloon | None = None,
         faults: Faults | None = None,
     ) -> None:
+        super().__init__(
+            settings.t0_us, settings.drift_ppm, player, rng, balloon=balloon, faults=faults
+        )
         self.s = settings
-        self.player = player
-        self.rng = rng
-        self.line = InflationLine(player, balloon or Balloon())
         self.arterial = ArterialPressure(settings.arterial, rng)
-        self.faults = faults or Faults()
         self.channels = CHANNELS
         self._layout = layout_for(CHANNELS)[0]
-        self.seq = 0
-        self.elapsed_s = 0.0
-        self.clock_us0 = settings.t0_us
-        self.booted = False
         self._rows: list[tuple[float, int, tuple[int, ...]]] = []
         self._next_info_s = 0.0
-        self._marks_seen = 0
         self._fluoro = False
         self._next_fluoro_s = rng.expovariate(1 / settings.fluoro_every_s)
 
-    @property
-    def t_us(self) -> int:
-        drifted = self.elapsed_s * 1e6 * (1 + self.s.drift_ppm * 1e-6)
-        return (self.clock_us0 + int(drifted)) % WRAP
-
     def reboot(self, new_t0_us: int | None = None) -> list[Emission]:
         """Power-up: block_seq, clock and uptime restart; INFO and a heartbeat go out."""
-        self.seq = 0
-        self.elapsed_s = 0.0
-        self.clock_us0 = self.rng.randrange(0, 1_000_000) if new_t0_us is None else new_t0_us
+        self._restart(new_t0_us)
         self._rows.clear()
         self._next_info_s = 0.0
-        self.booted = False
         return self._boot()
 
     def _boot(self) -> list[Emission]:
@@ -118,9 +102,7 @@ class LbxDevice:
         return self._info()
 
     def idle(self, dt: float) -> None:
-        """Time passes but the box sends nothing (stalled firmware): no sample is taken."""
-        self.elapsed_s += dt
-        self.player.advance(dt)
+        super().idle(dt)
         self.arterial.advance(dt)
 
     def step(self) -> list[Emission]:
@@ -137,8 +119,7 @@ class LbxDevice:
         self._rows.append((self.elapsed_s, self.t_us, raw))
         if len(self._rows) >= self.s.nsamp:
             out.extend(self._block())
-        if self.player.marks > self._marks_seen:
-            self._marks_seen = self.player.marks
+        if self._marked():
             out.append(self._event("mark"))
         if self.elapsed_s >= self._next_fluoro_s:
             self._fluoro = not self._fluoro

@@ -9,27 +9,18 @@ from the emitted text with ``Fraction``, independently of the driver's arithmeti
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from drivers.pvs import FLAG_OVER_RANGE, FLAG_SENSOR_FAULT, sentence
 from drivers.units import KPA_PER_UNIT
 from simulators.balloon import Balloon
+from simulators.device import WRAP, DeviceModel, Emission
 from simulators.faults import Faults, junk
-from simulators.inflation import InflationLine
 from simulators.profiles import ProfilePlayer
 
-WRAP = 1 << 32
 IDENTITY_EVERY_S = 10.0
-
-
-@dataclass(slots=True)
-class Emission:
-    """Bytes the device sends and the truth record that says what they are."""
-
-    data: bytes
-    truth: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -50,7 +41,7 @@ class PvsSettings:
     """Probability per sample that the sensor reports a fault (a valid sample, flag bit 1)."""
 
 
-class PvsDevice:
+class PvsDevice(DeviceModel):
     def __init__(
         self,
         settings: PvsSettings,
@@ -60,33 +51,17 @@ class PvsDevice:
         balloon: Balloon | None = None,
         faults: Faults | None = None,
     ) -> None:
+        super().__init__(
+            settings.t0_us, settings.drift_ppm, player, rng, balloon=balloon, faults=faults
+        )
         self.s = settings
-        self.player = player
-        self.rng = rng
-        self.balloon = balloon or Balloon()
-        self.faults = faults or Faults()
-        self.seq = 0
-        self.elapsed_s = 0.0
-        self.clock_us0 = settings.t0_us
         self._next_identity_s = 0.0
-        self._marks_seen = 0
         self._over = False
-        self.line = InflationLine(player, self.balloon)
-        self.booted = False
-
-    @property
-    def t_us(self) -> int:
-        """The device's own clock: drifting, 32-bit, wrapping."""
-        drifted = self.elapsed_s * 1e6 * (1 + self.s.drift_ppm * 1e-6)
-        return (self.clock_us0 + int(drifted)) % WRAP
 
     def reboot(self, new_t0_us: int | None = None) -> list[Emission]:
         """Power-up: seq and clock restart; identity and a BOOT event are sent."""
-        self.seq = 0
-        self.elapsed_s = 0.0
-        self.clock_us0 = self.rng.randrange(0, 1_000_000) if new_t0_us is None else new_t0_us
+        self._restart(new_t0_us)
         self._next_identity_s = 0.0
-        self.booted = False
         return self._boot()
 
     def _boot(self) -> list[Emission]:
@@ -104,15 +79,9 @@ class PvsDevice:
         if self.elapsed_s >= self._next_identity_s:
             out.append(self._identity())
         out.extend(self._sample())
-        if self.player.marks > self._marks_seen:
-            self._marks_seen = self.player.marks
+        if self._marked():
             out.append(self._event("MARK", ""))
         return out
-
-    def idle(self, dt: float) -> None:
-        """Time passes but the device sends nothing (stalled firmware): no sample is taken."""
-        self.elapsed_s += dt
-        self.player.advance(dt)
 
     def _identity(self) -> Emission:
         self._next_identity_s = self.elapsed_s + IDENTITY_EVERY_S

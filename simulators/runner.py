@@ -25,9 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from simulators.device import Emission
 from simulators.faults import Faults
 from simulators.link import Link
-from simulators.pvs_device import Emission
 
 log = logging.getLogger(__name__)
 

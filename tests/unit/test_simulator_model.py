@@ -10,9 +10,10 @@ import pytest
 from drivers.pvs import PvsParser
 from drivers.records import Sample
 from simulators.balloon import Balloon
+from simulators.device import Emission
 from simulators.faults import Faults
 from simulators.profiles import ProfilePlayer, segments
-from simulators.pvs_device import Emission, PvsDevice, PvsSettings
+from simulators.pvs_device import PvsDevice, PvsSettings
 
 
 def trace(profile: str, seconds: float, dt: float = 0.01, **kw: object) -> list[float]:
