@@ -27,6 +27,8 @@ from collections import deque
 from typing import Final
 
 WRAP: Final = 1 << 32
+HALF_WRAP: Final = WRAP // 2
+HALF_WRAP_NS: Final = HALF_WRAP * 1000
 BIN_NS: Final = 1_000_000_000
 """One envelope point per second of receive time."""
 WINDOW_BINS: Final = 60
@@ -76,60 +78,63 @@ class DeviceClock:
         bounds the offset tightest; observing it first means the earlier ones are
         stamped with that bound rather than their own looser ones.
         """
-        self._fit(device_us, rx_time_ns)
-
-    def to_host_ns(self, device_us: int, rx_time_ns: int) -> int:
-        """Host time (ns) at which the sample stamped ``device_us`` was taken.
-
-        Strictly increasing from call to call: a series never gets two points at
-        one time (InfluxDB would keep only the last).
-        """
-        out = self._fit(device_us, rx_time_ns)
-        if out <= self._last_out:
-            out = self._last_out + 1
-        self._last_out = out
-        return out
+        self.event_time_ns(device_us, rx_time_ns)
 
     def event_time_ns(self, device_us: int, rx_time_ns: int) -> int:
         """Host time of an event the device stamped: fitted, but outside the samples'
         strictly increasing sequence (an event may be sent before the block holding
         the samples it falls between)."""
-        return self._fit(device_us, rx_time_ns)
+        last_out = self._last_out
+        self._last_out = 0  # nothing to stay ahead of
+        try:
+            return self.to_host_ns(device_us, rx_time_ns)
+        finally:
+            self._last_out = last_out
 
-    def _fit(self, device_us: int, rx_time_ns: int) -> int:
-        """The fitted host time of ``device_us``, learning from this sample on the way."""
+    def to_host_ns(self, device_us: int, rx_time_ns: int) -> int:
+        """Host time (ns) at which the sample stamped ``device_us`` was taken.
+
+        Strictly increasing from call to call: a series never gets two points at
+        one time (InfluxDB would keep only the last). Learns from the sample on the
+        way; this runs once per sample, so the common case is kept to a few lines.
+        """
         last = self._last_raw
         self._last_raw = device_us
         if last is None:
             self._device_ns = device_ns = device_us * 1000
             self._last_rx = rx_time_ns
             self._anchor(device_ns, rx_time_ns)
-            return rx_time_ns
-        step = (device_us - last) % WRAP
-        if step >= WRAP // 2:
-            step -= WRAP  # backwards: caught as a jump below
-        elapsed_us = (rx_time_ns - self._last_rx) // 1000
-        if elapsed_us > WRAP // 2:  # a long silence: whole wraps may have passed
-            step += round((elapsed_us - step) / WRAP) * WRAP
-        self._last_rx = rx_time_ns
-        self._device_ns = device_ns = self._device_ns + step * 1000
-        low = rx_time_ns - device_ns
-        fitted = self._offset + int(self._slope * (device_ns - self._ref))
-        if low - fitted > JUMP_NS or fitted - low > JUMP_NS:
-            self.resets += 1
-            self._anchor(device_ns, rx_time_ns)
-            return rx_time_ns
-        if low < self._bin_low:
-            self._bin_low = low
-            self._bin_device = device_ns
-        if rx_time_ns >= self._bin_end:
-            self._close_bin(rx_time_ns, device_ns)
+            out = rx_time_ns
+        else:
+            step = (device_us - last) % WRAP
+            if step >= HALF_WRAP:
+                step -= WRAP  # backwards: caught as a jump below
+            if rx_time_ns - self._last_rx > HALF_WRAP_NS:  # whole wraps may have passed
+                step += round(((rx_time_ns - self._last_rx) // 1000 - step) / WRAP) * WRAP
+            self._last_rx = rx_time_ns
+            self._device_ns = device_ns = self._device_ns + step * 1000
+            low = rx_time_ns - device_ns
             fitted = self._offset + int(self._slope * (device_ns - self._ref))
-        if low < fitted:
-            # Delivered sooner than the fit allows: the fit is too high.
-            self._offset -= fitted - low
-            return rx_time_ns
-        return device_ns + fitted
+            if not -JUMP_NS <= low - fitted <= JUMP_NS:
+                self.resets += 1
+                self._anchor(device_ns, rx_time_ns)
+                fitted = low
+            else:
+                if low < self._bin_low:
+                    self._bin_low = low
+                    self._bin_device = device_ns
+                if rx_time_ns >= self._bin_end:
+                    self._close_bin(rx_time_ns, device_ns)
+                    fitted = self._offset + int(self._slope * (device_ns - self._ref))
+                if low < fitted:
+                    # Delivered sooner than the fit allows: the fit is too high.
+                    self._offset -= fitted - low
+                    fitted = low
+            out = device_ns + fitted
+        if out <= self._last_out:
+            out = self._last_out + 1
+        self._last_out = out
+        return out
 
     def _anchor(self, device_ns: int, rx_time_ns: int) -> None:
         """Start a fit at this sample: offset from it alone, drift unknown."""
