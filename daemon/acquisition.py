@@ -17,6 +17,7 @@ from typing import Any
 from daemon.clock import DeviceClock
 from daemon.config import DeviceConfig
 from daemon.lineprotocol import SampleLines, encode_line, series_prefix
+from daemon.live import LiveStream
 from drivers.lbx import LbxParser
 from drivers.port import PortError, SerialPort
 from drivers.pvs import PvsParser
@@ -52,8 +53,10 @@ class Acquisition:
         session: str,
         static_tags: dict[str, str],
         sink: LineSink,
+        live: LiveStream | None = None,
     ) -> None:
         self.device = device
+        self.live = live
         self.parser = make_parser(device)
         self.clock = DeviceClock()
         self._sink = sink
@@ -102,6 +105,8 @@ class Acquisition:
                 log.info("%s: %s is back", self.device.name, self.device.port)
                 self.event("port_restored", f"{self.device.port} reopened", None)
             attempt = 0
+            if self.live is not None:
+                self.live.set_state("online")
             log.info("%s: reading %s (%s)", self.device.name, self.device.port, self.device.driver)
             why = await self._read(port, stop)
             if stop.is_set():
@@ -130,6 +135,7 @@ class Acquisition:
         self.bytes_read += len(data)
         lines: list[str] = []
         encode_event = self._event_line
+        live = self.live
         gap: Event | None = None
         boots = self.parser.boots
         records = self.parser.feed(data, rx_time_ns)
@@ -150,6 +156,8 @@ class Acquisition:
                     gap = None
                 lines.append(self._samples.encode(record.values, record.seq, record.flags, time_ns))
                 self.samples += 1
+                if live is not None:
+                    live.add_sample(time_ns, record.seq, record.values, record.flags)
             elif type(record) is Event:
                 if record.code == "gap":  # drivers put it just before the sample ending it
                     gap = record
@@ -163,6 +171,8 @@ class Acquisition:
                     else self.clock.event_time_ns(t, record.rx_time_ns)
                 )
                 lines.append(encode_event(record.code, record.detail, record.value, time_ns))
+                if live is not None:
+                    live.add_event(record.code, record.detail, record.value, time_ns)
             elif type(record) is DeviceInfo:
                 self._identity(record)
         if gap is not None:
@@ -180,6 +190,8 @@ class Acquisition:
         lost = int(gap.value or 0)
         self.gaps += 1
         self.lost_samples += lost
+        if self.live is not None:
+            self.live.add_event("gap", gap.detail, float(lost), time_ns)
         return self._event_line("gap", gap.detail, float(lost), time_ns)
 
     def _identity(self, info: DeviceInfo) -> None:
@@ -209,7 +221,11 @@ class Acquisition:
 
     def event(self, code: str, detail: str, value: float | None) -> None:
         """Record a pvlog-side event for this device (port lost, restored...)."""
-        self._sink([self._event_line(code, detail, value, time.time_ns())])
+        now = time.time_ns()
+        self._sink([self._event_line(code, detail, value, now)])
+        if self.live is not None:
+            self.live.add_event(code, detail, value, now)
+            self.live.set_state("port_lost" if code == "port_lost" else "online")
 
     def health(self) -> dict[str, int]:
         counts = {

@@ -10,6 +10,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -92,8 +93,22 @@ class RecordingConfig(_Section):
 
 
 class MqttConfig(_Section):
+    """The live stream. On when the file has an ``[mqtt]`` table (and ``enabled`` is
+    not false): the broker being away never stops recording."""
+
     url: str = "mqtt://127.0.0.1:1883"
-    topic_prefix: str = "pvlog"
+    topic_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")] = "pvlog"
+    """Plain topic levels: no wildcards, no empty level."""
+    enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _mqtt(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme != "mqtt" or not parts.hostname:
+            raise ValueError("must be mqtt://host[:port]")
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+        return v
 
 
 class SessionConfig(_Section):
@@ -163,6 +178,11 @@ class Config(_Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     session: SessionConfig = Field(default_factory=SessionConfig)
     device: Annotated[list[DeviceConfig], Field(min_length=1)]
+
+    @property
+    def live_enabled(self) -> bool:
+        """MQTT live stream: only when the file asks for it with an ``[mqtt]`` table."""
+        return "mqtt" in self.model_fields_set and self.mqtt.enabled
 
     @field_validator("device")
     @classmethod

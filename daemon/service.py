@@ -17,15 +17,17 @@ from importlib.metadata import PackageNotFoundError, version
 
 from daemon.acquisition import Acquisition
 from daemon.batcher import Batcher
-from daemon.config import Config
+from daemon.config import Config, DeviceConfig
 from daemon.influx import InfluxV1
 from daemon.lineprotocol import encode_line, series_prefix
+from daemon.live import LiveStream
 from daemon.outbox import AsyncOutbox, Outbox
 from daemon.writer import InfluxWriter
 
 log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL_S = 10.0
+LIVE_STOP_TIMEOUT_S = 2.0
 
 
 def pvlog_version() -> str:
@@ -63,10 +65,22 @@ class Daemon:
         )
         self.devices = [
             Acquisition(
-                d, session=self.session, static_tags=config.session.tags, sink=self.batcher.extend
+                d,
+                session=self.session,
+                static_tags=config.session.tags,
+                sink=self.batcher.extend,
+                live=self._live(d) if config.live_enabled else None,
             )
             for d in config.device
         ]
+        for acq in self.devices:
+            if acq.live is not None:
+                acq.live.set_counters(acq.health)
+
+    def _live(self, device: DeviceConfig) -> LiveStream:
+        status = {"port": device.port, "driver": device.driver, "host": socket.gethostname()}
+        mqtt = self.config.mqtt
+        return LiveStream(mqtt.url, mqtt.topic_prefix, device.name, self.session, status=status)
 
     async def run(self) -> bool:
         """Run until SIGTERM/SIGINT; False if the batcher or the writer failed first."""
@@ -91,6 +105,11 @@ class Daemon:
             for d in self.devices
         ]
         health = asyncio.create_task(self._health_loop(), name="health")
+        live = [
+            asyncio.create_task(d.live.run(self.stop), name=f"live {d.device.name}")
+            for d in self.devices
+            if d.live is not None
+        ]
         stopping = asyncio.create_task(self.stop.wait(), name="stop")
         try:
             # The batcher and the writer run until told to stop: one that ends
@@ -106,6 +125,7 @@ class Daemon:
             stopping.cancel()
             await asyncio.gather(*readers, return_exceptions=True)
             health.cancel()
+            await self._stop_live(live)
             if not batcher.done():
                 self.batcher.extend(await self._health_lines())
                 self.batcher.extend([self._session_line("stop", time.time_ns())])
@@ -128,6 +148,16 @@ class Daemon:
             else:
                 log.info("stopped; outbox empty, %d lines sent", self.writer.lines_sent)
         return not failed
+
+    @staticmethod
+    async def _stop_live(tasks: list[asyncio.Task[None]]) -> None:
+        """Let each live stream say offline, but never hold up the stop for a broker."""
+        if not tasks:
+            return
+        _done, pending = await asyncio.wait(tasks, timeout=LIVE_STOP_TIMEOUT_S)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def request_stop(self, sig: signal.Signals | None = None) -> None:
         if not self.stop.is_set():

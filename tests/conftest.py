@@ -1,4 +1,4 @@
-"""Fixtures that start real servers: a private InfluxDB on a free loopback port."""
+"""Fixtures that start real servers: a private InfluxDB and Mosquitto on free loopback ports."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 
 from daemon.influx import InfluxV1
 from daemon.influxd import PrivateInfluxd, influxd_path
+from tests.mosquitto import MOSQUITTO, PrivateMosquitto
 
 _db_names = itertools.count()
 
@@ -35,6 +36,15 @@ def influx(influxd: PrivateInfluxd, request: pytest.FixtureRequest) -> InfluxV1:
     name = f"t{next(_db_names)}_{request.node.name[:40]}".replace("[", "_").replace("]", "_")
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
     return InfluxV1(influxd.url, name)
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[PrivateMosquitto]:
+    """A broker of the test's own (tests restart it)."""
+    if not Path(MOSQUITTO).exists():
+        pytest.fail("mosquitto is missing: `make test` installs Debian's mosquitto package")
+    with PrivateMosquitto(tmp_path / "mosquitto") as broker:
+        yield broker
 
 
 @pytest.fixture

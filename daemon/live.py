@@ -1,0 +1,231 @@
+"""Live view over MQTT: one device's samples in batches, its events, and its status.
+
+Acquisition hands samples over with ``add_sample`` (an append; never an await), so
+MQTT being down or slow can never delay reading or the InfluxDB path. Every
+``BATCH_INTERVAL_S`` the pending samples become one message on
+``<prefix>/<device>/samples``; messages wait in a bounded queue, and when the broker
+cannot keep up the oldest are dropped and counted (a live view wants the newest).
+
+Each device has its own MQTT connection, because a last will is per connection:
+if the daemon dies, the broker itself marks every one of its devices offline on
+``<prefix>/<device>/status`` (retained). aiomqtt 2.x does not reconnect by itself,
+so ``run`` supervises the connection with capped, jittered backoff.
+
+Sample batch format (JSON, one object per message; arrays are index-aligned)::
+
+    {"device": "inflator1", "session": "20261123T201553Z",
+     "units": {"pressure_kpa": "kPa", "volume_ml": "mL"},
+     "time_ns": [...], "seq": [...], "flags": [...],
+     "values": {"pressure_kpa": [... or null], "volume_ml": [...]}}
+
+``null`` marks a channel without a valid reading (a sensor-fault sample).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiomqtt
+
+log = logging.getLogger(__name__)
+
+BATCH_INTERVAL_S = 0.1
+"""About ten messages a second per device, never one per sample."""
+STATUS_INTERVAL_S = 1.0
+QUEUE_MESSAGES = 50
+"""Five seconds of batches; beyond that the oldest go."""
+RECONNECT_FIRST_S = 0.2
+RECONNECT_CAP_S = 5.0
+
+UNITS = {"pressure_kpa": "kPa", "volume_ml": "mL", "ibp_mmhg": "mmHg", "temp_c": "C"}
+
+
+def broker_address(url: str) -> tuple[str, int]:
+    """``mqtt://host:port`` -> (host, port); 1883 when no port is given."""
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 1883
+
+
+class LiveStream:
+    """One device's live stream; ``run`` publishes until ``stop``, then says offline."""
+
+    def __init__(
+        self,
+        url: str,
+        topic_prefix: str,
+        device: str,
+        session: str,
+        *,
+        status: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.host, self.port = broker_address(url)
+        self.device = device
+        self.session = session
+        self.topic = f"{topic_prefix}/{device}"
+        self.static_status = dict(status or {})
+        self._counters: Callable[[], Mapping[str, int]] | None = None
+        self._times: list[int] = []
+        self._seqs: list[int] = []
+        self._flags: list[int] = []
+        self._values: list[Mapping[str, float]] = []
+        self._queue: deque[tuple[str, bytes, bool]] = deque()
+        self._wake = asyncio.Event()
+        self.state = "starting"
+        self.connected = False
+        self.batches = 0
+        self.published = 0
+        self.dropped = 0
+        """Messages dropped because the broker could not take them in time."""
+        self.connects = 0
+
+    # -- called by acquisition, on the hot path: appends only -----------------
+
+    def add_sample(self, time_ns: int, seq: int, values: Mapping[str, float], flags: int) -> None:
+        self._times.append(time_ns)
+        self._seqs.append(seq)
+        self._values.append(values)
+        self._flags.append(flags)
+
+    def add_event(self, code: str, detail: str, value: float | None, time_ns: int) -> None:
+        event = {"device": self.device, "session": self.session, "time_ns": time_ns}
+        event |= {"code": code, "detail": detail, "value": value}
+        self._enqueue(f"{self.topic}/events", json.dumps(event).encode(), retain=False)
+
+    def set_counters(self, counters: Callable[[], Mapping[str, int]]) -> None:
+        """Where the device's counters come from, for its status."""
+        self._counters = counters
+
+    def set_state(self, state: str) -> None:
+        """``online``, ``port_lost``...: published with the next status."""
+        self.state = state
+
+    # -- the publishing side ---------------------------------------------------
+
+    def _enqueue(self, topic: str, payload: bytes, *, retain: bool) -> None:
+        if len(self._queue) >= QUEUE_MESSAGES:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append((topic, payload, retain))
+        self._wake.set()
+
+    def _batch(self) -> None:
+        """Turn the pending samples into one message."""
+        if not self._times:
+            return
+        fields = sorted({k for v in self._values for k in v})
+        batch = {
+            "device": self.device,
+            "session": self.session,
+            "units": {f: UNITS.get(f, "") for f in fields},
+            "time_ns": self._times,
+            "seq": self._seqs,
+            "flags": self._flags,
+            "values": {f: [v.get(f) for v in self._values] for f in fields},
+        }
+        self._times, self._seqs, self._flags, self._values = [], [], [], []
+        self.batches += 1
+        self._enqueue(f"{self.topic}/samples", json.dumps(batch).encode(), retain=False)
+
+    def status_payload(self, state: str | None = None) -> bytes:
+        status: dict[str, Any] = {
+            "device": self.device,
+            "session": self.session,
+            "state": state or self.state,
+        }
+        status |= self.static_status
+        status |= {"time_ns": time.time_ns(), "live_dropped": self.dropped}
+        if self._counters is not None:
+            status |= self._counters()
+        return json.dumps(status).encode()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Batch, publish and reconnect until ``stop``; then publish offline (best effort)."""
+        batcher = asyncio.create_task(self._batch_loop(stop))
+        attempt = 0
+        try:
+            while not stop.is_set():
+                try:
+                    await self._connected_session(stop)
+                    attempt = 0
+                except aiomqtt.MqttError as exc:
+                    self.connected = False
+                    if attempt == 0:
+                        log.warning(
+                            "%s: MQTT %s:%d unavailable (%s); the live stream waits, "
+                            "recording goes on",
+                            self.device,
+                            self.host,
+                            self.port,
+                            exc,
+                        )
+                    delay = min(RECONNECT_CAP_S, RECONNECT_FIRST_S * 2**attempt)
+                    attempt += 1
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), random.uniform(delay / 2, delay))
+        finally:
+            batcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await batcher
+
+    async def _batch_loop(self, stop: asyncio.Event) -> None:
+        next_status = 0.0
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            self._batch()
+            if loop.time() >= next_status:
+                next_status = loop.time() + STATUS_INTERVAL_S
+                self._enqueue(f"{self.topic}/status", self.status_payload(), retain=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), BATCH_INTERVAL_S)
+        self._batch()
+
+    async def _connected_session(self, stop: asyncio.Event) -> None:
+        will = aiomqtt.Will(
+            f"{self.topic}/status", self.status_payload("offline"), qos=1, retain=True
+        )
+        async with aiomqtt.Client(
+            self.host,
+            self.port,
+            identifier=f"pvlog-{self.device}-{random.getrandbits(32):08x}",
+            will=will,
+            timeout=5.0,
+            keepalive=10,
+        ) as client:
+            self.connected = True
+            self.connects += 1
+            if self.connects > 1:
+                log.info("%s: MQTT %s:%d is back", self.device, self.host, self.port)
+            await client.publish(f"{self.topic}/status", self.status_payload(), qos=1, retain=True)
+            while True:
+                while self._queue:
+                    topic, payload, retain = self._queue[0]
+                    await client.publish(topic, payload, qos=1 if retain else 0, retain=retain)
+                    self._queue.popleft()
+                    self.published += 1
+                if stop.is_set():
+                    # Orderly stop: the last batch, then offline instead of the will.
+                    self._batch()
+                    while self._queue:
+                        topic, payload, retain = self._queue.popleft()
+                        await client.publish(topic, payload, retain=retain)
+                    await client.publish(
+                        f"{self.topic}/status", self.status_payload("offline"), qos=1, retain=True
+                    )
+                    return
+                self._wake.clear()
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                try:
+                    await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
+                    stopper.cancel()
