@@ -60,10 +60,8 @@ class Acquisition:
         self.parser = make_parser(device)
         self.clock = DeviceClock()
         self._sink = sink
-        self._samples = SampleLines(
-            series_prefix("pv_sample", {**static_tags, "device": device.name, "session": session})
-        )
-        self._event_tags = {"device": device.name, "session": session}
+        self._static_tags = static_tags
+        self.set_session(session)
         self._last_rx_stamp = 0
         self.samples = 0
         self.gaps = 0
@@ -72,6 +70,15 @@ class Acquisition:
         self.bytes_read = 0
         self.identity: DeviceInfo | None = None
         self.port: SerialPort | None = None
+
+    def set_session(self, session: str) -> None:
+        """Every sample and event from now on carries ``session`` as its tag."""
+        self.session = session
+        tags = {**self._static_tags, "device": self.device.name, "session": session}
+        self._samples = SampleLines(series_prefix("pv_sample", tags))
+        self._event_tags = {"device": self.device.name, "session": session}
+        if self.live is not None:
+            self.live.session = session
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read until ``stop``; a failure of this device never ends the task."""

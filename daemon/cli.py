@@ -12,6 +12,7 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
+from daemon import session_cli
 from daemon.config import ConfigError, load_config
 
 log = logging.getLogger("pvlog")
@@ -39,6 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     simulate.add_argument(
         "args", nargs=argparse.REMAINDER, help="see `pvlog simulate pvs -h` (or lbx)"
     )
+
+    session = sub.add_parser(
+        "session", help="start or stop a named session on the daemons (over MQTT)"
+    )
+    session_cli.add_arguments(session)
 
     demo = sub.add_parser("demo", help="record a simulated device into a private InfluxDB")
     demo.add_argument("--seconds", type=float, default=20.0, help="how long to record")
@@ -79,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from simulators.cli import main as simulate_main
 
         return simulate_main([args.model, *args.args])
+    if args.command == "session":
+        return session_cli.run(args)
     if args.command == "demo":
         from daemon.demo import run_demo
 

@@ -22,6 +22,7 @@ from daemon.influx import InfluxV1
 from daemon.lineprotocol import encode_line, series_prefix
 from daemon.live import LiveStream
 from daemon.outbox import AsyncOutbox, Outbox
+from daemon.sessions import Command, CommandError, SessionControl
 from daemon.writer import InfluxWriter
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,9 @@ class Daemon:
         self.stop = asyncio.Event()
         self.started_ns = time.time_ns()
         self.session = session_name(config.session.name, self.started_ns)
+        self.base_session = self.session
+        """The session of the whole run; sessions started over MQTT come and go within it."""
+        self.session_tags: dict[str, str] = {}
         self.outbox = AsyncOutbox(Outbox(config.outbox.path))
         self.batcher = Batcher(
             self.outbox,
@@ -110,6 +114,12 @@ class Daemon:
             for d in self.devices
             if d.live is not None
         ]
+        if self.config.live_enabled:
+            mqtt = self.config.mqtt
+            control = SessionControl(
+                mqtt.url, mqtt.topic_prefix, socket.gethostname(), self.session_command
+            )
+            live.append(asyncio.create_task(control.run(self.stop), name="session control"))
         stopping = asyncio.create_task(self.stop.wait(), name="stop")
         try:
             # The batcher and the writer run until told to stop: one that ends
@@ -128,7 +138,11 @@ class Daemon:
             await self._stop_live(live)
             if not batcher.done():
                 self.batcher.extend(await self._health_lines())
-                self.batcher.extend([self._session_line("stop", time.time_ns())])
+                now = time.time_ns()
+                if self.session != self.base_session:
+                    self.batcher.extend([self._session_line("stop", now)])
+                    self._switch_session(self.base_session, {})
+                self.batcher.extend([self._session_line("stop", now + 1)])
                 self.batcher.close()
                 await batcher
             writer_stop.set()
@@ -164,6 +178,31 @@ class Daemon:
             log.info("stopping (%s)", sig.name if sig else "requested")
         self.stop.set()
 
+    def session_command(self, command: Command) -> str:
+        """Start or stop a session (from MQTT); returns the session now in force."""
+        now = time.time_ns()
+        if command.action == "stop":
+            if self.session == self.base_session:
+                raise CommandError("no session started over MQTT is running")
+            self.batcher.extend([self._session_line("stop", now)])
+            self._switch_session(self.base_session, {})
+            log.info("session stopped; back to %s", self.session)
+            return self.session
+        if command.name == self.base_session:
+            raise CommandError(f"{command.name!r} is the name of the daemon's own session")
+        if self.session != self.base_session:  # a new start ends the running one
+            self.batcher.extend([self._session_line("stop", now)])
+            now += 1
+        self._switch_session(command.name, command.tags)
+        self.batcher.extend([self._session_line("start", now)])
+        log.info("session %s started: %s", command.name, command.tags)
+        return self.session
+
+    def _switch_session(self, name: str, tags: dict[str, str]) -> None:
+        self.session, self.session_tags = name, tags
+        for d in self.devices:
+            d.set_session(name)
+
     def _session_line(self, state: str, time_ns: int) -> str:
         fields: dict[str, str | float | int | bool | None] = {
             "state": state,
@@ -172,6 +211,7 @@ class Daemon:
             "devices": ",".join(d.device.name for d in self.devices),
         }
         fields.update(self.config.session.tags)
+        fields.update(self.session_tags)
         return encode_line(series_prefix("pv_session", {"session": self.session}), fields, time_ns)
 
     async def _health_loop(self) -> None:

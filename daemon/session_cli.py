@@ -1,0 +1,93 @@
+"""``pvlog session start|stop``: publish a session command and print the daemons' replies.
+
+Exit codes: 0 every daemon that answered took it, 1 a daemon refused it or none
+answered within ``--timeout``, 2 unusable arguments or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+from typing import Any
+
+import aiomqtt
+
+from daemon.config import ConfigError, load_config
+from daemon.live import broker_address
+
+EXIT_CONFIG = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["start", "stop"])
+    parser.add_argument("--name", help="the session's name (start)")
+    parser.add_argument(
+        "--tag", action="append", default=[], metavar="KEY=VALUE", help="metadata, repeatable"
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("-c", "--config", help="take the broker and topic prefix from this file")
+    where.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
+    parser.add_argument("--prefix", default="pvlog", help="topic prefix (without -c)")
+    parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for replies")
+
+
+def run(args: argparse.Namespace) -> int:
+    url, prefix = args.broker, args.prefix
+    if args.config:
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            print(f"pvlog: config error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        url, prefix = config.mqtt.url, config.mqtt.topic_prefix
+    command: dict[str, Any] = {"action": args.action, "request_id": uuid.uuid4().hex}
+    if args.action == "start":
+        if not args.name:
+            print("pvlog session start: --name is required", file=sys.stderr)
+            return EXIT_CONFIG
+        tags = {}
+        for item in args.tag:
+            key, sep, value = item.partition("=")
+            if not sep:
+                print(f"pvlog session: --tag {item!r}: use KEY=VALUE", file=sys.stderr)
+                return EXIT_CONFIG
+            tags[key] = value
+        command |= {"name": args.name, "tags": tags}
+    elif args.name or args.tag:
+        print("pvlog session stop: takes no --name or --tag", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        replies = asyncio.run(_send(url, prefix, command, args.timeout))
+    except aiomqtt.MqttError as exc:
+        print(f"pvlog session: MQTT {url}: {exc}", file=sys.stderr)
+        return 1
+    for reply in replies:
+        if reply["ok"]:
+            print(f"{reply['host']}: session {reply['session']}")
+        else:
+            print(f"{reply['host']}: refused: {reply['error']}", file=sys.stderr)
+    if not replies:
+        print(f"pvlog session: no daemon answered on {prefix}/session/set", file=sys.stderr)
+        return 1
+    return 0 if all(r["ok"] for r in replies) else 1
+
+
+async def _send(url: str, prefix: str, command: dict[str, Any], wait_s: float) -> list[Any]:
+    """Publish ``command``; collect the replies that carry its request_id for ``wait_s``."""
+    host, port = broker_address(url)
+    replies: list[Any] = []
+    async with aiomqtt.Client(host, port, timeout=wait_s) as client:
+        await client.subscribe(f"{prefix}/session/reply", qos=1)
+        await client.publish(f"{prefix}/session/set", json.dumps(command).encode(), qos=1)
+        try:
+            async with asyncio.timeout(wait_s):
+                async for message in client.messages:
+                    reply = json.loads(bytes(message.payload))
+                    if isinstance(reply, dict) and reply.get("request_id") == command["request_id"]:
+                        replies.append(reply)
+        except TimeoutError:
+            pass
+    return replies

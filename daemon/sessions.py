@@ -1,0 +1,167 @@
+"""Sessions started and stopped over MQTT: ``<prefix>/session/set`` -> ``<prefix>/session/reply``.
+
+A session names a stretch of recording (a compliance run on lot L7 by Alice): it
+is a ``pv_session`` start point with its metadata, and every sample after it
+carries its name as the ``session`` tag. This controls the logger, never a
+device. Commands are JSON::
+
+    {"action": "start", "name": "run42", "tags": {"operator": "alice", "lot": "L7"},
+     "request_id": "anything"}
+    {"action": "stop", "request_id": "anything"}
+
+Every command gets one reply per daemon on the reply topic:
+``{"ok": true, "host": ..., "session": ..., "request_id": ...}`` or
+``{"ok": false, "error": "...", "request_id": ...}``. ``parse_command`` is pure, so
+what is accepted is unit-tested without a broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import re
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import aiomqtt
+
+from daemon.live import RECONNECT_CAP_S, RECONNECT_FIRST_S, broker_address
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+_TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+RESERVED_TAGS = frozenset(
+    {"device", "session", "code", "state", "host", "pvlog_version", "devices"}
+)
+"""Tags pvlog sets itself, and fields every pv_session point already has."""
+MAX_TAG_VALUE = 200
+
+
+class Command(NamedTuple):
+    action: str
+    """``start`` or ``stop``."""
+    name: str
+    tags: dict[str, str]
+    request_id: str | None
+
+
+class CommandError(ValueError):
+    """A command that cannot be carried out; the message goes back on the reply topic."""
+
+
+def parse_command(payload: bytes) -> Command:
+    """Validate one ``session/set`` payload; raises ``CommandError`` saying what is wrong."""
+    try:
+        msg = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CommandError(f"not JSON: {exc}") from None
+    if not isinstance(msg, dict):
+        raise CommandError("a command is a JSON object")
+    request_id = msg.get("request_id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise CommandError("request_id must be a string")
+    unknown = set(msg) - {"action", "name", "tags", "request_id"}
+    if unknown:
+        raise CommandError(f"unknown key(s): {', '.join(sorted(unknown))}")
+    action = msg.get("action")
+    if action == "stop":
+        if "name" in msg or "tags" in msg:
+            raise CommandError("stop takes no name or tags")
+        return Command("stop", "", {}, request_id)
+    if action != "start":
+        raise CommandError(f"action must be 'start' or 'stop', not {action!r}")
+    name = msg.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise CommandError("name: 1-100 characters of A-Z a-z 0-9 _ . : -, starting alnum")
+    tags = msg.get("tags", {})
+    if not isinstance(tags, dict):
+        raise CommandError("tags must be an object of strings")
+    for key, value in tags.items():
+        if not _TAG_KEY.match(key):
+            raise CommandError(f"tag {key!r}: a letter, then letters, digits or _")
+        if key in RESERVED_TAGS:
+            raise CommandError(f"tag {key!r} is set by pvlog itself")
+        if not isinstance(value, str) or not 0 < len(value) <= MAX_TAG_VALUE:
+            raise CommandError(f"tag {key!r}: a non-empty string of at most 200 characters")
+    return Command("start", name, dict(tags), request_id)
+
+
+Handler = Callable[[Command], str]
+"""Carries out a command; returns the session now in force (raises CommandError if not)."""
+
+
+class SessionControl:
+    """Listens on ``<prefix>/session/set`` and replies, reconnecting for as long as it runs."""
+
+    def __init__(self, url: str, topic_prefix: str, host_name: str, handler: Handler) -> None:
+        self.host, self.port = broker_address(url)
+        self.set_topic = f"{topic_prefix}/session/set"
+        self.reply_topic = f"{topic_prefix}/session/reply"
+        self.host_name = host_name
+        self.handler = handler
+        self.subscribed = asyncio.Event()
+        self.commands = 0
+        self.rejected = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        attempt = 0
+        while not stop.is_set():
+            listener = asyncio.create_task(self._listen())
+            stopper = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({listener, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if listener not in done:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
+                return
+            self.subscribed.clear()
+            exc = listener.exception()
+            if not isinstance(exc, aiomqtt.MqttError):
+                log.error("session control failed; starting over", exc_info=exc)
+            elif attempt == 0:
+                log.warning("session control: MQTT %s:%d: %s; retrying", self.host, self.port, exc)
+            delay = min(RECONNECT_CAP_S, RECONNECT_FIRST_S * 2**attempt)
+            attempt += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), random.uniform(delay / 2, delay))
+
+    async def _listen(self) -> None:
+        async with aiomqtt.Client(self.host, self.port, timeout=5.0, keepalive=10) as client:
+            await client.subscribe(self.set_topic, qos=1)
+            self.subscribed.set()
+            log.info("session control: listening on %s", self.set_topic)
+            async for message in client.messages:
+                reply = self.handle(bytes(message.payload))
+                await client.publish(self.reply_topic, json.dumps(reply).encode(), qos=1)
+
+    def handle(self, payload: bytes) -> dict[str, Any]:
+        """One command in, one reply out; never raises."""
+        self.commands += 1
+        request_id = _request_id(payload)
+        try:
+            command = parse_command(payload)
+            request_id = command.request_id
+            session = self.handler(command)
+        except CommandError as exc:
+            self.rejected += 1
+            log.warning("session command rejected: %s", exc)
+            return {
+                "ok": False,
+                "host": self.host_name,
+                "error": str(exc),
+                "request_id": request_id,
+            }
+        return {"ok": True, "host": self.host_name, "session": session, "request_id": request_id}
+
+
+def _request_id(payload: bytes) -> str | None:
+    """The command's ``request_id`` if it has a usable one, so even a rejection is matched."""
+    with contextlib.suppress(ValueError):
+        msg = json.loads(payload)
+        if isinstance(msg, dict) and isinstance(msg.get("request_id"), str):
+            return str(msg["request_id"])
+    return None

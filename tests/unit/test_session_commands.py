@@ -1,0 +1,65 @@
+"""What ``pvlog/session/set`` accepts, and the reply to what it does not."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from daemon.sessions import Command, CommandError, SessionControl, parse_command
+
+
+def test_start_with_metadata() -> None:
+    cmd = parse_command(
+        b'{"action": "start", "name": "run42", "tags": {"operator": "alice", "lot": "L7"},'
+        b' "request_id": "r1"}'
+    )
+    assert cmd == Command("start", "run42", {"operator": "alice", "lot": "L7"}, "r1")
+
+
+def test_stop() -> None:
+    assert parse_command(b'{"action": "stop"}') == Command("stop", "", {}, None)
+
+
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [
+        (b"not json", "not JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b'{"action": "pause"}', "action must be"),
+        (b'{"action": "start"}', "name"),
+        (b'{"action": "start", "name": "a b"}', "name"),
+        (b'{"action": "start", "name": "x", "tags": {"session": "y"}}', "set by pvlog"),
+        (b'{"action": "start", "name": "x", "tags": {"host": "y"}}', "set by pvlog"),
+        (b'{"action": "start", "name": "x", "tags": {"op": 5}}', "non-empty string"),
+        (b'{"action": "start", "name": "x", "tags": {"1op": "a"}}', "a letter"),
+        (b'{"action": "start", "name": "x", "colour": "red"}', "unknown key"),
+        (b'{"action": "stop", "name": "x"}', "takes no name"),
+        (b'{"action": "stop", "request_id": 7}', "request_id"),
+    ],
+)
+def test_malformed_commands_say_why(payload: bytes, why: str) -> None:
+    with pytest.raises(CommandError, match=why):
+        parse_command(payload)
+
+
+def test_every_command_gets_a_reply_and_a_rejection_keeps_its_request_id() -> None:
+    done: list[Command] = []
+
+    def handler(cmd: Command) -> str:
+        if cmd.action == "stop":
+            raise CommandError("nothing to stop")
+        done.append(cmd)
+        return cmd.name
+
+    control = SessionControl("mqtt://127.0.0.1:1", "pvlog", "bench-pc", handler)
+    ok = control.handle(b'{"action": "start", "name": "s1", "request_id": "a"}')
+    assert ok == {"ok": True, "host": "bench-pc", "session": "s1", "request_id": "a"}
+    refused = control.handle(b'{"action": "stop", "request_id": "b"}')
+    assert refused["ok"] is False
+    assert (refused["error"], refused["request_id"]) == ("nothing to stop", "b")
+    bad = control.handle(b'{"action": "jump", "request_id": "c"}')
+    assert (bad["ok"], bad["request_id"]) == (False, "c")
+    assert json.dumps(bad)  # a reply is always publishable
+    assert (control.commands, control.rejected) == (3, 2)
+    assert [c.name for c in done] == ["s1"]
