@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import sys
@@ -45,6 +46,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "session", help="start or stop a named session on the daemons (over MQTT)"
     )
     session_cli.add_arguments(session)
+
+    watch = sub.add_parser("watch", help="a live view of every device, from MQTT")
+    where = watch.add_mutually_exclusive_group()
+    where.add_argument("-c", "--config", help="take the broker and topic prefix from this file")
+    where.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
+    watch.add_argument("--prefix", default="pvlog", help="topic prefix (without -c)")
+    watch.add_argument(
+        "--seconds", type=float, default=None, help="print the table once after this long"
+    )
 
     demo = sub.add_parser("demo", help="record a simulated device into a private InfluxDB")
     demo.add_argument("--seconds", type=float, default=20.0, help="how long to record")
@@ -85,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from simulators.cli import main as simulate_main
 
         return simulate_main([args.model, *args.args])
+    if args.command == "watch":
+        return _watch(args)
     if args.command == "session":
         return session_cli.run(args)
     if args.command == "demo":
@@ -93,6 +105,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo(seconds=args.seconds)
     parser.error(f"unknown command {args.command}")
     return EXIT_CONFIG
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from daemon.watch import watch
+
+    url, prefix = args.broker, args.prefix
+    if args.config:
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            print(f"pvlog: config error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        url, prefix = config.mqtt.url, config.mqtt.topic_prefix
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(watch(url, prefix, args.seconds, Console()))
+    return 0
 
 
 if __name__ == "__main__":

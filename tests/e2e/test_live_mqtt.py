@@ -168,3 +168,35 @@ def test_no_broker_never_stops_the_recording(short_tmp: Path, influx: InfluxV1) 
     valid = [t for t in sim.truth() if t["kind"] == "sample" and t["valid"]]
     assert len(query_samples(influx, "bench1")) == len(valid) > 200
     assert "MQTT 127.0.0.1" in daemon.log()
+
+
+def test_pvlog_watch_shows_the_device(
+    short_tmp: Path, influx: InfluxV1, mosquitto: PrivateMosquitto
+) -> None:
+    import subprocess
+
+    from tests.helpers import REPO, pvlog_cmd
+
+    sim = SimProcess(short_tmp, "pvs0", "--rate", "50", "--seed", "9", "--profile", "fatigue")
+    daemon = DaemonProcess(mqtt_config(short_tmp, influx, mosquitto.url, {"bench1": str(sim.link)}))
+    try:
+        sim.wait_listening()
+        shown = subprocess.run(
+            pvlog_cmd("watch", "--broker", mosquitto.url, "--seconds", "4"),
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+            env={"COLUMNS": "160", "PATH": "/usr/bin:/bin"},
+            check=False,
+        )
+    finally:
+        sim.kill()
+        daemon.kill()
+    assert shown.returncode == 0, shown.stderr
+    row = next(line for line in shown.stdout.splitlines() if "bench1" in line)
+    cells = [c.strip() for c in row.split("│") if c.strip()]
+    assert cells[:2] == ["bench1", "online"]
+    assert float(cells[2]) >= -1.0  # pressure in atm
+    assert 40 <= float(cells[4]) <= 60  # the 50 Hz device's rate
+    assert cells[-1] == "test"  # the session

@@ -1,0 +1,160 @@
+"""``pvlog watch``: a live terminal view of every device, from MQTT alone.
+
+It needs nothing but the broker: any screen in the lab can watch a bench. Per
+device: the latest pressure (atm) and volume, the sample rate, the status the
+daemon publishes, a sparkline of the last seconds of pressure, and the session.
+``WatchState`` is pure (messages in, a table out), so it is tested without a
+terminal; ``run`` adds the broker, reconnecting, and rich's live display.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiomqtt
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from daemon.live import RECONNECT_CAP_S, broker_address
+from drivers.units import kpa_to_atm
+
+SPARK = "▁▂▃▄▅▆▇█"
+HISTORY_S = 10.0
+"""The sparkline's span."""
+RATE_WINDOW_NS = 2_000_000_000
+
+
+def sparkline(values: list[float], width: int = 40) -> str:
+    """``values`` squeezed into ``width`` block characters, scaled to their own range."""
+    if not values:
+        return ""
+    step = max(1, len(values) // width)
+    points = [max(values[i : i + step]) for i in range(0, len(values), step)][-width:]
+    low, high = min(points), max(points)
+    span = high - low or 1.0
+    return "".join(SPARK[min(7, int((v - low) / span * 8))] for v in points)
+
+
+@dataclass
+class DeviceView:
+    name: str
+    pressure_atm: float | None = None
+    volume_ml: float | None = None
+    session: str = ""
+    state: str = "?"
+    history: deque[tuple[int, float]] = field(default_factory=deque)
+    """(time_ns, pressure atm) over the last ``HISTORY_S``."""
+    times: deque[int] = field(default_factory=deque)
+    """Sample times over the last ``RATE_WINDOW_NS``, for the rate."""
+
+    @property
+    def rate_hz(self) -> float:
+        if len(self.times) < 2:
+            return 0.0
+        return (len(self.times) - 1) / ((self.times[-1] - self.times[0]) / 1e9)
+
+
+class WatchState:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.devices: dict[str, DeviceView] = {}
+
+    def handle(self, topic: str, payload: bytes) -> None:
+        """One MQTT message; anything malformed is ignored (a watcher never crashes)."""
+        if not topic.startswith(self.prefix + "/"):
+            return
+        parts = topic.removeprefix(self.prefix + "/").split("/")
+        if len(parts) != 2 or parts[0] == "session" or parts[1] not in ("samples", "status"):
+            return
+        try:
+            msg = json.loads(payload)
+        except ValueError:
+            return
+        if not isinstance(msg, dict):
+            return
+        view = self.devices.setdefault(parts[0], DeviceView(parts[0]))
+        with contextlib.suppress(AttributeError, KeyError, TypeError, ValueError, IndexError):
+            if parts[1] == "samples":
+                self._samples(view, msg)
+            elif parts[1] == "status":
+                view.state = str(msg["state"])
+                view.session = str(msg.get("session", view.session))
+
+    @staticmethod
+    def _samples(view: DeviceView, batch: dict[str, Any]) -> None:
+        times: list[int] = batch["time_ns"]
+        pressures = batch["values"].get("pressure_kpa", [None] * len(times))
+        volumes = batch["values"].get("volume_ml", [None] * len(times))
+        view.session = str(batch.get("session", view.session))
+        for t, p, v in zip(times, pressures, volumes, strict=True):
+            view.times.append(t)
+            if p is not None:
+                view.pressure_atm = kpa_to_atm(p)
+                view.history.append((t, view.pressure_atm))
+            if v is not None:
+                view.volume_ml = v
+        if times:
+            newest = times[-1]
+            while view.times and view.times[0] < newest - RATE_WINDOW_NS:
+                view.times.popleft()
+            while view.history and view.history[0][0] < newest - HISTORY_S * 1e9:
+                view.history.popleft()
+
+    def table(self) -> Table:
+        table = Table(title=f"pvlog live ({self.prefix})", expand=False)
+        for column in ("device", "state", "pressure atm", "volume mL", "rate Hz"):
+            table.add_column(column, justify="right" if " " in column else "left")
+        table.add_column(f"last {HISTORY_S:.0f} s")
+        table.add_column("session")
+        for name in sorted(self.devices):
+            d = self.devices[name]
+            table.add_row(
+                name,
+                d.state,
+                "-" if d.pressure_atm is None else f"{d.pressure_atm:.2f}",
+                "-" if d.volume_ml is None else f"{d.volume_ml:.3f}",
+                f"{d.rate_hz:.0f}",
+                sparkline([p for _, p in d.history]),
+                d.session,
+            )
+        return table
+
+
+async def watch(url: str, prefix: str, seconds: float | None, console: Console) -> None:
+    """Show the live table until interrupted, or for ``seconds`` and then print it once."""
+    state = WatchState(prefix)
+    host, port = broker_address(url)
+    deadline = None if seconds is None else time.monotonic() + seconds
+
+    async def listen() -> None:
+        while True:
+            try:
+                async with aiomqtt.Client(host, port, timeout=5.0) as client:
+                    await client.subscribe(f"{prefix}/+/samples")
+                    await client.subscribe(f"{prefix}/+/status")
+                    async for m in client.messages:
+                        state.handle(str(m.topic), bytes(m.payload))
+            except aiomqtt.MqttError:
+                await asyncio.sleep(RECONNECT_CAP_S / 5)
+
+    listener = asyncio.create_task(listen())
+    try:
+        if deadline is not None:
+            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+            console.print(state.table())
+            return
+        with Live(state.table(), console=console, refresh_per_second=4) as live:
+            while True:
+                await asyncio.sleep(0.25)
+                live.update(state.table())
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
