@@ -33,6 +33,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = sub.add_parser("run", help="record the configured devices")
     run.add_argument("-c", "--config", required=True, help="TOML configuration file")
 
+    record = sub.add_parser(
+        "record", help="recorder tier: take edges' batches from MQTT into InfluxDB"
+    )
+    record.add_argument("-c", "--config", required=True, help="TOML configuration file")
+
     check = sub.add_parser("check-config", help="validate a configuration file and exit")
     check.add_argument("-c", "--config", required=True, help="TOML configuration file")
 
@@ -95,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from simulators.cli import main as simulate_main
 
         return simulate_main([args.model, *args.args])
+    if args.command == "record":
+        return _record(args.config)
     if args.command == "watch":
         return _watch(args)
     if args.command == "session":
@@ -105,6 +112,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo(seconds=args.seconds)
     parser.error(f"unknown command {args.command}")
     return EXIT_CONFIG
+
+
+def _record(path: str) -> int:
+    try:
+        config = load_config(path, devices=False)
+    except ConfigError as exc:
+        print(f"pvlog: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if "mqtt" not in config.model_fields_set:
+        print(
+            f"pvlog: config error: {path}: mqtt: the recorder needs an [mqtt] table",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    from daemon.recorder import Recorder
+
+    async def _run() -> bool:
+        return await Recorder(config).run()
+
+    try:
+        return 0 if asyncio.run(_run()) else 1
+    except (OSError, sqlite3.Error) as exc:
+        print(f"pvlog: cannot run: {exc}", file=sys.stderr)
+        return 1
 
 
 def _watch(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ that into exit code 2. Secrets come from the environment, never from the file.
 from __future__ import annotations
 
 import re
+import socket
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -100,6 +101,19 @@ class MqttConfig(_Section):
     topic_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")] = "pvlog"
     """Plain topic levels: no wildcards, no empty level."""
     enabled: bool = True
+    mode: Literal["live", "edge"] = "live"
+    """``live``: InfluxDB directly, MQTT for watching. ``edge``: the outbox drains to
+    recorders (``pvlog record``) over MQTT instead of to InfluxDB."""
+    edge_name: Annotated[str, Field(pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] = ""
+    """This edge's name in topics; empty: the host name."""
+    group: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] = "pvlog-recorders"
+    """Recorders of one group share the load (``$share/<group>/...``)."""
+    ack_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    """An edge resends a batch no recorder confirmed within this long."""
+
+    def edge(self) -> str:
+        """This edge's name: ``edge_name``, or the host name."""
+        return self.edge_name or socket.gethostname()
 
     @field_validator("url")
     @classmethod
@@ -177,7 +191,8 @@ class Config(_Section):
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     session: SessionConfig = Field(default_factory=SessionConfig)
-    device: Annotated[list[DeviceConfig], Field(min_length=1)]
+    device: list[DeviceConfig] = Field(default_factory=list)
+    """At least one for ``pvlog run``; ``pvlog record`` reads none."""
 
     @property
     def live_enabled(self) -> bool:
@@ -194,8 +209,11 @@ class Config(_Section):
         return v
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate ``path``. Raises ``ConfigError`` with a one-line message."""
+def load_config(path: str | Path, *, devices: bool = True) -> Config:
+    """Read and validate ``path``. Raises ``ConfigError`` with a one-line message.
+
+    ``devices``: the file must name at least one device (``pvlog run``).
+    """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -205,9 +223,16 @@ def load_config(path: str | Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_first_error(exc)}") from None
+    if devices and not config.device:
+        raise ConfigError(f"{path}: device: at least one [[device]] is needed")
+    if config.live_enabled and config.mqtt.mode == "edge":
+        names = {d.name for d in config.device}
+        if config.mqtt.edge() in names:
+            raise ConfigError(f"{path}: mqtt.edge_name: must differ from every device name")
+    return config
 
 
 def _first_error(exc: ValidationError) -> str:

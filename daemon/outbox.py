@@ -90,6 +90,13 @@ class Outbox:
             total += batch.lines
         return out
 
+    def first(self, count: int) -> list[Batch]:
+        """The ``count`` oldest batches."""
+        rows = self._db.execute(
+            "SELECT id, created_ns, lines, body FROM batch ORDER BY id LIMIT ?", (count,)
+        )
+        return [Batch(*row) for row in rows]
+
     def delete(self, ids: list[int]) -> None:
         self._db.executemany("DELETE FROM batch WHERE id = ?", [(i,) for i in ids])
 
@@ -157,6 +164,9 @@ class AsyncOutbox:
     async def oldest(self, max_lines: int) -> list[Batch]:
         return await self._run(self.outbox.oldest, max_lines)
 
+    async def first(self, count: int) -> list[Batch]:
+        return await self._run(self.outbox.first, count)
+
     async def delete(self, ids: list[int]) -> None:
         await self._run(self.outbox.delete, ids)
 
@@ -169,3 +179,8 @@ class AsyncOutbox:
     async def close(self) -> None:
         await self._run(self.outbox.close)
         self._pool.shutdown(wait=True)
+
+    def close_now(self) -> None:
+        """Close from outside the loop: wait for the calls already queued, then close."""
+        self._pool.shutdown(wait=True)
+        self.outbox.close()

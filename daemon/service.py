@@ -13,11 +13,13 @@ import logging
 import signal
 import socket
 import time
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 
 from daemon.acquisition import Acquisition
 from daemon.batcher import Batcher
 from daemon.config import Config, DeviceConfig
+from daemon.edge import EdgeForwarder
 from daemon.influx import InfluxV1
 from daemon.lineprotocol import encode_line, series_prefix
 from daemon.live import LiveStream
@@ -61,12 +63,23 @@ class Daemon:
             flush_interval_s=config.influx.flush_interval_ms / 1000,
         )
         influx = config.influx
-        self.writer = InfluxWriter(
-            Outbox(config.outbox.path),
-            InfluxV1(influx.url, influx.database, timeout_s=influx.timeout_s),
-            self.batcher,
-            batch_size=influx.batch_size,
-        )
+        self.writer: InfluxWriter | EdgeForwarder
+        if config.live_enabled and config.mqtt.mode == "edge":
+            self.writer = EdgeForwarder(
+                Outbox(config.outbox.path),
+                self.batcher.committed,
+                url=config.mqtt.url,
+                topic_prefix=config.mqtt.topic_prefix,
+                edge=config.mqtt.edge(),
+                ack_timeout_s=config.mqtt.ack_timeout_s,
+            )
+        else:
+            self.writer = InfluxWriter(
+                Outbox(config.outbox.path),
+                InfluxV1(influx.url, influx.database, timeout_s=influx.timeout_s),
+                self.batcher.committed,
+                batch_size=influx.batch_size,
+            )
         self.devices = [
             Acquisition(
                 d,
@@ -160,7 +173,7 @@ class Daemon:
                     self.config.outbox.path,
                 )
             else:
-                log.info("stopped; outbox empty, %d lines sent", self.writer.lines_sent)
+                log.info("stopped; outbox empty (%s)", _counts(self.writer.health()))
         return not failed
 
     @staticmethod
@@ -226,15 +239,11 @@ class Daemon:
             for d in self.devices
         ]
         depth = await self.outbox.depth()
-        w = self.writer
         fields: dict[str, float | int | str | bool | None] = {
             "outbox_batches": depth.batches,
             "outbox_lines": depth.lines,
             "dead_letters": depth.dead_letters,
-            "lines_sent": w.lines_sent,
-            "requests": w.requests,
-            "retries": w.retries,
-            "write_latency_ms": w.last_latency_ms,
+            **self.writer.health(),
         }
         lines.append(
             encode_line(series_prefix("pvlog_health", {"component": "writer"}), fields, now)
@@ -242,5 +251,5 @@ class Daemon:
         return lines
 
 
-def _counts(health: dict[str, int]) -> str:
+def _counts(health: Mapping[str, float]) -> str:
     return ", ".join(f"{k} {v}" for k, v in health.items() if v or k == "samples")

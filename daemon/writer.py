@@ -18,7 +18,6 @@ import time
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 
-from daemon.batcher import Batcher
 from daemon.influx import InfluxUnavailable, InfluxV1, Response
 from daemon.outbox import Batch, Outbox
 
@@ -50,11 +49,12 @@ class InfluxWriter:
     """
 
     def __init__(
-        self, outbox: Outbox, client: InfluxV1, batcher: Batcher, *, batch_size: int
+        self, outbox: Outbox, client: InfluxV1, committed: asyncio.Event, *, batch_size: int
     ) -> None:
         self._box = outbox
         self._client = client
-        self._batcher = batcher
+        self._committed = committed
+        """Set by whoever commits to the outbox: the writer waits on it, not polls."""
         self._batch_size = batch_size
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx")
         self._database_ready = False
@@ -76,13 +76,13 @@ class InfluxWriter:
                 deadline = loop.time() + drain_timeout_s
             if deadline is not None and loop.time() >= deadline:
                 return
-            self._batcher.committed.clear()
+            self._committed.clear()
             outcome = await loop.run_in_executor(self._thread, self._cycle)
             if outcome is Outcome.EMPTY:
                 attempt = 0
                 if stop.is_set():
                     return
-                await _first(self._batcher.committed.wait(), stop.wait())
+                await _first(self._committed.wait(), stop.wait())
             elif outcome is Outcome.SETTLED:
                 attempt = 0
             else:
@@ -156,6 +156,14 @@ class InfluxWriter:
         if message != self.last_error:
             log.warning("InfluxDB write failed, will retry: %s", message)
         self.last_error = message
+
+    def health(self) -> dict[str, float | int]:
+        return {
+            "lines_sent": self.lines_sent,
+            "requests": self.requests,
+            "retries": self.retries,
+            "write_latency_ms": self.last_latency_ms,
+        }
 
     def close(self) -> None:
         self._thread.shutdown(wait=True)

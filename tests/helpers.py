@@ -115,11 +115,13 @@ tags = {{ bench = "ci" }}
 
 
 class DaemonProcess:
-    def __init__(self, config: Path) -> None:
+    """``pvlog run`` (or ``command``, e.g. ``record``) on ``config``, logging beside it."""
+
+    def __init__(self, config: Path, command: str = "run") -> None:
         self.log_path = config.with_suffix(".log")
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            pvlog_cmd("run", "-c", str(config)),
+            pvlog_cmd(command, "-c", str(config)),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=REPO,

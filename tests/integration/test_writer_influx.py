@@ -21,7 +21,7 @@ async def run_writer(
     outbox = Outbox(tmp / "o.sqlite")
     aout = AsyncOutbox(outbox)
     batcher = Batcher(aout, batch_size=batch, flush_interval_s=0.05)
-    writer = InfluxWriter(Outbox(tmp / "o.sqlite"), client, batcher, batch_size=batch)
+    writer = InfluxWriter(Outbox(tmp / "o.sqlite"), client, batcher.committed, batch_size=batch)
     stop = asyncio.Event()
     flusher = asyncio.create_task(batcher.run())
     task = asyncio.create_task(writer.run(stop, drain_timeout_s=20))

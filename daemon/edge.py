@@ -1,0 +1,184 @@
+"""Edge mode: the outbox drains to recorders over MQTT instead of to InfluxDB.
+
+Each outbox batch (line protocol, exactly as it would have gone to InfluxDB) is
+published with QoS 1 on ``<prefix>/<edge>/samples`` in an envelope naming the
+edge and the batch, and stays in the outbox until a recorder confirms on
+``<prefix>/<edge>/ack`` that it is in the recorder's own outbox. A batch not
+confirmed within ``ack_timeout_s`` is sent again, as is everything unconfirmed
+after a reconnect, so a recorder or broker dying mid-stream loses nothing; a
+duplicate is harmless (InfluxDB keeps one point per series and time). The
+broker's durable sessions are not relied on (Mosquitto 2.0.11 does not restore
+durable shared subscriptions): confirmation is end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+
+import aiomqtt
+
+from daemon.live import RECONNECT_CAP_S, RECONNECT_FIRST_S, broker_address
+from daemon.outbox import AsyncOutbox, Outbox
+
+log = logging.getLogger(__name__)
+
+WINDOW = 64
+"""Batches in flight at most: beyond that the outbox holds them (memory stays bounded)."""
+TICK_S = 0.5
+
+
+def envelope(edge: str, batch_id: int, lines: int, body: bytes) -> bytes:
+    return json.dumps(
+        {"edge": edge, "batch": batch_id, "lines": lines, "body": body.decode()}
+    ).encode()
+
+
+class EdgeForwarder:
+    def __init__(
+        self,
+        outbox: Outbox,
+        committed: asyncio.Event,
+        *,
+        url: str,
+        topic_prefix: str,
+        edge: str,
+        ack_timeout_s: float,
+    ) -> None:
+        self._box = AsyncOutbox(outbox)
+        self._committed = committed
+        self.host, self.port = broker_address(url)
+        self.edge = edge
+        self.topic = f"{topic_prefix}/{edge}/samples"
+        self.ack_topic = f"{topic_prefix}/{edge}/ack"
+        self.ack_timeout_s = ack_timeout_s
+        self._inflight: dict[int, float] = {}
+        """Batch id -> when to send it again (loop time)."""
+        self._acked = asyncio.Event()
+        self.sent = 0
+        self.resent = 0
+        self.acked = 0
+        self.connects = 0
+        self._drain_s = 0.0
+        self._deadline: float | None = None
+
+    async def run(self, stop: asyncio.Event, drain_timeout_s: float) -> None:
+        """Forward until ``stop``, then while unconfirmed batches remain, for at most
+        ``drain_timeout_s``; what is left stays in the outbox for the next start."""
+        self._drain_s = drain_timeout_s
+        attempt = 0
+        while True:
+            try:
+                if await self._session(stop):
+                    return
+            except aiomqtt.MqttError as exc:
+                if attempt == 0:
+                    log.warning(
+                        "edge: MQTT %s:%d: %s; batches wait in the outbox",
+                        self.host,
+                        self.port,
+                        exc,
+                    )
+            if self._out_of_time(stop):
+                return
+            delay = min(RECONNECT_CAP_S, RECONNECT_FIRST_S * 2**attempt)
+            attempt += 1
+            await asyncio.sleep(random.uniform(delay / 2, delay))
+
+    def _out_of_time(self, stop: asyncio.Event) -> bool:
+        """After ``stop``: True once the drain time is up."""
+        if not stop.is_set():
+            return False
+        now = asyncio.get_running_loop().time()
+        if self._deadline is None:
+            self._deadline = now + self._drain_s
+        return now >= self._deadline
+
+    async def _session(self, stop: asyncio.Event) -> bool:
+        """One connection; True when done (stopped and drained, or out of time)."""
+        async with aiomqtt.Client(
+            self.host,
+            self.port,
+            identifier=f"pvlog-edge-{self.edge}-{random.getrandbits(32):08x}",
+            timeout=10.0,
+            keepalive=10,
+        ) as client:
+            await client.subscribe(self.ack_topic, qos=1)
+            if self.connects:
+                log.info(
+                    "edge: MQTT %s:%d is back; resending what is unconfirmed", self.host, self.port
+                )
+            self.connects += 1
+            self._inflight.clear()  # a new connection: everything unconfirmed goes again
+            acks = asyncio.create_task(self._acks(client))
+            try:
+                while True:
+                    pending = await self._send_due(client)
+                    if stop.is_set() and not pending:
+                        return True
+                    if self._out_of_time(stop):
+                        return True
+                    if acks.done():
+                        acks.result()  # the connection failed: raises MqttError
+                    self._committed.clear()
+                    self._acked.clear()
+                    waits = [
+                        asyncio.ensure_future(e.wait())
+                        for e in (self._committed, self._acked, stop)
+                    ]
+                    try:
+                        await asyncio.wait(
+                            [*waits, acks], timeout=TICK_S, return_when=asyncio.FIRST_COMPLETED
+                        )
+                    finally:
+                        for w in waits:
+                            w.cancel()
+            finally:
+                acks.cancel()
+                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                    await acks
+
+    async def _send_due(self, client: aiomqtt.Client) -> int:
+        """Publish the oldest batches not in flight (or overdue); returns how many wait."""
+        now = asyncio.get_running_loop().time()
+        batches = await self._box.first(WINDOW)
+        for batch in batches:
+            due = self._inflight.get(batch.id)
+            if due is not None and due > now:
+                continue
+            if due is not None:
+                self.resent += 1
+            await client.publish(
+                self.topic, envelope(self.edge, batch.id, batch.lines, batch.body), qos=1
+            )
+            self._inflight[batch.id] = now + self.ack_timeout_s
+            self.sent += 1
+        return len(batches)
+
+    async def _acks(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            try:
+                ack = json.loads(bytes(message.payload))
+                batch_id = int(ack["batch"])
+            except (ValueError, KeyError, TypeError):
+                log.warning("edge: ignoring a malformed ack on %s", self.ack_topic)
+                continue
+            # Confirmed, even if sent on an earlier connection: it leaves the outbox.
+            self._inflight.pop(batch_id, None)
+            await self._box.delete([batch_id])
+            self.acked += 1
+            self._acked.set()
+
+    def health(self) -> dict[str, int]:
+        return {
+            "batches_sent": self.sent,
+            "batches_resent": self.resent,
+            "batches_confirmed": self.acked,
+            "mqtt_connects": self.connects,
+        }
+
+    def close(self) -> None:
+        self._box.close_now()

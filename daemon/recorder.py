@@ -1,0 +1,135 @@
+"""``pvlog record``: the recorder tier. Takes edges' batches from MQTT into InfluxDB.
+
+Recorders of one group subscribe with a shared subscription
+(``$share/<group>/<prefix>/+/samples``), so the broker splits the edges' batches
+among them. A batch is committed to the recorder's own outbox first and only
+then confirmed to its edge on ``<prefix>/<edge>/ack``; from the outbox the same
+writer as ``pvlog run``'s takes it to InfluxDB. A recorder that dies before
+confirming costs nothing: the edge sends the batch again. Messages on the same
+topics that are not batches (the live stream's JSON) are ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import re
+import signal
+import socket
+
+import aiomqtt
+
+from daemon.config import Config
+from daemon.influx import InfluxV1
+from daemon.live import RECONNECT_CAP_S, RECONNECT_FIRST_S, broker_address
+from daemon.outbox import AsyncOutbox, Outbox
+from daemon.writer import InfluxWriter
+
+log = logging.getLogger(__name__)
+
+_EDGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class Recorder:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        mqtt = config.mqtt
+        self.host, self.port = broker_address(mqtt.url)
+        self.prefix = mqtt.topic_prefix
+        self.subscription = f"$share/{mqtt.group}/{mqtt.topic_prefix}/+/samples"
+        self.name = socket.gethostname()
+        self.stop = asyncio.Event()
+        self.outbox = AsyncOutbox(Outbox(config.outbox.path))
+        self.committed = asyncio.Event()
+        influx = config.influx
+        self.writer = InfluxWriter(
+            Outbox(config.outbox.path),
+            InfluxV1(influx.url, influx.database, timeout_s=influx.timeout_s),
+            self.committed,
+            batch_size=influx.batch_size,
+        )
+        self.batches = 0
+        self.lines = 0
+        self.ignored = 0
+
+    async def run(self) -> bool:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop.set)
+        log.info("recording %s into %s", self.subscription, self.config.influx.url)
+        writer_stop = asyncio.Event()
+        writer = asyncio.create_task(
+            self.writer.run(writer_stop, self.config.outbox.drain_timeout_s), name="writer"
+        )
+        try:
+            await self._subscribe_until_stopped()
+        finally:
+            writer_stop.set()
+            await writer
+            depth = await self.outbox.depth()
+            await self.outbox.close()
+            self.writer.close()
+            log.info(
+                "stopped: %d batches (%d lines) taken, %d lines sent, %d left in the outbox",
+                self.batches,
+                self.lines,
+                self.writer.lines_sent,
+                depth.lines,
+            )
+        return True
+
+    async def _subscribe_until_stopped(self) -> None:
+        attempt = 0
+        while not self.stop.is_set():
+            session = asyncio.create_task(self._session())
+            stopper = asyncio.create_task(self.stop.wait())
+            done, _ = await asyncio.wait({session, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if session not in done:
+                session.cancel()
+                await asyncio.gather(session, return_exceptions=True)
+                return
+            exc = session.exception()
+            if not isinstance(exc, aiomqtt.MqttError):
+                log.error("recorder session failed; starting over", exc_info=exc)
+            elif attempt == 0:
+                log.warning("recorder: MQTT %s:%d: %s; retrying", self.host, self.port, exc)
+            delay = min(RECONNECT_CAP_S, RECONNECT_FIRST_S * 2**attempt)
+            attempt += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), random.uniform(delay / 2, delay))
+
+    async def _session(self) -> None:
+        async with aiomqtt.Client(
+            self.host,
+            self.port,
+            identifier=f"pvlog-recorder-{self.name}-{random.getrandbits(32):08x}",
+            timeout=10.0,
+            keepalive=10,
+        ) as client:
+            await client.subscribe(self.subscription, qos=1)
+            log.info("recorder: subscribed to %s", self.subscription)
+            async for message in client.messages:
+                await self._take(client, bytes(message.payload))
+
+    async def _take(self, client: aiomqtt.Client, payload: bytes) -> None:
+        """Commit one edge batch to our outbox, then confirm it to its edge."""
+        try:
+            batch = json.loads(payload)
+            edge, batch_id, lines = str(batch["edge"]), int(batch["batch"]), int(batch["lines"])
+            body = str(batch["body"]).encode()
+        except (ValueError, KeyError, TypeError):
+            self.ignored += 1  # the live stream's JSON, or junk: not a batch
+            return
+        if not _EDGE.match(edge):
+            self.ignored += 1  # would make an ack topic with wildcards or levels in it
+            return
+        await self.outbox.put(body, lines)
+        self.committed.set()
+        self.batches += 1
+        self.lines += lines
+        ack = json.dumps({"batch": batch_id, "recorder": self.name}).encode()
+        await client.publish(f"{self.prefix}/{edge}/ack", ack, qos=1)
