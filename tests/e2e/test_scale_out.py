@@ -32,8 +32,9 @@ def test_edges_and_recorders_lose_nothing(
 ) -> None:
     sims, edges, recorders = [], [], []
     try:
-        for i in range(EDGES):
-            sims.append(SimProcess(short_tmp, f"s{i}", "--rate", "100", "--seed", str(i)))
+        sims += [
+            SimProcess(short_tmp, f"s{i}", "--rate", "100", "--seed", str(i)) for i in range(EDGES)
+        ]
         for i in range(2):
             d = short_tmp / f"r{i}"
             d.mkdir()

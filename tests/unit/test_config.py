@@ -174,9 +174,9 @@ def test_edge_mode_keys(tmp_path: Path) -> None:
     text = GOOD.replace('topic_prefix = "pvlog"', 'topic_prefix = "pvlog"\nmode = "edge"')
     cfg = load_config(write(tmp_path, text.replace("mode = ", 'edge_name = "e1"\nmode = ')))
     assert (cfg.mqtt.mode, cfg.mqtt.edge(), cfg.live_enabled) == ("edge", "e1", True)
-    with pytest.raises(ConfigError, match="mqtt.edge_name: must differ"):
+    with pytest.raises(ConfigError, match=r"mqtt\.edge_name: must differ"):
         load_config(write(tmp_path, text.replace("mode = ", 'edge_name = "inflator1"\nmode = ')))
-    with pytest.raises(ConfigError, match="mqtt.mode"):
+    with pytest.raises(ConfigError, match=r"mqtt\.mode"):
         load_config(write(tmp_path, text.replace('mode = "edge"', 'mode = "cloud"')))
 
 
