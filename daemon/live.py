@@ -86,6 +86,9 @@ class LiveStream:
         self.dropped = 0
         """Messages dropped because the broker could not take them in time."""
         self.connects = 0
+        self.rate_hz = 0.0
+        self._rate_samples = 0
+        self._rate_since = 0.0
 
     # -- called by acquisition, on the hot path: appends only -----------------
 
@@ -119,6 +122,7 @@ class LiveStream:
 
     def _batch(self) -> None:
         """Turn the pending samples into one message."""
+        self._rate_samples += len(self._times)
         if not self._times:
             return
         fields = sorted({k for v in self._values for k in v})
@@ -142,7 +146,8 @@ class LiveStream:
             "state": state or self.state,
         }
         status |= self.static_status
-        status |= {"time_ns": time.time_ns(), "live_dropped": self.dropped}
+        status |= {"time_ns": time.time_ns(), "rate_hz": self.rate_hz}
+        status |= {"live_dropped": self.dropped}
         if self._counters is not None:
             status |= self._counters()
         return json.dumps(status).encode()
@@ -182,7 +187,12 @@ class LiveStream:
         while not stop.is_set():
             self._batch()
             if loop.time() >= next_status:
-                next_status = loop.time() + STATUS_INTERVAL_S
+                # Samples per second since the last status, by the host's clock.
+                now = loop.time()
+                if self._rate_since:
+                    self.rate_hz = round(self._rate_samples / (now - self._rate_since), 1)
+                self._rate_since, self._rate_samples = now, 0
+                next_status = now + STATUS_INTERVAL_S
                 self._enqueue(f"{self.topic}/status", self.status_payload(), retain=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), BATCH_INTERVAL_S)
