@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from daemon import session_cli
-from daemon.config import ConfigError, load_config
+from daemon.config import ConfigError, broker_settings, load_config
 
 log = logging.getLogger("pvlog")
 
@@ -143,14 +143,11 @@ def _watch(args: argparse.Namespace) -> int:
 
     from daemon.watch import watch
 
-    url, prefix = args.broker, args.prefix
-    if args.config:
-        try:
-            config = load_config(args.config)
-        except ConfigError as exc:
-            print(f"pvlog: config error: {exc}", file=sys.stderr)
-            return EXIT_CONFIG
-        url, prefix = config.mqtt.url, config.mqtt.topic_prefix
+    try:
+        url, prefix = broker_settings(args.config, args.broker, args.prefix)
+    except ConfigError as exc:
+        print(f"pvlog: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(watch(url, prefix, args.seconds, Console()))
     return 0

@@ -247,3 +247,14 @@ def _first_error(exc: ValidationError) -> str:
         msg = "unknown key"
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     return f"{key}: {msg}{more}"
+
+
+def broker_settings(config_path: str | None, broker: str, prefix: str) -> tuple[str, str]:
+    """(broker URL, topic prefix): from ``config_path``'s ``[mqtt]`` if given, else as given.
+
+    For the commands that only talk to the broker (``watch``, ``session``).
+    """
+    if config_path is None:
+        return broker, prefix
+    config = load_config(config_path, devices=False)
+    return config.mqtt.url, config.mqtt.topic_prefix

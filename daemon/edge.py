@@ -21,7 +21,7 @@ import random
 
 import aiomqtt
 
-from daemon.live import RECONNECT_CAP_S, RECONNECT_FIRST_S, broker_address
+from daemon.mqtt_link import backoff_s, broker_address
 from daemon.outbox import AsyncOutbox, Outbox
 
 log = logging.getLogger(__name__)
@@ -84,9 +84,8 @@ class EdgeForwarder:
                     )
             if self._out_of_time(stop):
                 return
-            delay = min(RECONNECT_CAP_S, RECONNECT_FIRST_S * 2**attempt)
+            await asyncio.sleep(backoff_s(attempt))
             attempt += 1
-            await asyncio.sleep(random.uniform(delay / 2, delay))
 
     def _out_of_time(self, stop: asyncio.Event) -> bool:
         """After ``stop``: True once the drain time is up."""

@@ -32,9 +32,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiomqtt
+
+from daemon.mqtt_link import backoff_s, broker_address
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +44,8 @@ BATCH_INTERVAL_S = 0.1
 STATUS_INTERVAL_S = 1.0
 QUEUE_MESSAGES = 50
 """Five seconds of batches; beyond that the oldest go."""
-RECONNECT_FIRST_S = 0.2
-RECONNECT_CAP_S = 5.0
 
 UNITS = {"pressure_kpa": "kPa", "volume_ml": "mL", "ibp_mmhg": "mmHg", "temp_c": "C"}
-
-
-def broker_address(url: str) -> tuple[str, int]:
-    """``mqtt://host:port`` -> (host, port); 1883 when no port is given."""
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 1883
 
 
 class LiveStream:
@@ -172,10 +165,9 @@ class LiveStream:
                             self.port,
                             exc,
                         )
-                    delay = min(RECONNECT_CAP_S, RECONNECT_FIRST_S * 2**attempt)
-                    attempt += 1
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), random.uniform(delay / 2, delay))
+                        await asyncio.wait_for(stop.wait(), backoff_s(attempt))
+                    attempt += 1
         finally:
             batcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

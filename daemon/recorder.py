@@ -12,7 +12,6 @@ topics that are not batches (the live stream's JSON) are ignored.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -24,7 +23,7 @@ import aiomqtt
 
 from daemon.config import Config
 from daemon.influx import InfluxV1
-from daemon.live import RECONNECT_CAP_S, RECONNECT_FIRST_S, broker_address
+from daemon.mqtt_link import broker_address, supervise
 from daemon.outbox import AsyncOutbox, Outbox
 from daemon.writer import InfluxWriter
 
@@ -65,7 +64,7 @@ class Recorder:
             self.writer.run(writer_stop, self.config.outbox.drain_timeout_s), name="writer"
         )
         try:
-            await self._subscribe_until_stopped()
+            await supervise(self._session, self.stop, what="recorder", log=log)
         finally:
             writer_stop.set()
             await writer
@@ -80,27 +79,6 @@ class Recorder:
                 depth.lines,
             )
         return True
-
-    async def _subscribe_until_stopped(self) -> None:
-        attempt = 0
-        while not self.stop.is_set():
-            session = asyncio.create_task(self._session())
-            stopper = asyncio.create_task(self.stop.wait())
-            done, _ = await asyncio.wait({session, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if session not in done:
-                session.cancel()
-                await asyncio.gather(session, return_exceptions=True)
-                return
-            exc = session.exception()
-            if not isinstance(exc, aiomqtt.MqttError):
-                log.error("recorder session failed; starting over", exc_info=exc)
-            elif attempt == 0:
-                log.warning("recorder: MQTT %s:%d: %s; retrying", self.host, self.port, exc)
-            delay = min(RECONNECT_CAP_S, RECONNECT_FIRST_S * 2**attempt)
-            attempt += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), random.uniform(delay / 2, delay))
 
     async def _session(self) -> None:
         async with aiomqtt.Client(

@@ -15,8 +15,8 @@ from typing import Any
 
 import aiomqtt
 
-from daemon.config import ConfigError, load_config
-from daemon.live import broker_address
+from daemon.config import ConfigError, broker_settings
+from daemon.mqtt_link import broker_address
 
 EXIT_CONFIG = 2
 
@@ -35,14 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    url, prefix = args.broker, args.prefix
-    if args.config:
-        try:
-            config = load_config(args.config)
-        except ConfigError as exc:
-            print(f"pvlog: config error: {exc}", file=sys.stderr)
-            return EXIT_CONFIG
-        url, prefix = config.mqtt.url, config.mqtt.topic_prefix
+    try:
+        url, prefix = broker_settings(args.config, args.broker, args.prefix)
+    except ConfigError as exc:
+        print(f"pvlog: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     command: dict[str, Any] = {"action": args.action, "request_id": uuid.uuid4().hex}
     if args.action == "start":
         if not args.name:

@@ -21,14 +21,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import aiomqtt
 
-from daemon.live import RECONNECT_CAP_S, RECONNECT_FIRST_S, broker_address
+from daemon.mqtt_link import broker_address, supervise
 
 log = logging.getLogger(__name__)
 
@@ -108,26 +107,9 @@ class SessionControl:
         self.rejected = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        attempt = 0
-        while not stop.is_set():
-            listener = asyncio.create_task(self._listen())
-            stopper = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait({listener, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if listener not in done:
-                listener.cancel()
-                await asyncio.gather(listener, return_exceptions=True)
-                return
-            self.subscribed.clear()
-            exc = listener.exception()
-            if not isinstance(exc, aiomqtt.MqttError):
-                log.error("session control failed; starting over", exc_info=exc)
-            elif attempt == 0:
-                log.warning("session control: MQTT %s:%d: %s; retrying", self.host, self.port, exc)
-            delay = min(RECONNECT_CAP_S, RECONNECT_FIRST_S * 2**attempt)
-            attempt += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), random.uniform(delay / 2, delay))
+        await supervise(
+            self._listen, stop, what="session control", log=log, on_lost=self.subscribed.clear
+        )
 
     async def _listen(self) -> None:
         async with aiomqtt.Client(self.host, self.port, timeout=5.0, keepalive=10) as client:

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from daemon.live import RECONNECT_CAP_S, broker_address
+from daemon.mqtt_link import RECONNECT_CAP_S, broker_address
 from drivers.units import kpa_to_atm
 
 SPARK = "▁▂▃▄▅▆▇█"

@@ -5,6 +5,7 @@ survived, all without the recording noticing. Without a broker, recording goes o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import time
@@ -15,7 +16,7 @@ import aiomqtt
 import pytest
 
 from daemon.influx import InfluxV1
-from daemon.live import broker_address
+from daemon.mqtt_link import broker_address
 from tests.helpers import DaemonProcess, SimProcess, query_samples, write_config
 from tests.mosquitto import PrivateMosquitto
 
@@ -59,15 +60,24 @@ class Listener:
 
 
 async def retained_status(url: str, device: str) -> dict[str, Any]:
+    """The status the broker keeps for ``device``: what a new subscriber gets first.
+
+    A fresh subscription receives the retained copy at once, flagged retained; if
+    none is kept yet, the first message is a live one, and we try again.
+    """
     host, port = broker_address(url)
-    async with aiomqtt.Client(host, port, timeout=2) as client:
-        await client.subscribe(f"pvlog/{device}/status", qos=1)
-        async with asyncio.timeout(5):
-            async for m in client.messages:
-                assert m.retain
-                status: dict[str, Any] = json.loads(bytes(m.payload))  # type: ignore[arg-type]
-                return status
-    raise AssertionError("no retained status")
+    for _ in range(10):
+        async with aiomqtt.Client(host, port, timeout=2) as client:
+            await client.subscribe(f"pvlog/{device}/status", qos=1)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2):
+                    async for m in client.messages:
+                        if m.retain:
+                            status: dict[str, Any] = json.loads(bytes(m.payload))  # type: ignore[arg-type]
+                            return status
+                        break
+        await asyncio.sleep(0.5)
+    raise AssertionError("the broker keeps no status")
 
 
 def mqtt_config(tmp: Path, influx: InfluxV1, url: str, devices: dict[str, str]) -> Path:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from daemon.live import QUEUE_MESSAGES, LiveStream, broker_address
+from daemon.live import QUEUE_MESSAGES, LiveStream
+from daemon.mqtt_link import broker_address
 
 
 def stream() -> LiveStream:
