@@ -209,9 +209,18 @@ class LiveStream:
             await client.publish(f"{self.topic}/status", self.status_payload(), qos=1, retain=True)
             while True:
                 while self._queue:
-                    topic, payload, retain = self._queue[0]
-                    await client.publish(topic, payload, qos=1 if retain else 0, retain=retain)
-                    self._queue.popleft()
+                    # Taken off first: while this one is on its way, a full queue drops
+                    # the oldest waiting, and that must not be this one.
+                    message = self._queue.popleft()
+                    topic, payload, retain = message
+                    try:
+                        await client.publish(topic, payload, qos=1 if retain else 0, retain=retain)
+                    except aiomqtt.MqttError:
+                        if len(self._queue) < QUEUE_MESSAGES:
+                            self._queue.appendleft(message)  # first again after reconnecting
+                        else:
+                            self.dropped += 1
+                        raise
                     self.published += 1
                 if stop.is_set():
                     # Orderly stop: the last batch, then offline instead of the will.

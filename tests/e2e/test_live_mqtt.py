@@ -216,3 +216,28 @@ def test_pvlog_watch_shows_the_device(
     assert float(cells[2]) >= -1.0  # pressure in atm
     assert 40 <= float(cells[4]) <= 60  # the 50 Hz device's rate
     assert cells[-1] == "test"  # the session
+
+
+def test_a_frozen_broker_never_holds_up_recording_or_the_stop(
+    short_tmp: Path, influx: InfluxV1, mosquitto: PrivateMosquitto
+) -> None:
+    """The broker stops answering (SIGSTOP: connections stay open, nothing is read)."""
+    assert mosquitto.proc is not None
+    sim = SimProcess(short_tmp, "pvs0", "--rate", "200", "--seed", "6")
+    daemon = DaemonProcess(mqtt_config(short_tmp, influx, mosquitto.url, {"bench1": str(sim.link)}))
+    try:
+        sim.wait_listening()
+        time.sleep(1.5)
+        mosquitto.proc.send_signal(signal.SIGSTOP)
+        time.sleep(5)
+        sim.stop()
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert daemon.stop() == 0, daemon.log()
+        assert time.monotonic() - started < 8, "the frozen broker held up the stop"
+    finally:
+        mosquitto.proc.send_signal(signal.SIGCONT)
+        sim.kill()
+        daemon.kill()
+    valid = [t for t in sim.truth() if t["kind"] == "sample" and t["valid"]]
+    assert len(query_samples(influx, "bench1")) == len(valid) > 1000
