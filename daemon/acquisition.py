@@ -18,6 +18,7 @@ from daemon.clock import DeviceClock
 from daemon.config import DeviceConfig
 from daemon.lineprotocol import SampleLines, encode_line, series_prefix
 from daemon.live import LiveStream
+from daemon.recording import DeviceRecording
 from drivers.lbx import LbxParser
 from drivers.port import PortError, SerialPort
 from drivers.pvs import PvsParser
@@ -54,9 +55,11 @@ class Acquisition:
         static_tags: dict[str, str],
         sink: LineSink,
         live: LiveStream | None = None,
+        recording: DeviceRecording | None = None,
     ) -> None:
         self.device = device
         self.live = live
+        self.recording = recording
         self.parser = make_parser(device)
         self.clock = DeviceClock()
         self._sink = sink
@@ -79,6 +82,8 @@ class Acquisition:
         self._event_tags = {"device": self.device.name, "session": session}
         if self.live is not None:
             self.live.session = session
+        if self.recording is not None:
+            self.recording.set_session(session)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read until ``stop``; a failure of this device never ends the task."""
@@ -140,6 +145,9 @@ class Acquisition:
 
     def _on_chunk(self, data: bytes, rx_time_ns: int) -> None:
         self.bytes_read += len(data)
+        rec = self.recording
+        if rec is not None:
+            rec.add_raw(data, rx_time_ns)
         lines: list[str] = []
         encode_event = self._event_line
         live = self.live
@@ -165,6 +173,10 @@ class Acquisition:
                 self.samples += 1
                 if live is not None:
                     live.add_sample(time_ns, record.seq, record.values, record.flags)
+                if rec is not None:
+                    rec.add_sample(
+                        time_ns, record.rx_time_ns, record.seq, record.values, record.flags
+                    )
             elif type(record) is Event:
                 if record.code == "gap":  # drivers put it just before the sample ending it
                     gap = record
@@ -180,6 +192,8 @@ class Acquisition:
                 lines.append(encode_event(record.code, record.detail, record.value, time_ns))
                 if live is not None:
                     live.add_event(record.code, record.detail, record.value, time_ns)
+                if rec is not None:
+                    rec.add_event(record.code, record.detail, record.value, time_ns)
             elif type(record) is DeviceInfo:
                 self._identity(record)
         if gap is not None:
@@ -199,6 +213,8 @@ class Acquisition:
         self.lost_samples += lost
         if self.live is not None:
             self.live.add_event("gap", gap.detail, float(lost), time_ns)
+        if self.recording is not None:
+            self.recording.add_event("gap", gap.detail, float(lost), time_ns)
         return self._event_line("gap", gap.detail, float(lost), time_ns)
 
     def _identity(self, info: DeviceInfo) -> None:
@@ -230,6 +246,8 @@ class Acquisition:
         """Record a pvlog-side event for this device (port lost, restored...)."""
         now = time.time_ns()
         self._sink([self._event_line(code, detail, value, now)])
+        if self.recording is not None:
+            self.recording.add_event(code, detail, value, now)
         if self.live is not None:
             self.live.add_event(code, detail, value, now)
             self.live.set_state("port_lost" if code == "port_lost" else "online")

@@ -90,7 +90,20 @@ class OutboxConfig(_Section):
 
 
 class RecordingConfig(_Section):
+    """Raw recordings (MCAP). On when the file has a ``[recording]`` table."""
+
     dir: Path = Path("var/recordings")
+    enabled: bool = True
+    max_file_bytes: int = 256 * 2**20
+    """A file past this size is finished and the next one started."""
+
+    @field_validator("max_file_bytes", mode="before")
+    @classmethod
+    def _size(cls, v: str | int) -> int:
+        size = parse_size(v)
+        if size < 2**16:
+            raise ValueError("at least 64KiB")
+        return size
 
 
 class MqttConfig(_Section):
@@ -193,6 +206,11 @@ class Config(_Section):
     session: SessionConfig = Field(default_factory=SessionConfig)
     device: list[DeviceConfig] = Field(default_factory=list)
     """At least one for ``pvlog run``; ``pvlog record`` reads none."""
+
+    @property
+    def recording_enabled(self) -> bool:
+        """Raw recordings: only when the file asks for them with a ``[recording]`` table."""
+        return "recording" in self.model_fields_set and self.recording.enabled
 
     @property
     def live_enabled(self) -> bool:

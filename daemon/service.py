@@ -24,6 +24,7 @@ from daemon.influx import InfluxV1
 from daemon.lineprotocol import encode_line, series_prefix
 from daemon.live import LiveStream
 from daemon.outbox import AsyncOutbox, Outbox
+from daemon.recording import FLUSH_S, DeviceRecording
 from daemon.sessions import Command, CommandError, SessionControl
 from daemon.writer import InfluxWriter
 
@@ -87,6 +88,7 @@ class Daemon:
                 static_tags=config.session.tags,
                 sink=self.batcher.extend,
                 live=self._live(d) if config.live_enabled else None,
+                recording=self._recording(d) if config.recording_enabled else None,
             )
             for d in config.device
         ]
@@ -98,6 +100,30 @@ class Daemon:
         status = {"port": device.port, "driver": device.driver, "host": socket.gethostname()}
         mqtt = self.config.mqtt
         return LiveStream(mqtt.url, mqtt.topic_prefix, device.name, self.session, status=status)
+
+    def _recording(self, device: DeviceConfig) -> DeviceRecording:
+        rec = self.config.recording
+        metadata = {
+            "driver": device.driver,
+            "port": device.port,
+            "baudrate": str(device.baudrate),
+            "host": socket.gethostname(),
+            "pvlog_version": pvlog_version(),
+        }
+        return DeviceRecording(
+            rec.dir,
+            device.name,
+            self.session,
+            metadata=metadata,
+            max_file_bytes=rec.max_file_bytes,
+        )
+
+    async def _flush_recordings(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            for d in self.devices:
+                if d.recording is not None:
+                    d.recording.flush()
 
     async def run(self) -> bool:
         """Run until SIGTERM/SIGINT; False if the batcher or the writer failed first."""
@@ -122,6 +148,7 @@ class Daemon:
             for d in self.devices
         ]
         health = asyncio.create_task(self._health_loop(), name="health")
+        recordings = asyncio.create_task(self._flush_recordings(), name="recordings")
         live = [
             asyncio.create_task(d.live.run(self.stop), name=f"live {d.device.name}")
             for d in self.devices
@@ -148,6 +175,11 @@ class Daemon:
             stopping.cancel()
             await asyncio.gather(*readers, return_exceptions=True)
             health.cancel()
+            recordings.cancel()
+            await asyncio.gather(
+                *(asyncio.to_thread(d.recording.close) for d in self.devices if d.recording),
+                return_exceptions=True,
+            )
             await self._stop_live(live)
             if not batcher.done():
                 self.batcher.extend(await self._health_lines())

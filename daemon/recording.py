@@ -1,0 +1,220 @@
+"""Raw recordings: every byte a device sent, with its receive time, in MCAP.
+
+One file per device and session (and a new one past ``max_file_bytes``), named to
+sort by time and say what it holds: ``<start>_<session>_<device>_<n>.mcap``. Three
+channels:
+
+- ``raw``: each chunk exactly as read from the port; log time = receive time. This
+  is what ``pvlog replay`` serves again.
+- ``samples``, ``events``: the decoded records as JSON with a JSON Schema (schema
+  encoding ``jsonschema``, message encoding ``json``: the form Foxglove and
+  Lichtblick open and plot); log time = the aligned sample time.
+
+Acquisition only appends to a list; a worker thread of the recording's own adds
+the messages to the file and flushes it every ``FLUSH_S``, closing the MCAP chunk,
+so at most about a second is unflushed and a file cut short by ``kill -9`` reads
+back up to its last chunk (as a stream: ``mcap.stream_reader.StreamReader``; the
+sorting readers want the file's end first). A failing disk is logged and the recording stops; it
+never stops the acquisition.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, Any
+
+from mcap.writer import CompressionType, Writer
+
+log = logging.getLogger(__name__)
+
+FLUSH_S = 1.0
+PROFILE = "pvlog"
+
+SAMPLE_SCHEMA: dict[str, Any] = {
+    "title": "pvlog.Sample",
+    "description": "One reading of every channel; pressure in kPa whatever the device sent.",
+    "type": "object",
+    "properties": {
+        "timestamp": {
+            "type": "object",
+            "title": "time",
+            "properties": {"sec": {"type": "integer"}, "nsec": {"type": "integer"}},
+        },
+        "device": {"type": "string"},
+        "seq": {"type": "integer"},
+        "flags": {"type": "integer"},
+        "pressure_kpa": {"type": "number"},
+        "volume_ml": {"type": "number"},
+        "ibp_mmhg": {"type": "number"},
+        "temp_c": {"type": "number"},
+    },
+}
+EVENT_SCHEMA: dict[str, Any] = {
+    "title": "pvlog.Event",
+    "type": "object",
+    "properties": {
+        "timestamp": SAMPLE_SCHEMA["properties"]["timestamp"],
+        "device": {"type": "string"},
+        "code": {"type": "string"},
+        "detail": {"type": "string"},
+        "value": {"type": ["number", "null"]},
+    },
+}
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def file_name(start_ns: int, session: str, device: str, part: int) -> str:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(start_ns / 1e9))
+    return f"{stamp}_{_SAFE.sub('-', session)}_{_SAFE.sub('-', device)}_{part:04d}.mcap"
+
+
+def _timestamp(time_ns: int) -> dict[str, int]:
+    return {"sec": time_ns // 1_000_000_000, "nsec": time_ns % 1_000_000_000}
+
+
+class _File:
+    """One open MCAP file: used from the recording's worker thread only."""
+
+    def __init__(self, path: Path, metadata: Mapping[str, str]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.stream: IO[bytes] = path.open("xb")
+        self.writer = Writer(self.stream, compression=CompressionType.ZSTD)
+        self.writer.start(profile=PROFILE)
+        self.writer.add_metadata("pvlog", dict(metadata))
+        raw = self.writer.register_channel("raw", message_encoding="", schema_id=0)
+        sample_schema = self.writer.register_schema(
+            "pvlog.Sample", "jsonschema", json.dumps(SAMPLE_SCHEMA).encode()
+        )
+        event_schema = self.writer.register_schema(
+            "pvlog.Event", "jsonschema", json.dumps(EVENT_SCHEMA).encode()
+        )
+        self.channels = {
+            "raw": raw,
+            "samples": self.writer.register_channel("samples", "json", sample_schema),
+            "events": self.writer.register_channel("events", "json", event_schema),
+        }
+        self.sequence = 0
+
+    def size(self) -> int:
+        return self.stream.tell()
+
+    def close(self) -> None:
+        self.writer.finish()  # type: ignore[no-untyped-call]
+        self.stream.close()
+
+
+Pending = tuple[str, int, int, Any]
+"""(channel, log time, publish time, payload: raw bytes or a dict for JSON)."""
+
+
+class DeviceRecording:
+    """The raw recording of one device: ``add_*`` from the loop, files written elsewhere."""
+
+    def __init__(
+        self,
+        directory: Path,
+        device: str,
+        session: str,
+        *,
+        metadata: Mapping[str, str],
+        max_file_bytes: int,
+    ) -> None:
+        self.directory = directory
+        self.device = device
+        self.session = session
+        self.metadata = {"device": device, **metadata}
+        self.max_file_bytes = max_file_bytes
+        self._pending: list[Pending] = []
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rec-{device}")
+        self._file: _File | None = None
+        self._part = 0
+        self.files: list[Path] = []
+        self.failed = False
+        self.raw_bytes = 0
+
+    # -- from the event loop: appends only ---------------------------------
+
+    def add_raw(self, data: bytes, rx_time_ns: int) -> None:
+        self._pending.append(("raw", rx_time_ns, rx_time_ns, data))
+        self.raw_bytes += len(data)
+
+    def add_sample(
+        self, time_ns: int, rx_time_ns: int, seq: int, values: Mapping[str, float], flags: int
+    ) -> None:
+        self._pending.append(("samples", time_ns, rx_time_ns, (seq, values, flags)))
+
+    def add_event(self, code: str, detail: str, value: float | None, time_ns: int) -> None:
+        self._pending.append(("events", time_ns, time_ns, (code, detail, value)))
+
+    def set_session(self, session: str) -> None:
+        """A new session starts a new file (what is pending goes to the old one)."""
+        if session != self.session:
+            self.flush()
+            self._pool.submit(self._rotate)
+            self.session = session
+
+    def flush(self) -> None:
+        """Hand what is pending to the writer thread (called about once a second)."""
+        if self._pending and not self.failed:
+            batch, self._pending = self._pending, []
+            self._pool.submit(self._write, batch, self.session)
+
+    def close(self) -> None:
+        """Write everything pending and finish the file (its summary makes seeking fast)."""
+        self.flush()
+        self._pool.submit(self._rotate)
+        self._pool.shutdown(wait=True)
+
+    # -- on the writer thread ----------------------------------------------
+
+    def _write(self, batch: list[Pending], session: str) -> None:
+        try:
+            f = self._file
+            if f is None or f.size() >= self.max_file_bytes:
+                self._rotate()
+                f = self._file = self._open(session)
+            writer, channels = f.writer, f.channels
+            device = self.device
+            for channel, log_time, publish_time, payload in batch:
+                if channel == "raw":
+                    data = payload
+                elif channel == "samples":
+                    seq, values, flags = payload
+                    msg = {"timestamp": _timestamp(log_time), "device": device, "seq": seq}
+                    msg |= {"flags": flags, **values}
+                    data = json.dumps(msg).encode()
+                else:
+                    code, detail, value = payload
+                    msg = {"timestamp": _timestamp(log_time), "device": device, "code": code}
+                    msg |= {"detail": detail, "value": value}
+                    data = json.dumps(msg).encode()
+                f.sequence += 1
+                writer.add_message(channels[channel], log_time, data, publish_time, f.sequence)
+            writer.flush()  # type: ignore[no-untyped-call]  # ends the chunk: kill-proof
+        except OSError:
+            self.failed = True
+            log.exception("%s: recording stopped, cannot write in %s", self.device, self.directory)
+
+    def _open(self, session: str) -> _File:
+        self._part += 1
+        name = file_name(time.time_ns(), session, self.device, self._part)
+        path = self.directory / session / name
+        log.info("%s: recording to %s", self.device, path)
+        self.files.append(path)
+        return _File(path, {**self.metadata, "session": session})
+
+    def _rotate(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                log.exception("%s: cannot finish %s", self.device, self._file.path)
+            self._file = None

@@ -1,0 +1,126 @@
+"""Raw recordings on real ptys: the MCAP file holds every byte the device delivered, with
+decoded samples and events in the JSON-schema form Foxglove opens; a `kill -9` leaves a
+file that reads back up to its last chunk (at most about a second lost)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcap.exceptions import EndOfFile
+from mcap.reader import make_reader
+from mcap.records import Channel, Message
+from mcap.stream_reader import StreamReader
+
+from daemon.influx import InfluxV1
+from tests.helpers import DaemonProcess, SimProcess, write_config
+
+pytestmark = pytest.mark.e2e
+
+FAULTS = ("--bad-checksum", "0.02", "--garbage", "0.02", "--drop", "0.01")
+
+
+def recording_config(tmp: Path, influx: InfluxV1, link: Path) -> Path:
+    extra = f'[recording]\ndir = "{tmp / "rec"}"\n'
+    return write_config(tmp, influx.url, influx.database, {"bench1": str(link)}, extra=extra)
+
+
+def delivered_bytes(sim: SimProcess) -> bytes:
+    return b"".join(t["raw"].encode("latin-1") for t in sim.truth() if t["delivered"])
+
+
+def messages(path: Path, *, truncated: bool = False) -> list[tuple[str, int, bytes]]:
+    """(channel topic, log time, data) of every message that reads back.
+
+    A cut-short file has no summary and no end: it is read as a stream (mcap's
+    sorting readers want the whole file first) until the data runs out.
+    """
+    out: list[tuple[str, int, bytes]] = []
+    if not truncated:
+        with path.open("rb") as f:
+            for _schema, channel, message in make_reader(f).iter_messages():
+                out.append((channel.topic, message.log_time, message.data))
+        return out
+    topics: dict[int, str] = {}
+    with path.open("rb") as f, contextlib.suppress(EndOfFile):
+        for record in StreamReader(f, emit_chunks=False).records:
+            if isinstance(record, Channel):
+                topics[record.id] = record.topic
+            elif isinstance(record, Message):
+                out.append((topics[record.channel_id], record.log_time, record.data))
+    return out
+
+
+def test_every_delivered_byte_and_every_sample_is_recorded(
+    short_tmp: Path, influx: InfluxV1
+) -> None:
+    sim = SimProcess(short_tmp, "pvs0", "--rate", "200", "--seed", "11", *FAULTS)
+    daemon = DaemonProcess(recording_config(short_tmp, influx, sim.link))
+    try:
+        sim.wait_listening()
+        time.sleep(3)
+        sim.stop()
+        time.sleep(0.3)
+        assert daemon.stop() == 0, daemon.log()
+    finally:
+        sim.kill()
+        daemon.kill()
+    (path,) = (short_tmp / "rec" / "test").glob("*.mcap")
+    assert path.name.endswith("_test_bench1_0001.mcap")
+    assert path.name[:16].replace("T", "").replace("Z", "").isdigit()  # 20261123T201553Z...
+
+    with path.open("rb") as f:
+        summary = make_reader(f).get_summary()
+    assert summary is not None
+    schemas = {s.name: s for s in summary.schemas.values()}
+    assert {s.encoding for s in schemas.values()} == {"jsonschema"}
+    sample_schema: dict[str, Any] = json.loads(schemas["pvlog.Sample"].data)
+    assert sample_schema["properties"]["timestamp"]["properties"].keys() == {"sec", "nsec"}
+    encodings = {c.topic: c.message_encoding for c in summary.channels.values()}
+    assert encodings == {"raw": "", "samples": "json", "events": "json"}
+
+    msgs = messages(path)
+    raw = b"".join(data for topic, _, data in msgs if topic == "raw")
+    assert raw == delivered_bytes(sim), "every byte, in order, nothing else"
+    raw_times = [t for topic, t, _ in msgs if topic == "raw"]
+    assert raw_times == sorted(raw_times)
+
+    samples = [json.loads(d) for topic, _, d in msgs if topic == "samples"]
+    valid = {t["seq"]: t for t in sim.truth() if t["kind"] == "sample" and t["valid"]}
+    assert len(samples) == len(valid) > 400
+    for s in samples:
+        assert s["pressure_kpa"] == valid[s["seq"]]["pressure_kpa"]
+        assert s["device"] == "bench1"
+    events = [json.loads(d) for topic, _, d in msgs if topic == "events"]
+    assert "gap" in {e["code"] for e in events}
+
+
+def test_a_killed_daemon_leaves_a_file_readable_to_its_last_chunk(
+    short_tmp: Path, influx: InfluxV1
+) -> None:
+    sim = SimProcess(short_tmp, "pvs0", "--rate", "200", "--seed", "12")
+    daemon = DaemonProcess(recording_config(short_tmp, influx, sim.link))
+    try:
+        sim.wait_listening()
+        time.sleep(4)
+        killed_at = time.time_ns()
+        daemon.proc.send_signal(signal.SIGKILL)
+        daemon.proc.wait(10)
+        sim.stop()
+    finally:
+        sim.kill()
+        daemon.kill()
+    (path,) = (short_tmp / "rec" / "test").glob("*.mcap")
+    msgs = messages(path, truncated=True)
+    raw = b"".join(data for topic, _, data in msgs if topic == "raw")
+    delivered = delivered_bytes(sim)
+    assert delivered.startswith(raw), "what reads back is exactly what was delivered"
+    # At most about a second (the flush interval) plus scheduling slack is lost.
+    last = max(t for topic, t, _ in msgs if topic == "raw")
+    assert killed_at - last < 2_000_000_000
+    assert len(raw) > 0.5 * len(delivered)

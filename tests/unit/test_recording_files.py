@@ -1,0 +1,45 @@
+"""Recording files: rotation by size and by session, names that sort, every byte kept."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from mcap.reader import make_reader
+
+from daemon.recording import DeviceRecording
+
+
+def raw_of(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return b"".join(m.data for _, c, m in make_reader(f).iter_messages() if c.topic == "raw")
+
+
+def test_rotation_by_size_and_session_keeps_every_byte(tmp_path: Path) -> None:
+    rec = DeviceRecording(tmp_path, "box1", "s1", metadata={"port": "p"}, max_file_bytes=2**16)
+    rng = random.Random(1)
+    chunks = [rng.randbytes(1000) for _ in range(300)]  # incompressible
+    for i, chunk in enumerate(chunks[:200]):
+        rec.add_raw(chunk, 1_000 + i)
+        if i % 20 == 19:
+            rec.flush()
+    rec.set_session("s2")
+    for i, chunk in enumerate(chunks[200:]):
+        rec.add_raw(chunk, 5_000 + i)
+        rec.add_sample(5_000 + i, 5_000 + i, i, {"pressure_kpa": 1.5}, 0)
+    rec.close()
+
+    s1 = sorted((tmp_path / "s1").glob("*.mcap"))
+    s2 = sorted((tmp_path / "s2").glob("*.mcap"))
+    assert len(s1) >= 2, "a file past max_file_bytes is finished, the next one started"
+    assert len(s2) == 1, "a new session starts a new file"
+    assert [p.name.split("_", 1)[1] for p in s1][:2] == ["s1_box1_0001.mcap", "s1_box1_0002.mcap"]
+    assert b"".join(raw_of(p) for p in s1) == b"".join(chunks[:200])
+    assert raw_of(s2[0]) == b"".join(chunks[200:])
+    with s2[0].open("rb") as f:
+        reader = make_reader(f)
+        (meta,) = list(reader.iter_metadata())
+        samples = [m for _, c, m in reader.iter_messages() if c.topic == "samples"]
+    assert meta.metadata["session"] == "s2"
+    assert meta.metadata["port"] == "p"
+    assert len(samples) == 100
