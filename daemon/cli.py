@@ -61,9 +61,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--seconds", type=float, default=None, help="print the table once after this long"
     )
 
+    sub.add_parser("replay", help="serve a recording's raw bytes on a pty or TCP port")
+
     demo = sub.add_parser("demo", help="record a simulated device into a private InfluxDB")
     demo.add_argument("--seconds", type=float, default=20.0, help="how long to record")
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["replay"]:  # its own parser: `pvlog replay -h` shows its options
+        from simulators.replay import main as replay_main
+
+        return replay_main(argv[1:])
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

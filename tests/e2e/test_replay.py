@@ -1,0 +1,98 @@
+"""QA's check: a recording replayed into `pvlog run` under a new session reproduces the
+original session: the same samples, values and seq, relative times within 1 ms."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.influx import InfluxV1
+from tests.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, write_config
+
+pytestmark = pytest.mark.e2e
+
+
+def session_samples(influx: InfluxV1, session: str) -> list[dict[str, Any]]:
+    res = influx.query(
+        "SELECT time, seq, pressure_kpa, volume_ml, flags FROM pv_sample "
+        f"WHERE session = '{session}'"
+    )
+    series = res["results"][0]["series"][0]
+    return [dict(zip(series["columns"], row, strict=True)) for row in series["values"]]
+
+
+def run_daemon(
+    tmp: Path, influx: InfluxV1, port: str, session: str, recording: bool
+) -> DaemonProcess:
+    tmp.mkdir()
+    extra = f'[recording]\ndir = "{tmp / "rec"}"\n' if recording else ""
+    cfg = write_config(tmp, influx.url, influx.database, {"bench1": port}, extra=extra)
+    cfg.write_text(cfg.read_text().replace('name = "test"', f'name = "{session}"'))
+    return DaemonProcess(cfg)
+
+
+def test_a_replayed_recording_reproduces_the_session(short_tmp: Path, influx: InfluxV1) -> None:
+    sim = SimProcess(
+        short_tmp,
+        "pvs0",
+        "--rate",
+        "200",
+        "--seed",
+        "21",
+        "--drift-ppm",
+        "70",
+        "--profile",
+        "fatigue",
+        "--bad-checksum",
+        "0.02",
+        "--garbage",
+        "0.02",
+        "--drop",
+        "0.01",
+    )
+    original = run_daemon(short_tmp / "a", influx, str(sim.link), "orig", recording=True)
+    try:
+        sim.wait_listening()
+        time.sleep(4)
+        sim.stop()
+        time.sleep(0.3)
+        assert original.stop() == 0, original.log()
+    finally:
+        sim.kill()
+        original.kill()
+    (recording,) = (short_tmp / "a" / "rec" / "orig").glob("*.mcap")
+
+    link = short_tmp / "replayed-port"
+    replay = subprocess.Popen(
+        pvlog_cmd("replay", str(recording), "--link", str(link)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    replayed = run_daemon(short_tmp / "b", influx, str(link), "replayed", recording=False)
+    try:
+        _, err = replay.communicate(timeout=60)
+        assert replay.returncode == 0, err
+        time.sleep(0.5)
+        assert replayed.stop() == 0, replayed.log()
+    finally:
+        replay.kill()
+        replayed.kill()
+    pacing = re.search(r"pacing p99 ([\d.]+) ms late", err)
+    assert pacing is not None, err
+    assert float(pacing.group(1)) < 2.0
+
+    a, b = session_samples(influx, "orig"), session_samples(influx, "replayed")
+    assert len(a) > 600
+    strip = [{k: v for k, v in r.items() if k != "time"} for r in a]
+    assert [{k: v for k, v in r.items() if k != "time"} for r in b] == strip
+    a0, b0 = a[0]["time"], b[0]["time"]
+    worst = max(abs((rb["time"] - b0) - (ra["time"] - a0)) for ra, rb in zip(a, b, strict=True))
+    print(f"relative time difference, worst {worst / 1e6:.3f} ms")
+    assert worst < 1_000_000
