@@ -167,6 +167,10 @@ class DeviceRecording:
             batch, self._pending = self._pending, []
             self._pool.submit(self._write, batch, self.session)
 
+    def wait_written(self) -> None:
+        """Block until what was handed over is in the file (the file stays open)."""
+        self._pool.submit(lambda: None).result()
+
     def close(self) -> None:
         """Write everything pending and finish the file (its summary makes seeking fast)."""
         self.flush()
