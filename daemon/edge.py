@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import random
+import secrets
 
 import aiomqtt
 
@@ -31,10 +32,11 @@ WINDOW = 64
 TICK_S = 0.5
 
 
-def envelope(edge: str, batch_id: int, lines: int, body: bytes) -> bytes:
-    return json.dumps(
-        {"edge": edge, "batch": batch_id, "lines": lines, "body": body.decode()}
-    ).encode()
+def envelope(edge: str, instance: str, batch_id: int, lines: int, body: bytes) -> bytes:
+    """A batch on the wire. ``instance`` (random per process) comes back in the ack, so
+    two edges that share a name by mistake never delete each other's batches."""
+    batch = {"edge": edge, "instance": instance, "batch": batch_id, "lines": lines}
+    return json.dumps(batch | {"body": body.decode()}).encode()
 
 
 class EdgeForwarder:
@@ -58,6 +60,7 @@ class EdgeForwarder:
         self._inflight: dict[int, float] = {}
         """Batch id -> when to send it again (loop time)."""
         self._acked = asyncio.Event()
+        self.instance = secrets.token_hex(8)
         self.sent = 0
         self.resent = 0
         self.acked = 0
@@ -151,7 +154,9 @@ class EdgeForwarder:
             if due is not None:
                 self.resent += 1
             await client.publish(
-                self.topic, envelope(self.edge, batch.id, batch.lines, batch.body), qos=1
+                self.topic,
+                envelope(self.edge, self.instance, batch.id, batch.lines, batch.body),
+                qos=1,
             )
             self._inflight[batch.id] = now + self.ack_timeout_s
             self.sent += 1
@@ -162,9 +167,12 @@ class EdgeForwarder:
             try:
                 ack = json.loads(bytes(message.payload))
                 batch_id = int(ack["batch"])
+                instance = ack["instance"]
             except (ValueError, KeyError, TypeError):
                 log.warning("edge: ignoring a malformed ack on %s", self.ack_topic)
                 continue
+            if instance != self.instance:
+                continue  # another process's batch: ours is resent if unconfirmed
             # Confirmed, even if sent on an earlier connection: it leaves the outbox.
             self._inflight.pop(batch_id, None)
             await self._box.delete([batch_id])

@@ -98,6 +98,7 @@ class Recorder:
         try:
             batch = json.loads(payload)
             edge, batch_id, lines = str(batch["edge"]), int(batch["batch"]), int(batch["lines"])
+            instance = str(batch["instance"])
             body = str(batch["body"]).encode()
         except (ValueError, KeyError, TypeError):
             self.ignored += 1  # the live stream's JSON, or junk: not a batch
@@ -109,5 +110,5 @@ class Recorder:
         self.committed.set()
         self.batches += 1
         self.lines += lines
-        ack = json.dumps({"batch": batch_id, "recorder": self.name}).encode()
-        await client.publish(f"{self.prefix}/{edge}/ack", ack, qos=1)
+        ack = json.dumps({"batch": batch_id, "instance": instance, "recorder": self.name})
+        await client.publish(f"{self.prefix}/{edge}/ack", ack.encode(), qos=1)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,9 @@ from mcap.writer import CompressionType, Writer
 log = logging.getLogger(__name__)
 
 FLUSH_S = 1.0
+MAX_QUEUED = 100_000
+"""Messages that may wait for a slow disk (minutes of a fast device, some 20 MB)
+before the recording drops some: memory stays bounded whatever the disk does."""
 PROFILE = "pvlog"
 
 SAMPLE_SCHEMA: dict[str, Any] = {
@@ -138,6 +142,12 @@ class DeviceRecording:
         self._part = 0
         self.files: list[Path] = []
         self.failed = False
+        self._closed = False
+        self._queued = 0
+        """Messages handed to the writer thread and not yet written (under ``_lock``)."""
+        self._lock = threading.Lock()
+        self.dropped = 0
+        """Messages not recorded because the disk fell behind."""
         self.raw_bytes = 0
 
     # -- from the event loop: appends only ---------------------------------
@@ -156,15 +166,22 @@ class DeviceRecording:
 
     def set_session(self, session: str) -> None:
         """A new session starts a new file (what is pending goes to the old one)."""
-        if session != self.session:
+        if session != self.session and not self._closed:
             self.flush()
             self._pool.submit(self._rotate)
-            self.session = session
+        self.session = session
 
     def flush(self) -> None:
         """Hand what is pending to the writer thread (called about once a second)."""
-        if self._pending and not self.failed:
+        if self._pending and not self.failed and not self._closed:
             batch, self._pending = self._pending, []
+            if self._queued + len(batch) > MAX_QUEUED:
+                if not self.dropped:
+                    log.error("%s: the disk is not keeping up; recording drops data", self.device)
+                self.dropped += len(batch)
+                return
+            with self._lock:
+                self._queued += len(batch)
             self._pool.submit(self._write, batch, self.session)
 
     def wait_written(self) -> None:
@@ -173,13 +190,23 @@ class DeviceRecording:
 
     def close(self) -> None:
         """Write everything pending and finish the file (its summary makes seeking fast)."""
+        if self._closed:
+            return
         self.flush()
         self._pool.submit(self._rotate)
+        self._closed = True
         self._pool.shutdown(wait=True)
 
     # -- on the writer thread ----------------------------------------------
 
     def _write(self, batch: list[Pending], session: str) -> None:
+        try:
+            self._write_batch(batch, session)
+        finally:
+            with self._lock:
+                self._queued -= len(batch)
+
+    def _write_batch(self, batch: list[Pending], session: str) -> None:
         try:
             f = self._file
             if f is None or f.size() >= self.max_file_bytes:

@@ -43,3 +43,16 @@ def test_rotation_by_size_and_session_keeps_every_byte(tmp_path: Path) -> None:
     assert meta.metadata["session"] == "s2"
     assert meta.metadata["port"] == "p"
     assert len(samples) == 100
+
+
+def test_after_close_nothing_is_scheduled(tmp_path: Path) -> None:
+    """The daemon ends a running session after the recordings are closed: no error."""
+    rec = DeviceRecording(tmp_path, "box1", "s1", metadata={}, max_file_bytes=2**20)
+    rec.add_raw(b"x", 1)
+    rec.close()
+    rec.set_session("base")
+    rec.add_raw(b"late", 2)
+    rec.flush()
+    rec.close()
+    (path,) = (tmp_path / "s1").glob("*.mcap")
+    assert raw_of(path) == b"x"
