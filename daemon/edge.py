@@ -17,12 +17,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import secrets
 
 import aiomqtt
 
 from daemon.mqtt_link import backoff_s, broker_address
+from daemon.mqtt_link import client as mqtt_client
 from daemon.outbox import AsyncOutbox, Outbox
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class EdgeForwarder:
     ) -> None:
         self._box = AsyncOutbox(outbox)
         self._committed = committed
+        self.url = url
         self.host, self.port = broker_address(url)
         self.edge = edge
         self.topic = f"{topic_prefix}/{edge}/samples"
@@ -101,13 +102,7 @@ class EdgeForwarder:
 
     async def _session(self, stop: asyncio.Event) -> bool:
         """One connection; True when done (stopped and drained, or out of time)."""
-        async with aiomqtt.Client(
-            self.host,
-            self.port,
-            identifier=f"pvlog-edge-{self.edge}-{random.getrandbits(32):08x}",
-            timeout=10.0,
-            keepalive=10,
-        ) as client:
+        async with mqtt_client(self.url, f"edge-{self.edge}") as client:
             await client.subscribe(self.ack_topic, qos=1)
             if self.connects:
                 log.info(

@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -36,6 +35,7 @@ from typing import Any
 import aiomqtt
 
 from daemon.mqtt_link import backoff_s, broker_address
+from daemon.mqtt_link import client as mqtt_client
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class LiveStream:
         *,
         status: Mapping[str, Any] | None = None,
     ) -> None:
+        self.url = url
         self.host, self.port = broker_address(url)
         self.device = device
         self.session = session
@@ -194,14 +195,7 @@ class LiveStream:
         will = aiomqtt.Will(
             f"{self.topic}/status", self.status_payload("offline"), qos=1, retain=True
         )
-        async with aiomqtt.Client(
-            self.host,
-            self.port,
-            identifier=f"pvlog-{self.device}-{random.getrandbits(32):08x}",
-            will=will,
-            timeout=5.0,
-            keepalive=10,
-        ) as client:
+        async with mqtt_client(self.url, f"live-{self.device}", will=will) as client:
             self.connected = True
             self.connects += 1
             if self.connects > 1:

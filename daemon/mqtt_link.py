@@ -27,6 +27,21 @@ def broker_address(url: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or 1883
 
 
+def client(url: str, role: str, *, will: aiomqtt.Will | None = None) -> aiomqtt.Client:
+    """A client for pvlog's ``role`` (``edge-e1``, ``recorder-host``...), with a unique
+    identifier (a clean session each time: pvlog confirms end to end, not by the
+    broker's durable sessions), a 10 s keepalive so a dead peer is noticed soon."""
+    host, port = broker_address(url)
+    return aiomqtt.Client(
+        host,
+        port,
+        identifier=f"pvlog-{role}-{random.getrandbits(32):08x}",
+        will=will,
+        timeout=10.0,
+        keepalive=10,
+    )
+
+
 def backoff_s(attempt: int) -> float:
     delay = min(RECONNECT_CAP_S, RECONNECT_FIRST_S * 2**attempt)
     return random.uniform(delay / 2, delay)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import re
 import signal
 import socket
@@ -24,6 +23,7 @@ import aiomqtt
 from daemon.config import Config
 from daemon.influx import InfluxV1
 from daemon.mqtt_link import broker_address, supervise
+from daemon.mqtt_link import client as mqtt_client
 from daemon.outbox import AsyncOutbox, Outbox
 from daemon.writer import InfluxWriter
 
@@ -81,13 +81,7 @@ class Recorder:
         return True
 
     async def _session(self) -> None:
-        async with aiomqtt.Client(
-            self.host,
-            self.port,
-            identifier=f"pvlog-recorder-{self.name}-{random.getrandbits(32):08x}",
-            timeout=10.0,
-            keepalive=10,
-        ) as client:
+        async with mqtt_client(self.config.mqtt.url, f"recorder-{self.name}") as client:
             await client.subscribe(self.subscription, qos=1)
             log.info("recorder: subscribed to %s", self.subscription)
             async for message in client.messages:
