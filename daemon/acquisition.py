@@ -149,7 +149,6 @@ class Acquisition:
         if rec is not None:
             rec.add_raw(data, rx_time_ns)
         lines: list[str] = []
-        encode_event = self._event_line
         live = self.live
         gap: Event | None = None
         boots = self.parser.boots
@@ -189,11 +188,7 @@ class Acquisition:
                     if t is None
                     else self.clock.event_time_ns(t, record.rx_time_ns)
                 )
-                lines.append(encode_event(record.code, record.detail, record.value, time_ns))
-                if live is not None:
-                    live.add_event(record.code, record.detail, record.value, time_ns)
-                if rec is not None:
-                    rec.add_event(record.code, record.detail, record.value, time_ns)
+                lines.append(self._emit_event(record.code, record.detail, record.value, time_ns))
             elif type(record) is DeviceInfo:
                 self._identity(record)
         if gap is not None:
@@ -211,11 +206,15 @@ class Acquisition:
         lost = int(gap.value or 0)
         self.gaps += 1
         self.lost_samples += lost
+        return self._emit_event("gap", gap.detail, float(lost), time_ns)
+
+    def _emit_event(self, code: str, detail: str, value: float | None, time_ns: int) -> str:
+        """An event for the live stream and the recording; its line for InfluxDB."""
         if self.live is not None:
-            self.live.add_event("gap", gap.detail, float(lost), time_ns)
+            self.live.add_event(code, detail, value, time_ns)
         if self.recording is not None:
-            self.recording.add_event("gap", gap.detail, float(lost), time_ns)
-        return self._event_line("gap", gap.detail, float(lost), time_ns)
+            self.recording.add_event(code, detail, value, time_ns)
+        return self._event_line(code, detail, value, time_ns)
 
     def _identity(self, info: DeviceInfo) -> None:
         """Log and record the identity when it is new or changed (it repeats every 10 s)."""
@@ -235,7 +234,7 @@ class Acquisition:
                 info.extra,
             )
             detail = f"model={info.model} serial={info.serial} firmware={info.firmware}"
-            self._sink([self._event_line("identity", detail, None, info.rx_time_ns)])
+            self._sink([self._emit_event("identity", detail, None, info.rx_time_ns)])
         self.identity = info
 
     def _event_line(self, code: str, detail: str, value: float | None, time_ns: int) -> str:
@@ -244,12 +243,8 @@ class Acquisition:
 
     def event(self, code: str, detail: str, value: float | None) -> None:
         """Record a pvlog-side event for this device (port lost, restored...)."""
-        now = time.time_ns()
-        self._sink([self._event_line(code, detail, value, now)])
-        if self.recording is not None:
-            self.recording.add_event(code, detail, value, now)
+        self._sink([self._emit_event(code, detail, value, time.time_ns())])
         if self.live is not None:
-            self.live.add_event(code, detail, value, now)
             self.live.set_state("port_lost" if code == "port_lost" else "online")
 
     def health(self) -> dict[str, int]:
