@@ -62,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     sub.add_parser("replay", help="serve a recording's raw bytes on a pty or TCP port")
+    sub.add_parser("recording", help="info about recordings, or their samples exported")
 
     demo = sub.add_parser("demo", help="record a simulated device into a private InfluxDB")
     demo.add_argument("--seconds", type=float, default=20.0, help="how long to record")
@@ -71,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from simulators.replay import main as replay_main
 
         return replay_main(argv[1:])
+    if argv[:1] == ["recording"]:
+        from daemon.recording_tools import main as recording_main
+
+        return recording_main(argv[1:])
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
