@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from daemon.clock import DeviceClock
-from daemon.config import DeviceConfig
+from daemon.config import DeviceConfig, InflationConfig
+from daemon.inflations import Inflation, InflationDetector, inflation_fields
 from daemon.lineprotocol import SampleLines, encode_line, series_prefix
 from daemon.live import LiveStream
 from daemon.recording import DeviceRecording
@@ -23,6 +24,7 @@ from drivers.lbx import LbxParser
 from drivers.port import PortError, SerialPort
 from drivers.pvs import PvsParser
 from drivers.records import DeviceInfo, Event, Record, Sample
+from drivers.units import kpa_to_atm
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,16 @@ class Acquisition:
         sink: LineSink,
         live: LiveStream | None = None,
         recording: DeviceRecording | None = None,
+        inflation: InflationConfig | None = None,
     ) -> None:
         self.device = device
+        self.inflations = (
+            InflationDetector(
+                threshold_atm=inflation.threshold_atm, baseline_atm=inflation.baseline_atm
+            )
+            if inflation is not None and inflation.enabled
+            else None
+        )
         self.live = live
         self.recording = recording
         self.parser = make_parser(device)
@@ -151,6 +161,7 @@ class Acquisition:
         lines: list[str] = []
         live = self.live
         gap: Event | None = None
+        inflations = self.inflations
         boots = self.parser.boots
         records = self.parser.feed(data, rx_time_ns)
         if self.parser.boots == boots:  # across a reboot the last sample's clock is new
@@ -176,6 +187,12 @@ class Acquisition:
                     rec.add_sample(
                         time_ns, record.rx_time_ns, record.seq, record.values, record.flags
                     )
+                if inflations is not None:
+                    p = record.values.get("pressure_kpa")
+                    if p is not None:
+                        done = inflations.add(time_ns, p, record.values.get("volume_ml"))
+                        if done is not None:
+                            lines.extend(self._inflation(done))
             elif type(record) is Event:
                 if record.code == "gap":  # drivers put it just before the sample ending it
                     gap = record
@@ -201,6 +218,22 @@ class Acquisition:
         last = next((r for r in reversed(records) if type(r) is Sample), None)
         if last is not None and last.device_time_us is not None:
             self.clock.observe(last.device_time_us, last.rx_time_ns)
+
+    def _inflation(self, inflation: Inflation) -> list[str]:
+        """Its ``pv_inflation`` point, at its start; and a ``burst`` event, at the collapse."""
+        prefix = series_prefix("pv_inflation", self._event_tags)
+        lines = [encode_line(prefix, inflation_fields(inflation), inflation.start_ns)]
+        if inflation.burst and inflation.burst_ns is not None:
+            atm = kpa_to_atm(inflation.peak_kpa)
+            volume = inflation.volume_at_peak_ml
+            detail = (
+                f"burst at {atm:.2f} atm"
+                + ("" if volume is None else f", {volume:.3f} mL")
+                + f" (inflation {inflation.cycle})"
+            )
+            log.warning("%s: %s", self.device.name, detail)
+            lines.append(self._emit_event("burst", detail, inflation.peak_kpa, inflation.burst_ns))
+        return lines
 
     def _gap(self, gap: Event, time_ns: int) -> str:
         lost = int(gap.value or 0)

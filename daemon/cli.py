@@ -63,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sub.add_parser("replay", help="serve a recording's raw bytes on a pty or TCP port")
     sub.add_parser("recording", help="info about recordings, or their samples exported")
+    sub.add_parser(
+        "report", help="each inflation of a session (InfluxDB or recordings), table and plot"
+    )
 
     demo = sub.add_parser("demo", help="record a simulated device into a private InfluxDB")
     demo.add_argument("--seconds", type=float, default=20.0, help="how long to record")
@@ -76,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from daemon.recording_tools import main as recording_main
 
         return recording_main(argv[1:])
+    if argv[:1] == ["report"]:
+        from daemon.report import main as report_main
+
+        return report_main(argv[1:])
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -106,6 +106,22 @@ class RecordingConfig(_Section):
         return size
 
 
+class InflationConfig(_Section):
+    """The live inflation detector (``daemon.inflations``): a ``pv_inflation`` point each."""
+
+    enabled: bool = True
+    threshold_atm: Annotated[float, Field(gt=0, le=100)] = 1.0
+    """An inflation starts when the pressure rises above this..."""
+    baseline_atm: Annotated[float, Field(ge=-1, le=100)] = 0.3
+    """...and ends when it is back at or below this."""
+
+    @model_validator(mode="after")
+    def _levels(self) -> InflationConfig:
+        if not self.baseline_atm < self.threshold_atm:
+            raise ValueError("baseline_atm must be below threshold_atm")
+        return self
+
+
 class MqttConfig(_Section):
     """The live stream. On when the file has an ``[mqtt]`` table (and ``enabled`` is
     not false): the broker being away never stops recording."""
@@ -204,6 +220,7 @@ class Config(_Section):
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     session: SessionConfig = Field(default_factory=SessionConfig)
+    inflation: InflationConfig = Field(default_factory=InflationConfig)
     device: list[DeviceConfig] = Field(default_factory=list)
     """At least one for ``pvlog run``; ``pvlog record`` reads none."""
 

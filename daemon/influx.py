@@ -55,9 +55,15 @@ class InfluxV1:
         query = urllib.parse.urlencode({"db": self.database, "precision": "ns"})
         return self._request("POST", f"/write?{query}", body, "text/plain; charset=utf-8")
 
-    def query(self, q: str) -> Any:
-        """Run InfluxQL; returns the decoded JSON. Raises on a non-2xx answer."""
-        form = urllib.parse.urlencode({"db": self.database, "q": q, "epoch": "ns"}).encode()
+    def query(self, q: str, params: dict[str, str] | None = None) -> Any:
+        """Run InfluxQL; returns the decoded JSON. Raises on a non-2xx answer.
+
+        ``params`` are bound to ``$name`` in ``q``: values never become query text.
+        """
+        form_fields = {"db": self.database, "q": q, "epoch": "ns"}
+        if params:
+            form_fields["params"] = json.dumps(params)
+        form = urllib.parse.urlencode(form_fields).encode()
         resp = self._request("POST", "/query", form, "application/x-www-form-urlencoded")
         if resp.status // 100 != 2:
             raise InfluxUnavailable(f"query failed: HTTP {resp.status}: {resp.message}")

@@ -89,6 +89,7 @@ class Daemon:
                 sink=self.batcher.extend,
                 live=self._live(d) if config.live_enabled else None,
                 recording=self._recording(d) if config.recording_enabled else None,
+                inflation=config.inflation,
             )
             for d in config.device
         ]

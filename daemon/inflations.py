@@ -1,0 +1,182 @@
+"""Inflations found in a pressure trace: where each starts, peaks, holds, deflates or bursts.
+
+One detector serves both the daemon (a ``pv_inflation`` point per completed
+inflation, live) and ``pvlog report`` (after the fact, from InfluxDB or a
+recording), so the two always agree on the same samples. It is fed one sample at a
+time and keeps a handful of numbers per inflation rather than the trace, so a
+minute-long hold at 2 kHz costs it no more memory than a one-second one.
+
+The definitions, all on gauge pressure:
+
+- An inflation **starts** at the last sample at or below ``baseline`` before the
+  pressure rises above ``threshold``, and **ends** at the first sample back at or
+  below ``baseline``. The gap between the two levels is the hysteresis that keeps
+  sensor noise near zero from starting inflations.
+- **Peak**: the highest pressure in between; the volume at peak is read at that
+  sample.
+- The **plateau** is every sample within ``max(0.1 atm, 2 % of peak)`` of the peak:
+  time to peak runs from the start to the first sample in it, the hold from there
+  to the last, the deflation from there to the end.
+- **Burst**: the pressure collapses from at least 80 % of peak to at most 20 % of
+  it within 0.5 s, while the delivered volume does not fall back (at the end, at
+  least 90 % of the volume at peak). A quick release is as fast, but the fluid goes
+  back into the syringe; after a rupture it leaves through the balloon wall. With
+  no volume channel, only a collapse within 0.15 s counts.
+- **Cycle**: the inflation's number since the detector started; in a fatigue run,
+  the cycle count.
+
+Sans-IO: times are the caller's nanoseconds, nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from drivers.units import KPA_PER_ATM
+
+THRESHOLD_ATM = 1.0
+BASELINE_ATM = 0.3
+PLATEAU_FRACTION = 0.02
+PLATEAU_MIN_ATM = 0.1
+BURST_HIGH = 0.8
+BURST_LOW = 0.2
+BURST_FALL_S = 0.5
+BURST_FALL_NO_VOLUME_S = 0.15
+BURST_VOLUME_KEPT = 0.9
+RISE_STEP_KPA = 0.005 * KPA_PER_ATM
+"""Resolution of the record of the rise (time to peak is exact to one step of
+pressure, 5 ms on a 1 atm/s ramp); it keeps that record to a few thousand entries."""
+
+
+class Inflation(NamedTuple):
+    """One completed inflation; pressures in kPa as stored, times in ns and seconds."""
+
+    cycle: int
+    start_ns: int
+    end_ns: int
+    peak_kpa: float
+    peak_ns: int
+    time_to_peak_s: float
+    hold_s: float
+    volume_at_peak_ml: float | None
+    deflation_s: float
+    burst: bool
+    burst_ns: int | None
+    """When the collapse began (the last sample at 80 % of peak), for a burst."""
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e9
+
+
+class _Open:
+    """What is known so far of the inflation under way."""
+
+    __slots__ = (
+        "collapse_s",
+        "last_high_ns",
+        "last_in_band_ns",
+        "peak",
+        "peak_ns",
+        "peak_v",
+        "rises",
+        "start_ns",
+    )
+
+    def __init__(self, start_ns: int, p: float, t: int, v: float | None) -> None:
+        self.start_ns = start_ns
+        self.peak = p
+        self.peak_ns = t
+        self.peak_v = v
+        self.rises: list[tuple[float, int]] = [(p, t)]
+        self.last_in_band_ns = t
+        self.last_high_ns = t
+        self.collapse_s: float | None = None
+
+
+class InflationDetector:
+    """Feed samples in time order with ``add``; it returns each inflation as it ends."""
+
+    def __init__(
+        self, *, threshold_atm: float = THRESHOLD_ATM, baseline_atm: float = BASELINE_ATM
+    ) -> None:
+        if not baseline_atm < threshold_atm:
+            raise ValueError("the baseline must be below the threshold")
+        self.threshold_kpa = threshold_atm * KPA_PER_ATM
+        self.baseline_kpa = baseline_atm * KPA_PER_ATM
+        self.cycles = 0
+        self._last_low_ns: int | None = None
+        self._open: _Open | None = None
+
+    @property
+    def in_progress_since(self) -> int | None:
+        """The start of an inflation that has not ended yet (end of data mid-inflation)."""
+        return None if self._open is None else self._open.start_ns
+
+    def add(self, time_ns: int, pressure_kpa: float, volume_ml: float | None) -> Inflation | None:
+        cur = self._open
+        if cur is None:
+            if pressure_kpa <= self.baseline_kpa:
+                self._last_low_ns = time_ns
+            elif pressure_kpa > self.threshold_kpa:
+                start = time_ns if self._last_low_ns is None else self._last_low_ns
+                self._open = _Open(start, pressure_kpa, time_ns, volume_ml)
+            return None
+        if pressure_kpa <= self.baseline_kpa:
+            self._open = None
+            self._last_low_ns = time_ns
+            return self._close(cur, time_ns, volume_ml)
+        if pressure_kpa > cur.peak:
+            cur.peak, cur.peak_ns, cur.peak_v = pressure_kpa, time_ns, volume_ml
+            if pressure_kpa >= cur.rises[-1][0] + RISE_STEP_KPA:
+                cur.rises.append((pressure_kpa, time_ns))
+        peak = cur.peak
+        if pressure_kpa >= peak - max(PLATEAU_MIN_ATM * KPA_PER_ATM, PLATEAU_FRACTION * peak):
+            cur.last_in_band_ns = time_ns
+        if pressure_kpa >= BURST_HIGH * peak:
+            cur.last_high_ns = time_ns
+            cur.collapse_s = None
+        elif pressure_kpa <= BURST_LOW * peak and cur.collapse_s is None:
+            cur.collapse_s = (time_ns - cur.last_high_ns) / 1e9
+        return None
+
+    def _close(self, cur: _Open, end_ns: int, end_volume: float | None) -> Inflation:
+        self.cycles += 1
+        peak = cur.peak
+        if cur.collapse_s is None:  # fell straight through 20 % to the baseline
+            cur.collapse_s = (end_ns - cur.last_high_ns) / 1e9
+        band_low = peak - max(PLATEAU_MIN_ATM * KPA_PER_ATM, PLATEAU_FRACTION * peak)
+        # The first recorded rise into the plateau; the peak sample itself if none is.
+        reached_ns = next((t for p, t in cur.rises if p >= band_low), cur.peak_ns)
+        if cur.peak_v is None or end_volume is None:
+            burst = cur.collapse_s <= BURST_FALL_NO_VOLUME_S
+        else:
+            kept = end_volume >= BURST_VOLUME_KEPT * cur.peak_v
+            burst = cur.collapse_s <= BURST_FALL_S and kept
+        return Inflation(
+            cycle=self.cycles,
+            start_ns=cur.start_ns,
+            end_ns=end_ns,
+            peak_kpa=peak,
+            peak_ns=cur.peak_ns,
+            time_to_peak_s=(reached_ns - cur.start_ns) / 1e9,
+            hold_s=(cur.last_in_band_ns - reached_ns) / 1e9,
+            volume_at_peak_ml=cur.peak_v,
+            deflation_s=(end_ns - cur.last_in_band_ns) / 1e9,
+            burst=burst,
+            burst_ns=cur.last_high_ns if burst else None,
+        )
+
+
+def inflation_fields(inflation: Inflation) -> dict[str, float | int | bool | None]:
+    """The fields of a ``pv_inflation`` point (its time is the inflation's start)."""
+    return {
+        "cycle": inflation.cycle,
+        "peak_pressure_kpa": inflation.peak_kpa,
+        "time_to_peak_s": inflation.time_to_peak_s,
+        "hold_s": inflation.hold_s,
+        "volume_at_peak_ml": inflation.volume_at_peak_ml,
+        "deflation_s": inflation.deflation_s,
+        "duration_s": inflation.duration_s,
+        "burst": inflation.burst,
+    }

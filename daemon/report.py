@@ -1,0 +1,278 @@
+"""``pvlog report``: each inflation of a session, as a table (and a plot), without InfluxQL.
+
+The samples come from InfluxDB (``--session``) or from recordings (files or
+directories); either way they go through the same detector the daemon runs live
+(``daemon.inflations``), so the report and the ``pv_inflation`` points agree.
+Pressures are shown in atm, as everywhere a person reads them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from daemon.config import ConfigError, load_config
+from daemon.inflations import (
+    BASELINE_ATM,
+    THRESHOLD_ATM,
+    Inflation,
+    InflationDetector,
+    inflation_fields,
+)
+from daemon.influx import InfluxUnavailable, InfluxV1
+from daemon.recording_tools import samples
+from drivers.units import kpa_to_atm
+
+PAGE = 50_000
+"""Rows per InfluxDB query: a long session is read in pages, never in one answer."""
+
+
+@dataclass
+class Trace:
+    """One device's samples in time order: the columns a report and a plot need."""
+
+    device: str
+    time_ns: list[int] = field(default_factory=list)
+    pressure_kpa: list[float] = field(default_factory=list)
+    volume_ml: list[float | None] = field(default_factory=list)
+
+    def add(self, time_ns: int, pressure_kpa: float | None, volume_ml: float | None) -> None:
+        if pressure_kpa is None:  # a sensor-fault sample has no pressure to judge by
+            return
+        self.time_ns.append(time_ns)
+        self.pressure_kpa.append(pressure_kpa)
+        self.volume_ml.append(volume_ml)
+
+
+@dataclass
+class DeviceReport:
+    trace: Trace
+    inflations: list[Inflation]
+    unfinished_since_ns: int | None
+    """The data ends in the middle of an inflation that began then."""
+
+
+def analyse(
+    trace: Trace, *, threshold_atm: float = THRESHOLD_ATM, baseline_atm: float = BASELINE_ATM
+) -> DeviceReport:
+    detector = InflationDetector(threshold_atm=threshold_atm, baseline_atm=baseline_atm)
+    found = []
+    for t, p, v in zip(trace.time_ns, trace.pressure_kpa, trace.volume_ml, strict=True):
+        done = detector.add(t, p, v)
+        if done is not None:
+            found.append(done)
+    return DeviceReport(trace, found, detector.in_progress_since)
+
+
+# -- where the samples come from ---------------------------------------------
+
+
+def from_influx(client: InfluxV1, session: str, device: str | None = None) -> dict[str, Trace]:
+    """The session's samples by device, read in pages of ``PAGE`` rows."""
+    where = "session = $session" + (" AND device = $device" if device else "")
+    params = {"session": session, "device": device or ""}
+    traces: dict[str, Trace] = {}
+    last = -(2**63)
+    while True:
+        # The names are bound parameters; only integers go into the text.
+        q = (
+            "SELECT pressure_kpa, volume_ml, device FROM pv_sample WHERE "  # noqa: S608
+            f"{where} AND time > {last} ORDER BY time LIMIT {PAGE}"
+        )
+        result = client.query(q, params)["results"][0]
+        if "error" in result:
+            raise InfluxUnavailable(result["error"])
+        series = result.get("series") or []
+        if not series:
+            break
+        cols = series[0]["columns"]
+        rows = series[0]["values"]
+        it, ip, iv, idev = (cols.index(c) for c in ("time", "pressure_kpa", "volume_ml", "device"))
+        for row in rows:
+            name = row[idev]
+            trace = traces.get(name)
+            if trace is None:
+                trace = traces[name] = Trace(name)
+            trace.add(row[it], row[ip], row[iv])
+        last = rows[-1][it]
+        if len(rows) < PAGE:
+            break
+    return traces
+
+
+def from_recordings(paths: Iterable[Path], device: str | None = None) -> dict[str, Trace]:
+    """The samples of MCAP recordings (files, or directories of them), by device."""
+    traces: dict[str, Trace] = {}
+    for path in recording_files(paths):
+        for s in samples(path):
+            name = s["device"]
+            if device and name != device:
+                continue
+            trace = traces.get(name)
+            if trace is None:
+                trace = traces[name] = Trace(name)
+            t = s["timestamp"]["sec"] * 10**9 + s["timestamp"]["nsec"]
+            trace.add(t, s.get("pressure_kpa"), s.get("volume_ml"))
+    for trace in traces.values():  # parts of one device are read in name (= time) order;
+        _sort(trace)  # sort anyway, for files given out of order
+    return traces
+
+
+def recording_files(paths: Iterable[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        out.extend(sorted(p.rglob("*.mcap")) if p.is_dir() else [p])
+    return out
+
+
+def _sort(trace: Trace) -> None:
+    if all(a < b for a, b in zip(trace.time_ns, trace.time_ns[1:], strict=False)):
+        return
+    rows = sorted(zip(trace.time_ns, trace.pressure_kpa, trace.volume_ml, strict=True))
+    trace.time_ns = [r[0] for r in rows]
+    trace.pressure_kpa = [r[1] for r in rows]
+    trace.volume_ml = [r[2] for r in rows]
+
+
+# -- the table ------------------------------------------------------------------
+
+COLUMNS = (
+    ("#", 4),
+    ("start (UTC)", 24),
+    ("peak atm", 9),
+    ("to peak s", 10),
+    ("hold s", 8),
+    ("vol@peak mL", 12),
+    ("deflate s", 10),
+    ("burst", 6),
+)
+
+
+def table(report: DeviceReport) -> str:
+    lines = [
+        f"{report.trace.device}: {summary(report)}",
+        "  ".join(f"{name:>{width}}" for name, width in COLUMNS),
+    ]
+    for f in report.inflations:
+        volume = "-" if f.volume_at_peak_ml is None else f"{f.volume_at_peak_ml:.3f}"
+        cells = (
+            str(f.cycle),
+            iso(f.start_ns),
+            f"{kpa_to_atm(f.peak_kpa):.2f}",
+            f"{f.time_to_peak_s:.2f}",
+            f"{f.hold_s:.2f}",
+            volume,
+            f"{f.deflation_s:.2f}",
+            "BURST" if f.burst else "no",
+        )
+        lines.append("  ".join(f"{c:>{w}}" for c, (_, w) in zip(cells, COLUMNS, strict=True)))
+    if report.unfinished_since_ns is not None:
+        lines.append(f"  (an inflation from {iso(report.unfinished_since_ns)} has not ended)")
+    return "\n".join(lines)
+
+
+def summary(report: DeviceReport) -> str:
+    found = report.inflations
+    if not found:
+        return f"no inflation in {len(report.trace.time_ns)} samples"
+    bursts = sum(f.burst for f in found)
+    peak = max(kpa_to_atm(f.peak_kpa) for f in found)
+    return (
+        f"{len(found)} inflation(s) (fatigue cycles: {len(found)}), {bursts} burst(s), "
+        f"highest peak {peak:.2f} atm, {len(report.trace.time_ns)} samples"
+    )
+
+
+def iso(ns: int) -> str:
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9)) + f".{ns % 10**9 // 10**6:03d}Z"
+    )
+
+
+def as_json(report: DeviceReport) -> dict[str, Any]:
+    return {
+        "device": report.trace.device,
+        "samples": len(report.trace.time_ns),
+        "unfinished_since_ns": report.unfinished_since_ns,
+        "inflations": [
+            {"start_ns": f.start_ns, "end_ns": f.end_ns, **inflation_fields(f)}
+            for f in report.inflations
+        ],
+    }
+
+
+# -- the command ----------------------------------------------------------------
+
+
+def main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="pvlog report",
+        description="Each inflation of a session: start, peak, time to peak, hold, volume at "
+        "peak, deflation, burst; from InfluxDB (--session) or from recordings (FILE/DIR).",
+    )
+    p.add_argument("recordings", nargs="*", type=Path, help="MCAP files or directories")
+    p.add_argument("--session", help="read this session's samples from InfluxDB")
+    p.add_argument("-c", "--config", help="take InfluxDB's address and database from this file")
+    p.add_argument("--influx", default="http://127.0.0.1:8086", help="InfluxDB URL (without -c)")
+    p.add_argument("--database", default="pvlog", help="InfluxDB database (without -c)")
+    p.add_argument("--device", help="only this device")
+    p.add_argument("--threshold-atm", type=float, default=THRESHOLD_ATM)
+    p.add_argument("--baseline-atm", type=float, default=BASELINE_ATM)
+    p.add_argument("--plot", type=Path, help="write a PNG: traces with inflations, and P-V")
+    p.add_argument("--json", action="store_true", help="one JSON object per device")
+    args = p.parse_args(argv)
+    if bool(args.session) == bool(args.recordings):
+        p.error("give either --session (InfluxDB) or recording files, not both")
+    if not args.baseline_atm < args.threshold_atm:
+        p.error("--baseline-atm must be below --threshold-atm")
+    if args.plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print(
+                "pvlog report: --plot needs matplotlib: pip install 'pvlog[plot]'", file=sys.stderr
+            )
+            return 2
+    try:
+        traces = _load(args)
+    except (ConfigError, InfluxUnavailable, OSError) as exc:
+        print(f"pvlog report: {exc}", file=sys.stderr)
+        return 1 if not isinstance(exc, ConfigError) else 2
+    if not traces:
+        print("pvlog report: no samples found", file=sys.stderr)
+        return 1
+    reports = [
+        analyse(traces[name], threshold_atm=args.threshold_atm, baseline_atm=args.baseline_atm)
+        for name in sorted(traces)
+    ]
+    for r in reports:
+        print(json.dumps(as_json(r)) if args.json else table(r) + "\n")
+    if args.plot is not None:
+        from daemon.report_plot import save_plot
+
+        save_plot(reports, args.plot)
+        print(f"plot written to {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _load(args: argparse.Namespace) -> dict[str, Trace]:
+    if args.recordings:
+        missing = [p for p in args.recordings if not p.exists()]
+        if missing:
+            raise OSError(f"{missing[0]}: no such file or directory")
+        return from_recordings(args.recordings, args.device)
+    url, database = args.influx, args.database
+    if args.config:
+        config = load_config(args.config, devices=False)
+        url, database = config.influx.url, config.influx.database
+    client = InfluxV1(url, database)
+    try:
+        return from_influx(client, args.session, args.device)
+    finally:
+        client.close()

@@ -1,0 +1,129 @@
+"""Inflations, live and after the fact: a fatigue run and a burst run on real ptys.
+
+The daemon writes one ``pv_inflation`` point per completed inflation and a ``burst``
+event; ``pvlog report`` finds the same inflations from InfluxDB and from the
+recordings, and draws them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from daemon import report as report_module
+from daemon.inflations import InflationDetector
+from daemon.influx import InfluxV1
+from drivers.units import KPA_PER_ATM
+from tests.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, write_config
+
+pytestmark = pytest.mark.e2e
+
+CYCLES = 3
+RBP_ATM = 6.0
+
+
+def rows(influx: InfluxV1, q: str) -> list[dict[str, Any]]:
+    series = influx.query(q)["results"][0].get("series", [])
+    if not series:
+        return []
+    return [dict(zip(series[0]["columns"], v, strict=True)) for v in series[0]["values"]]
+
+
+def report(*args: str) -> list[dict[str, Any]]:
+    out = subprocess.run(
+        pvlog_cmd("report", "--json", *args), capture_output=True, text=True, cwd=REPO, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def test_fatigue_cycles_and_a_burst_live_and_in_the_report(
+    short_tmp: Path, influx: InfluxV1, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fatigue = SimProcess(
+        short_tmp, "fat0", "--rate", "200", "--seed", "4", "--profile", "fatigue",
+        "--cycles", str(CYCLES), "--rbp", str(RBP_ATM), "--hold", "0.5",
+    )  # fmt: skip
+    burst = SimProcess(
+        short_tmp, "bur0", "--rate", "200", "--seed", "5", "--profile", "burst", "--rbp", "3",
+    )  # fmt: skip
+    devices = {"fatigue1": str(fatigue.link), "burst1": str(burst.link)}
+    extra = f'[recording]\ndir = "{short_tmp / "rec"}"\n'
+    cfg = write_config(short_tmp, influx.url, influx.database, devices, extra=extra)
+    daemon = DaemonProcess(cfg)
+    try:
+        fatigue.wait_listening()
+        burst.wait_listening()
+        time.sleep(1 + CYCLES * (RBP_ATM / 4 + 0.5 + 1.0 + 0.5) + 1.5)
+        fatigue.stop()
+        burst.stop()
+        time.sleep(0.5)
+        assert daemon.stop() == 0, daemon.log()
+    finally:
+        fatigue.kill()
+        burst.kill()
+        daemon.kill()
+
+    # Live: one point per cycle, each at the rated pressure; the burst is an event too.
+    live = rows(influx, "SELECT * FROM pv_inflation WHERE device = 'fatigue1'")
+    assert [r["cycle"] for r in live] == list(range(1, CYCLES + 1)), daemon.log()
+    truth = [t for t in fatigue.truth() if t["kind"] == "sample" and t["delivered"]]
+    detector = InflationDetector()
+    expected = [
+        f
+        for t in truth
+        if (f := detector.add(t["host_ns"], t["pressure_kpa"], t["volume_ml"])) is not None
+    ]
+    assert [r["peak_pressure_kpa"] for r in live] == [f.peak_kpa for f in expected]
+    for r in live:
+        assert r["peak_pressure_kpa"] / KPA_PER_ATM == pytest.approx(RBP_ATM, abs=0.02)
+        assert r["hold_s"] == pytest.approx(
+            0.5 + 0.12 / 4, abs=0.02
+        )  # + the 4 atm/s ramp's top 2 %
+        assert r["burst"] is False and r["session"] == "test"
+    (b,) = rows(influx, "SELECT * FROM pv_inflation WHERE device = 'burst1'")
+    assert b["burst"] is True
+    assert 5.0 <= b["peak_pressure_kpa"] / KPA_PER_ATM <= 9.05
+    (event,) = rows(influx, "SELECT * FROM pv_event WHERE code = 'burst'")
+    assert event["device"] == "burst1" and event["value"] == b["peak_pressure_kpa"]
+    assert "burst at" in event["detail"]
+
+    # The report from InfluxDB finds exactly what the daemon found live.
+    from_db = {r["device"]: r for r in report("--session", "test", "-c", str(cfg))}
+    assert set(from_db) == {"fatigue1", "burst1"}
+    for device in from_db:
+        live_rows = rows(influx, f"SELECT * FROM pv_inflation WHERE device = '{device}'")
+        got = from_db[device]["inflations"]
+        assert [i["start_ns"] for i in got] == [r["time"] for r in live_rows]
+        for i, r in zip(got, live_rows, strict=True):
+            for k in ("cycle", "peak_pressure_kpa", "hold_s", "time_to_peak_s", "burst"):
+                assert i[k] == r[k], k
+
+    # A long session is read in pages; small pages read the same samples.
+    whole = report_module.from_influx(influx, "test")
+    monkeypatch.setattr(report_module, "PAGE", 97)
+    assert report_module.from_influx(influx, "test") == whole
+    n = len(rows(influx, "SELECT pressure_kpa FROM pv_sample WHERE pressure_kpa > -1000"))
+    assert sum(len(t.time_ns) for t in whole.values()) == n > 97 * 10
+
+    # ...and so does the report from the recordings, which also draws them.
+    png = short_tmp / "report.png"
+    from_files = {r["device"]: r for r in report(str(short_tmp / "rec"), "--plot", str(png))}
+    assert from_files == from_db
+    with Image.open(png) as img:
+        assert img.format == "PNG"
+        assert img.size == (1200, 800)  # 12 x 4 in per device at 100 dpi
+        colours = img.convert("RGB").getcolors(maxcolors=1_000_000)
+        assert colours is not None and len(colours) > 50  # drawn on, not a blank canvas
+
+    table = subprocess.run(
+        pvlog_cmd("report", str(short_tmp / "rec"), "--device", "burst1"),
+        capture_output=True, text=True, cwd=REPO, check=True,
+    ).stdout  # fmt: skip
+    assert "burst1: 1 inflation(s)" in table and "BURST" in table

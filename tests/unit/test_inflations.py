@@ -1,0 +1,126 @@
+"""The inflation detector on traces from the simulators' physics: profiles whose truth is known."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+
+import pytest
+
+from daemon.inflations import Inflation, InflationDetector
+from drivers.units import KPA_PER_ATM
+from simulators.balloon import Balloon
+from simulators.inflation import InflationLine
+from simulators.profiles import ProfilePlayer, segments
+
+RATE_HZ = 200
+
+
+def trace(
+    profile: str, *, seed: int = 1, noise_atm: float = 0.003, max_s: float = 600, **kw: float
+) -> Iterator[tuple[int, float, float]]:
+    """(time ns, pressure kPa, volume mL) at 200 Hz until the profile ends (or ``max_s``)."""
+    rng = random.Random(seed)
+    player = ProfilePlayer(segments(profile, rng, **kw))  # type: ignore[arg-type]
+    line = InflationLine(player, Balloon())
+    t0 = t_ns = 1_700_000_000 * 10**9
+    while not player.finished and t_ns - t0 < max_s * 1e9:
+        p = player.pressure_atm + rng.gauss(0, noise_atm)
+        yield t_ns, p * KPA_PER_ATM, line.volume_ml(player.pressure_atm)
+        player.advance(1 / RATE_HZ)
+        t_ns += 10**9 // RATE_HZ
+
+
+def detect(samples: Iterator[tuple[int, float, float | None]], **kw: float) -> list[Inflation]:
+    det = InflationDetector(**kw)
+    found = [det.add(t, p, v) for t, p, v in samples]
+    return [f for f in found if f is not None]
+
+
+def test_fatigue_run_counts_every_cycle_with_its_peak_and_hold() -> None:
+    found = detect(trace("fatigue", cycles=7, rbp_atm=14.0, hold_s=1.0))
+    assert [f.cycle for f in found] == list(range(1, 8))
+    for f in found:
+        assert f.peak_kpa / KPA_PER_ATM == pytest.approx(14.0, abs=0.02)
+        assert not f.burst
+        # The plateau band (2 % of peak) takes in the last 70 ms of the 4 atm/s ramp.
+        assert f.hold_s == pytest.approx(1.07, abs=0.03)
+        # From 0.3 atm (the baseline, crossed from the -0.6 atm of the deflated line)
+        # up to the plateau at 13.72 atm, at 4 atm/s.
+        assert f.time_to_peak_s == pytest.approx((13.72 - 0.3) / 4, abs=0.03)
+        # Quick release: -0.9 + 14.9 exp(-t / 0.25 s) atm, from the plateau's edge to 0.3.
+        assert f.deflation_s == pytest.approx(0.25 * math.log(14.62 / 1.2), abs=0.03)
+        assert f.volume_at_peak_ml == pytest.approx(Balloon().volume_ml(14.0), abs=0.01)
+        assert f.start_ns < f.peak_ns < f.end_ns
+
+
+def test_burst_is_a_collapse_that_keeps_the_volume() -> None:
+    found = detect(trace("burst", seed=3, rbp_atm=14.0))
+    assert len(found) == 1
+    (f,) = found
+    assert f.burst and f.burst_ns is not None
+    assert 16.0 <= f.peak_kpa / KPA_PER_ATM <= 20.05
+    assert f.peak_ns <= f.burst_ns < f.end_ns
+    assert f.deflation_s < 0.25  # the collapse took 50-200 ms
+
+
+def test_quick_release_is_as_fast_but_not_a_burst() -> None:
+    """The volume goes back into the syringe: that, not the speed, tells them apart."""
+    found = detect(trace("clinical", seed=2, hold_s=3.0, max_s=120), threshold_atm=1.0)
+    assert len(found) >= 5 and not any(f.burst for f in found)
+    for f in found:  # the 3 s hold, plus the top of the 1 atm/s ramp in the plateau band
+        band_atm = max(0.1, 0.02 * f.peak_kpa / KPA_PER_ATM)
+        assert f.hold_s == pytest.approx(3.0 + band_atm, abs=0.03)
+
+
+def test_without_a_volume_channel_only_a_near_instant_collapse_is_a_burst() -> None:
+    burst = [(t, p, None) for t, p, _ in trace("burst", seed=3)]
+    release = [(t, p, None) for t, p, _ in trace("fatigue", cycles=2)]
+    assert [f.burst for f in detect(iter(burst))] == [True]
+    assert [f.burst for f in detect(iter(release))] == [False, False]
+
+
+def test_compliance_run_is_one_inflation_peaking_at_rated_pressure() -> None:
+    found = detect(trace("compliance", rbp_atm=6.0, hold_s=1.0))
+    assert len(found) == 1
+    assert found[0].peak_kpa / KPA_PER_ATM == pytest.approx(6.0, abs=0.02)
+    assert found[0].hold_s == pytest.approx(1.0 + 0.1, abs=0.05)  # 0.1 atm of the ramp
+
+
+def test_noise_and_wobble_below_the_threshold_start_nothing() -> None:
+    rng = random.Random(5)
+    t = 0
+    det = InflationDetector(threshold_atm=1.0, baseline_atm=0.3)
+    for i in range(20_000):
+        t += 5_000_000
+        p_atm = 0.65 + 0.3 * ((i // 50) % 2) + rng.gauss(0, 0.01)  # 0.65 <-> 0.95 atm
+        assert det.add(t, p_atm * KPA_PER_ATM, 1.0) is None
+    assert det.cycles == 0 and det.in_progress_since is None
+
+
+def test_an_inflation_ends_only_back_at_the_baseline() -> None:
+    det = InflationDetector(threshold_atm=1.0, baseline_atm=0.3)
+    atm = [0.0, 0.2, 0.5, 2.0, 5.0, 5.0, 0.8, 3.0, 0.4, 0.31, 0.3, 0.0]
+    out = [det.add(i * 10**9, p * KPA_PER_ATM, None) for i, p in enumerate(atm)]
+    assert out[:10] == [None] * 10
+    f = out[10]
+    assert f is not None and out[11] is None
+    assert f.start_ns == 1 * 10**9  # the last sample at the baseline before the rise
+    assert f.end_ns == 10 * 10**9
+    assert f.peak_kpa == 5.0 * KPA_PER_ATM and f.peak_ns == 4 * 10**9
+    assert f.time_to_peak_s == 3.0 and f.hold_s == 1.0 and f.deflation_s == 5.0
+    assert f.volume_at_peak_ml is None and not f.burst
+
+
+def test_data_that_begins_mid_inflation_starts_it_at_the_first_sample() -> None:
+    det = InflationDetector()
+    assert det.add(7, 8 * KPA_PER_ATM, 2.0) is None
+    assert det.in_progress_since == 7
+    f = det.add(9, 0.0, 0.0)
+    assert f is not None and f.start_ns == 7 and f.cycle == 1
+
+
+def test_baseline_must_be_below_threshold() -> None:
+    with pytest.raises(ValueError, match="baseline"):
+        InflationDetector(threshold_atm=0.5, baseline_atm=0.5)

@@ -1,0 +1,53 @@
+"""What the report's plot shows: labelled axes, shaded inflations, the P-V curve."""
+
+from __future__ import annotations
+
+from daemon.report import DeviceReport, Trace, analyse, table
+from daemon.report_plot import build_figure
+from drivers.units import KPA_PER_ATM
+
+
+def _report(volume: bool) -> DeviceReport:
+    trace = Trace("bench1")
+    atm = [0, 0, 2, 5, 8, 8, 8, 4, 0.1, 0, 0, 3, 9, 9, 0.05, 0]
+    for i, p in enumerate(atm):
+        trace.add(
+            i * 10**8, p * KPA_PER_ATM, p * 0.3 if volume and i < 13 else (2.7 if volume else None)
+        )
+    return analyse(trace)
+
+
+def test_each_device_gets_labelled_traces_and_a_pressure_volume_curve() -> None:
+    report = _report(volume=True)
+    assert [f.burst for f in report.inflations] == [False, True]
+    fig = build_figure([report, _report(volume=False)])
+    assert fig.get_size_inches().tolist() == [12.0, 8.0]
+    labels = [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes]
+    # Row 1: time axis, P-V axis, then the volume axis twinned on the time axis.
+    assert ("time (s)", "pressure (atm)") in labels
+    assert ("volume (mL)", "pressure (atm)") in labels
+    assert ("", "volume (mL)") in labels
+    traces = fig.axes[0]
+    assert len(traces.patches) == 2  # one shaded span per inflation
+    assert traces.get_title() == "bench1: 2 inflation(s)"
+    pv = fig.axes[1]
+    assert pv.lines and len(pv.lines[0].get_xdata()) == 16
+    assert fig.axes[3].get_title() == "pressure-volume: no volume channel"
+
+
+def test_table_has_a_row_per_inflation_and_says_burst() -> None:
+    text = table(_report(volume=True))
+    lines = text.splitlines()
+    assert lines[0].startswith("bench1: 2 inflation(s)") and "1 burst(s)" in lines[0]
+    assert "peak atm" in lines[1]
+    assert lines[2].split()[0] == "1" and lines[2].split()[2] == "8.00"
+    assert lines[3].split()[-1] == "BURST"
+
+
+def test_the_end_of_data_mid_inflation_is_said() -> None:
+    trace = Trace("b")
+    for i, p in enumerate([0, 3, 6]):
+        trace.add(i, p * KPA_PER_ATM, None)
+    report = analyse(trace)
+    assert report.inflations == [] and report.unfinished_since_ns == 0
+    assert "has not ended" in table(report)
