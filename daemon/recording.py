@@ -186,6 +186,8 @@ class DeviceRecording:
 
     def wait_written(self) -> None:
         """Block until what was handed over is in the file (the file stays open)."""
+        if self._closed:  # close() waits for the writer itself
+            return
         self._pool.submit(lambda: None).result()
 
     def close(self) -> None:

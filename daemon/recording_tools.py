@@ -24,6 +24,7 @@ from mcap.records import Channel, Message, Metadata
 from mcap.stream_reader import StreamReader
 
 from daemon.lineprotocol import SampleLines, series_prefix
+from daemon.manifest import verify
 from drivers.lbx import LbxParser
 from drivers.pvs import PvsParser
 
@@ -123,6 +124,21 @@ def export(path: Path, fmt: str, out: IO[str]) -> int:
     return len(rows)
 
 
+def _verify(directory: Path) -> int:
+    if not directory.is_dir():
+        print(f"pvlog recording verify: {directory}: no such directory", file=sys.stderr)
+        return 2
+    verdict = verify(directory)
+    for problem in verdict.problems:
+        print(f"FAIL {problem}")
+    state = "OK" if verdict.ok else "FAILED"
+    print(
+        f"{state}: {verdict.manifests} manifest(s), {verdict.files} file(s) "
+        f"({verdict.bytes} bytes) match their SHA-256, {len(verdict.problems)} problem(s)"
+    )
+    return 0 if verdict.ok else 1
+
+
 def main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="pvlog recording", description="look into MCAP recordings")
     sub = p.add_subparsers(dest="action", required=True)
@@ -133,7 +149,13 @@ def main(argv: Sequence[str]) -> int:
     e.add_argument("file", type=Path)
     e.add_argument("--format", choices=["csv", "jsonl", "lp"], default="csv")
     e.add_argument("-o", "--output", type=Path, help="default: standard output")
+    v = sub.add_parser(
+        "verify", help="check a directory's QA manifests: every file there, whole and unaltered"
+    )
+    v.add_argument("dir", type=Path)
     args = p.parse_args(argv)
+    if args.action == "verify":
+        return _verify(args.dir)
     files = args.files if args.action == "info" else [args.file]
     for f in files:
         if not f.is_file():

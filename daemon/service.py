@@ -15,7 +15,10 @@ import socket
 import time
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
 
+from daemon import manifest
 from daemon.acquisition import Acquisition
 from daemon.batcher import Batcher
 from daemon.config import Config, DeviceConfig
@@ -96,6 +99,13 @@ class Daemon:
         for acq in self.devices:
             if acq.live is not None:
                 acq.live.set_counters(acq.health)
+        self.host = socket.gethostname()
+        self._intervals: dict[str, list[list[int | None]]] = {}
+        """Each session this run recorded: [start, stop] per stretch (the base session
+        pauses while a session started over MQTT runs)."""
+        self._tags_of: dict[str, dict[str, str]] = {}
+        self._manifest_lock = asyncio.Lock()
+        self._manifest_tasks: set[asyncio.Task[None]] = set()
 
     def _live(self, device: DeviceConfig) -> LiveStream:
         status = {"port": device.port, "driver": device.driver, "host": socket.gethostname()}
@@ -139,6 +149,7 @@ class Daemon:
             self.config.influx.url,
         )
         self.batcher.extend([self._session_line("start", self.started_ns)])
+        self._session_began(self.session, self.started_ns)
         writer_stop = asyncio.Event()
         batcher = asyncio.create_task(self.batcher.run(), name="batcher")
         writer = asyncio.create_task(
@@ -177,10 +188,13 @@ class Daemon:
             await asyncio.gather(*readers, return_exceptions=True)
             health.cancel()
             recordings.cancel()
+            await asyncio.gather(*self._manifest_tasks, return_exceptions=True)
             await asyncio.gather(
                 *(asyncio.to_thread(d.recording.close) for d in self.devices if d.recording),
                 return_exceptions=True,
             )
+            self._session_ended(self.session, time.time_ns(), schedule=False)
+            await self._write_manifests(list(self._intervals), complete=True)
             await self._stop_live(live)
             if not batcher.done():
                 self.batcher.extend(await self._health_lines())
@@ -245,9 +259,102 @@ class Daemon:
         return self.session
 
     def _switch_session(self, name: str, tags: dict[str, str]) -> None:
+        now = time.time_ns()
+        old = self.session
         self.session, self.session_tags = name, tags
         for d in self.devices:
             d.set_session(name)
+        self._session_ended(old, now, schedule=True)
+        self._session_began(name, now)
+
+    # -- QA manifests (daemon.manifest) ----------------------------------------
+
+    def _session_began(self, session: str, now: int) -> None:
+        self._intervals.setdefault(session, []).append([now, None])
+        self._tags_of[session] = dict(self.session_tags)
+        self._schedule_manifest(session, complete=False)
+
+    def _session_ended(self, session: str, now: int, *, schedule: bool) -> None:
+        stretches = self._intervals.get(session)
+        if stretches and stretches[-1][1] is None:
+            stretches[-1][1] = now
+        if schedule:
+            self._schedule_manifest(session, complete=True)
+
+    def _schedule_manifest(self, session: str, *, complete: bool) -> None:
+        if not self.config.recording_enabled:
+            return
+        task = asyncio.create_task(self._write_manifests([session], complete=complete))
+        self._manifest_tasks.add(task)
+        task.add_done_callback(self._manifest_tasks.discard)
+
+    async def _write_manifests(self, sessions: list[str], *, complete: bool) -> None:
+        """Write (or rewrite) each session's manifest; with hashes once its files are finished."""
+        recordings = [d.recording for d in self.devices if d.recording is not None]
+        if not recordings:
+            return
+        async with self._manifest_lock:
+            if complete:  # a session switch finishes the old files on each writer thread
+                await asyncio.gather(*(asyncio.to_thread(r.wait_written) for r in recordings))
+            for session in sessions:
+                doc = self._manifest_doc(session, complete)
+                directory = self.config.recording.dir / session
+                files = [p for r in recordings for p in r.files if p.parent == directory]
+                path = directory / manifest.manifest_name(self.started_ns, session, self.host)
+                try:
+                    await asyncio.to_thread(self._finish_manifest, path, doc, files, complete)
+                except OSError:
+                    log.exception("cannot write the manifest %s", path)
+
+    @staticmethod
+    def _finish_manifest(
+        path: Path, doc: dict[str, Any], files: list[Path], complete: bool
+    ) -> None:
+        present = [p for p in files if p.exists()]
+        doc["files"] = manifest.file_entries(present, hashed=complete)
+        manifest.write(path, doc)
+        if complete:
+            log.info("manifest %s: %d file(s)", path, len(present))
+
+    def _manifest_doc(self, session: str, complete: bool) -> dict[str, Any]:
+        devices = []
+        for d in self.devices:
+            info = d.identity
+            identity = (
+                None
+                if info is None
+                else {
+                    "model": info.model,
+                    "serial": info.serial,
+                    "firmware": info.firmware,
+                    **info.extra,
+                }
+            )
+            rec = d.recording
+            devices.append(
+                {
+                    "name": d.device.name,
+                    "driver": d.device.driver,
+                    "port": d.device.port,
+                    "identity": identity,
+                    "recording_dropped": 0 if rec is None else rec.dropped,
+                    "recording_failed": False if rec is None else rec.failed,
+                }
+            )
+        return {
+            "format": manifest.FORMAT,
+            "session": session,
+            "complete": complete,
+            "pvlog_version": pvlog_version(),
+            "host": self.host,
+            "run_started_ns": self.started_ns,
+            "stretches": [
+                {"start_ns": a, "stop_ns": b} for a, b in self._intervals.get(session, [])
+            ],
+            "session_tags": {**self.config.session.tags, **self._tags_of.get(session, {})},
+            "config": manifest.redact(self.config.model_dump(mode="json")),
+            "devices": devices,
+        }
 
     def _session_line(self, state: str, time_ns: int) -> str:
         fields: dict[str, str | float | int | bool | None] = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from mcap.records import Channel, Message
 from mcap.stream_reader import StreamReader
 
 from daemon.influx import InfluxV1
-from tests.helpers import DaemonProcess, SimProcess, write_config
+from daemon.manifest import sha256_file
+from tests.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -28,6 +30,16 @@ FAULTS = ("--bad-checksum", "0.02", "--garbage", "0.02", "--drop", "0.01")
 def recording_config(tmp: Path, influx: InfluxV1, link: Path) -> Path:
     extra = f'[recording]\ndir = "{tmp / "rec"}"\n'
     return write_config(tmp, influx.url, influx.database, {"bench1": str(link)}, extra=extra)
+
+
+def verify_cli(directory: Path) -> tuple[int, str]:
+    """``pvlog recording verify``: its exit code, and its output up to the file counts."""
+    out = subprocess.run(
+        pvlog_cmd("recording", "verify", str(directory)),
+        capture_output=True, text=True, cwd=REPO, check=False,
+    )  # fmt: skip
+    last = out.stdout.strip().splitlines()[-1]
+    return out.returncode, last.split(" (")[0] if out.returncode == 0 else out.stdout
 
 
 def delivered_bytes(sim: SimProcess) -> bytes:
@@ -99,6 +111,27 @@ def test_every_delivered_byte_and_every_sample_is_recorded(
     events = [json.loads(d) for topic, _, d in msgs if topic == "events"]
     assert "gap" in {e["code"] for e in events}
 
+    # The QA manifest: what was recorded, where, by what, and each file's hash.
+    (mpath,) = (short_tmp / "rec" / "test").glob("*.manifest.json")
+    doc = json.loads(mpath.read_text())
+    assert doc["complete"] is True and doc["session"] == "test"
+    assert doc["files"] == [
+        {"name": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    ]
+    (device,) = doc["devices"]
+    assert device["name"] == "bench1" and device["identity"]["model"] == "BIX-30"
+    assert doc["config"]["device"][0]["port"] == str(sim.link)
+    (stretch,) = doc["stretches"]
+    assert stretch["start_ns"] < stretch["stop_ns"]
+    assert verify_cli(short_tmp / "rec") == (0, "OK: 1 manifest(s), 1 file(s)")
+
+    # One byte changed in the recording is caught, and named.
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    code, out = verify_cli(short_tmp / "rec")
+    assert code == 1 and f"{path.name}: SHA-256 differs: altered" in out
+
 
 def test_a_killed_daemon_leaves_a_file_readable_to_its_last_chunk(
     short_tmp: Path, influx: InfluxV1
@@ -124,3 +157,6 @@ def test_a_killed_daemon_leaves_a_file_readable_to_its_last_chunk(
     last = max(t for topic, t, _ in msgs if topic == "raw")
     assert killed_at - last < 2_000_000_000
     assert len(raw) > 0.5 * len(delivered)
+    # The manifest written at the start still says so: QA sees the run was cut short.
+    code, out = verify_cli(short_tmp / "rec")
+    assert code == 1 and "was never closed" in out and f"{path.name}: in no manifest" in out

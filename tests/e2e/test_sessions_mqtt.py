@@ -4,6 +4,7 @@ are refused on the reply topic; the subscription survives a broker restart."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -39,6 +40,7 @@ def test_sessions_start_and_stop_over_mqtt(
 ) -> None:
     sim = SimProcess(short_tmp, "pvs0", "--rate", "100", "--seed", "8")
     cfg = mqtt_config(short_tmp, influx, mosquitto.url, {"bench1": str(sim.link)})
+    cfg.write_text(cfg.read_text() + f'\n[recording]\ndir = "{short_tmp / "rec"}"\n')
     daemon = DaemonProcess(cfg)
     try:
         sim.wait_listening()
@@ -84,3 +86,19 @@ def test_sessions_start_and_stop_over_mqtt(
         ("stop", "alice", "L7"),
     ]
     assert [v[1] for v in by_session["test"]] == ["start", "stop"]
+
+    # Each session's recordings come with a complete manifest; the base session, which
+    # paused while run42 ran, lists both of its files and both of its stretches.
+    rec = short_tmp / "rec"
+    (run42,) = (rec / "run42").glob("*.manifest.json")
+    (base,) = (rec / "test").glob("*.manifest.json")
+    run42_doc, base_doc = json.loads(run42.read_text()), json.loads(base.read_text())
+    assert run42_doc["complete"] and base_doc["complete"]
+    assert run42_doc["session_tags"] == {"bench": "ci", "operator": "alice", "lot": "L7"}
+    assert len(run42_doc["files"]) == 1 and len(base_doc["files"]) == 2
+    assert len(base_doc["stretches"]) == 2 and len(run42_doc["stretches"]) == 1
+    verified = subprocess.run(
+        pvlog_cmd("recording", "verify", str(rec)), capture_output=True, text=True, check=False
+    )
+    assert verified.returncode == 0, verified.stdout
+    assert verified.stdout.startswith("OK: 2 manifest(s), 3 file(s)")
