@@ -63,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sub.add_parser("replay", help="serve a recording's raw bytes on a pty or TCP port")
     sub.add_parser("recording", help="info about recordings, or their samples exported")
+    sub.add_parser("import", help="load recordings into InfluxDB (through the outbox)")
     sub.add_parser(
         "report", help="each inflation of a session (InfluxDB or recordings), table and plot"
     )
@@ -79,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from daemon.recording_tools import main as recording_main
 
         return recording_main(argv[1:])
+    if argv[:1] == ["import"]:
+        from daemon.importer import main as import_main
+
+        return import_main(argv[1:])
     if argv[:1] == ["report"]:
         from daemon.report import main as report_main
 

@@ -13,35 +13,17 @@ import contextlib
 import csv
 import json
 import sys
-import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from mcap.exceptions import McapError
-from mcap.records import Channel, Message, Metadata
-from mcap.stream_reader import StreamReader
-
-from daemon.lineprotocol import SampleLines, series_prefix
+from daemon.importer import recording_lines
 from daemon.manifest import verify
+from daemon.progress import Progress
+from daemon.recording_reader import NOT_CHANNELS, iso, read, samples, unit_of
 from drivers.lbx import LbxParser
 from drivers.pvs import PvsParser
-
-UNITS = {"pressure_kpa": "kPa", "volume_ml": "mL", "ibp_mmhg": "mmHg", "temp_c": "C"}
-
-
-def read(path: Path) -> Iterator[tuple[str, int, bytes] | dict[str, str]]:
-    """The file's metadata (dicts) and messages ((topic, log time, data)), to its last chunk."""
-    topics: dict[int, str] = {}
-    with path.open("rb") as f, contextlib.suppress(McapError, EOFError):
-        for record in StreamReader(f, emit_chunks=False).records:
-            if isinstance(record, Channel):
-                topics[record.id] = record.topic
-            elif isinstance(record, Message):
-                yield topics.get(record.channel_id, "?"), record.log_time, record.data
-            elif isinstance(record, Metadata) and record.name == "pvlog":
-                yield dict(record.metadata)
 
 
 def info(path: Path) -> dict[str, Any]:
@@ -70,8 +52,8 @@ def info(path: Path) -> dict[str, Any]:
         "device": meta.get("device", "?"),
         "driver": meta.get("driver", "?"),
         "session": meta.get("session", "?"),
-        "start": _iso(first),
-        "end": _iso(last),
+        "start": iso(first),
+        "end": iso(last),
         "seconds": round((last - first) / 1e9, 3) if first is not None and last else 0.0,
         "samples": counts["samples"],
         "raw_bytes": raw_bytes,
@@ -80,48 +62,40 @@ def info(path: Path) -> dict[str, Any]:
     }
 
 
-def _iso(ns: int | None) -> str:
-    if ns is None:
-        return "-"
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9)) + f".{ns % 10**9 // 10**6:03d}Z"
-    )
+def export(path: Path, fmt: str, out: IO[str], progress: Progress | None = None) -> int:
+    """Write ``path``'s samples to ``out`` as csv, jsonl or lp; returns how many.
 
-
-def samples(path: Path) -> Iterator[dict[str, Any]]:
-    for item in read(path):
-        if not isinstance(item, dict) and item[0] == "samples":
-            yield json.loads(item[2])
-
-
-def export(path: Path, fmt: str, out: IO[str]) -> int:
-    """Write ``path``'s samples to ``out`` as csv, jsonl or lp; returns how many."""
-    rows = list(samples(path))
-    fields = sorted({k for r in rows for k in r if k in UNITS})
-    if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["time_ns", "time_utc", "device", "seq", "flags", *fields])
-        writer.writerow(["ns", "", "", "", "", *(UNITS[f] for f in fields)])  # the units row
-        for r in rows:
+    Streams: a recording of any length is read and written a sample at a time.
+    """
+    if fmt == "lp":  # as pvlog run writes pv_sample, under the file's session
+        n = 0
+        for line in recording_lines([path], session=None, events=False, progress=progress):
+            out.write(line + "\n")
+            n += 1
+        return n
+    n = 0
+    writer = csv.writer(out, lineterminator="\n")
+    fields: list[str] = []
+    for r in samples(path):
+        if fmt == "jsonl":
+            out.write(json.dumps(r) + "\n")
+        else:
+            if n == 0:  # the channels come from the file's schema, the same for all rows
+                fields = _channels(path)  # a first pass: memory stays flat however long
+                writer.writerow(["time_ns", "time_utc", "device", "seq", "flags", *fields])
+                writer.writerow(["ns", "", "", "", "", *(unit_of(f) for f in fields)])
             t = r["timestamp"]["sec"] * 10**9 + r["timestamp"]["nsec"]
             values = ["" if r.get(f) is None else repr(r[f]) for f in fields]
-            writer.writerow([t, _iso(t), r["device"], r["seq"], r["flags"], *values])
-    elif fmt == "jsonl":
-        for r in rows:
-            out.write(json.dumps(r) + "\n")
-    else:  # line protocol, as pvlog run writes pv_sample
-        meta = next((m for m in read(path) if isinstance(m, dict)), {})
-        encoders: dict[str, SampleLines] = {}
-        for r in rows:
-            device = r["device"]
-            enc = encoders.get(device)
-            if enc is None:
-                tags = {"device": device, "session": meta.get("session", "")}
-                enc = encoders[device] = SampleLines(series_prefix("pv_sample", tags))
-            t = r["timestamp"]["sec"] * 10**9 + r["timestamp"]["nsec"]
-            present = {f: float(r[f]) for f in fields if r.get(f) is not None}
-            out.write(enc.encode(present, r["seq"], r["flags"], t) + "\n")
-    return len(rows)
+            writer.writerow([t, iso(t), r["device"], r["seq"], r["flags"], *values])
+        n += 1
+        if progress is not None:
+            progress.add()
+    return n
+
+
+def _channels(path: Path) -> list[str]:
+    """Every channel any sample of the file has (a sensor fault leaves one out), sorted."""
+    return sorted({k for r in samples(path) for k in r if k not in NOT_CHANNELS})
 
 
 def _verify(directory: Path) -> int:
@@ -149,6 +123,7 @@ def main(argv: Sequence[str]) -> int:
     e.add_argument("file", type=Path)
     e.add_argument("--format", choices=["csv", "jsonl", "lp"], default="csv")
     e.add_argument("-o", "--output", type=Path, help="default: standard output")
+    e.add_argument("--progress", action="store_true", help="show progress even off a terminal")
     v = sub.add_parser(
         "verify", help="check a directory's QA manifests: every file there, whole and unaltered"
     )
@@ -171,6 +146,8 @@ def main(argv: Sequence[str]) -> int:
         return 0
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(args.output.open("w")) if args.output else sys.stdout
-        n = export(args.file, args.format, out)
+        progress = Progress("samples", sys.stderr, args.progress or sys.stderr.isatty())
+        n = export(args.file, args.format, out, progress)
+        progress.done()
     print(f"{n} samples exported", file=sys.stderr)
     return 0

@@ -26,7 +26,7 @@ from daemon.inflations import (
     inflation_fields,
 )
 from daemon.influx import InfluxUnavailable, InfluxV1
-from daemon.recording_tools import samples
+from daemon.recording_reader import recording_files, samples
 from drivers.units import kpa_to_atm
 
 PAGE = 50_000
@@ -122,13 +122,6 @@ def from_recordings(paths: Iterable[Path], device: str | None = None) -> dict[st
     for trace in traces.values():  # parts of one device are read in name (= time) order;
         _sort(trace)  # sort anyway, for files given out of order
     return traces
-
-
-def recording_files(paths: Iterable[Path]) -> list[Path]:
-    out: list[Path] = []
-    for p in paths:
-        out.extend(sorted(p.rglob("*.mcap")) if p.is_dir() else [p])
-    return out
 
 
 def _sort(trace: Trace) -> None:

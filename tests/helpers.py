@@ -146,11 +146,14 @@ class DaemonProcess:
 
 
 def query_samples(
-    client: InfluxV1, device: str, fields: str = "pressure_kpa, volume_ml"
+    client: InfluxV1,
+    device: str,
+    fields: str = "pressure_kpa, volume_ml",
+    *,
+    session: str | None = None,
 ) -> list[dict[str, Any]]:
-    res = client.query(
-        f"SELECT time, seq, {fields}, flags FROM pv_sample WHERE device = '{device}'"
-    )
+    where = f"device = '{device}'" + (f" AND session = '{session}'" if session else "")
+    res = client.query(f"SELECT time, seq, {fields}, flags FROM pv_sample WHERE {where}")
     series = res["results"][0].get("series", [])
     if not series:
         return []

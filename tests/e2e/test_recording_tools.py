@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from daemon.influx import InfluxV1
+from daemon.influxd import free_port
 from tests.e2e.test_recording import recording_config
-from tests.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd
+from tests.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, query_samples
 
 pytestmark = pytest.mark.e2e
 
@@ -63,8 +64,11 @@ def test_info_and_export(short_tmp: Path, influx: InfluxV1) -> None:
     assert 2.0 < summary["seconds"] < 4.0
 
     out = short_tmp / "s.csv"
-    exported = pvlog("recording", "export", str(path), "--format", "csv", "-o", str(out))
+    exported = pvlog(
+        "recording", "export", str(path), "--format", "csv", "-o", str(out), "--progress"
+    )
     assert exported.returncode == 0, exported.stderr
+    assert exported.stderr.endswith(f"samples: {len(valid)}\n{len(valid)} samples exported\n")
     rows = list(csv.reader(io.StringIO(out.read_text())))
     assert rows[0] == ["time_ns", "time_utc", "device", "seq", "flags", "pressure_kpa", "volume_ml"]
     assert rows[1][-2:] == ["kPa", "mL"]  # the units row
@@ -79,3 +83,35 @@ def test_info_and_export(short_tmp: Path, influx: InfluxV1) -> None:
     jsonl = pvlog("recording", "export", str(path), "--format", "jsonl")
     assert [json.loads(x)["seq"] for x in jsonl.stdout.splitlines()] == list(valid)
     assert pvlog("recording", "info", str(short_tmp / "missing.mcap")).returncode == 2
+
+    # pvlog import: the recording's samples into InfluxDB under a new session name,
+    # through the outbox: with InfluxDB away they wait there, and go when it is back.
+    cfg = short_tmp / "pvlog.toml"
+    down = short_tmp / "down.toml"
+    down.write_text(
+        cfg.read_text()
+        .replace(influx.url, f"http://127.0.0.1:{free_port()}")
+        .replace("drain_timeout_s = 30", "drain_timeout_s = 1")
+    )
+    offline = pvlog("import", str(short_tmp / "rec"), "--session", "bench-import", "-c", str(down))
+    assert offline.returncode == 1 and "still in the outbox" in offline.stderr
+    assert not query_samples(influx, "bench1", session="bench-import")
+    imported = pvlog("import", str(path), "--session", "bench-import", "-c", str(cfg), "--progress")
+    assert imported.returncode == 0, imported.stderr
+    # (text mode reads the progress line's carriage returns as newlines)
+    assert imported.stderr.rstrip().endswith(f"samples read: {len(valid)}")
+    rows_in = query_samples(influx, "bench1", session="bench-import")
+    assert [r["seq"] for r in rows_in] == list(valid), "each sample once, though sent twice"
+    original = query_samples(influx, "bench1", session="test")
+    assert [(r["time"], r["pressure_kpa"], r["volume_ml"]) for r in rows_in] == [
+        (r["time"], r["pressure_kpa"], r["volume_ml"]) for r in original
+    ]
+    gaps = influx.query(
+        "SELECT count(value) FROM pv_event WHERE session = 'bench-import' AND code = 'gap'"
+    )["results"][0]["series"][0]["values"][0][1]
+    assert gaps == summary["events"]["gap"]
+    states = influx.query("SELECT state, source FROM pv_session WHERE session = 'bench-import'")
+    assert [v[1:] for v in states["results"][0]["series"][0]["values"]] == [
+        ["start", "import"],
+        ["stop", "import"],
+    ]

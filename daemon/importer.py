@@ -1,0 +1,195 @@
+"""``pvlog import``: a recording's samples into InfluxDB, for benches that recorded offline.
+
+The lines are the ones ``pvlog run`` would have written (``pv_sample``, ``pv_event``,
+``pv_inflation`` from the same detector, ``pv_session`` start and stop), under the
+session name given, and they go the daemon's way: committed to the configured
+outbox first, then sent by the same writer. InfluxDB being away loses nothing: what
+it has not taken stays in the outbox for this command's next run or the daemon's.
+Importing the same file twice writes the same points again, which InfluxDB keeps once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from daemon.config import Config, ConfigError, InflationConfig, load_config
+from daemon.inflations import InflationDetector, inflation_fields
+from daemon.influx import InfluxV1
+from daemon.lineprotocol import SampleLines, encode_line, series_prefix
+from daemon.outbox import Outbox
+from daemon.progress import Progress
+from daemon.recording_reader import NOT_CHANNELS, read, recording_files
+from daemon.writer import InfluxWriter
+
+
+def recording_lines(
+    paths: Iterable[Path],
+    *,
+    session: str | None,
+    static_tags: dict[str, str] | None = None,
+    inflation: InflationConfig | None = None,
+    events: bool = True,
+    progress: Progress | None = None,
+) -> Iterator[str]:
+    """Line protocol for the recordings' samples, events and (if asked) inflations.
+
+    ``session=None`` keeps each file's own session name.
+    """
+    tags = static_tags or {}
+    encoders: dict[tuple[str, str], SampleLines] = {}
+    detectors: dict[str, InflationDetector] = {}
+    for path in recording_files(paths):
+        file_session = ""
+        for item in read(path):
+            if isinstance(item, dict):
+                file_session = item.get("session", "")
+                continue
+            topic, _log_time, data = item
+            if topic != "samples" and (topic != "events" or not events):
+                continue
+            msg = json.loads(data)
+            device = msg["device"]
+            name = session if session is not None else file_session
+            t = msg["timestamp"]["sec"] * 10**9 + msg["timestamp"]["nsec"]
+            if topic == "events":
+                prefix = series_prefix(
+                    "pv_event", {"device": device, "session": name, "code": msg["code"]}
+                )
+                yield encode_line(prefix, {"detail": msg["detail"], "value": msg["value"]}, t)
+                continue
+            enc = encoders.get((device, name))
+            if enc is None:
+                series = {**tags, "device": device, "session": name}
+                enc = encoders[device, name] = SampleLines(series_prefix("pv_sample", series))
+            values = {
+                k: float(v) for k, v in msg.items() if k not in NOT_CHANNELS and v is not None
+            }
+            yield enc.encode(values, msg["seq"], msg["flags"], t)
+            if progress is not None:
+                progress.add()
+            if inflation is not None and inflation.enabled and "pressure_kpa" in values:
+                det = detectors.get(device)
+                if det is None:
+                    det = detectors[device] = InflationDetector(
+                        threshold_atm=inflation.threshold_atm, baseline_atm=inflation.baseline_atm
+                    )
+                done = det.add(t, values["pressure_kpa"], values.get("volume_ml"))
+                if done is not None:
+                    prefix = series_prefix("pv_inflation", {"device": device, "session": name})
+                    yield encode_line(prefix, inflation_fields(done), done.start_ns)
+
+
+def import_recordings(
+    config: Config, paths: Sequence[Path], session: str, progress: Progress
+) -> tuple[int, int]:
+    """Commit the lines to the outbox, then send; returns (lines committed, lines left)."""
+    box = Outbox(config.outbox.path)
+    batch: list[str] = []
+    committed = 0
+    first_ns: int | None = None
+    last_ns = 0
+
+    def put() -> None:
+        nonlocal committed
+        if batch:
+            box.put("\n".join(batch).encode(), len(batch))
+            committed += len(batch)
+            batch.clear()
+
+    try:
+        lines = recording_lines(
+            paths,
+            session=session,
+            static_tags=config.session.tags,
+            inflation=config.inflation,
+            progress=progress,
+        )
+        for line in lines:
+            if not line:
+                continue
+            batch.append(line)
+            t = int(line.rsplit(" ", 1)[1])
+            first_ns = t if first_ns is None else min(first_ns, t)
+            last_ns = max(last_ns, t)
+            if len(batch) >= config.influx.batch_size:
+                put()
+        if first_ns is not None:
+            fields = {
+                "host": socket.gethostname(),
+                "source": "import",
+                "imported_from": ",".join(p.name for p in paths),
+                **config.session.tags,
+            }
+            prefix = series_prefix("pv_session", {"session": session})
+            batch.append(encode_line(prefix, {"state": "start", **fields}, first_ns))
+            batch.append(encode_line(prefix, {"state": "stop", **fields}, last_ns + 1))
+        put()
+        progress.done()
+    finally:
+        box.close()
+    return committed, asyncio.run(_send(config))
+
+
+async def _send(config: Config) -> int:
+    """Drain the outbox into InfluxDB for up to ``outbox.drain_timeout_s``; returns lines left."""
+    influx = config.influx
+    committed = asyncio.Event()
+    writer = InfluxWriter(
+        Outbox(config.outbox.path),
+        InfluxV1(influx.url, influx.database, timeout_s=influx.timeout_s),
+        committed,
+        batch_size=influx.batch_size,
+    )
+    stop = asyncio.Event()
+    stop.set()  # send what is there, then end
+    try:
+        await writer.run(stop, config.outbox.drain_timeout_s)
+    finally:
+        writer.close()
+    box = Outbox(config.outbox.path)
+    try:
+        return box.depth().lines
+    finally:
+        box.close()
+
+
+def main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="pvlog import",
+        description="Load recordings' samples into InfluxDB under a session name, "
+        "through the configured outbox (nothing is lost if InfluxDB is away).",
+    )
+    p.add_argument("recordings", nargs="+", type=Path, help="MCAP files or directories")
+    p.add_argument("--session", required=True, help="the session name the samples get")
+    p.add_argument("-c", "--config", required=True, help="InfluxDB, outbox and tags from here")
+    p.add_argument("--progress", action="store_true", help="show progress even off a terminal")
+    args = p.parse_args(argv)
+    try:
+        config = load_config(args.config, devices=False)
+    except ConfigError as exc:
+        print(f"pvlog: config error: {exc}", file=sys.stderr)
+        return 2
+    missing = [r for r in args.recordings if not r.exists()]
+    if missing:
+        print(f"pvlog import: {missing[0]}: no such file or directory", file=sys.stderr)
+        return 2
+    progress = Progress("samples read", sys.stderr, args.progress or sys.stderr.isatty())
+    committed, left = import_recordings(config, args.recordings, args.session, progress)
+    print(
+        f"{progress.count} samples ({committed} lines) imported as session {args.session} "
+        f"through {config.outbox.path}"
+    )
+    if left:
+        print(
+            f"pvlog import: {left} lines are still in the outbox (InfluxDB at "
+            f"{config.influx.url} did not take them): the next pvlog run or import sends them",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
