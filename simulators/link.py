@@ -46,6 +46,11 @@ class Link(abc.ABC):
         """Send ``data``; False if nobody was listening (not delivered)."""
 
     @abc.abstractmethod
+    def backlog(self) -> int:
+        """Bytes sent but not yet taken by the reader: past ``MAX_PENDING``, ``send``
+        drops (an overrun, as a real UART's would); a replay waits below it instead."""
+
+    @abc.abstractmethod
     async def start(self) -> None: ...
 
     @abc.abstractmethod
@@ -144,6 +149,9 @@ class PtyLink(Link):
             self._queue(data[n:])
         return True
 
+    def backlog(self) -> int:
+        return len(self._pending)
+
     def _queue(self, data: bytes) -> None:
         if len(self._pending) + len(data) > MAX_PENDING:
             self.overruns += 1
@@ -235,6 +243,9 @@ class TcpLink(Link):
             return True
         self._writer.write(data)
         return True
+
+    def backlog(self) -> int:
+        return 0 if self._writer is None else self._writer.transport.get_write_buffer_size()
 
     def unplug(self) -> None:
         if self._writer is not None:

@@ -26,6 +26,9 @@ from simulators.link import Link, PtyLink, TcpLink
 
 SETTLE_S = 0.2
 SPIN_NS = 2_000_000
+MAX_BACKLOG = 1 << 16
+"""Bytes a replay lets wait for the reader before it waits too: whatever the rate, a
+slow reader slows the replay down and no byte is dropped."""
 """The last stretch before a chunk is due is waited out by yielding, not by a timer."""
 """After a reader opens the port, wait this long before sending (it is still configuring it)."""
 
@@ -99,6 +102,10 @@ class Replay:
                 self.lateness_ns.append(time.monotonic_ns() - due)
             elif i % 64 == 0:
                 await asyncio.sleep(0)
+            while self.link.backlog() > MAX_BACKLOG:
+                if self.stopping.is_set():
+                    return
+                await asyncio.sleep(0.001)  # the reader is slower: wait, never overrun
             while not self.link.send(data):
                 if self.stopping.is_set():
                     return

@@ -26,6 +26,12 @@ def session_samples(influx: InfluxV1, session: str) -> list[dict[str, Any]]:
     return [dict(zip(series["columns"], row, strict=True)) for row in series["values"]]
 
 
+def recording_bytes(path: Path) -> int:
+    from daemon.recording_reader import read
+
+    return sum(len(m[2]) for m in read(path) if not isinstance(m, dict) and m[0] == "raw")
+
+
 def run_daemon(
     tmp: Path, influx: InfluxV1, port: str, session: str, recording: bool
 ) -> DaemonProcess:
@@ -96,3 +102,55 @@ def test_a_replayed_recording_reproduces_the_session(short_tmp: Path, influx: In
     worst = max(abs((rb["time"] - b0) - (ra["time"] - a0)) for ra, rb in zip(a, b, strict=True))
     print(f"relative time difference, worst {worst / 1e6:.3f} ms")
     assert worst < 1_000_000
+
+    # As fast as it goes: the same samples, in a fraction of the time.
+    fast = subprocess.Popen(
+        pvlog_cmd("replay", str(recording), "--tcp", "127.0.0.1:0", "--rate", "max"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    assert fast.stdout is not None
+    address = fast.stdout.readline().strip()
+    quick = run_daemon(short_tmp / "c", influx, address, "fast", recording=False)
+    try:
+        began = time.monotonic()
+        _, err = fast.communicate(timeout=60)
+        took = time.monotonic() - began
+        assert fast.returncode == 0, err
+        time.sleep(1)
+        assert quick.stop() == 0, quick.log()
+    finally:
+        fast.kill()
+        quick.kill()
+    print(f"--rate max: a {(a[-1]['time'] - a0) / 1e9:.1f} s recording replayed in {took:.2f} s")
+    c = session_samples(influx, "fast")
+    assert [{k: v for k, v in r.items() if k != "time"} for r in c] == strip
+
+    # Over and over: each pass arrives whole (the device's seq starting again each time).
+    looping = subprocess.Popen(
+        pvlog_cmd("replay", str(recording), "--link", str(link), "--rate", "10", "--loop"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    looped = run_daemon(short_tmp / "d", influx, str(link), "loop", recording=False)
+    try:
+        time.sleep(2.5)  # a 4 s recording at 10x: about six passes
+        looping.terminate()
+        _, err = looping.communicate(timeout=30)
+        time.sleep(0.5)
+        assert looped.stop() == 0, looped.log()
+    finally:
+        looping.kill()
+        looped.kill()
+    d = session_samples(influx, "loop")
+    seqs = [r["seq"] for r in d]
+    starts = [0, *(k for k in range(1, len(seqs)) if seqs[k] < seqs[k - 1])]
+    passes = [seqs[i:j] for i, j in zip(starts, [*starts[1:], len(seqs)], strict=True)]
+    print(f"--loop at 10x: {len(passes)} passes")
+    assert len(passes) >= 4
+    whole = [r["seq"] for r in a]
+    assert all(p == whole for p in passes[:-1]), "every pass but the one cut by the stop is whole"
