@@ -26,10 +26,14 @@ def session_samples(influx: InfluxV1, session: str) -> list[dict[str, Any]]:
     return [dict(zip(series["columns"], row, strict=True)) for row in series["values"]]
 
 
-def recording_bytes(path: Path) -> int:
-    from daemon.recording_reader import read
-
-    return sum(len(m[2]) for m in read(path) if not isinstance(m, dict) and m[0] == "raw")
+def start_replay(recording: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        pvlog_cmd("replay", str(recording), *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
 
 
 def run_daemon(
@@ -74,13 +78,7 @@ def test_a_replayed_recording_reproduces_the_session(short_tmp: Path, influx: In
     (recording,) = (short_tmp / "a" / "rec" / "orig").glob("*.mcap")
 
     link = short_tmp / "replayed-port"
-    replay = subprocess.Popen(
-        pvlog_cmd("replay", str(recording), "--link", str(link)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
+    replay = start_replay(recording, "--link", str(link))
     replayed = run_daemon(short_tmp / "b", influx, str(link), "replayed", recording=False)
     try:
         _, err = replay.communicate(timeout=60)
@@ -104,13 +102,7 @@ def test_a_replayed_recording_reproduces_the_session(short_tmp: Path, influx: In
     assert worst < 1_000_000
 
     # As fast as it goes: the same samples, in a fraction of the time.
-    fast = subprocess.Popen(
-        pvlog_cmd("replay", str(recording), "--tcp", "127.0.0.1:0", "--rate", "max"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
+    fast = start_replay(recording, "--tcp", "127.0.0.1:0", "--rate", "max")
     assert fast.stdout is not None
     address = fast.stdout.readline().strip()
     quick = run_daemon(short_tmp / "c", influx, address, "fast", recording=False)
@@ -129,13 +121,7 @@ def test_a_replayed_recording_reproduces_the_session(short_tmp: Path, influx: In
     assert [{k: v for k, v in r.items() if k != "time"} for r in c] == strip
 
     # Over and over: each pass arrives whole (the device's seq starting again each time).
-    looping = subprocess.Popen(
-        pvlog_cmd("replay", str(recording), "--link", str(link), "--rate", "10", "--loop"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
+    looping = start_replay(recording, "--link", str(link), "--rate", "10", "--loop")
     looped = run_daemon(short_tmp / "d", influx, str(link), "loop", recording=False)
     try:
         time.sleep(2.5)  # a 4 s recording at 10x: about six passes
