@@ -275,9 +275,9 @@ class Acquisition:
         return encode_line(prefix, {"detail": detail, "value": value}, time_ns)
 
     def event(self, code: str, detail: str, value: float | None) -> None:
-        """Record a pvlog-side event for this device (port lost, restored...)."""
+        """Record a pvlog-side event for this device (port lost, restored, outbox full...)."""
         self._sink([self._emit_event(code, detail, value, time.time_ns())])
-        if self.live is not None:
+        if self.live is not None and code in ("port_lost", "port_restored"):
             self.live.set_state("port_lost" if code == "port_lost" else "online")
 
     def health(self) -> dict[str, int]:

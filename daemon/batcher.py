@@ -4,6 +4,12 @@ Acquisition appends lines synchronously (no await on the hot path); a flusher ta
 commits them to the outbox. At most one flush interval of lines lives only in
 memory: that is what a ``kill -9`` can cost, and those bytes are in the raw
 recording too.
+
+A commit that fails (disk full, the outbox's file system gone read-only) does not
+stop the daemon: the lines wait in memory and the commit is retried every
+``RETRY_S``, while acquisition, the live stream and the recordings go on. Memory
+stays bounded: past ``MAX_MEMORY_LINES`` waiting, the oldest are dropped, counted
+and logged (never silently).
 """
 
 from __future__ import annotations
@@ -11,10 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 
 from daemon.outbox import AsyncOutbox
 
 log = logging.getLogger(__name__)
+
+RETRY_S = 1.0
+MAX_MEMORY_LINES = 500_000
+"""About 60 MB of lines: minutes of a fast bench while the outbox cannot take them."""
 
 
 class Batcher:
@@ -28,6 +39,10 @@ class Batcher:
         self.committed = asyncio.Event()
         """Set after each commit: the writer waits on it instead of polling the outbox."""
         self.lines_committed = 0
+        self.commit_failures = 0
+        self.dropped_lines = 0
+        """Lines dropped from memory while the outbox could not take them."""
+        self.failing = False
         self._closing = False
 
     def extend(self, lines: list[str]) -> None:
@@ -36,6 +51,16 @@ class Batcher:
         self._lines.extend(lines)
         if len(self._lines) >= self._batch_size:
             self._full.set()
+        if len(self._lines) > MAX_MEMORY_LINES:
+            excess = len(self._lines) - MAX_MEMORY_LINES
+            del self._lines[:excess]
+            if not self.dropped_lines:
+                log.error(
+                    "the outbox has taken nothing for too long: dropping the oldest lines "
+                    "in memory beyond %d (they are in the raw recordings, if on)",
+                    MAX_MEMORY_LINES,
+                )
+            self.dropped_lines += excess
 
     async def run(self) -> None:
         """Flush by age or size until ``close()``; then flush what is left and return."""
@@ -44,8 +69,15 @@ class Batcher:
             # The oldest pending line waits at most one interval (less when full).
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._full.wait(), self._interval)
-            await self.flush()
-        await self.flush()
+            if not await self.flush():
+                await asyncio.sleep(RETRY_S)
+                self._waiting.set()
+        if not await self.flush() and self._lines:
+            log.error(
+                "stopping with %d lines not committed: the outbox cannot take them "
+                "(they are in the raw recordings, if on)",
+                len(self._lines),
+            )
 
     def close(self) -> None:
         """Ask ``run()`` to flush everything and return (it is never cancelled mid-commit)."""
@@ -53,14 +85,35 @@ class Batcher:
         self._full.set()
         self._waiting.set()
 
-    async def flush(self) -> None:
-        """Commit everything pending, in batches of at most ``batch_size`` lines."""
+    async def flush(self) -> bool:
+        """Commit everything pending, in batches of at most ``batch_size`` lines; False
+        when the outbox failed to take one (what is left stays pending)."""
         self._full.clear()
         self._waiting.clear()
         while self._lines:
             chunk = self._lines[: self._batch_size]
             del self._lines[: self._batch_size]
             body = "\n".join(chunk).encode()
-            await self._outbox.put(body, len(chunk))
+            try:
+                await self._outbox.put(body, len(chunk))
+            except (sqlite3.Error, OSError) as exc:
+                self._lines[:0] = chunk  # first again, in order
+                self._failed(exc)
+                return False
+            if self.failing:
+                log.warning("the outbox takes commits again")
+                self.failing = False
             self.lines_committed += len(chunk)
             self.committed.set()
+        return True
+
+    def _failed(self, exc: Exception) -> None:
+        self.commit_failures += 1
+        if not self.failing:
+            log.error(
+                "cannot commit to the outbox (%s): keeping lines in memory and retrying "
+                "every %.0f s; acquisition goes on",
+                exc,
+                RETRY_S,
+            )
+        self.failing = True

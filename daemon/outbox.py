@@ -6,6 +6,13 @@ A batch leaves the ``batch`` table only after InfluxDB answered 2xx, or moves to
 (``kill -9``); only a power cut may lose the last commits. Each ``Outbox`` is one
 connection, used from one thread at a time: the batcher commits through its own,
 the writer reads and deletes through another.
+
+The quota (``max_bytes``, on the bodies of the batches waiting) is enforced by the
+connection that commits: past it, the **oldest** waiting batches are evicted, as
+Telegraf's metric buffer does. During a long outage the newest data is what a bench
+engineer is watching, the evicted lines are still in the raw recordings (``pvlog
+import`` loads them), and eviction is never silent: it is counted here, logged and
+recorded as a ``pv_event`` by the daemon, and reported in ``pvlog_health``.
 """
 
 from __future__ import annotations
@@ -54,10 +61,12 @@ class Depth:
     batches: int
     lines: int
     dead_letters: int
+    bytes: int = 0
+    """The bodies waiting: what ``max_bytes`` bounds."""
 
 
 class Outbox:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, max_bytes: int | None = None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -68,15 +77,49 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self.max_bytes = max_bytes
+        self.evicted_batches = 0
+        self.evicted_lines = 0
+        self._bytes = self.waiting_bytes()
+        """At least the bytes waiting (the writer's deletes only lower the truth)."""
 
     def put(self, body: bytes, lines: int) -> int:
-        """Commit one batch; returns its id (ids only grow: the send order)."""
-        cur = self._db.execute(
-            "INSERT INTO batch (created_ns, lines, body) VALUES (?, ?, ?)",
-            (time.time_ns(), lines, body),
-        )
-        assert cur.lastrowid is not None
+        """Commit one batch, evicting the oldest past the quota; returns its id (ids only
+        grow: the send order)."""
+        with self._transaction():
+            cur = self._db.execute(
+                "INSERT INTO batch (created_ns, lines, body) VALUES (?, ?, ?)",
+                (time.time_ns(), lines, body),
+            )
+            assert cur.lastrowid is not None
+            self._bytes += len(body)
+            if self.max_bytes is not None and self._bytes > self.max_bytes:
+                self._evict(self.max_bytes, keep=cur.lastrowid)
         return cur.lastrowid
+
+    def waiting_bytes(self) -> int:
+        """The bodies of the batches waiting to be sent (the quota's measure)."""
+        (n,) = self._db.execute("SELECT coalesce(sum(length(body)), 0) FROM batch").fetchone()
+        return int(n)
+
+    def _evict(self, limit: int, keep: int) -> None:
+        """Delete the oldest batches (never ``keep``) until at most ``limit`` bytes wait."""
+        self._bytes = total = self.waiting_bytes()  # the writer may have sent a lot
+        if total <= limit:
+            return
+        doomed: list[int] = []
+        rows = self._db.execute(
+            "SELECT id, lines, length(body) FROM batch WHERE id != ? ORDER BY id", (keep,)
+        ).fetchall()
+        for batch_id, lines, size in rows:
+            if total <= limit:
+                break
+            doomed.append(batch_id)
+            total -= size
+            self.evicted_batches += 1
+            self.evicted_lines += lines
+        self._db.executemany("DELETE FROM batch WHERE id = ?", [(i,) for i in doomed])
+        self._bytes = total
 
     def oldest(self, max_lines: int) -> list[Batch]:
         """The oldest batches, at least one if any, up to ``max_lines`` lines in all."""
@@ -124,11 +167,11 @@ class Outbox:
         return list(rows)
 
     def depth(self) -> Depth:
-        batches, lines = self._db.execute(
-            "SELECT count(*), coalesce(sum(lines), 0) FROM batch"
+        batches, lines, size = self._db.execute(
+            "SELECT count(*), coalesce(sum(lines), 0), coalesce(sum(length(body)), 0) FROM batch"
         ).fetchone()
         (dead,) = self._db.execute("SELECT count(*) FROM dead_letter").fetchone()
-        return Depth(batches, lines, dead)
+        return Depth(batches, lines, dead, size)
 
     def close(self) -> None:
         self._db.close()

@@ -12,8 +12,10 @@ import asyncio
 import logging
 import signal
 import socket
+import sqlite3
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -60,7 +62,7 @@ class Daemon:
         self.base_session = self.session
         """The session of the whole run; sessions started over MQTT come and go within it."""
         self.session_tags: dict[str, str] = {}
-        self.outbox = AsyncOutbox(Outbox(config.outbox.path))
+        self.outbox = AsyncOutbox(Outbox(config.outbox.path, max_bytes=config.outbox.max_bytes))
         self.batcher = Batcher(
             self.outbox,
             batch_size=config.influx.batch_size,
@@ -105,6 +107,7 @@ class Daemon:
         pauses while a session started over MQTT runs)."""
         self._tags_of: dict[str, dict[str, str]] = {}
         self._manifest_lock = asyncio.Lock()
+        self._losses = _Losses()
         self._manifest_tasks: set[asyncio.Task[None]] = set()
 
     def _live(self, device: DeviceConfig) -> LiveStream:
@@ -372,23 +375,70 @@ class Daemon:
             await asyncio.sleep(HEALTH_INTERVAL_S)
             self.batcher.extend(await self._health_lines())
 
+    def _report_losses(self) -> None:
+        """Each device gets a ``pv_event`` for what the outbox evicted, what memory
+        dropped, or a commit failure, since the last report (every ``HEALTH_INTERVAL_S``)."""
+        seen = self._losses
+        box, batcher = self.outbox.outbox, self.batcher
+        news: list[tuple[str, str, int]] = []
+        if box.evicted_lines > seen.evicted:
+            n = box.evicted_lines - seen.evicted
+            news.append(("outbox_evicted", f"outbox over max_bytes ({box.max_bytes}): "
+                         f"the oldest {n} lines were evicted unsent", n))  # fmt: skip
+        if batcher.dropped_lines > seen.dropped:
+            n = batcher.dropped_lines - seen.dropped
+            news.append(("memory_dropped", f"the outbox took nothing for too long: "
+                         f"{n} lines dropped from memory", n))  # fmt: skip
+        if batcher.commit_failures and not seen.failures:
+            news.append(("outbox_unwritable", "cannot commit to the outbox; lines wait in "
+                         "memory", batcher.commit_failures))  # fmt: skip
+        seen.evicted, seen.dropped = box.evicted_lines, batcher.dropped_lines
+        seen.failures = batcher.commit_failures if batcher.failing else 0
+        recorded = " (still in the raw recordings)" if self.config.recording_enabled else ""
+        for code, detail, n in news:
+            log.error("%s%s", detail, recorded)
+            for d in self.devices:
+                d.event(code, detail + recorded, float(n))
+
     async def _health_lines(self) -> list[str]:
         now = time.time_ns()
         lines = [
             encode_line(series_prefix("pvlog_health", {"device": d.device.name}), d.health(), now)
             for d in self.devices
         ]
-        depth = await self.outbox.depth()
+        self._report_losses()
+        box, batcher = self.outbox.outbox, self.batcher
         fields: dict[str, float | int | str | bool | None] = {
-            "outbox_batches": depth.batches,
-            "outbox_lines": depth.lines,
-            "dead_letters": depth.dead_letters,
+            "outbox_max_bytes": box.max_bytes,
+            "outbox_evicted_batches": box.evicted_batches,
+            "outbox_evicted_lines": box.evicted_lines,
+            "outbox_commit_failures": batcher.commit_failures,
+            "memory_dropped_lines": batcher.dropped_lines,
             **self.writer.health(),
         }
+        try:
+            depth = await self.outbox.depth()
+            fields |= {
+                "outbox_batches": depth.batches,
+                "outbox_lines": depth.lines,
+                "dead_letters": depth.dead_letters,
+                "outbox_bytes": depth.bytes,
+            }
+        except sqlite3.Error as exc:
+            log.warning("cannot read the outbox's depth: %s", exc)
         lines.append(
             encode_line(series_prefix("pvlog_health", {"component": "writer"}), fields, now)
         )
         return lines
+
+
+@dataclass
+class _Losses:
+    """What the outbox evicted or memory dropped, as last reported."""
+
+    evicted: int = 0
+    dropped: int = 0
+    failures: int = 0
 
 
 def _counts(health: Mapping[str, float]) -> str:

@@ -54,3 +54,33 @@ def test_wal_mode_and_integrity(tmp_path: Path) -> None:
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_past_the_quota_the_oldest_batches_are_evicted_and_counted(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite", max_bytes=10_000)
+    ids = [box.put(bytes([65 + i]) * 1000, 7) for i in range(10)]
+    assert box.evicted_batches == 0 and box.depth().bytes == 10_000
+    newest = box.put(b"Z" * 2500, 3)
+    # Three of the oldest go (2500 bytes over needs three 1000-byte batches).
+    assert (box.evicted_batches, box.evicted_lines) == (3, 21)
+    remaining = box.oldest(1000)
+    assert [b.id for b in remaining] == [*ids[3:], newest]
+    assert box.depth().bytes == 9_500  # under the quota
+
+
+def test_eviction_counts_what_the_writer_sent_meanwhile(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    box, writer = Outbox(path, max_bytes=5_000), Outbox(path)
+    ids = [box.put(b"x" * 1000, 1) for _ in range(5)]
+    writer.delete(ids[:3])  # the writer's connection sent three
+    box.put(b"y" * 1000, 1)
+    box.put(b"y" * 1000, 1)
+    assert box.evicted_batches == 0, "room was made by sending, not by evicting"
+    assert box.depth().bytes == 4_000
+
+
+def test_a_batch_larger_than_the_quota_is_kept(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite", max_bytes=100)
+    box.put(b"a" * 50, 1)
+    big = box.put(b"b" * 500, 1)
+    assert [b.id for b in box.oldest(10)] == [big] and box.evicted_batches == 1
