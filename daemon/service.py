@@ -390,15 +390,16 @@ class Daemon:
             news.append(("memory_dropped", f"the outbox took nothing for too long: "
                          f"{n} lines dropped from memory", n))  # fmt: skip
         if batcher.commit_failures and not seen.failures:
-            news.append(("outbox_unwritable", "cannot commit to the outbox; lines wait in "
-                         "memory", batcher.commit_failures))  # fmt: skip
+            news.append(("outbox_unwritable", "the outbox could not take commits (disk full?); "
+                         "lines waited in memory", batcher.commit_failures))  # fmt: skip
         seen.evicted, seen.dropped = box.evicted_lines, batcher.dropped_lines
         seen.failures = batcher.commit_failures if batcher.failing else 0
         recorded = " (still in the raw recordings)" if self.config.recording_enabled else ""
         for code, detail, n in news:
-            log.error("%s%s", detail, recorded)
+            where = "" if code == "outbox_unwritable" else recorded
+            log.error("%s%s", detail, where)
             for d in self.devices:
-                d.event(code, detail + recorded, float(n))
+                d.event(code, detail + where, float(n))
 
     async def _health_lines(self) -> list[str]:
         now = time.time_ns()

@@ -14,6 +14,7 @@ import asyncio
 import enum
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
@@ -99,12 +100,18 @@ class InfluxWriter:
         At most ``CYCLE_REQUESTS`` requests, so that the loop sees a stop in time;
         EMPTY after sending saves the hand-over that would only find nothing.
         """
-        for _ in range(CYCLE_REQUESTS):
-            batches = self._box.oldest(self._batch_size)
-            if not batches:
-                return Outcome.EMPTY
-            if not self._send(batches):
-                return Outcome.FAILED
+        try:
+            for _ in range(CYCLE_REQUESTS):
+                batches = self._box.oldest(self._batch_size)
+                if not batches:
+                    return Outcome.EMPTY
+                if not self._send(batches):
+                    return Outcome.FAILED
+        except sqlite3.Error as exc:
+            # A full disk fails even a delete (SQLite appends to its WAL first). What
+            # InfluxDB took is sent again later: it keeps one point per series and time.
+            self._note_error(str(exc), "reading or clearing the outbox")
+            return Outcome.FAILED
         return Outcome.SETTLED
 
     def _send(self, batches: list[Batch]) -> bool:
@@ -152,9 +159,9 @@ class InfluxWriter:
         self.last_latency_ms = (time.perf_counter() - started) * 1000
         return resp
 
-    def _note_error(self, message: str) -> None:
+    def _note_error(self, message: str, what: str = "InfluxDB write") -> None:
         if message != self.last_error:
-            log.warning("InfluxDB write failed, will retry: %s", message)
+            log.warning("%s failed, will retry: %s", what, message)
         self.last_error = message
 
     def health(self) -> dict[str, float | int]:
