@@ -29,8 +29,9 @@ from drivers.units import kpa_to_atm
 log = logging.getLogger(__name__)
 
 REOPEN_FIRST_S = 0.05
-REOPEN_CAP_S = 1.0
-"""A returning port is found within about a second."""
+REOPEN_CAP_S = 0.5
+"""A returning port is read again within half a second (retrying a missing path costs
+nothing: one failed open)."""
 
 LineSink = Callable[[list[str]], None]
 
@@ -80,6 +81,11 @@ class Acquisition:
         self.gaps = 0
         self.lost_samples = 0
         self.port_outages = 0
+        self.stalls = 0
+        self.online = False
+        self.stalled_since: float | None = None
+        """Monotonic time the port fell silent, while it is stalled."""
+        self._last_rx = time.monotonic()
         self.bytes_read = 0
         self.identity: DeviceInfo | None = None
         self.port: SerialPort | None = None
@@ -127,21 +133,26 @@ class Acquisition:
                 log.info("%s: %s is back", self.device.name, self.device.port)
                 self.event("port_restored", f"{self.device.port} reopened", None)
             attempt = 0
-            if self.live is not None:
-                self.live.set_state("online")
+            self.online = True
+            self._state("online")
             log.info("%s: reading %s (%s)", self.device.name, self.device.port, self.device.driver)
             why = await self._read(port, stop)
             if stop.is_set():
                 return
             was_lost = True
             self.port_outages += 1
+            self.online = False
+            self.stalled_since = None
             log.warning("%s: lost %s: %s", self.device.name, self.device.port, why)
             self.event("port_lost", f"{self.device.port}: {why}", None)
+            self._state("offline", "port_lost")
 
     async def _read(self, port: SerialPort, stop: asyncio.Event) -> str:
         """Read ``port`` until it is lost (returns why) or ``stop``; always closes it."""
         self.port = port
         stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        self._last_rx = time.monotonic()
+        watchdog = asyncio.create_task(self._watch_for_stall())
         try:
             port.start(self._on_chunk)
             assert port.lost is not None
@@ -149,12 +160,45 @@ class Acquisition:
             await asyncio.wait([lost, stopped], return_when=asyncio.FIRST_COMPLETED)
             return lost.result() if lost.done() else "stopping"
         finally:
+            watchdog.cancel()
             stopped.cancel()
             port.close()
             self.port = None
 
+    async def _watch_for_stall(self) -> None:
+        """An open port silent for ``stall_timeout_s`` is a stalled device: said once."""
+        timeout = self.device.stall_timeout_s
+        if not timeout:
+            return
+        while True:
+            await asyncio.sleep(min(1.0, timeout / 4))
+            silent = time.monotonic() - self._last_rx
+            if silent >= timeout and self.stalled_since is None:
+                self.stalled_since = self._last_rx
+                self.stalls += 1
+                log.warning("%s: no bytes for %.1f s: stalled", self.device.name, silent)
+                self.event("stalled", f"{self.device.port}: no bytes for {silent:.1f} s", None)
+                self._state("stalled", "silent")
+
+    def _resumed(self) -> None:
+        assert self.stalled_since is not None
+        silent = time.monotonic() - self.stalled_since
+        self.stalled_since = None
+        log.info("%s: bytes again after %.1f s", self.device.name, silent)
+        self.event("resumed", f"{self.device.port}: bytes again after {silent:.1f} s", silent)
+        self._state("online")
+
+    def _state(self, state: str, reason: str = "") -> None:
+        """A new state: on the live status, and at once in ``pvlog_health``."""
+        if self.live is not None:
+            self.live.set_state(state, reason)
+        self._sink([self.health_line(time.time_ns())])
+
     def _on_chunk(self, data: bytes, rx_time_ns: int) -> None:
         self.bytes_read += len(data)
+        self._last_rx = time.monotonic()
+        if self.stalled_since is not None:
+            self._resumed()
         rec = self.recording
         if rec is not None:
             rec.add_raw(data, rx_time_ns)
@@ -277,8 +321,6 @@ class Acquisition:
     def event(self, code: str, detail: str, value: float | None) -> None:
         """Record a pvlog-side event for this device (port lost, restored, outbox full...)."""
         self._sink([self._emit_event(code, detail, value, time.time_ns())])
-        if self.live is not None and code in ("port_lost", "port_restored"):
-            self.live.set_state("port_lost" if code == "port_lost" else "online")
 
     def health(self) -> dict[str, int]:
         counts = {
@@ -286,11 +328,19 @@ class Acquisition:
             "gaps": self.gaps,
             "lost_samples": self.lost_samples,
             "port_outages": self.port_outages,
+            "online": int(self.online),
+            "stalled": int(self.stalled_since is not None),
+            "stalls": self.stalls,
             "dropped": sum(v for k, v in self.parser.dropped.items() if k != "garbage_bytes"),
             "bytes_read": self.bytes_read,
         }
         counts.update({f"dropped_{k}": v for k, v in self.parser.dropped.items()})
         return counts
+
+    def health_line(self, time_ns: int) -> str:
+        return encode_line(
+            series_prefix("pvlog_health", {"device": self.device.name}), self.health(), time_ns
+        )
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -194,6 +194,9 @@ class DeviceConfig(_Section):
     less CPU per sample with many fast devices; samples keep their device times."""
     channels: list[ChannelConfig] = Field(default_factory=list)
     """LBX only: the channel map, in the box's channel order."""
+    stall_timeout_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
+    """An open port silent this long is a stalled device (a ``stalled`` event and
+    status); 0: never. Both supported devices send at least once a second."""
 
     @model_validator(mode="after")
     def _per_driver(self) -> DeviceConfig:

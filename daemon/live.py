@@ -74,6 +74,7 @@ class LiveStream:
         self._queue: deque[tuple[str, bytes, bool]] = deque()
         self._wake = asyncio.Event()
         self.state = "starting"
+        self.reason = ""
         self.connected = False
         self.batches = 0
         self.published = 0
@@ -101,9 +102,11 @@ class LiveStream:
         """Where the device's counters come from, for its status."""
         self._counters = counters
 
-    def set_state(self, state: str) -> None:
-        """``online``, ``port_lost``...: published with the next status."""
+    def set_state(self, state: str, reason: str = "") -> None:
+        """``online``, ``offline`` (``reason``: ``port_lost``), ``stalled``: published with
+        the next status."""
         self.state = state
+        self.reason = reason
 
     # -- the publishing side ---------------------------------------------------
 
@@ -138,6 +141,7 @@ class LiveStream:
             "device": self.device,
             "session": self.session,
             "state": state or self.state,
+            "reason": "" if state else self.reason,
         }
         status |= self.static_status
         status |= {"time_ns": time.time_ns(), "rate_hz": self.rate_hz}

@@ -403,10 +403,7 @@ class Daemon:
 
     async def _health_lines(self) -> list[str]:
         now = time.time_ns()
-        lines = [
-            encode_line(series_prefix("pvlog_health", {"device": d.device.name}), d.health(), now)
-            for d in self.devices
-        ]
+        lines = [d.health_line(now) for d in self.devices]
         self._report_losses()
         box, batcher = self.outbox.outbox, self.batcher
         fields: dict[str, float | int | str | bool | None] = {

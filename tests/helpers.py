@@ -24,7 +24,10 @@ def pvlog_cmd(*args: str) -> list[str]:
 class SimProcess:
     """``pvlog simulate MODEL`` in a subprocess: stable link, truth file and control socket."""
 
-    def __init__(self, tmp: Path, name: str = "pvs0", *args: str, model: str = "pvs") -> None:
+    def __init__(
+        self, tmp: Path, name: str = "pvs0", *args: str, model: str = "pvs", tcp: int = 0
+    ) -> None:
+        """On a pty behind the symlink ``tmp/name``, or on TCP port ``tcp`` if given."""
         self.dir = tmp
         self.link = tmp / name
         self.truth_path = tmp / f"{name}.truth.jsonl"
@@ -33,8 +36,7 @@ class SimProcess:
             pvlog_cmd(
                 "simulate",
                 model,
-                "--link",
-                str(self.link),
+                *(("--tcp", f"127.0.0.1:{tcp}") if tcp else ("--link", str(self.link))),
                 "--truth",
                 str(self.truth_path),
                 "--control",

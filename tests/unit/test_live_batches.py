@@ -47,9 +47,10 @@ def test_a_full_queue_drops_the_oldest_and_counts() -> None:
 def test_status_carries_state_and_counters() -> None:
     live = stream()
     live.set_counters(lambda: {"samples": 5})
-    live.set_state("port_lost")
+    live.set_state("offline", "port_lost")
     status = json.loads(live.status_payload())
-    assert (status["state"], status["port"], status["samples"]) == ("port_lost", "p", 5)
+    assert (status["state"], status["port"], status["samples"]) == ("offline", "p", 5)
+    assert status["reason"] == "port_lost"
     assert json.loads(live.status_payload("offline"))["state"] == "offline"
 
 

@@ -1,0 +1,103 @@
+"""A device that vanishes and returns (a pty behind a by-id style symlink that is
+re-pointed, or a TCP peer that goes away), and one that stalls: offline on MQTT and in
+pvlog_health, an event for each, reading again within a second of the port's return,
+and not a valid sample lost while the device was there."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.influx import InfluxV1
+from daemon.influxd import free_port
+from tests.e2e.test_live_mqtt import retained_status
+from tests.helpers import DaemonProcess, SimProcess, query_samples, write_config
+from tests.mosquitto import PrivateMosquitto
+
+pytestmark = pytest.mark.e2e
+
+
+def rows(influx: InfluxV1, q: str) -> list[dict[str, Any]]:
+    series = influx.query(q)["results"][0].get("series", [])
+    if not series:
+        return []
+    return [dict(zip(series[0]["columns"], v, strict=True)) for v in series[0]["values"]]
+
+
+def wait_status(url: str, state: str, timeout_s: float = 10) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = asyncio.run(retained_status(url, "bench1"))
+        if status["state"] == state:
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"status never became {state}: {status}")
+
+
+@pytest.mark.parametrize("link", ["pty-by-id", "tcp"])
+def test_unplug_replug_and_stall(
+    short_tmp: Path, influx: InfluxV1, mosquitto: PrivateMosquitto, link: str
+) -> None:
+    tcp = free_port() if link == "tcp" else 0
+    by_id = short_tmp / "serial" / "by-id"
+    by_id.mkdir(parents=True)
+    sim = SimProcess(by_id, "usb-BIX30_SN00417-if00", "--rate", "100", "--seed", "71", tcp=tcp)
+    port = sim.address if tcp else str(sim.link)
+    extra = f'[mqtt]\nurl = "{mosquitto.url}"\ntopic_prefix = "pvlog"\n'
+    cfg = write_config(short_tmp, influx.url, influx.database, {"bench1": port}, extra=extra)
+    cfg.write_text(cfg.read_text() + "stall_timeout_s = 1\n")
+    daemon = DaemonProcess(cfg)
+    try:
+        sim.wait_listening()
+        wait_status(mosquitto.url, "online")
+        time.sleep(1)
+        old_target = sim.link.resolve() if not tcp else None
+        sim.control(cmd="unplug")
+        lost = wait_status(mosquitto.url, "offline")
+        assert lost["reason"] == "port_lost"
+        time.sleep(1.5)
+        # Hold a pty of our own, so the kernel cannot hand the device its old number:
+        # the symlink must be re-pointed, as udev does for a device that returns.
+        held = os.openpty() if not tcp else ()
+        sim.control(cmd="replug")
+        back_ns = time.time_ns()
+        if old_target is not None:
+            assert sim.link.resolve() != old_target, "the symlink now points at a new pty"
+        wait_status(mosquitto.url, "online")
+        for fd in held:
+            os.close(fd)
+        time.sleep(1)
+        sim.control(cmd="stall", seconds=3)
+        stalled = wait_status(mosquitto.url, "stalled")
+        assert stalled["reason"] == "silent"
+        wait_status(mosquitto.url, "online")
+        time.sleep(0.5)
+        sim.stop()
+        time.sleep(0.3)
+        assert daemon.stop() == 0, daemon.log()
+    finally:
+        sim.kill()
+        daemon.kill()
+
+    events = {r["code"]: r for r in rows(influx, "SELECT * FROM pv_event WHERE device = 'bench1'")}
+    assert {"port_lost", "port_restored", "stalled", "resumed"} <= set(events)
+    resumed_after_s = (events["port_restored"]["time"] - back_ns) / 1e9
+    print(f"{link}: reading again {resumed_after_s:.2f} s after the port came back")
+    assert resumed_after_s < 1.0
+    assert events["resumed"]["value"] == pytest.approx(3.0, abs=0.6)
+
+    health = rows(
+        influx, "SELECT online, stalled, stalls FROM pvlog_health WHERE device = 'bench1'"
+    )
+    assert any(h["online"] == 0 for h in health), "offline in pvlog_health"
+    assert any(h["stalled"] == 1 for h in health)
+    assert health[-1]["stalls"] == 1
+
+    delivered = [t["seq"] for t in sim.truth() if t["kind"] == "sample" and t["delivered"]]
+    got = [r["seq"] for r in query_samples(influx, "bench1")]
+    assert got == delivered, "every sample the device delivered, once"
