@@ -9,7 +9,9 @@ InfluxDB did not take yet stays in the outbox and goes out on the next start.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import signal
 import socket
 import sqlite3
@@ -153,6 +155,7 @@ class Daemon:
         )
         self.batcher.extend([self._session_line("start", self.started_ns)])
         self._session_began(self.session, self.started_ns)
+        self._check_last_run()
         writer_stop = asyncio.Event()
         batcher = asyncio.create_task(self.batcher.run(), name="batcher")
         writer = asyncio.create_task(
@@ -213,6 +216,7 @@ class Daemon:
                 await writer
             depth = await self.outbox.depth()
             await self.outbox.close()
+            self._running_marker.unlink(missing_ok=True)  # a clean stop
             self.writer.close()
             for d in self.devices:
                 log.info("%s: %s", d.device.name, _counts(d.health()))
@@ -225,6 +229,37 @@ class Daemon:
             else:
                 log.info("stopped; outbox empty (%s)", _counts(self.writer.health()))
         return not failed
+
+    @property
+    def _running_marker(self) -> Path:
+        return self.config.outbox.path.with_name(self.config.outbox.path.name + ".running")
+
+    def _check_last_run(self) -> None:
+        """Say so when the last run on this outbox ended without a clean stop (``kill -9``,
+        power cut): what it had not yet committed is lost from InfluxDB, at most one flush
+        interval, and only the raw recordings keep it. Then mark this run as running."""
+        marker = self._running_marker
+        try:
+            last = json.loads(marker.read_text())
+        except FileNotFoundError:
+            last = None
+        except (OSError, ValueError):
+            last = {}
+        if last is not None:
+            interval = self.config.influx.flush_interval_ms
+            detail = (
+                f"the last run (pid {last.get('pid', '?')}, session {last.get('session', '?')}) "
+                f"did not stop cleanly: up to {interval} ms of its lines (one flush interval) "
+                "were never committed; the raw recordings keep them, if on"
+            )
+            log.warning("%s", detail)
+            for d in self.devices:
+                d.event("unclean_stop", detail, interval / 1000)
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps({"pid": os.getpid(), "session": self.session}))
+        except OSError as exc:
+            log.warning("cannot write %s: %s", marker, exc)
 
     @staticmethod
     async def _stop_live(tasks: list[asyncio.Task[None]]) -> None:
