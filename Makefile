@@ -5,15 +5,24 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_PACKAGES := influxdb mosquitto
+TEST_APT_PACKAGES := victoria-metrics openssl
 
-.PHONY: install system-packages demo test bench lint clean
+.PHONY: install system-packages test-packages demo test bench lint clean
 
 install: system-packages $(STAMP)
 
 # Debian packages the tests and the demo run for real (InfluxDB, Mosquitto); installed only
 # when missing. Their services are not started: pvlog starts private instances itself.
+# The tests also need VictoriaMetrics (a server of the InfluxDB v2 write API) and openssl
+# (to make a CA): those only `make test` installs.
 system-packages:
-	@missing=""; for p in $(APT_PACKAGES); do \
+	@$(MAKE) --no-print-directory apt PACKAGES="$(APT_PACKAGES)"
+
+test-packages:
+	@$(MAKE) --no-print-directory apt PACKAGES="$(TEST_APT_PACKAGES)"
+
+apt:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -31,10 +40,10 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/pvlog demo
 
-test: install
+test: install test-packages
 	$(PY) -m pytest -q
 
-bench: install
+bench: install test-packages
 	$(PY) -m bench
 
 lint: install

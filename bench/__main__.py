@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bench import bench_codec, bench_e2e, bench_lbx, bench_port, bench_scale_out
+from bench import bench_codec, bench_e2e, bench_fuzz, bench_lbx, bench_port, bench_scale_out
 
 
 def main() -> None:
-    for module in (bench_codec, bench_lbx, bench_port, bench_e2e, bench_scale_out):
+    for module in (bench_codec, bench_lbx, bench_port, bench_e2e, bench_scale_out, bench_fuzz):
         for line in module.main():
             print(line, flush=True)
 

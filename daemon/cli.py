@@ -97,14 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("run", "check-config"):
         try:
             config = load_config(args.config)
+            config.influx.secret_token()  # a named secret file must be readable now
         except ConfigError as exc:
             print(f"pvlog: config error: {exc}", file=sys.stderr)
-            return EXIT_CONFIG
-        if config.influx.api != "v1":
-            print(
-                f"pvlog: config error: {args.config}: influx.api: only 'v1' is supported so far",
-                file=sys.stderr,
-            )
             return EXIT_CONFIG
         if args.command == "check-config":
             print(f"{args.config}: OK, {len(config.device)} device(s)")

@@ -6,6 +6,7 @@ that into exit code 2. Secrets come from the environment, never from the file.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import tomllib
@@ -43,6 +44,23 @@ class ConfigError(Exception):
     """A configuration that cannot be used; the message is one line naming the key."""
 
 
+def read_secret(env: str, file: Path | None) -> str | None:
+    """A secret from the environment (``env``), or from a file: the one ``<env>_FILE``
+    names, else ``file``. Files are how container and systemd secrets arrive."""
+    value = os.environ.get(env)
+    if value:
+        return value
+    path = os.environ.get(f"{env}_FILE") or file
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"{env}: cannot read the secret file {path}: {exc.strerror}"
+            ) from None
+    return None
+
+
 def parse_size(value: str | int) -> int:
     """``"2GiB"`` -> bytes. Plain integers are bytes."""
     if isinstance(value, int):
@@ -64,6 +82,32 @@ class InfluxConfig(_Section):
     """Goes into InfluxQL (``CREATE DATABASE``): plain characters only."""
     bucket: str | None = None
     org: str | None = None
+    token_file: Path | None = None
+    """v2: a file holding the token (else ``PVLOG_INFLUX_TOKEN`` or ``..._TOKEN_FILE``)."""
+    ca_file: Path | None = None
+    """https: the CA that signed the server's certificate (else the system's CAs)."""
+    token: None = None
+    """Never from this file: see ``token_file``. Present only to say so clearly."""
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _no_secret_here(cls, v: object) -> None:
+        raise ValueError(
+            "secrets are never read from the config file: set PVLOG_INFLUX_TOKEN "
+            "(or PVLOG_INFLUX_TOKEN_FILE), or influx.token_file"
+        )
+
+    @model_validator(mode="after")
+    def _v2(self) -> InfluxConfig:
+        if self.api == "v2" and not (self.bucket and self.org):
+            raise ValueError("api v2 needs bucket and org")
+        return self
+
+    def secret_token(self) -> str | None:
+        """The v2 token: ``PVLOG_INFLUX_TOKEN``, or the file ``PVLOG_INFLUX_TOKEN_FILE`` or
+        ``token_file`` names. Read when needed, never stored in the config or logged."""
+        return read_secret("PVLOG_INFLUX_TOKEN", self.token_file)
+
     batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
     flush_interval_ms: Annotated[int, Field(ge=10, le=60_000)] = 200
     timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from daemon.config import Config, ConfigError, InflationConfig, load_config
 from daemon.inflations import InflationDetector, inflation_fields
-from daemon.influx import InfluxV1
+from daemon.influx import influx_client
 from daemon.lineprotocol import SampleLines, encode_line, series_prefix
 from daemon.outbox import Outbox
 from daemon.progress import Progress
@@ -142,7 +142,7 @@ async def _send(config: Config) -> int:
     committed = asyncio.Event()
     writer = InfluxWriter(
         Outbox(config.outbox.path),
-        InfluxV1(influx.url, influx.database, timeout_s=influx.timeout_s),
+        influx_client(influx),
         committed,
         batch_size=influx.batch_size,
     )

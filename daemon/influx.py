@@ -1,18 +1,27 @@
-"""InfluxDB over HTTP (v1 API: ``POST /write``, ``/query``, ``/ping``), standard library only.
+"""InfluxDB over HTTP(S), standard library only: the v1 API (``POST /write``, ``/query``,
+``/ping``) and the v2 write API (``POST /api/v2/write`` with a token).
 
 Blocking on purpose: the daemon calls it from its writer's worker thread, one
-request at a time, over one kept-alive connection. influxdb-client's batching
-``WriteApi`` is not used: it runs threads of its own, blocks on close and drops
-data when its retries run out; our outbox does the batching and the keeping.
+request at a time, over one kept-alive connection. influxdb-client is not used for
+writing, not even its async client for v2: its batching ``WriteApi`` runs threads of
+its own, blocks on close and drops data when its retries run out, and the async one
+brings aiohttp and a second retry and timeout stack. Our outbox does the batching
+and the keeping, and one small client gives both APIs the same statuses, timeouts
+and dead-lettering.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from daemon.config import InfluxConfig
 
 
 class InfluxUnavailable(Exception):
@@ -37,7 +46,14 @@ class Response:
 
 
 class InfluxV1:
-    def __init__(self, url: str, database: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        *,
+        timeout_s: float = 10.0,
+        ca_file: str | Path | None = None,
+    ) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {url!r}")
@@ -48,6 +64,8 @@ class InfluxV1:
         self._port = parts.port or (443 if self._https else 80)
         self._base = parts.path.rstrip("/")
         self._timeout = timeout_s
+        self._tls = ssl.create_default_context(cafile=ca_file) if self._https else None
+        self._headers: dict[str, str] = {}
         self._conn: http.client.HTTPConnection | None = None
 
     def write(self, body: bytes) -> Response:
@@ -87,7 +105,7 @@ class InfluxV1:
     def _request(
         self, method: str, path: str, body: bytes | None, content_type: str | None
     ) -> Response:
-        headers = {"Content-Type": content_type} if content_type else {}
+        headers = {**self._headers, **({"Content-Type": content_type} if content_type else {})}
         for attempt in (1, 2):
             conn = self._connection()
             try:
@@ -109,6 +127,65 @@ class InfluxV1:
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
-            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            self._conn = cls(self._host, self._port, timeout=self._timeout)
+            if self._https:
+                self._conn = http.client.HTTPSConnection(
+                    self._host, self._port, timeout=self._timeout, context=self._tls
+                )
+            else:
+                self._conn = http.client.HTTPConnection(
+                    self._host, self._port, timeout=self._timeout
+                )
         return self._conn
+
+
+class InfluxV2(InfluxV1):
+    """The v2 write API (InfluxDB 2.x and 3.x, VictoriaMetrics...): bucket, org, token.
+
+    Only writing: queries (``pvlog report --session``) speak InfluxQL, the v1 API, which
+    InfluxDB 2.x also serves for a bucket mapped to a database.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        org: str,
+        bucket: str,
+        token: str | None,
+        timeout_s: float = 10.0,
+        ca_file: str | Path | None = None,
+    ) -> None:
+        super().__init__(url, bucket, timeout_s=timeout_s, ca_file=ca_file)
+        self.org = org
+        self.bucket = bucket
+        if token:
+            self._headers["Authorization"] = f"Token {token}"
+
+    def write(self, body: bytes) -> Response:
+        query = urllib.parse.urlencode({"org": self.org, "bucket": self.bucket, "precision": "ns"})
+        return self._request("POST", f"/api/v2/write?{query}", body, "text/plain; charset=utf-8")
+
+    def ensure_database(self) -> None:
+        """A v2 bucket is made by its administrator, with its retention: never here."""
+
+    def ping(self) -> bool:
+        try:
+            return self._request("GET", "/health", None, None).status // 100 == 2
+        except InfluxUnavailable:
+            return False
+
+
+def influx_client(config: InfluxConfig) -> InfluxV1:
+    """The client the configuration asks for (``api``, ``ca_file``, the token's source)."""
+    if config.api == "v2":
+        assert config.org is not None  # checked by the config
+        assert config.bucket is not None
+        return InfluxV2(
+            config.url,
+            org=config.org,
+            bucket=config.bucket,
+            token=config.secret_token(),
+            timeout_s=config.timeout_s,
+            ca_file=config.ca_file,
+        )
+    return InfluxV1(config.url, config.database, timeout_s=config.timeout_s, ca_file=config.ca_file)

@@ -21,7 +21,7 @@ import socket
 import aiomqtt
 
 from daemon.config import Config
-from daemon.influx import InfluxV1
+from daemon.influx import influx_client
 from daemon.mqtt_link import broker_address, supervise
 from daemon.mqtt_link import client as mqtt_client
 from daemon.outbox import AsyncOutbox, Outbox
@@ -46,7 +46,7 @@ class Recorder:
         influx = config.influx
         self.writer = InfluxWriter(
             Outbox(config.outbox.path),
-            InfluxV1(influx.url, influx.database, timeout_s=influx.timeout_s),
+            influx_client(influx),
             self.committed,
             batch_size=influx.batch_size,
         )

@@ -27,7 +27,7 @@ from daemon.acquisition import Acquisition
 from daemon.batcher import Batcher
 from daemon.config import Config, DeviceConfig
 from daemon.edge import EdgeForwarder
-from daemon.influx import InfluxV1
+from daemon.influx import influx_client
 from daemon.lineprotocol import encode_line, series_prefix
 from daemon.live import LiveStream
 from daemon.outbox import AsyncOutbox, Outbox
@@ -84,7 +84,7 @@ class Daemon:
         else:
             self.writer = InfluxWriter(
                 Outbox(config.outbox.path),
-                InfluxV1(influx.url, influx.database, timeout_s=influx.timeout_s),
+                influx_client(influx),
                 self.batcher.committed,
                 batch_size=influx.batch_size,
             )

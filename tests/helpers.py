@@ -119,7 +119,9 @@ tags = {{ bench = "ci" }}
 class DaemonProcess:
     """``pvlog run`` (or ``command``, e.g. ``record``) on ``config``, logging beside it."""
 
-    def __init__(self, config: Path, command: str = "run") -> None:
+    def __init__(
+        self, config: Path, command: str = "run", env: dict[str, str] | None = None
+    ) -> None:
         self.log_path = config.with_suffix(".log")
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -127,7 +129,7 @@ class DaemonProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=REPO,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
 
     def stop(self, timeout_s: float = 60) -> int:

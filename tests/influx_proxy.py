@@ -20,6 +20,7 @@ class Seen:
     mode: str
     status: int
     body: bytes
+    headers: dict[str, str]
 
 
 class InfluxProxy:
@@ -47,14 +48,14 @@ class InfluxProxy:
 
             def _forward(self, body: bytes) -> None:
                 mode = proxy.mode
-                is_write = self.path.startswith("/write")
+                is_write = self.path.startswith(("/write", "/api/v2/write"))
                 if is_write and mode == "hang":
-                    proxy._record(mode, 0, body)
+                    proxy._record(mode, 0, body, self.headers)
                     proxy._released.wait(30)  # accepted, never answered (until released)
                     self.close_connection = True
                     return
                 if is_write and mode == "error500":
-                    proxy._record(mode, 500, body)
+                    proxy._record(mode, 500, body, self.headers)
                     self._answer(500, b'{"error":"injected by the test proxy"}')
                     return
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
@@ -68,7 +69,7 @@ class InfluxProxy:
                 finally:
                     conn.close()
                 if is_write:
-                    proxy._record(mode, status, body)
+                    proxy._record(mode, status, body, self.headers)
                     if mode == "slow":
                         time.sleep(proxy.slow_s)  # written upstream, answered late
                 self._answer(status, data)
@@ -89,9 +90,9 @@ class InfluxProxy:
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def _record(self, mode: str, status: int, body: bytes) -> None:
+    def _record(self, mode: str, status: int, body: bytes, headers: Any) -> None:
         with self._lock:
-            self.seen.append(Seen(time.monotonic(), mode, status, body))
+            self.seen.append(Seen(time.monotonic(), mode, status, body, dict(headers.items())))
 
     def set_mode(self, mode: Mode) -> None:
         self.mode = mode

@@ -1,0 +1,58 @@
+"""InfluxV2 against a real v2 write server (VictoriaMetrics): the token goes as the API
+wants it, and over HTTPS a server whose certificate the configured CA did not sign is
+refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from daemon.influx import InfluxUnavailable, InfluxV2
+from tests.helpers import wait_for
+from tests.influx_proxy import InfluxProxy
+from tests.tls import make_ca
+from tests.victoria import PrivateVictoria
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def victoria(tmp_path: Path) -> Iterator[PrivateVictoria]:
+    server = PrivateVictoria(tmp_path)
+    server.start()
+    yield server
+    server.cleanup()
+
+
+def test_a_write_carries_the_token_and_lands(victoria: PrivateVictoria) -> None:
+    with InfluxProxy(victoria.port) as proxy:
+        client = InfluxV2(proxy.url, org="lab", bucket="b1", token="tkn")  # noqa: S106
+        resp = client.write(b"pv_sample,device=d1 pressure_kpa=101.325,seq=7i 1700000000000000000")
+        client.close()
+    assert resp.status == 204
+    (seen,) = proxy.seen
+    assert seen.headers["Authorization"] == "Token tkn"
+    wait_for(lambda: victoria.export("pv_sample_pressure_kpa"), 10, "the row to be searchable")
+    (series,) = victoria.export("pv_sample_pressure_kpa")
+    assert series["metric"]["device"] == "d1"
+    assert series["values"] == [101.325]
+    assert series["timestamps"] == [1_700_000_000_000]
+
+
+def test_https_trusts_only_the_configured_ca(tmp_path: Path) -> None:
+    ca, other = make_ca(tmp_path / "ca"), make_ca(tmp_path / "other")
+    server = PrivateVictoria(tmp_path, tls=(ca.cert, ca.key), ca=ca.ca)
+    server.start()
+    try:
+        line = b"pv_sample,device=d1 seq=1i 1700000000000000000"
+        good = InfluxV2(server.url, org="lab", bucket="b", token=None, ca_file=ca.ca)
+        assert good.write(line).status == 204
+        wrong = InfluxV2(server.url, org="lab", bucket="b", token=None, ca_file=other.ca)
+        with pytest.raises(InfluxUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+            wrong.write(line)
+        good.close()
+        wrong.close()
+    finally:
+        server.cleanup()
