@@ -97,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("run", "check-config"):
         try:
             config = load_config(args.config)
-            config.influx.secret_token()  # a named secret file must be readable now
+            config.influx.secret_token()  # named secret files must be readable now
+            config.mqtt.broker()
         except ConfigError as exc:
             print(f"pvlog: config error: {exc}", file=sys.stderr)
             return EXIT_CONFIG
@@ -163,12 +164,12 @@ def _watch(args: argparse.Namespace) -> int:
     from daemon.watch import watch
 
     try:
-        url, prefix = broker_settings(args.config, args.broker, args.prefix)
+        broker, prefix = broker_settings(args.config, args.broker, args.prefix)
     except ConfigError as exc:
         print(f"pvlog: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(watch(url, prefix, args.seconds, Console()))
+        asyncio.run(watch(broker, prefix, args.seconds, Console()))
     return 0
 
 

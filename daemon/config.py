@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from daemon.mqtt_link import Broker
 from drivers.lbx import Channel, layout_for
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
@@ -183,6 +184,30 @@ class MqttConfig(_Section):
     """Recorders of one group share the load (``$share/<group>/...``)."""
     ack_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
     """An edge resends a batch no recorder confirmed within this long."""
+    ca_file: Path | None = None
+    """``mqtts://``: the CA that signed the broker's certificate (else the system's CAs)."""
+    username: str | None = None
+    password_file: Path | None = None
+    """A file holding the password (else ``PVLOG_MQTT_PASSWORD`` or ``..._PASSWORD_FILE``)."""
+    password: None = None
+    """Never from this file: see ``password_file``. Present only to say so clearly."""
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _no_secret_here(cls, v: object) -> None:
+        raise ValueError(
+            "secrets are never read from the config file: set PVLOG_MQTT_PASSWORD "
+            "(or PVLOG_MQTT_PASSWORD_FILE), or mqtt.password_file"
+        )
+
+    def broker(self) -> Broker:
+        """The connection settings, with the password read now (never stored here)."""
+        return Broker(
+            self.url,
+            ca_file=self.ca_file,
+            username=self.username,
+            password=read_secret("PVLOG_MQTT_PASSWORD", self.password_file),
+        )
 
     def edge(self) -> str:
         """This edge's name: ``edge_name``, or the host name."""
@@ -192,8 +217,10 @@ class MqttConfig(_Section):
     @classmethod
     def _mqtt(cls, v: str) -> str:
         parts = urlsplit(v)
-        if parts.scheme != "mqtt" or not parts.hostname:
-            raise ValueError("must be mqtt://host[:port]")
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("must be mqtt://host[:port] or mqtts://host[:port] (TLS)")
+        if parts.password is not None:
+            raise ValueError("no password in the URL: set PVLOG_MQTT_PASSWORD")
         parts.port  # noqa: B018 - raises ValueError on a bad port
         return v
 
@@ -331,12 +358,13 @@ def _first_error(exc: ValidationError) -> str:
     return f"{key}: {msg}{more}"
 
 
-def broker_settings(config_path: str | None, broker: str, prefix: str) -> tuple[str, str]:
-    """(broker URL, topic prefix): from ``config_path``'s ``[mqtt]`` if given, else as given.
+def broker_settings(config_path: str | None, broker: str, prefix: str) -> tuple[Broker, str]:
+    """(broker, topic prefix): from ``config_path``'s ``[mqtt]`` if given (with its TLS
+    and credentials), else as given.
 
     For the commands that only talk to the broker (``watch``, ``session``).
     """
     if config_path is None:
-        return broker, prefix
+        return Broker(broker), prefix
     config = load_config(config_path, devices=False)
-    return config.mqtt.url, config.mqtt.topic_prefix
+    return config.mqtt.broker(), config.mqtt.topic_prefix

@@ -21,7 +21,7 @@ import secrets
 
 import aiomqtt
 
-from daemon.mqtt_link import backoff_s, broker_address
+from daemon.mqtt_link import Broker, as_broker, backoff_s
 from daemon.mqtt_link import client as mqtt_client
 from daemon.outbox import AsyncOutbox, Outbox
 
@@ -45,15 +45,15 @@ class EdgeForwarder:
         outbox: Outbox,
         committed: asyncio.Event,
         *,
-        url: str,
+        broker: Broker | str,
         topic_prefix: str,
         edge: str,
         ack_timeout_s: float,
     ) -> None:
         self._box = AsyncOutbox(outbox)
         self._committed = committed
-        self.url = url
-        self.host, self.port = broker_address(url)
+        self.broker = as_broker(broker)
+        self.host, self.port = self.broker.address
         self.edge = edge
         self.topic = f"{topic_prefix}/{edge}/samples"
         self.ack_topic = f"{topic_prefix}/{edge}/ack"
@@ -102,7 +102,7 @@ class EdgeForwarder:
 
     async def _session(self, stop: asyncio.Event) -> bool:
         """One connection; True when done (stopped and drained, or out of time)."""
-        async with mqtt_client(self.url, f"edge-{self.edge}") as client:
+        async with mqtt_client(self.broker, f"edge-{self.edge}") as client:
             await client.subscribe(self.ack_topic, qos=1)
             if self.connects:
                 log.info(

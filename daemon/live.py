@@ -34,7 +34,7 @@ from typing import Any
 
 import aiomqtt
 
-from daemon.mqtt_link import backoff_s, broker_address
+from daemon.mqtt_link import Broker, as_broker, backoff_s
 from daemon.mqtt_link import client as mqtt_client
 
 log = logging.getLogger(__name__)
@@ -53,15 +53,15 @@ class LiveStream:
 
     def __init__(
         self,
-        url: str,
+        broker: Broker | str,
         topic_prefix: str,
         device: str,
         session: str,
         *,
         status: Mapping[str, Any] | None = None,
     ) -> None:
-        self.url = url
-        self.host, self.port = broker_address(url)
+        self.broker = as_broker(broker)
+        self.host, self.port = self.broker.address
         self.device = device
         self.session = session
         self.topic = f"{topic_prefix}/{device}"
@@ -199,7 +199,7 @@ class LiveStream:
         will = aiomqtt.Will(
             f"{self.topic}/status", self.status_payload("offline"), qos=1, retain=True
         )
-        async with mqtt_client(self.url, f"live-{self.device}", will=will) as client:
+        async with mqtt_client(self.broker, f"live-{self.device}", will=will) as client:
             self.connected = True
             self.connects += 1
             if self.connects > 1:

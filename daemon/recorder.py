@@ -22,8 +22,8 @@ import aiomqtt
 
 from daemon.config import Config
 from daemon.influx import influx_client
-from daemon.mqtt_link import broker_address, supervise
 from daemon.mqtt_link import client as mqtt_client
+from daemon.mqtt_link import supervise
 from daemon.outbox import AsyncOutbox, Outbox
 from daemon.writer import InfluxWriter
 
@@ -36,7 +36,8 @@ class Recorder:
     def __init__(self, config: Config) -> None:
         self.config = config
         mqtt = config.mqtt
-        self.host, self.port = broker_address(mqtt.url)
+        self.broker = mqtt.broker()
+        self.host, self.port = self.broker.address
         self.prefix = mqtt.topic_prefix
         self.subscription = f"$share/{mqtt.group}/{mqtt.topic_prefix}/+/samples"
         self.name = socket.gethostname()
@@ -81,7 +82,7 @@ class Recorder:
         return True
 
     async def _session(self) -> None:
-        async with mqtt_client(self.config.mqtt.url, f"recorder-{self.name}") as client:
+        async with mqtt_client(self.broker, f"recorder-{self.name}") as client:
             await client.subscribe(self.subscription, qos=1)
             log.info("recorder: subscribed to %s", self.subscription)
             async for message in client.messages:

@@ -64,6 +64,8 @@ class Daemon:
         self.base_session = self.session
         """The session of the whole run; sessions started over MQTT come and go within it."""
         self.session_tags: dict[str, str] = {}
+        self.broker = config.mqtt.broker()
+        """The MQTT settings, with the password (from the environment or a file) read once."""
         self.outbox = AsyncOutbox(Outbox(config.outbox.path, max_bytes=config.outbox.max_bytes))
         self.batcher = Batcher(
             self.outbox,
@@ -76,7 +78,7 @@ class Daemon:
             self.writer = EdgeForwarder(
                 Outbox(config.outbox.path),
                 self.batcher.committed,
-                url=config.mqtt.url,
+                broker=self.broker,
                 topic_prefix=config.mqtt.topic_prefix,
                 edge=config.mqtt.edge(),
                 ack_timeout_s=config.mqtt.ack_timeout_s,
@@ -115,7 +117,7 @@ class Daemon:
     def _live(self, device: DeviceConfig) -> LiveStream:
         status = {"port": device.port, "driver": device.driver, "host": socket.gethostname()}
         mqtt = self.config.mqtt
-        return LiveStream(mqtt.url, mqtt.topic_prefix, device.name, self.session, status=status)
+        return LiveStream(self.broker, mqtt.topic_prefix, device.name, self.session, status=status)
 
     def _recording(self, device: DeviceConfig) -> DeviceRecording:
         rec = self.config.recording
@@ -175,7 +177,7 @@ class Daemon:
         if self.config.live_enabled:
             mqtt = self.config.mqtt
             control = SessionControl(
-                mqtt.url, mqtt.topic_prefix, socket.gethostname(), self.session_command
+                self.broker, mqtt.topic_prefix, socket.gethostname(), self.session_command
             )
             live.append(asyncio.create_task(control.run(self.stop), name="session control"))
         stopping = asyncio.create_task(self.stop.wait(), name="stop")

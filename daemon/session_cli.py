@@ -16,7 +16,8 @@ from typing import Any
 import aiomqtt
 
 from daemon.config import ConfigError, broker_settings
-from daemon.mqtt_link import broker_address
+from daemon.mqtt_link import Broker
+from daemon.mqtt_link import client as mqtt_client
 
 EXIT_CONFIG = 2
 
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        url, prefix = broker_settings(args.config, args.broker, args.prefix)
+        broker, prefix = broker_settings(args.config, args.broker, args.prefix)
     except ConfigError as exc:
         print(f"pvlog: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -57,9 +58,9 @@ def run(args: argparse.Namespace) -> int:
         print("pvlog session stop: takes no --name or --tag", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        replies = asyncio.run(_send(url, prefix, command, args.timeout))
+        replies = asyncio.run(_send(broker, prefix, command, args.timeout))
     except aiomqtt.MqttError as exc:
-        print(f"pvlog session: MQTT {url}: {exc}", file=sys.stderr)
+        print(f"pvlog session: MQTT {broker.url}: {exc}", file=sys.stderr)
         return 1
     for reply in replies:
         if reply["ok"]:
@@ -72,11 +73,10 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(r["ok"] for r in replies) else 1
 
 
-async def _send(url: str, prefix: str, command: dict[str, Any], wait_s: float) -> list[Any]:
+async def _send(broker: Broker, prefix: str, command: dict[str, Any], wait_s: float) -> list[Any]:
     """Publish ``command``; collect the replies that carry its request_id for ``wait_s``."""
-    host, port = broker_address(url)
     replies: list[Any] = []
-    async with aiomqtt.Client(host, port, timeout=wait_s) as client:
+    async with mqtt_client(broker, "session-cli", timeout=wait_s) as client:
         await client.subscribe(f"{prefix}/session/reply", qos=1)
         await client.publish(f"{prefix}/session/set", json.dumps(command).encode(), qos=1)
         try:

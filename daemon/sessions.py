@@ -25,9 +25,8 @@ import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import aiomqtt
-
-from daemon.mqtt_link import broker_address, supervise
+from daemon.mqtt_link import Broker, as_broker, supervise
+from daemon.mqtt_link import client as mqtt_client
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +95,10 @@ Handler = Callable[[Command], str]
 class SessionControl:
     """Listens on ``<prefix>/session/set`` and replies, reconnecting for as long as it runs."""
 
-    def __init__(self, url: str, topic_prefix: str, host_name: str, handler: Handler) -> None:
-        self.host, self.port = broker_address(url)
+    def __init__(
+        self, broker: Broker | str, topic_prefix: str, host_name: str, handler: Handler
+    ) -> None:
+        self.broker = as_broker(broker)
         self.set_topic = f"{topic_prefix}/session/set"
         self.reply_topic = f"{topic_prefix}/session/reply"
         self.host_name = host_name
@@ -112,7 +113,7 @@ class SessionControl:
         )
 
     async def _listen(self) -> None:
-        async with aiomqtt.Client(self.host, self.port, timeout=5.0, keepalive=10) as client:
+        async with mqtt_client(self.broker, "sessions", timeout=5.0) as client:
             await client.subscribe(self.set_topic, qos=1)
             self.subscribed.set()
             log.info("session control: listening on %s", self.set_topic)

@@ -22,7 +22,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from daemon.mqtt_link import RECONNECT_CAP_S, broker_address
+from daemon.mqtt_link import RECONNECT_CAP_S, Broker
+from daemon.mqtt_link import client as mqtt_client
 from drivers.units import kpa_to_atm
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -127,16 +128,15 @@ class WatchState:
         return table
 
 
-async def watch(url: str, prefix: str, seconds: float | None, console: Console) -> None:
+async def watch(broker: Broker, prefix: str, seconds: float | None, console: Console) -> None:
     """Show the live table until interrupted, or for ``seconds`` and then print it once."""
     state = WatchState(prefix)
-    host, port = broker_address(url)
     deadline = None if seconds is None else time.monotonic() + seconds
 
     async def listen() -> None:
         while True:
             try:
-                async with aiomqtt.Client(host, port, timeout=5.0) as client:
+                async with mqtt_client(broker, "watch", timeout=5.0) as client:
                     await client.subscribe(f"{prefix}/+/samples")
                     await client.subscribe(f"{prefix}/+/status")
                     async for m in client.messages:

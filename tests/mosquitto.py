@@ -5,6 +5,7 @@ It can be stopped and started again on the same port, as a broker restart is.
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -14,22 +15,52 @@ from pathlib import Path
 from daemon.influxd import free_port
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 
 
 class PrivateMosquitto:
-    def __init__(self, root: Path, port: int | None = None) -> None:
+    """``tls=(cert, key, ca)`` serves MQTT over TLS; ``users`` ({name: password}) turns
+    anonymous access off."""
+
+    def __init__(
+        self,
+        root: Path,
+        port: int | None = None,
+        *,
+        tls: tuple[Path, Path, Path] | None = None,
+        users: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.users = users or {}
+        self.url = f"{'mqtts' if tls else 'mqtt'}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         conf = self.root / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            f"log_dest file {self.root / 'mosquitto.log'}\n"
-        )
+        # As root, mosquitto would drop to its own user, who cannot read a test's private
+        # temporary directory (certificates, password file): keep the test's user.
+        text = f"user {getpass.getuser()}\nlistener {self.port} 127.0.0.1\npersistence false\n"
+        text += f"log_dest file {self.root / 'mosquitto.log'}\n"
+        if self.tls:
+            cert, key, ca = self.tls
+            text += f"certfile {cert}\nkeyfile {key}\ncafile {ca}\n"
+        if self.users:
+            passwords = self.root / "passwords"
+            passwords.write_text("")
+            for user, password in self.users.items():
+                subprocess.run(
+                    [MOSQUITTO_PASSWD, "-b", str(passwords), user, password],
+                    check=True,
+                    capture_output=True,
+                )
+            passwords.chmod(0o644)
+            text += f"allow_anonymous false\npassword_file {passwords}\n"
+        else:
+            text += "allow_anonymous true\n"
+        conf.write_text(text)
         self.proc = subprocess.Popen(
             [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

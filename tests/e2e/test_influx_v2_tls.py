@@ -16,7 +16,7 @@ from tests.victoria import PrivateVictoria
 
 pytestmark = pytest.mark.e2e
 
-TOKEN = "s3cr3t-t0ken-for-the-test"  # noqa: S105 - the test's own
+TOKEN = "s3cr3t-t0ken-for-the-test"
 
 
 def test_v2_over_https_with_a_token_from_a_file(short_tmp: Path) -> None:

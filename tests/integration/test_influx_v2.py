@@ -28,7 +28,7 @@ def victoria(tmp_path: Path) -> Iterator[PrivateVictoria]:
 
 def test_a_write_carries_the_token_and_lands(victoria: PrivateVictoria) -> None:
     with InfluxProxy(victoria.port) as proxy:
-        client = InfluxV2(proxy.url, org="lab", bucket="b1", token="tkn")  # noqa: S106
+        client = InfluxV2(proxy.url, org="lab", bucket="b1", token="tkn")
         resp = client.write(b"pv_sample,device=d1 pressure_kpa=101.325,seq=7i 1700000000000000000")
         client.close()
     assert resp.status == 204
