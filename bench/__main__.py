@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from bench import bench_codec, bench_e2e, bench_fuzz, bench_lbx, bench_port, bench_scale_out
+from bench import (
+    bench_codec,
+    bench_e2e,
+    bench_fuzz,
+    bench_lbx,
+    bench_outage_memory,
+    bench_port,
+    bench_scale_out,
+)
 
 
 def main() -> None:
-    for module in (bench_codec, bench_lbx, bench_port, bench_e2e, bench_scale_out, bench_fuzz):
+    for module in (
+        bench_codec,
+        bench_lbx,
+        bench_port,
+        bench_e2e,
+        bench_scale_out,
+        bench_fuzz,
+        bench_outage_memory,
+    ):
         for line in module.main():
             print(line, flush=True)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -42,7 +43,7 @@ bind-address = "127.0.0.1:{rpc_port}"
   log-enabled = false
   write-tracing = false
   pprof-enabled = false
-  max-body-size = 0
+{https}  max-body-size = 0
 
 [logging]
   level = "warn"
@@ -69,11 +70,19 @@ def influxd_path() -> str | None:
 class PrivateInfluxd:
     """``with PrivateInfluxd() as db: db.url`` -- started, answering /ping, then stopped."""
 
-    def __init__(self, root: Path | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        port: int | None = None,
+        *,
+        https: tuple[Path, Path, Path] | None = None,
+    ) -> None:
+        """``https=(certificate, key, CA)``: serve HTTPS (InfluxDB's https-enabled)."""
         self._own_root = root is None
         self.root = root or Path(tempfile.mkdtemp(prefix="pvlog-influxd-"))
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.https = https
+        self.url = f"{'https' if https else 'http'}://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 30.0) -> None:
@@ -82,7 +91,15 @@ class PrivateInfluxd:
             raise RuntimeError("influxd not found: install Debian's 'influxdb' package")
         self.root.mkdir(parents=True, exist_ok=True)
         conf = self.root / "influxd.conf"
-        conf.write_text(_CONFIG.format(root=self.root, http_port=self.port, rpc_port=free_port()))
+        https = (
+            f'  https-enabled = true\n  https-certificate = "{self.https[0]}"\n'
+            f'  https-private-key = "{self.https[1]}"\n'
+            if self.https
+            else ""
+        )
+        conf.write_text(
+            _CONFIG.format(root=self.root, http_port=self.port, rpc_port=free_port(), https=https)
+        )
         log = (self.root / "influxd.log").open("ab")
         self.proc = subprocess.Popen(  # noqa: S603
             [exe, "-config", str(conf)], stdout=log, stderr=subprocess.STDOUT
@@ -98,8 +115,9 @@ class PrivateInfluxd:
         raise RuntimeError(f"influxd did not answer /ping in {timeout_s} s: {self.log_tail()}")
 
     def ping(self) -> bool:
+        tls = ssl.create_default_context(cafile=self.https[2]) if self.https else None
         try:
-            with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp:  # noqa: S310
+            with urllib.request.urlopen(f"{self.url}/ping", timeout=1, context=tls) as resp:  # noqa: S310
                 return bool(resp.status == 204)
         except OSError:
             return False

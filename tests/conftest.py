@@ -7,8 +7,9 @@ import inspect
 import itertools
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,25 @@ from daemon.influxd import PrivateInfluxd, influxd_path
 from tests.mosquitto import MOSQUITTO, PrivateMosquitto
 
 _db_names = itertools.count()
+_figures: list[str] = []
+
+
+@pytest.fixture
+def figure(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Report a measured figure: printed at the end of the run, under "figures", so
+    `make test` shows what each fault test measured (not only that it passed)."""
+
+    def say(text: str) -> None:
+        _figures.append(f"{request.node.name}: {text}")
+
+    return say
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _figures:
+        terminalreporter.section("figures")
+        for line in _figures:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import re
 import signal
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,9 @@ def committed_seqs(outbox: Path) -> set[int]:
     return {int(m) for b in bodies for m in re.findall(rb"^pv_sample,.*?seq=(\d+)i", b, re.M)}
 
 
-def test_twenty_kills_lose_only_what_was_in_memory(short_tmp: Path, influx: InfluxV1) -> None:
+def test_twenty_kills_lose_only_what_was_in_memory(
+    short_tmp: Path, influx: InfluxV1, figure: Callable[[str], None]
+) -> None:
     rng = random.Random(9)
     sim = SimProcess(short_tmp, "pvs0", "--rate", "200", "--seed", "91")
     outbox = short_tmp / "outbox.sqlite"
@@ -70,7 +73,7 @@ def test_twenty_kills_lose_only_what_was_in_memory(short_tmp: Path, influx: Infl
     valid = [t for t in sim.truth() if t["kind"] == "sample" and t["delivered"] and t["valid"]]
     missing = [t for t in valid if t["seq"] not in got]
     windows_ms.sort()
-    print(
+    figure(
         f"{KILLS} kills: outbox intact each time; only in memory at the kill: "
         f"median {windows_ms[len(windows_ms) // 2]:.0f} ms, max {windows_ms[-1]:.0f} ms "
         f"(flush interval {FLUSH_MS} ms); {len(missing)} of {len(valid)} samples lost in all"

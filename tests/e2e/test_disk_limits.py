@@ -8,7 +8,7 @@ import errno
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ def events(influx: InfluxV1, code: str) -> list[dict[str, Any]]:
 
 
 def test_full_disks_stop_neither_acquisition_nor_each_other(
-    short_tmp: Path, influx: InfluxV1
+    short_tmp: Path, influx: InfluxV1, figure: Callable[[str], None]
 ) -> None:
     with tmpfs(short_tmp / "box", "2m") as box, tmpfs(short_tmp / "rec", "2m") as rec:
         sim = SimProcess(short_tmp, "pvs0", "--rate", "200", "--seed", "61")
@@ -88,10 +88,13 @@ def test_full_disks_stop_neither_acquisition_nor_each_other(
     assert [r["seq"] for r in rows] == [t["seq"] for t in valid], "nothing lost"
     (unwritable,) = events(influx, "outbox_unwritable")
     assert unwritable["device"] == "bench1"
-    print("outbox full:", [line for line in log.splitlines() if "outbox" in line][:3])
+    said = [line.split(": ", 1)[-1] for line in log.splitlines() if "outbox" in line]
+    figure("disk full under the outbox: 0 samples lost; the daemon said: " + " / ".join(said[:2]))
 
 
-def test_the_outbox_quota_evicts_the_oldest_and_says_so(short_tmp: Path) -> None:
+def test_the_outbox_quota_evicts_the_oldest_and_says_so(
+    short_tmp: Path, figure: Callable[[str], None]
+) -> None:
     port = free_port()
     sim = SimProcess(short_tmp, "pvs0", "--rate", "200", "--seed", "62")
     cfg = write_config(short_tmp, f"http://127.0.0.1:{port}", "quota", {"bench1": str(sim.link)})
@@ -125,5 +128,5 @@ def test_the_outbox_quota_evicts_the_oldest_and_says_so(short_tmp: Path) -> None
     # What is in InfluxDB is the newest, whole: the samples evicted were the oldest.
     assert got == valid[len(valid) - len(got) :]
     assert len(valid) - len(got) <= evicted_lines
-    print(f"quota 64 KiB: {evicted_lines} lines evicted, {len(got)} of {len(valid)} kept")
+    figure(f"quota 64 KiB: {evicted_lines} lines evicted, {len(got)} of {len(valid)} kept")
     assert os.path.exists(short_tmp / "outbox.sqlite")

@@ -8,6 +8,7 @@ import itertools
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,9 @@ def sample_seqs(body: bytes) -> list[int]:
     return [int(m) for m in re.findall(rb"^pv_sample,.*?seq=(\d+)i", body, flags=re.M)]
 
 
-def test_a_minute_without_influxdb_loses_nothing_and_drains_in_order(short_tmp: Path) -> None:
+def test_a_minute_without_influxdb_loses_nothing_and_drains_in_order(
+    short_tmp: Path, figure: Callable[[str], None]
+) -> None:
     port = free_port()
     server = PrivateInfluxd(short_tmp / "influxd", port=port)
     server.start()
@@ -69,7 +72,7 @@ def test_a_minute_without_influxdb_loses_nothing_and_drains_in_order(short_tmp: 
     assert firsts == valid
     # Drain time includes the wait for the writer's next retry (backoff capped at 5 s).
     rate = backlog / drained_s
-    print(
+    figure(
         f"outage {time.monotonic() - down_at:.0f} s: backlog {backlog} lines drained in "
         f"{drained_s:.2f} s = {rate:.0f} lines/s, {rate / RATE_HZ:.0f}x the acquisition rate"
     )
@@ -77,7 +80,7 @@ def test_a_minute_without_influxdb_loses_nothing_and_drains_in_order(short_tmp: 
 
 
 def test_500s_hangs_and_slow_answers_are_retried_paced_and_never_doubled(
-    short_tmp: Path, influx: InfluxV1
+    short_tmp: Path, influx: InfluxV1, figure: Callable[[str], None]
 ) -> None:
     upstream = int(influx.url.rsplit(":", 1)[1])
     with InfluxProxy(upstream, slow_s=1.5) as proxy:
@@ -106,14 +109,14 @@ def test_500s_hangs_and_slow_answers_are_retried_paced_and_never_doubled(
 
     errors = proxy.writes("error500")
     gaps = [b.at - a.at for a, b in itertools.pairwise(errors)]
-    print(f"500s: {len(errors)} tries in 5 s, gaps {[round(g, 2) for g in gaps]}")
+    figure(f"500s: {len(errors)} tries in 5 s, gaps {[round(g, 2) for g in gaps]}")
     assert 2 <= len(errors) <= 15, "retried, and not in a tight loop"
     assert min(gaps) >= 0.02 and max(gaps) >= 0.5, "backoff grows from 20 ms"
     hangs = proxy.writes("hang")
-    print(f"hang: {len(hangs)} tries in 5 s (1 s timeout each)")
+    figure(f"hang: {len(hangs)} tries in 5 s (1 s timeout each)")
     assert 1 <= len(hangs) <= 5
     slow = proxy.writes("slow")
-    print(f"slow: {len(slow)} writes answered late (each then sent again, idempotently)")
+    figure(f"slow: {len(slow)} writes answered late (each then sent again, idempotently)")
     assert slow
     # A batch answered too late was written, and is sent again; InfluxDB keeps one point
     # per series and time, so it is never a duplicate point (the exact list above).

@@ -8,6 +8,7 @@ import asyncio
 import json
 import ssl
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,9 @@ async def retained_status_tls(url: str, ca: Path) -> dict[str, Any]:
     raise AssertionError("no status")
 
 
-def test_live_over_tls_with_a_password(short_tmp: Path, influx: InfluxV1) -> None:
+def test_live_over_tls_with_a_password(
+    short_tmp: Path, influx: InfluxV1, figure: Callable[[str], None]
+) -> None:
     ca = make_ca(short_tmp / "tls")
     users = {"pvlog": PASSWORD, "watcher": "w"}
     with PrivateMosquitto(short_tmp / "mq", tls=(ca.cert, ca.key, ca.ca), users=users) as broker:
@@ -75,7 +78,11 @@ def test_live_over_tls_with_a_password(short_tmp: Path, influx: InfluxV1) -> Non
 
         # A wrong password: the broker refuses; the daemon says so and records anyway.
         sim2 = SimProcess(short_tmp, "pvs1", "--rate", "100", "--seed", "98")
-        wrong_cfg.write_text(wrong_cfg.read_text().replace(str(sim.link), str(sim2.link)))
+        wrong_cfg.write_text(
+            wrong_cfg.read_text()
+            .replace(str(sim.link), str(sim2.link))
+            .replace('name = "bench1"', 'name = "bench2"')
+        )
         refused = DaemonProcess(wrong_cfg, env={"PVLOG_MQTT_PASSWORD": "not-it"})
         try:
             sim2.wait_listening()
@@ -89,3 +96,7 @@ def test_live_over_tls_with_a_password(short_tmp: Path, influx: InfluxV1) -> Non
         log = refused.log()
         assert "MQTT connection lost" in log and "not-it" not in log
         assert "Not authorized" in log or "not authorised" in log.lower(), log
+        valid2 = [t["seq"] for t in sim2.truth() if t["kind"] == "sample" and t["valid"]]
+        assert [r["seq"] for r in query_samples(influx, "bench2")] == valid2
+        figure("MQTT over TLS with a password: status live, password in no log line; "
+               "a wrong password refused by the broker, recording complete")  # fmt: skip

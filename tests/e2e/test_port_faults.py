@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,11 @@ def wait_status(url: str, state: str, timeout_s: float = 10) -> dict[str, Any]:
 
 @pytest.mark.parametrize("link", ["pty-by-id", "tcp"])
 def test_unplug_replug_and_stall(
-    short_tmp: Path, influx: InfluxV1, mosquitto: PrivateMosquitto, link: str
+    short_tmp: Path,
+    influx: InfluxV1,
+    mosquitto: PrivateMosquitto,
+    link: str,
+    figure: Callable[[str], None],
 ) -> None:
     tcp = free_port() if link == "tcp" else 0
     by_id = short_tmp / "serial" / "by-id"
@@ -87,7 +92,7 @@ def test_unplug_replug_and_stall(
     events = {r["code"]: r for r in rows(influx, "SELECT * FROM pv_event WHERE device = 'bench1'")}
     assert {"port_lost", "port_restored", "stalled", "resumed"} <= set(events)
     resumed_after_s = (events["port_restored"]["time"] - back_ns) / 1e9
-    print(f"{link}: reading again {resumed_after_s:.2f} s after the port came back")
+    figure(f"{link}: reading again {resumed_after_s:.2f} s after the port came back")
     assert resumed_after_s < 1.0
     assert events["resumed"]["value"] == pytest.approx(3.0, abs=0.6)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,9 @@ def lbx_blocks(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def test_lbx_and_pvs_side_by_side(short_tmp: Path, influx: InfluxV1) -> None:
+def test_lbx_and_pvs_side_by_side(
+    short_tmp: Path, influx: InfluxV1, figure: Callable[[str], None]
+) -> None:
     lbx = SimProcess(
         short_tmp,
         "lbx0",
@@ -112,7 +115,7 @@ def test_lbx_and_pvs_side_by_side(short_tmp: Path, influx: InfluxV1) -> None:
         assert pvs_rows[t["seq"]]["pressure_kpa"] == t["pressure_kpa"]
     pvs_p99 = p99([abs(pvs_rows[t["seq"]]["time"] - t["host_ns"]) / 1e6 for t in pvs_valid])
 
-    print(f"timestamp error p99: lbx {lbx_p99:.2f} ms, pvs {pvs_p99:.2f} ms")
+    figure(f"timestamp error p99: lbx {lbx_p99:.2f} ms, pvs {pvs_p99:.2f} ms")
     assert lbx_p99 < 5
     assert pvs_p99 < 5
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,9 @@ def health(client: InfluxV1, device: str) -> dict[str, Any]:
     return dict(zip(series["columns"], series["values"][0], strict=True))
 
 
-def test_every_valid_sample_exactly_once(short_tmp: Path, influx: InfluxV1) -> None:
+def test_every_valid_sample_exactly_once(
+    short_tmp: Path, influx: InfluxV1, figure: Callable[[str], None]
+) -> None:
     sim = SimProcess(
         short_tmp,
         "pvs0",
@@ -90,6 +93,7 @@ def test_every_valid_sample_exactly_once(short_tmp: Path, influx: InfluxV1) -> N
         sim.kill()
         daemon.kill()
     assert status["rx_bytes"] == 0, "pvlog sent bytes to a streaming device"
+    figure(f"read-only: the streaming device received {status['rx_bytes']} bytes in the run")
 
     truth = [t for t in sim.truth() if t["kind"] == "sample" and t["delivered"]]
     valid = [t for t in truth if t["valid"]]
@@ -114,7 +118,7 @@ def test_every_valid_sample_exactly_once(short_tmp: Path, influx: InfluxV1) -> N
     assert times == sorted(times)
     errors = sorted(abs(by_seq[t["seq"]]["time"] - t["host_ns"]) for t in valid)
     p99_ms = errors[int(len(errors) * 0.99)] / 1e6
-    print(f"timestamp error p99 {p99_ms:.2f} ms over {len(valid)} samples")
+    figure(f"timestamp error p99 {p99_ms:.2f} ms over {len(valid)} samples")
     assert p99_ms < 20
 
     # Lost samples are gap events with the right counts.

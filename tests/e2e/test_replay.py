@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,9 @@ def run_daemon(
     return DaemonProcess(cfg)
 
 
-def test_a_replayed_recording_reproduces_the_session(short_tmp: Path, influx: InfluxV1) -> None:
+def test_a_replayed_recording_reproduces_the_session(
+    short_tmp: Path, influx: InfluxV1, figure: Callable[[str], None]
+) -> None:
     sim = SimProcess(
         short_tmp,
         "pvs0",
@@ -98,7 +101,7 @@ def test_a_replayed_recording_reproduces_the_session(short_tmp: Path, influx: In
     assert [{k: v for k, v in r.items() if k != "time"} for r in b] == strip
     a0, b0 = a[0]["time"], b[0]["time"]
     worst = max(abs((rb["time"] - b0) - (ra["time"] - a0)) for ra, rb in zip(a, b, strict=True))
-    print(f"relative time difference, worst {worst / 1e6:.3f} ms")
+    figure(f"relative time difference, worst {worst / 1e6:.3f} ms")
     assert worst < 1_000_000
 
     # As fast as it goes: the same samples, in a fraction of the time.
@@ -116,7 +119,7 @@ def test_a_replayed_recording_reproduces_the_session(short_tmp: Path, influx: In
     finally:
         fast.kill()
         quick.kill()
-    print(f"--rate max: a {(a[-1]['time'] - a0) / 1e9:.1f} s recording replayed in {took:.2f} s")
+    figure(f"--rate max: a {(a[-1]['time'] - a0) / 1e9:.1f} s recording replayed in {took:.2f} s")
     c = session_samples(influx, "fast")
     assert [{k: v for k, v in r.items() if k != "time"} for r in c] == strip
 
@@ -136,7 +139,7 @@ def test_a_replayed_recording_reproduces_the_session(short_tmp: Path, influx: In
     seqs = [r["seq"] for r in d]
     starts = [0, *(k for k in range(1, len(seqs)) if seqs[k] < seqs[k - 1])]
     passes = [seqs[i:j] for i, j in zip(starts, [*starts[1:], len(seqs)], strict=True)]
-    print(f"--loop at 10x: {len(passes)} passes")
+    figure(f"--loop at 10x: {len(passes)} passes")
     assert len(passes) >= 4
     whole = [r["seq"] for r in a]
     assert all(p == whole for p in passes[:-1]), "every pass but the one cut by the stop is whole"

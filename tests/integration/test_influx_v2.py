@@ -1,6 +1,6 @@
 """InfluxV2 against a real v2 write server (VictoriaMetrics): the token goes as the API
-wants it, and over HTTPS a server whose certificate the configured CA did not sign is
-refused."""
+wants it; over HTTPS (VictoriaMetrics', and InfluxDB's own https listener for v1) a
+server whose certificate the configured CA did not sign is refused."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.influx import InfluxUnavailable, InfluxV2
+from daemon.influx import InfluxUnavailable, InfluxV1, InfluxV2
+from daemon.influxd import PrivateInfluxd
 from tests.helpers import wait_for
 from tests.influx_proxy import InfluxProxy
 from tests.tls import make_ca
@@ -56,3 +57,19 @@ def test_https_trusts_only_the_configured_ca(tmp_path: Path) -> None:
         wrong.close()
     finally:
         server.cleanup()
+
+
+def test_influxdb_over_https_with_its_own_ca(tmp_path: Path) -> None:
+    """The v1 API over InfluxDB's own https-enabled listener, trusting only the CA given."""
+    ca, other = make_ca(tmp_path / "ca"), make_ca(tmp_path / "other")
+    with PrivateInfluxd(tmp_path / "influxd", https=(ca.cert, ca.key, ca.ca)) as server:
+        assert server.url.startswith("https://")
+        client = InfluxV1(server.url, "secure", ca_file=ca.ca)
+        client.ensure_database()
+        assert client.write(b"pv_sample,device=d1 seq=5i 1700000000000000000").status == 204
+        rows = client.query("SELECT seq FROM pv_sample")["results"][0]["series"][0]["values"]
+        assert rows == [[1_700_000_000_000_000_000, 5]]
+        client.close()
+        stranger = InfluxV1(server.url, "secure", ca_file=other.ca)
+        with pytest.raises(InfluxUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+            stranger.ensure_database()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,9 @@ from tests.integration.test_acquisition_pty import wait_until
 pytestmark = pytest.mark.integration
 
 
-async def test_one_device_in_trouble_never_delays_another(tmp_path: Path) -> None:
+async def test_one_device_in_trouble_never_delays_another(
+    tmp_path: Path, figure: Callable[[str], None]
+) -> None:
     rng = random.Random(4)
     pvs_link, lbx_link = PtyLink(str(tmp_path / "pvs")), PtyLink(str(tmp_path / "lbx"))
     await pvs_link.start()
@@ -93,7 +96,7 @@ async def test_one_device_in_trouble_never_delays_another(tmp_path: Path) -> Non
     latencies = sorted(arrivals[s] - sent[s] for s in sent if s in arrivals)
     assert len(latencies) >= len(sent) - 2  # the last one or two may be in flight at stop
     assert len(latencies) > 300
-    print(
+    figure(
         f"inflator latency p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
         f"max {latencies[-1] * 1000:.1f} ms"
     )
