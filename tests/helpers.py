@@ -149,6 +149,15 @@ class DaemonProcess:
         self._log.close()
 
 
+def finish(sims: SimProcess | list[SimProcess], daemon: DaemonProcess) -> None:
+    """Stop the device(s) first, so that everything they sent was read; then the daemon,
+    which must stop cleanly."""
+    for sim in sims if isinstance(sims, list) else [sims]:
+        sim.stop()
+    time.sleep(0.3)
+    assert daemon.stop() == 0, daemon.log()
+
+
 def query_samples(
     client: InfluxV1,
     device: str,

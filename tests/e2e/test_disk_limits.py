@@ -16,7 +16,7 @@ import pytest
 
 from daemon.influx import InfluxV1
 from daemon.influxd import PrivateInfluxd, free_port
-from tests.helpers import DaemonProcess, SimProcess, query_samples, wait_for, write_config
+from tests.helpers import DaemonProcess, SimProcess, finish, query_samples, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -76,9 +76,7 @@ def test_full_disks_stop_neither_acquisition_nor_each_other(
             ballast.unlink()  # the operator makes room under the outbox
             wait_for(lambda: "the outbox takes commits again" in daemon.log(), 10, "recovery")
             time.sleep(1)
-            sim.stop()
-            time.sleep(0.3)
-            assert daemon.stop() == 0, daemon.log()
+            finish(sim, daemon)
         finally:
             sim.kill()
             daemon.kill()
@@ -107,9 +105,7 @@ def test_the_outbox_quota_evicts_the_oldest_and_says_so(
         server.start()  # InfluxDB comes back: what is left goes out
         client = InfluxV1(server.url, "quota")
         time.sleep(2)
-        sim.stop()
-        time.sleep(0.3)
-        assert daemon.stop() == 0, daemon.log()
+        finish(sim, daemon)
         valid = [t["seq"] for t in sim.truth() if t["kind"] == "sample" and t["valid"]]
         got = [r["seq"] for r in query_samples(client, "bench1")]
         evicted = events(client, "outbox_evicted")

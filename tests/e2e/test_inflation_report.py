@@ -20,7 +20,7 @@ from daemon import report as report_module
 from daemon.inflations import InflationDetector
 from daemon.influx import InfluxV1
 from drivers.units import KPA_PER_ATM
-from tests.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, write_config
+from tests.helpers import REPO, DaemonProcess, SimProcess, finish, pvlog_cmd, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -62,9 +62,7 @@ def test_fatigue_cycles_and_a_burst_live_and_in_the_report(
         burst.wait_listening()
         time.sleep(1 + CYCLES * (RBP_ATM / 4 + 0.5 + 1.0 + 0.5) + 1.5)
         fatigue.stop()
-        burst.stop()
-        time.sleep(0.5)
-        assert daemon.stop() == 0, daemon.log()
+        finish(burst, daemon)
     finally:
         fatigue.kill()
         burst.kill()

@@ -15,7 +15,7 @@ import pytest
 
 from daemon.influx import InfluxV1
 from daemon.influxd import PrivateInfluxd, free_port
-from tests.helpers import DaemonProcess, SimProcess, query_samples, wait_for, write_config
+from tests.helpers import DaemonProcess, SimProcess, finish, query_samples, wait_for, write_config
 from tests.influx_proxy import InfluxProxy
 
 pytestmark = pytest.mark.e2e
@@ -54,9 +54,7 @@ def test_a_minute_without_influxdb_loses_nothing_and_drains_in_order(
             up_at = time.monotonic()
             wait_for(lambda: outbox_lines(short_tmp / "outbox.sqlite") < RATE_HZ, 60, "drain")
             drained_s = time.monotonic() - up_at
-            sim.stop()
-            time.sleep(0.3)
-            assert daemon.stop() == 0, daemon.log()
+            finish(sim, daemon)
             client = InfluxV1(server.url, "outage")
             rows = query_samples(client, "bench1")
         finally:
@@ -96,9 +94,7 @@ def test_500s_hangs_and_slow_answers_are_retried_paced_and_never_doubled(
                 proxy.set_mode(mode)  # type: ignore[arg-type]
                 phases[mode] = time.monotonic()
                 time.sleep(5)
-            sim.stop()
-            time.sleep(0.5)
-            assert daemon.stop() == 0, daemon.log()
+            finish(sim, daemon)
         finally:
             sim.kill()
             daemon.kill()

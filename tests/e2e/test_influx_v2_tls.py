@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, wait_for, write_config
+from tests.helpers import REPO, DaemonProcess, SimProcess, finish, pvlog_cmd, wait_for, write_config
 from tests.tls import make_ca
 from tests.victoria import PrivateVictoria
 
@@ -40,9 +40,7 @@ def test_v2_over_https_with_a_token_from_a_file(
     try:
         sim.wait_listening()
         time.sleep(3)
-        sim.stop()
-        time.sleep(0.3)
-        assert daemon.stop() == 0, daemon.log()
+        finish(sim, daemon)
         valid = [t["seq"] for t in sim.truth() if t["kind"] == "sample" and t["valid"]]
 
         def landed() -> bool:  # the server makes rows searchable a moment after it took them

@@ -17,7 +17,7 @@ import pytest
 
 from daemon.influx import InfluxV1
 from daemon.mqtt_link import broker_address
-from tests.helpers import DaemonProcess, SimProcess, query_samples, write_config
+from tests.helpers import DaemonProcess, SimProcess, finish, query_samples, write_config
 from tests.mosquitto import PrivateMosquitto
 from tests.tls import make_ca
 
@@ -66,9 +66,7 @@ def test_live_over_tls_with_a_password(
             time.sleep(2)
             status = asyncio.run(retained_status_tls(broker.url, ca.ca))
             assert status["state"] == "online" and status["samples"] > 0
-            sim.stop()
-            time.sleep(0.3)
-            assert daemon.stop() == 0, daemon.log()
+            finish(sim, daemon)
         finally:
             sim.kill()
             daemon.kill()
@@ -87,9 +85,7 @@ def test_live_over_tls_with_a_password(
         try:
             sim2.wait_listening()
             time.sleep(2)
-            sim2.stop()
-            time.sleep(0.3)
-            assert refused.stop() == 0, refused.log()
+            finish(sim2, refused)
         finally:
             sim2.kill()
             refused.kill()

@@ -17,7 +17,7 @@ import pytest
 from daemon.influx import InfluxV1
 from daemon.influxd import free_port
 from tests.e2e.test_live_mqtt import retained_status
-from tests.helpers import DaemonProcess, SimProcess, query_samples, write_config
+from tests.helpers import DaemonProcess, SimProcess, finish, query_samples, write_config
 from tests.mosquitto import PrivateMosquitto
 
 pytestmark = pytest.mark.e2e
@@ -82,9 +82,7 @@ def test_unplug_replug_and_stall(
         assert stalled["reason"] == "silent"
         wait_status(mosquitto.url, "online")
         time.sleep(0.5)
-        sim.stop()
-        time.sleep(0.3)
-        assert daemon.stop() == 0, daemon.log()
+        finish(sim, daemon)
     finally:
         sim.kill()
         daemon.kill()
