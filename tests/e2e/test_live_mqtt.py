@@ -96,6 +96,7 @@ async def test_live_batches_events_status_and_a_broker_restart(
             await asyncio.sleep(4)
             mosquitto.stop()
             restarted = time.monotonic()
+            stopped_ns = time.time_ns()
             await asyncio.sleep(1)
             mosquitto.start()
             await asyncio.sleep(3)
@@ -132,7 +133,11 @@ async def test_live_batches_events_status_and_a_broker_restart(
     before = [t for t, _ in batches if t < restarted]
     assert 8 <= len(before) / (before[-1] - before[0]) <= 12
     assert any(t > restarted + 1.5 for t, _ in batches), "publishing resumed after the restart"
-    assert len(seen) > 0.7 * len(truth)
+    # Live is best effort: what it may miss is only around the broker's outage (down
+    # 1 s, then the daemon's reconnect backoff, capped at 5 s); all else arrives.
+    unseen = [(recorded[q]["time"] - stopped_ns) / 1e9 for q in truth if q not in seen]
+    assert all(-1 < s < 1 + 5 + 2 for s in unseen), unseen
+    assert len(seen) > 0.4 * len(truth)
 
     # Events: gaps from the dropped sentences, as in InfluxDB.
     gaps = live.on("pvlog/bench1/events")
