@@ -1,13 +1,10 @@
-"""InfluxDB over HTTP(S), standard library only: the v1 API (``POST /write``, ``/query``,
-``/ping``) and the v2 write API (``POST /api/v2/write`` with a token).
+"""InfluxDB's v1 API over HTTP(S) (``POST /write``, ``/query``, ``/ping``), standard
+library only; the v2 write API is ``daemon.influx_v2``.
 
 Blocking on purpose: the daemon calls it from its writer's worker thread, one
-request at a time, over one kept-alive connection. influxdb-client is not used for
-writing, not even its async client for v2: its batching ``WriteApi`` runs threads of
-its own, blocks on close and drops data when its retries run out, and the async one
-brings aiohttp and a second retry and timeout stack. Our outbox does the batching
-and the keeping, and one small client gives both APIs the same statuses, timeouts
-and dead-lettering.
+request at a time, over one kept-alive connection. influxdb-client's batching
+``WriteApi`` is not used: it runs threads of its own, blocks on close and drops
+data when its retries run out; our outbox does the batching and the keeping.
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ import ssl
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from daemon.config import InfluxConfig
@@ -138,46 +135,25 @@ class InfluxV1:
         return self._conn
 
 
-class InfluxV2(InfluxV1):
-    """The v2 write API (InfluxDB 2.x and 3.x, VictoriaMetrics...): bucket, org, token.
+class InfluxClient(Protocol):
+    """What the writer needs of a client: write a body, make sure it can, close."""
 
-    Only writing: queries (``pvlog report --session``) speak InfluxQL, the v1 API, which
-    InfluxDB 2.x also serves for a bucket mapped to a database.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        org: str,
-        bucket: str,
-        token: str | None,
-        timeout_s: float = 10.0,
-        ca_file: str | Path | None = None,
-    ) -> None:
-        super().__init__(url, bucket, timeout_s=timeout_s, ca_file=ca_file)
-        self.org = org
-        self.bucket = bucket
-        if token:
-            self._headers["Authorization"] = f"Token {token}"
+    url: str
 
     def write(self, body: bytes) -> Response:
-        query = urllib.parse.urlencode({"org": self.org, "bucket": self.bucket, "precision": "ns"})
-        return self._request("POST", f"/api/v2/write?{query}", body, "text/plain; charset=utf-8")
+        """Raises ``InfluxUnavailable`` when there is no answer."""
+        ...
 
-    def ensure_database(self) -> None:
-        """A v2 bucket is made by its administrator, with its retention: never here."""
+    def ensure_database(self) -> None: ...
 
-    def ping(self) -> bool:
-        try:
-            return self._request("GET", "/health", None, None).status // 100 == 2
-        except InfluxUnavailable:
-            return False
+    def close(self) -> None: ...
 
 
-def influx_client(config: InfluxConfig) -> InfluxV1:
+def influx_client(config: InfluxConfig) -> InfluxClient:
     """The client the configuration asks for (``api``, ``ca_file``, the token's source)."""
     if config.api == "v2":
+        from daemon.influx_v2 import InfluxV2  # noqa: PLC0415 - aiohttp for v2 only
+
         assert config.org is not None  # checked by the config
         assert config.bucket is not None
         return InfluxV2(

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 
-from daemon.influx import InfluxUnavailable, InfluxV1, Response
+from daemon.influx import InfluxClient, InfluxUnavailable, Response
 from daemon.outbox import Batch, Outbox
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class InfluxWriter:
     """
 
     def __init__(
-        self, outbox: Outbox, client: InfluxV1, committed: asyncio.Event, *, batch_size: int
+        self, outbox: Outbox, client: InfluxClient, committed: asyncio.Event, *, batch_size: int
     ) -> None:
         self._box = outbox
         self._client = client

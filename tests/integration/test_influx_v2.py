@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.influx import InfluxUnavailable, InfluxV1, InfluxV2
+from daemon.influx import InfluxUnavailable, InfluxV1
+from daemon.influx_v2 import InfluxV2
 from daemon.influxd import PrivateInfluxd
 from tests.helpers import wait_for
 from tests.influx_proxy import InfluxProxy
