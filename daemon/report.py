@@ -73,8 +73,10 @@ def analyse(
 # -- where the samples come from ---------------------------------------------
 
 
-def from_influx(client: InfluxV1, session: str, device: str | None = None) -> dict[str, Trace]:
-    """The session's samples by device, read in pages of ``PAGE`` rows."""
+def from_influx(
+    client: InfluxV1, session: str, device: str | None = None, *, page: int = PAGE
+) -> dict[str, Trace]:
+    """The session's samples by device, read in pages of ``page`` rows."""
     where = "session = $session" + (" AND device = $device" if device else "")
     params = {"session": session, "device": device or ""}
     traces: dict[str, Trace] = {}
@@ -83,7 +85,7 @@ def from_influx(client: InfluxV1, session: str, device: str | None = None) -> di
         # The names are bound parameters; only integers go into the text.
         q = (
             "SELECT pressure_kpa, volume_ml, device FROM pv_sample WHERE "  # noqa: S608
-            f"{where} AND time > {last} ORDER BY time LIMIT {PAGE}"
+            f"{where} AND time > {last} ORDER BY time LIMIT {int(page)}"
         )
         result = client.query(q, params)["results"][0]
         if "error" in result:
@@ -101,7 +103,7 @@ def from_influx(client: InfluxV1, session: str, device: str | None = None) -> di
                 trace = traces[name] = Trace(name)
             trace.add(row[it], row[ip], row[iv])
         last = rows[-1][it]
-        if len(rows) < PAGE:
+        if len(rows) < page:
             break
     return traces
 

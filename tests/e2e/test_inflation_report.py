@@ -44,7 +44,7 @@ def report(*args: str) -> list[dict[str, Any]]:
 
 
 def test_fatigue_cycles_and_a_burst_live_and_in_the_report(
-    short_tmp: Path, influx: InfluxV1, monkeypatch: pytest.MonkeyPatch
+    short_tmp: Path, influx: InfluxV1
 ) -> None:
     fatigue = SimProcess(
         short_tmp, "fat0", "--rate", "200", "--seed", "4", "--profile", "fatigue",
@@ -105,8 +105,7 @@ def test_fatigue_cycles_and_a_burst_live_and_in_the_report(
 
     # A long session is read in pages; small pages read the same samples.
     whole = report_module.from_influx(influx, "test")
-    monkeypatch.setattr(report_module, "PAGE", 97)
-    assert report_module.from_influx(influx, "test") == whole
+    assert report_module.from_influx(influx, "test", page=97) == whole
     n = len(rows(influx, "SELECT pressure_kpa FROM pv_sample WHERE pressure_kpa > -1000"))
     assert sum(len(t.time_ns) for t in whole.values()) == n > 97 * 10
 
