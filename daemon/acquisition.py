@@ -316,7 +316,8 @@ class Acquisition:
 
     def _event_line(self, code: str, detail: str, value: float | None, time_ns: int) -> str:
         prefix = series_prefix("pv_event", {**self._event_tags, "code": code})
-        return encode_line(prefix, {"detail": detail, "value": value}, time_ns)
+        fields = {"detail": detail, "value": None if value is None else float(value)}
+        return encode_line(prefix, fields, time_ns)
 
     def event(self, code: str, detail: str, value: float | None) -> None:
         """Record a pvlog-side event for this device (port lost, restored, outbox full...)."""
@@ -335,6 +336,9 @@ class Acquisition:
             "bytes_read": self.bytes_read,
         }
         counts.update({f"dropped_{k}": v for k, v in self.parser.dropped.items()})
+        if self.recording is not None:
+            counts["recording_failing"] = int(self.recording.failed)
+            counts["recording_dropped"] = self.recording.dropped
         return counts
 
     def health_line(self, time_ns: int) -> str:

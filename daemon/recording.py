@@ -14,12 +14,16 @@ Acquisition only appends to a list; a worker thread of the recording's own adds
 the messages to the file and flushes it every ``FLUSH_S``, closing the MCAP chunk,
 so at most about a second is unflushed and a file cut short by ``kill -9`` reads
 back up to its last chunk (as a stream: ``mcap.stream_reader.StreamReader``; the
-sorting readers want the file's end first). A failing disk is logged and the recording stops; it
-never stops the acquisition.
+sorting readers want the file's end first). A failing disk never stops the acquisition:
+the recording says so (a log line and a ``recording_stopped`` event), keeps what it
+could not write in memory (up to ``MAX_QUEUED`` messages, then the oldest are dropped
+and counted), and every ``RETRY_S`` tries a new file, so it comes back by itself once
+the operator makes room (``recording_resumed``, with what was missed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -37,7 +41,10 @@ log = logging.getLogger(__name__)
 FLUSH_S = 1.0
 MAX_QUEUED = 100_000
 """Messages that may wait for a slow disk (minutes of a fast device, some 20 MB)
-before the recording drops some: memory stays bounded whatever the disk does."""
+before the recording drops some, and that it keeps for the next try while the disk
+fails (the newest): memory stays bounded whatever the disk does."""
+RETRY_S = 5.0
+"""How often a recording whose disk failed tries a new file."""
 PROFILE = "pvlog"
 
 SAMPLE_SCHEMA: dict[str, Any] = {
@@ -106,6 +113,8 @@ class _File:
             "events": self.writer.register_channel("events", "json", event_schema),
         }
         self.sequence = 0
+        self.flushed = False
+        """Whether a chunk reached the disk: a file without one holds nothing readable."""
 
     def size(self) -> int:
         return self.stream.tell()
@@ -142,12 +151,21 @@ class DeviceRecording:
         self._part = 0
         self.files: list[Path] = []
         self.failed = False
+        """The disk failed the last write; nothing is handed over until the next try."""
+        self._held: list[Pending] = []
+        """What the failed writes could not write (writer thread only)."""
+        self.failures = 0
+        self._failed_at = 0.0
+        self._missed_from: int | None = None
+        """``dropped`` when the current failure began; None while recording works."""
+        self.news: list[tuple[str, str, float | None]] = []
+        """Events for the device (code, detail, value), appended by the writer thread."""
         self._closed = False
         self._queued = 0
         """Messages handed to the writer thread and not yet written (under ``_lock``)."""
         self._lock = threading.Lock()
         self.dropped = 0
-        """Messages not recorded because the disk fell behind."""
+        """Messages not recorded because the disk fell behind or failed."""
         self.raw_bytes = 0
 
     # -- from the event loop: appends only ---------------------------------
@@ -167,19 +185,27 @@ class DeviceRecording:
     def set_session(self, session: str) -> None:
         """A new session starts a new file (what is pending goes to the old one)."""
         if session != self.session and not self._closed:
-            self.flush()
+            self.flush(now=True)
             self._pool.submit(self._rotate)
         self.session = session
 
-    def flush(self) -> None:
-        """Hand what is pending to the writer thread (called about once a second)."""
-        if self._pending and not self.failed and not self._closed:
+    def flush(self, *, now: bool = False) -> None:
+        """Hand what is pending to the writer thread (called about once a second); after
+        a failure, only every ``RETRY_S`` or ``now``."""
+        if self._pending and not self._closed:
+            if self.failed and not now and time.monotonic() - self._failed_at < RETRY_S:
+                excess = len(self._pending) - MAX_QUEUED
+                if excess > 0:
+                    del self._pending[:excess]
+                    self._drop(excess)
+                return
             batch, self._pending = self._pending, []
             if self._queued + len(batch) > MAX_QUEUED:
                 if not self.dropped:
                     log.error("%s: the disk is not keeping up; recording drops data", self.device)
-                self.dropped += len(batch)
+                self._drop(len(batch))
                 return
+            self.failed = False  # the writer thread tries a new file
             with self._lock:
                 self._queued += len(batch)
             self._pool.submit(self._write, batch, self.session)
@@ -194,10 +220,14 @@ class DeviceRecording:
         """Write everything pending and finish the file (its summary makes seeking fast)."""
         if self._closed:
             return
-        self.flush()
+        self.flush(now=True)
         self._pool.submit(self._rotate)
         self._closed = True
         self._pool.shutdown(wait=True)
+
+    def _drop(self, n: int) -> None:
+        with self._lock:
+            self.dropped += n
 
     # -- on the writer thread ----------------------------------------------
 
@@ -209,8 +239,13 @@ class DeviceRecording:
                 self._queued -= len(batch)
 
     def _write_batch(self, batch: list[Pending], session: str) -> None:
+        if self._held:
+            batch, self._held = self._newest(self._held + batch), []
+        if self.failed and not self._closed:  # handed over before the failure was seen
+            self._held = self._newest(batch)
+            return
+        f = self._file
         try:
-            f = self._file
             if f is None or f.size() >= self.max_file_bytes:
                 self._rotate()
                 f = self._file = self._open(session)
@@ -232,19 +267,65 @@ class DeviceRecording:
                 f.sequence += 1
                 writer.add_message(channels[channel], log_time, data, publish_time, f.sequence)
             writer.flush()  # type: ignore[no-untyped-call]  # ends the chunk: kill-proof
-        except OSError:
-            self.failed = True
-            log.exception("%s: recording stopped, cannot write in %s", self.device, self.directory)
+            f.stream.flush()
+        except OSError as exc:
+            self._fail(exc)
+            self._held = self._newest(batch)
+            return
+        f.flushed = True
+        if self._missed_from is not None:
+            missed = self.dropped - self._missed_from
+            self._missed_from = None
+            log.warning(
+                "%s: recording again, to %s; %d messages could not be kept meanwhile",
+                self.device, f.path, missed,
+            )  # fmt: skip
+            self.news.append(
+                ("recording_resumed", f"recording again; {missed} messages missed", missed)
+            )
+
+    def _newest(self, batch: list[Pending]) -> list[Pending]:
+        """What a failing disk lets the recording keep: the newest ``MAX_QUEUED`` messages."""
+        excess = len(batch) - MAX_QUEUED
+        if excess <= 0:
+            return batch
+        self._drop(excess)
+        return batch[excess:]
+
+    def _fail(self, exc: OSError) -> None:
+        """Leave the file as it is (readable up to its last chunk) and wait to try again."""
+        f, self._file = self._file, None
+        if f is not None:
+            with contextlib.suppress(OSError):
+                f.stream.close()
+            if not f.flushed:  # a try that failed at once leaves nothing behind
+                with contextlib.suppress(OSError):
+                    f.path.unlink()
+                self.files.remove(f.path)
+        self._failed_at = time.monotonic()
+        self.failed = True
+        if self._missed_from is None:  # it was recording until now
+            self._missed_from = self.dropped
+            self.failures += 1
+            log.error(
+                "%s: recording stopped, cannot write in %s (%s); trying a new file every %g s",
+                self.device, self.directory, exc, RETRY_S,
+            )  # fmt: skip
+            self.news.append(("recording_stopped", f"cannot write the recording: {exc}", None))
 
     def _open(self, session: str) -> _File:
         self._part += 1
         name = file_name(time.time_ns(), session, self.device, self._part)
         path = self.directory / session / name
         log.info("%s: recording to %s", self.device, path)
+        f = _File(path, {**self.metadata, "session": session})
         self.files.append(path)
-        return _File(path, {**self.metadata, "session": session})
+        return f
 
     def _rotate(self) -> None:
+        if self._held:  # the disk failed to the end of the session
+            self._drop(len(self._held))
+            self._held = []
         if self._file is not None:
             try:
                 self._file.close()

@@ -140,8 +140,11 @@ class Daemon:
         while True:
             await asyncio.sleep(FLUSH_S)
             for d in self.devices:
-                if d.recording is not None:
-                    d.recording.flush()
+                rec = d.recording
+                if rec is not None:
+                    rec.flush()
+                    while rec.news:  # the disk failed or came back
+                        d.event(*rec.news.pop(0))
 
     async def run(self) -> bool:
         """Run until SIGTERM/SIGINT; False if the batcher or the writer failed first."""
@@ -379,6 +382,7 @@ class Daemon:
                     "identity": identity,
                     "recording_dropped": 0 if rec is None else rec.dropped,
                     "recording_failed": False if rec is None else rec.failed,
+                    "recording_failures": 0 if rec is None else rec.failures,
                 }
             )
         return {
@@ -426,11 +430,12 @@ class Daemon:
             n = batcher.dropped_lines - seen.dropped
             news.append(("memory_dropped", f"the outbox took nothing for too long: "
                          f"{n} lines dropped from memory", n))  # fmt: skip
-        if batcher.commit_failures and not seen.failures:
+        if batcher.commit_failures > seen.failures and not seen.failing:  # a new stretch
             news.append(("outbox_unwritable", "the outbox could not take commits (disk full?); "
-                         "lines waited in memory", batcher.commit_failures))  # fmt: skip
+                         "lines waited in memory",
+                         batcher.commit_failures - seen.failures))  # fmt: skip
         seen.evicted, seen.dropped = box.evicted_lines, batcher.dropped_lines
-        seen.failures = batcher.commit_failures if batcher.failing else 0
+        seen.failures, seen.failing = batcher.commit_failures, batcher.failing
         recorded = " (still in the raw recordings)" if self.config.recording_enabled else ""
         for code, detail, n in news:
             where = "" if code == "outbox_unwritable" else recorded
@@ -469,11 +474,12 @@ class Daemon:
 
 @dataclass
 class _Losses:
-    """What the outbox evicted or memory dropped, as last reported."""
+    """What the outbox evicted or memory dropped, and its commit failures, as last reported."""
 
     evicted: int = 0
     dropped: int = 0
     failures: int = 0
+    failing: bool = False
 
 
 def _counts(health: Mapping[str, float]) -> str:

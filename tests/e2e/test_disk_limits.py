@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
+from daemon import recording
 from daemon.influx import InfluxV1
 from daemon.influxd import PrivateInfluxd, free_port
+from daemon.recording_reader import recording_files, samples
 from tests.helpers import DaemonProcess, SimProcess, finish, query_samples, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
@@ -69,14 +71,22 @@ def test_full_disks_stop_neither_acquisition_nor_each_other(
             sim.wait_listening()
             time.sleep(1.5)
             ballast = fill(box)
-            fill(rec)
+            rec_ballast = fill(rec)
+            rec_full = time.monotonic()
             wait_for(lambda: "cannot commit to the outbox" in daemon.log(), 10, "the error")
             wait_for(lambda: "recording stopped" in daemon.log(), 10, "the recording's error")
+            stopped = time.monotonic()
             time.sleep(2)
             ballast.unlink()  # the operator makes room under the outbox
             wait_for(lambda: "the outbox takes commits again" in daemon.log(), 10, "recovery")
-            time.sleep(1)
+            # The recordings' disk stays full past a retry or two, then gets room too.
+            time.sleep(max(0.0, stopped + 2 * recording.RETRY_S + 1 - time.monotonic()))
+            rec_ballast.unlink()
+            rec_full = time.monotonic() - rec_full
+            wait_for(lambda: "recording again" in daemon.log(), 2 * recording.RETRY_S, "resumed")
+            time.sleep(1.5)
             finish(sim, daemon)
+            files = [[s["seq"] for s in samples(f)] for f in recording_files([rec])]
         finally:
             sim.kill()
             daemon.kill()
@@ -88,6 +98,22 @@ def test_full_disks_stop_neither_acquisition_nor_each_other(
     assert unwritable["device"] == "bench1"
     said = [line.split(": ", 1)[-1] for line in log.splitlines() if "outbox" in line]
     figure("disk full under the outbox: 0 samples lost; the daemon said: " + " / ".join(said[:2]))
+
+    # The recording stopped once, said so once (not at every retry), kept what it could not
+    # write in memory, and came back by itself in a new file when there was room again: it
+    # holds every sample, in order, and the failed tries left no empty files behind.
+    assert log.count("recording stopped") == 1
+    (stopped_event,) = events(influx, "recording_stopped")
+    (resumed,) = events(influx, "recording_resumed")
+    assert "No space left on device" in stopped_event["detail"]
+    assert resumed["time"] > stopped_event["time"] and resumed["value"] == 0
+    recorded = [seq for file in files for seq in file]
+    assert recorded == [t["seq"] for t in valid], "the recording has every sample"
+    assert len(files) == 2 and all(files), "one file before, one after; no empty ones"
+    figure(
+        f"disk full under the recordings for {rec_full:.0f} s: 0 of {len(recorded)} samples "
+        "missing from the recording (held in memory, then written to a new file)"
+    )
 
 
 def test_the_outbox_quota_evicts_the_oldest_and_says_so(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
 from mcap.reader import make_reader
 
+from daemon import recording
 from daemon.recording import DeviceRecording
 
 
@@ -56,3 +58,33 @@ def test_after_close_nothing_is_scheduled(tmp_path: Path) -> None:
     rec.close()
     (path,) = (tmp_path / "s1").glob("*.mcap")
     assert raw_of(path) == b"x"
+
+
+def test_a_failed_disk_is_retried_and_nothing_it_could_hold_is_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recordings' directory cannot be written (a file stands where it should be),
+    then can: the recording tries again, keeps what it could not write, up to a bound."""
+    monkeypatch.setattr(recording, "MAX_QUEUED", 150)
+    where = tmp_path / "rec"
+    where.write_text("in the way")
+    rec = DeviceRecording(where, "box1", "s1", metadata={}, max_file_bytes=2**20)
+    for i in range(100):
+        rec.add_raw(bytes([i]), i)
+    rec.flush()
+    rec.wait_written()
+    assert rec.failed and rec.files == [] and rec.dropped == 0
+    assert [code for code, _, _ in rec.news] == ["recording_stopped"]
+    for i in range(100, 200):  # before the next try: kept
+        rec.add_raw(bytes([i]), i)
+        rec.flush()
+    assert rec.files == [] and rec.dropped == 0
+    where.unlink()  # room again: the next try writes the newest MAX_QUEUED, drops the rest
+    rec.flush(now=True)
+    rec.wait_written()
+    assert not rec.failed and rec.news[-1][0] == "recording_resumed"
+    assert rec.dropped == rec.news[-1][2] == 50
+    rec.close()
+    (path,) = rec.files
+    assert raw_of(path) == bytes(range(50, 200)), "the newest, in order, nothing twice"
+    assert [p.name for p in where.rglob("*")] == ["s1", path.name]
