@@ -9,7 +9,8 @@ A commit that fails (disk full, the outbox's file system gone read-only) does no
 stop the daemon: the lines wait in memory and the commit is retried every
 ``RETRY_S``, while acquisition, the live stream and the recordings go on. Memory
 stays bounded: past ``MAX_MEMORY_LINES`` waiting, the oldest are dropped, counted
-and logged (never silently).
+and logged (never silently). What the outbox still cannot take when the daemon stops
+is handed to the writer (``take_uncommitted``), which sends it straight on.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import contextlib
 import logging
 import sqlite3
 
-from daemon.outbox import AsyncOutbox
+from daemon.outbox import MAX_BATCH_BYTES, AsyncOutbox
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +73,12 @@ class Batcher:
             if not await self.flush():
                 await asyncio.sleep(RETRY_S)
                 self._waiting.set()
-        if not await self.flush() and self._lines:
-            log.error(
-                "stopping with %d lines not committed: the outbox cannot take them "
-                "(they are in the raw recordings, if on)",
-                len(self._lines),
-            )
+        await self.flush()
+
+    def take_uncommitted(self) -> list[str]:
+        """The lines the outbox could not take, oldest first; the batcher keeps none."""
+        lines, self._lines = self._lines, []
+        return lines
 
     def close(self) -> None:
         """Ask ``run()`` to flush everything and return (it is never cancelled mid-commit)."""
@@ -92,8 +93,11 @@ class Batcher:
         self._waiting.clear()
         while self._lines:
             chunk = self._lines[: self._batch_size]
-            del self._lines[: self._batch_size]
             body = "\n".join(chunk).encode()
+            if len(body) > MAX_BATCH_BYTES and len(chunk) > 1:  # keeps each commit small
+                chunk = chunk[: max(1, len(chunk) * MAX_BATCH_BYTES // len(body))]
+                body = "\n".join(chunk).encode()
+            del self._lines[: len(chunk)]
             try:
                 await self._outbox.put(body, len(chunk))
             except (sqlite3.Error, OSError) as exc:

@@ -9,21 +9,28 @@ after a reconnect, so a recorder or broker dying mid-stream loses nothing; a
 duplicate is harmless (InfluxDB keeps one point per series and time). The
 broker's durable sessions are not relied on (Mosquitto 2.0.11 does not restore
 durable shared subscriptions): confirmation is end to end.
+
+Lines the outbox could not take at a stop (its disk full) are handed over
+(``hand_over``) and published from memory the same way, under negative batch ids; a
+confirmed batch whose delete fails (a full disk) is remembered and not sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import secrets
+import sqlite3
+import time
 
 import aiomqtt
 
 from daemon.mqtt_link import Broker, as_broker, backoff_s
 from daemon.mqtt_link import client as mqtt_client
-from daemon.outbox import AsyncOutbox, Outbox
+from daemon.outbox import AsyncOutbox, Batch, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +75,28 @@ class EdgeForwarder:
         self.connects = 0
         self._drain_s = 0.0
         self._deadline: float | None = None
+        self._memory: dict[int, Batch] = {}
+        """Handed-over batches (negative ids), sent until confirmed."""
+        self._memory_ids = itertools.count(-1, -1)
+        self._confirmed: set[int] = set()
+        """Confirmed batches the outbox could not delete yet (its disk full)."""
+
+    def hand_over(self, lines: list[str]) -> None:
+        """Lines the outbox could not take: published from memory until confirmed."""
+        for i in range(0, len(lines), 5000):
+            chunk = lines[i : i + 5000]
+            batch_id = next(self._memory_ids)
+            body = "\n".join(chunk).encode()
+            self._memory[batch_id] = Batch(batch_id, time.time_ns(), len(chunk), body)
+
+    @property
+    def unsent_lines(self) -> int:
+        """Handed-over lines not confirmed (after ``run``: lost, unless sent again)."""
+        return sum(b.lines for b in self._memory.values())
+
+    @property
+    def uncleared_batches(self) -> int:
+        return len(self._confirmed)
 
     async def run(self, stop: asyncio.Event, drain_timeout_s: float) -> None:
         """Forward until ``stop``, then while unconfirmed batches remain, for at most
@@ -141,7 +170,17 @@ class EdgeForwarder:
     async def _send_due(self, client: aiomqtt.Client) -> int:
         """Publish the oldest batches not in flight (or overdue); returns how many wait."""
         now = asyncio.get_running_loop().time()
-        batches = await self._box.first(WINDOW)
+        if self._confirmed:
+            try:
+                await self._box.delete(sorted(self._confirmed))
+                self._confirmed.clear()
+            except sqlite3.Error:
+                pass  # still full: they stay confirmed, and are not sent again
+        stored = await self._box.first(WINDOW + len(self._confirmed))
+        batches = [
+            *self._memory.values(),
+            *(b for b in stored if b.id not in self._confirmed),
+        ][:WINDOW]
         for batch in batches:
             due = self._inflight.get(batch.id)
             if due is not None and due > now:
@@ -170,7 +209,17 @@ class EdgeForwarder:
                 continue  # another process's batch: ours is resent if unconfirmed
             # Confirmed, even if sent on an earlier connection: it leaves the outbox.
             self._inflight.pop(batch_id, None)
-            await self._box.delete([batch_id])
+            if self._memory.pop(batch_id, None) is None:
+                try:
+                    await self._box.delete([batch_id])
+                except sqlite3.Error as exc:
+                    if not self._confirmed:
+                        log.warning(
+                            "edge: cannot clear confirmed batches (%s): they are not sent "
+                            "again, and cleared when there is room",
+                            exc,
+                        )
+                    self._confirmed.add(batch_id)
             self.acked += 1
             self._acked.set()
 

@@ -65,12 +65,17 @@ class InfluxV1:
         self._headers: dict[str, str] = {}
         self._conn: http.client.HTTPConnection | None = None
 
-    def write(self, body: bytes) -> Response:
-        """POST lines with ns precision. Raises ``InfluxUnavailable`` when there is no answer."""
+    def write(self, body: bytes, *, timeout_s: float | None = None) -> Response:
+        """POST lines with ns precision, within ``timeout_s`` if shorter than the client's.
+        Raises ``InfluxUnavailable`` when there is no answer."""
         query = urllib.parse.urlencode({"db": self.database, "precision": "ns"})
-        return self._request("POST", f"/write?{query}", body, "text/plain; charset=utf-8")
+        return self._request(
+            "POST", f"/write?{query}", body, "text/plain; charset=utf-8", timeout_s
+        )
 
-    def query(self, q: str, params: dict[str, str] | None = None) -> Any:
+    def query(
+        self, q: str, params: dict[str, str] | None = None, *, timeout_s: float | None = None
+    ) -> Any:
         """Run InfluxQL; returns the decoded JSON. Raises on a non-2xx answer.
 
         ``params`` are bound to ``$name`` in ``q``: values never become query text.
@@ -79,14 +84,14 @@ class InfluxV1:
         if params:
             form_fields["params"] = json.dumps(params)
         form = urllib.parse.urlencode(form_fields).encode()
-        resp = self._request("POST", "/query", form, "application/x-www-form-urlencoded")
+        resp = self._request("POST", "/query", form, "application/x-www-form-urlencoded", timeout_s)
         if resp.status // 100 != 2:
             raise InfluxUnavailable(f"query failed: HTTP {resp.status}: {resp.message}")
         return json.loads(resp.body)
 
-    def ensure_database(self) -> None:
+    def ensure_database(self, *, timeout_s: float | None = None) -> None:
         """``CREATE DATABASE`` is idempotent in InfluxDB 1.x."""
-        self.query(f'CREATE DATABASE "{self.database}"')
+        self.query(f'CREATE DATABASE "{self.database}"', timeout_s=timeout_s)
 
     def ping(self) -> bool:
         try:
@@ -100,11 +105,20 @@ class InfluxV1:
             self._conn = None
 
     def _request(
-        self, method: str, path: str, body: bytes | None, content_type: str | None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        content_type: str | None,
+        timeout_s: float | None = None,
     ) -> Response:
         headers = {**self._headers, **({"Content-Type": content_type} if content_type else {})}
+        timeout = self._timeout if timeout_s is None else min(self._timeout, timeout_s)
         for attempt in (1, 2):
             conn = self._connection()
+            conn.timeout = timeout  # for a connection made now
+            if conn.sock is not None:  # and for a kept-alive one
+                conn.sock.settimeout(timeout)
             try:
                 conn.request(method, self._base + path, body=body, headers=headers)
                 resp = conn.getresponse()
@@ -140,11 +154,12 @@ class InfluxClient(Protocol):
 
     url: str
 
-    def write(self, body: bytes) -> Response:
-        """Raises ``InfluxUnavailable`` when there is no answer."""
+    def write(self, body: bytes, *, timeout_s: float | None = None) -> Response:
+        """Raises ``InfluxUnavailable`` when there is no answer within the client's
+        timeout, or ``timeout_s`` if that is shorter."""
         ...
 
-    def ensure_database(self) -> None: ...
+    def ensure_database(self, *, timeout_s: float | None = None) -> None: ...
 
     def close(self) -> None: ...
 

@@ -49,11 +49,15 @@ class InfluxV2:
     def __repr__(self) -> str:  # never the token
         return f"InfluxV2({self.url!r}, org={self.org!r}, bucket={self.bucket!r})"
 
-    def write(self, body: bytes) -> Response:
-        """POST ``body`` (line protocol, ns). Raises ``InfluxUnavailable`` with no answer."""
+    def write(self, body: bytes, *, timeout_s: float | None = None) -> Response:
+        """POST ``body`` (line protocol, ns), within ``timeout_s`` if shorter than the
+        client's. Raises ``InfluxUnavailable`` with no answer."""
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(self._write(body))
+        try:
+            return self._loop.run_until_complete(asyncio.wait_for(self._write(body), timeout_s))
+        except TimeoutError as exc:
+            raise InfluxUnavailable(f"{self.url}: no answer within {timeout_s:.1f} s") from exc
 
     async def _write(self, body: bytes) -> Response:
         if self._client is None:
@@ -74,7 +78,7 @@ class InfluxV2:
             raise InfluxUnavailable(f"{self.url}: {exc!r}") from exc
         return Response(204, "")
 
-    def ensure_database(self) -> None:
+    def ensure_database(self, *, timeout_s: float | None = None) -> None:
         """A v2 bucket is made by its administrator, with its retention: never here."""
 
     def close(self) -> None:

@@ -7,18 +7,30 @@ A batch leaves the ``batch`` table only after InfluxDB answered 2xx, or moves to
 connection, used from one thread at a time: the batcher commits through its own,
 the writer reads and deletes through another.
 
-The quota (``max_bytes``, on the bodies of the batches waiting) is enforced by the
-connection that commits: past it, the **oldest** waiting batches are evicted, as
-Telegraf's metric buffer does. During a long outage the newest data is what a bench
-engineer is watching, the evicted lines are still in the raw recordings (``pvlog
-import`` loads them), and eviction is never silent: it is counted here, logged and
-recorded as a ``pv_event`` by the daemon, and reported in ``pvlog_health``.
+**Disk use is bounded by ``max_bytes`` plus less than 1 MiB** (``FOOTPRINT_MARGIN``),
+measured on the files (database, WAL, shared memory), not on the rows:
+
+- the quota counts the database's pages in use (batches, dead letters, the schema),
+  and the connection that commits makes room *before* it inserts, so the file, which
+  only grows when no freed page is left to reuse, never passes ``max_bytes`` by more
+  than one batch's rounding;
+- the WAL is checkpointed every ``WAL_PAGES`` pages and cut back to ``WAL_LIMIT_BYTES``
+  at each restart (``journal_size_limit``), one commit holds at most
+  ``MAX_BATCH_BYTES`` of body, and ``checkpoint()`` truncates it to nothing after a
+  drain. Without this the WAL grew to 4 MiB and never shrank.
+
+Past the quota the **oldest** waiting batches are evicted, as Telegraf's metric buffer
+does. During a long outage the newest data is what a bench engineer is watching, the
+evicted lines are still in the raw recordings (``pvlog import`` loads them), and
+eviction is never silent: it is counted here, logged and recorded as a ``pv_event`` by
+the daemon, and reported in ``pvlog_health``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +40,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 _T = TypeVar("_T")
+
+WAL_PAGES = 32
+"""Checkpoint once the WAL holds this many pages (SQLite's default, 1000, is 4 MiB)."""
+WAL_LIMIT_BYTES = 128 * 1024
+"""What the WAL file is cut back to each time it restarts."""
+MAX_BATCH_BYTES = 256 * 1024
+"""The most body one commit carries (the batcher splits larger ones): a commit's pages
+pass through the WAL before the checkpoint, so this bounds the WAL's growth too."""
+FOOTPRINT_MARGIN = 2**20
+"""What the files may take beyond ``max_bytes``: the WAL (``WAL_LIMIT_BYTES`` plus one
+commit), its shared-memory index, and the rounding of one batch into pages."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batch (
@@ -62,7 +85,9 @@ class Depth:
     lines: int
     dead_letters: int
     bytes: int = 0
-    """The bodies waiting: what ``max_bytes`` bounds."""
+    """The bodies waiting."""
+    disk_bytes: int = 0
+    """The files on disk: database, WAL and shared memory (what ``max_bytes`` bounds)."""
 
 
 class Outbox:
@@ -76,61 +101,93 @@ class Outbox:
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        # Debian's SQLite zeroes every freed page by default (SECURE_DELETE), which writes
+        # each evicted or sent body through the WAL a second time; FAST zeroes what is
+        # free to zero (b-tree pages), not freed overflow pages.
+        self._db.execute("PRAGMA secure_delete=FAST")
+        # Both per connection: whichever commits checkpoints and cuts the WAL back.
+        self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+        self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         self._db.executescript(_SCHEMA)
+        self._page: int = self._db.execute("PRAGMA page_size").fetchone()[0]
         self.max_bytes = max_bytes
         self.evicted_batches = 0
         self.evicted_lines = 0
-        self._bytes = self.waiting_bytes()
-        """At least the bytes waiting (the writer's deletes only lower the truth)."""
 
     def put(self, body: bytes, lines: int) -> int:
-        """Commit one batch, evicting the oldest past the quota; returns its id (ids only
-        grow: the send order)."""
-        with self._transaction():
+        """Commit one batch, evicting the oldest first when it would not fit the quota;
+        returns its id (ids only grow: the send order). The newest batch is always kept."""
+        with self._transaction(immediate=True):
+            if self.max_bytes is not None:
+                self._make_room(self._pages_for(len(body)))
             cur = self._db.execute(
                 "INSERT INTO batch (created_ns, lines, body) VALUES (?, ?, ?)",
                 (time.time_ns(), lines, body),
             )
             assert cur.lastrowid is not None
-            self._bytes += len(body)
-            if self.max_bytes is not None and self._bytes > self.max_bytes:
-                self._evict(self.max_bytes, keep=cur.lastrowid)
+            if self.max_bytes is not None:  # the estimate fell short: settle it exactly
+                self._make_room(0, keep=cur.lastrowid)
         return cur.lastrowid
 
-    def waiting_bytes(self) -> int:
-        """The bodies of the batches waiting to be sent (the quota's measure)."""
-        (n,) = self._db.execute("SELECT coalesce(sum(length(body)), 0) FROM batch").fetchone()
-        return int(n)
+    def used_bytes(self) -> int:
+        """The database's pages in use (free pages are reused before the file grows)."""
+        (pages,) = self._db.execute("PRAGMA page_count").fetchone()
+        (free,) = self._db.execute("PRAGMA freelist_count").fetchone()
+        return int(pages - free) * int(self._page)
 
-    def _evict(self, limit: int, keep: int) -> None:
-        """Delete the oldest batches (never ``keep``) until at most ``limit`` bytes wait."""
-        self._bytes = total = self.waiting_bytes()  # the writer may have sent a lot
-        if total <= limit:
-            return
-        doomed: list[int] = []
-        rows = self._db.execute(
-            "SELECT id, lines, length(body) FROM batch WHERE id != ? ORDER BY id", (keep,)
-        ).fetchall()
-        for batch_id, lines, size in rows:
-            if total <= limit:
-                break
-            doomed.append(batch_id)
-            total -= size
-            self.evicted_batches += 1
-            self.evicted_lines += lines
-        self._db.executemany("DELETE FROM batch WHERE id = ?", [(i,) for i in doomed])
-        self._bytes = total
+    def disk_bytes(self) -> int:
+        """The outbox's files as they stand: database, WAL and shared-memory index."""
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                total += os.stat(f"{self.path}{suffix}").st_size
+        return total
 
-    def oldest(self, max_lines: int) -> list[Batch]:
-        """The oldest batches, at least one if any, up to ``max_lines`` lines in all."""
+    def _pages_for(self, size: int) -> int:
+        """A generous estimate of the pages a body takes (overflow pages hold page-4)."""
+        return -(-size // (self._page - 4)) + 1
+
+    def _make_room(self, pages: int, keep: int | None = None) -> None:
+        """Evict the oldest batches (never ``keep``) until ``pages`` more fit the quota."""
+        assert self.max_bytes is not None
+        while True:
+            over = self.used_bytes() + pages * self._page - self.max_bytes
+            if over <= 0:
+                return
+            rows = self._db.execute(
+                "SELECT id, lines, length(body) FROM batch WHERE id != ? ORDER BY id LIMIT 256",
+                (-1 if keep is None else keep,),
+            ).fetchall()
+            if not rows:
+                return  # only the newest is left: it is kept
+            doomed: list[int] = []
+            freed = 0
+            for batch_id, lines, size in rows:
+                doomed.append(batch_id)
+                self.evicted_batches += 1
+                self.evicted_lines += lines
+                freed += size + 32  # a row's header and cell pointer
+                if freed >= over:
+                    break
+            self._db.executemany("DELETE FROM batch WHERE id = ?", [(i,) for i in doomed])
+
+    def oldest(self, max_lines: int, *, after: int = 0) -> list[Batch]:
+        """The oldest batches with an id past ``after``, at least one if any, up to
+        ``max_lines`` lines in all."""
         out: list[Batch] = []
         total = 0
-        for row in self._db.execute("SELECT id, created_ns, lines, body FROM batch ORDER BY id"):
-            batch = Batch(*row)
-            if out and total + batch.lines > max_lines:
-                break
-            out.append(batch)
-            total += batch.lines
+        cur = self._db.execute(
+            "SELECT id, created_ns, lines, body FROM batch WHERE id > ? ORDER BY id", (after,)
+        )
+        try:
+            for row in cur:
+                batch = Batch(*row)
+                if out and total + batch.lines > max_lines:
+                    break
+                out.append(batch)
+                total += batch.lines
+        finally:
+            cur.close()  # ends the read, so that a checkpoint need not wait for it
         return out
 
     def first(self, count: int) -> list[Batch]:
@@ -141,7 +198,8 @@ class Outbox:
         return [Batch(*row) for row in rows]
 
     def delete(self, ids: list[int]) -> None:
-        self._db.executemany("DELETE FROM batch WHERE id = ?", [(i,) for i in ids])
+        with self._transaction():
+            self._db.executemany("DELETE FROM batch WHERE id = ?", [(i,) for i in ids])
 
     def dead_letter(self, batch: Batch, status: int, message: str) -> None:
         """Move ``batch`` aside with the server's reason, atomically."""
@@ -171,19 +229,27 @@ class Outbox:
             "SELECT count(*), coalesce(sum(lines), 0), coalesce(sum(length(body)), 0) FROM batch"
         ).fetchone()
         (dead,) = self._db.execute("SELECT count(*) FROM dead_letter").fetchone()
-        return Depth(batches, lines, dead, size)
+        return Depth(batches, lines, dead, size, self.disk_bytes())
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it to nothing (after a drain)."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
         self._db.close()
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """Commit on success, roll back on error (the connection is otherwise autocommit)."""
-        self._db.execute("BEGIN")
+    def _transaction(self, *, immediate: bool = False) -> Iterator[None]:
+        """Commit on success, roll back on error (the connection is otherwise autocommit).
+
+        ``immediate`` takes the write lock first: a commit that reads before it writes
+        (the quota) must not find its snapshot stale when it comes to write."""
+        self._db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLite may have rolled back itself (disk full)
+                self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
 
@@ -206,6 +272,9 @@ class AsyncOutbox:
 
     async def oldest(self, max_lines: int) -> list[Batch]:
         return await self._run(self.outbox.oldest, max_lines)
+
+    async def checkpoint(self) -> None:
+        await self._run(self.outbox.checkpoint)
 
     async def first(self, count: int) -> list[Batch]:
         return await self._run(self.outbox.first, count)

@@ -3,15 +3,16 @@
 Stop order (SIGTERM/SIGINT): stop reading every port, add the session's stop
 point, commit everything in memory to the outbox, then let the writer drain the
 outbox for up to ``outbox.drain_timeout_s``. Nothing is lost either way: what
-InfluxDB did not take yet stays in the outbox and goes out on the next start.
+InfluxDB did not take yet stays in the outbox and goes out on the next start. Lines
+the outbox cannot take (its disk full) are handed to the writer, which sends them
+straight on within the same time; only what neither took is lost, said in the stop
+line and, through the run marker, in the next start's log, events and health.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import signal
 import socket
 import sqlite3
@@ -32,6 +33,7 @@ from daemon.lineprotocol import encode_line, series_prefix
 from daemon.live import LiveStream
 from daemon.outbox import AsyncOutbox, Outbox
 from daemon.recording import FLUSH_S, DeviceRecording
+from daemon.run_marker import RunMarker
 from daemon.sessions import Command, CommandError, SessionControl
 from daemon.writer import InfluxWriter
 
@@ -112,6 +114,8 @@ class Daemon:
         self._tags_of: dict[str, dict[str, str]] = {}
         self._manifest_lock = asyncio.Lock()
         self._losses = _Losses()
+        self._marker = RunMarker(config.outbox.path)
+        self._lost_at_last_stop = 0
         self._manifest_tasks: set[asyncio.Task[None]] = set()
 
     def _live(self, device: DeviceConfig) -> LiveStream:
@@ -216,55 +220,79 @@ class Daemon:
                 self.batcher.extend([self._session_line("stop", now + 1)])
                 self.batcher.close()
                 await batcher
+            uncommitted = self.batcher.take_uncommitted()
+            if uncommitted:
+                log.warning(
+                    "the outbox cannot take the last %d lines: sending them straight on",
+                    len(uncommitted),
+                )
+                self.writer.hand_over(uncommitted)
             writer_stop.set()
             if not writer.done():
                 await writer
             depth = await self.outbox.depth()
             await self.outbox.close()
-            self._running_marker.unlink(missing_ok=True)  # a clean stop
+            lost = self.writer.unsent_lines
+            self._marker.stopped(lost)
             self.writer.close()
             for d in self.devices:
                 log.info("%s: %s", d.device.name, _counts(d.health()))
-            if depth.lines:
-                log.warning(
-                    "stopped with %d lines in the outbox (%s): they are sent on the next start",
-                    depth.lines,
-                    self.config.outbox.path,
-                )
-            else:
-                log.info("stopped; outbox empty (%s)", _counts(self.writer.health()))
+            self._say_stopped(depth.lines, len(uncommitted), lost)
         return not failed
 
-    @property
-    def _running_marker(self) -> Path:
-        return self.config.outbox.path.with_name(self.config.outbox.path.name + ".running")
+    def _say_stopped(self, in_outbox: int, uncommitted: int, lost: int) -> None:
+        """The stop line: where every line went."""
+        where = self.config.outbox.path
+        if lost:
+            log.error(
+                "stopped: %d lines lost: the outbox could not take them (disk full) and "
+                "%s did not either (they are in the raw recordings, if on)",
+                lost,
+                "InfluxDB" if isinstance(self.writer, InfluxWriter) else "the broker",
+            )
+        elif uncommitted:
+            log.info("stopped; the %d lines the outbox could not take were sent", uncommitted)
+        uncleared = self.writer.uncleared_batches
+        if in_outbox:
+            log.warning(
+                "stopped with %d lines in the outbox (%s): they are sent on the next start%s",
+                in_outbox,
+                where,
+                f" ({uncleared} batches of them were sent already: the disk was too full "
+                "to clear them; sending them again is harmless)"
+                if uncleared
+                else "",
+            )
+        elif not lost:
+            log.info("stopped; outbox empty (%s)", _counts(self.writer.health()))
 
     def _check_last_run(self) -> None:
         """Say so when the last run on this outbox ended without a clean stop (``kill -9``,
         power cut): what it had not yet committed is lost from InfluxDB, at most one flush
-        interval, and only the raw recordings keep it. Then mark this run as running."""
-        marker = self._running_marker
-        try:
-            last = json.loads(marker.read_text())
-        except FileNotFoundError:
-            last = None
-        except (OSError, ValueError):
-            last = {}
-        if last is not None:
+        interval, and only the raw recordings keep it; or when its clean stop lost lines
+        (a full disk and no InfluxDB). Then mark this run as running."""
+        last = self._marker.last_run()
+        if last is not None and not last.clean:
             interval = self.config.influx.flush_interval_ms
             detail = (
-                f"the last run (pid {last.get('pid', '?')}, session {last.get('session', '?')}) "
+                f"the last run (pid {last.pid}, session {last.session}) "
                 f"did not stop cleanly: up to {interval} ms of its lines (one flush interval) "
                 "were never committed; the raw recordings keep them, if on"
             )
             log.warning("%s", detail)
             for d in self.devices:
                 d.event("unclean_stop", detail, interval / 1000)
-        try:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(json.dumps({"pid": os.getpid(), "session": self.session}))
-        except OSError as exc:
-            log.warning("cannot write %s: %s", marker, exc)
+        elif last is not None and last.lost_lines:
+            self._lost_at_last_stop = last.lost_lines
+            detail = (
+                f"the last run (pid {last.pid}, session {last.session}) lost "
+                f"{last.lost_lines} lines at its stop: the outbox's disk was full and they "
+                "could not be sent; the raw recordings keep them, if on"
+            )
+            log.warning("%s", detail)
+            for d in self.devices:
+                d.event("lost_at_stop", detail, float(last.lost_lines))
+        self._marker.running(self.session)
 
     @staticmethod
     async def _stop_live(tasks: list[asyncio.Task[None]]) -> None:
@@ -454,6 +482,7 @@ class Daemon:
             "outbox_evicted_lines": box.evicted_lines,
             "outbox_commit_failures": batcher.commit_failures,
             "memory_dropped_lines": batcher.dropped_lines,
+            "lost_at_last_stop_lines": self._lost_at_last_stop,
             **self.writer.health(),
         }
         try:
@@ -463,6 +492,7 @@ class Daemon:
                 "outbox_lines": depth.lines,
                 "dead_letters": depth.dead_letters,
                 "outbox_bytes": depth.bytes,
+                "outbox_disk_bytes": depth.disk_bytes,
             }
         except sqlite3.Error as exc:
             log.warning("cannot read the outbox's depth: %s", exc)

@@ -6,11 +6,21 @@ Several small outbox batches go out in one request (up to ``batch_size`` lines),
 so a backlog drains far faster than it was acquired; when such a request gets a
 4xx, its batches are resent one by one so only the bad one is dead-lettered.
 InfluxDB keeps one point per series and timestamp, so a resend is idempotent.
+
+Two things keep a full disk from costing data or time. A batch InfluxDB took whose
+delete fails (on a full disk even a delete needs WAL space) is remembered as sent:
+it is not sent again and again while the disk stays full, and it is cleared when
+the disk has room (or sent once more on the next start, harmlessly). And at a stop,
+the lines the outbox could not take at all are handed over (``hand_over``) and sent
+straight from memory, before the outbox's own backlog, which is safe on disk anyway.
+Nothing here waits past the stop's ``drain_timeout_s``: no request starts after it,
+and the one under way gets only what is left of it as its timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import logging
 import random
@@ -65,6 +75,30 @@ class InfluxWriter:
         self.dead_lettered = 0
         self.last_latency_ms = 0.0
         self.last_error = ""
+        self._deadline: float | None = None
+        """After a stop: ``time.monotonic()`` past which no request starts."""
+        self._uncommitted: collections.deque[list[str]] = collections.deque()
+        """Lines handed over at stop (the outbox could not take them), in requests."""
+        self.uncommitted_refused = 0
+        """Handed-over lines InfluxDB refused (4xx): no outbox to dead-letter them in."""
+        self._sent_uncleared: list[int] = []
+        """Batches InfluxDB took whose delete failed: not sent again, deleted later."""
+        self._backlog = False
+
+    def hand_over(self, lines: list[str]) -> None:
+        """Lines the outbox could not take: sent straight from memory, first thing."""
+        for i in range(0, len(lines), self._batch_size):
+            self._uncommitted.append(lines[i : i + self._batch_size])
+
+    @property
+    def unsent_lines(self) -> int:
+        """Handed-over lines not delivered (after ``run``: lost, unless sent again)."""
+        return sum(len(chunk) for chunk in self._uncommitted) + self.uncommitted_refused
+
+    @property
+    def uncleared_batches(self) -> int:
+        """Batches InfluxDB took that the outbox could not yet delete."""
+        return len(self._sent_uncleared)
 
     async def run(self, stop: asyncio.Event, drain_timeout_s: float) -> None:
         """Send until ``stop`` is set, then for at most ``drain_timeout_s`` more while a
@@ -75,6 +109,7 @@ class InfluxWriter:
         while True:
             if stop.is_set() and deadline is None:
                 deadline = loop.time() + drain_timeout_s
+                self._deadline = time.monotonic() + drain_timeout_s
             if deadline is not None and loop.time() >= deadline:
                 return
             self._committed.clear()
@@ -95,24 +130,76 @@ class InfluxWriter:
                 await asyncio.sleep(delay)
 
     def _cycle(self) -> Outcome:
-        """On the writer thread: send the oldest batches until the outbox is empty.
+        """On the writer thread: send what was handed over, then the oldest batches until
+        the outbox is empty.
 
         At most ``CYCLE_REQUESTS`` requests, so that the loop sees a stop in time;
         EMPTY after sending saves the hand-over that would only find nothing.
         """
+        requests = 0
+        while self._uncommitted and requests < CYCLE_REQUESTS:
+            requests += 1
+            if not self._send_uncommitted(self._uncommitted[0]):
+                return Outcome.FAILED
+            self._uncommitted.popleft()
         try:
-            for _ in range(CYCLE_REQUESTS):
-                batches = self._box.oldest(self._batch_size)
+            self._clear_sent()
+            for _ in range(requests, CYCLE_REQUESTS):
+                after = self._sent_uncleared[-1] if self._sent_uncleared else 0
+                batches = self._box.oldest(self._batch_size, after=after)
                 if not batches:
+                    self._drained()
                     return Outcome.EMPTY
                 if not self._send(batches):
+                    self._backlog = True
                     return Outcome.FAILED
         except sqlite3.Error as exc:
-            # A full disk fails even a delete (SQLite appends to its WAL first). What
-            # InfluxDB took is sent again later: it keeps one point per series and time.
             self._note_error(str(exc), "reading or clearing the outbox")
+            self._backlog = True
             return Outcome.FAILED
+        self._backlog = True
         return Outcome.SETTLED
+
+    def _clear_sent(self) -> None:
+        """Delete what InfluxDB took while the disk was too full to delete it."""
+        if self._sent_uncleared:
+            self._box.delete(self._sent_uncleared)
+            self._sent_uncleared.clear()
+            log.info("the outbox clears sent batches again")
+
+    def _drained(self) -> None:
+        """After a backlog: give the WAL's space back (it grew while the outbox was busy)."""
+        if not self._backlog:
+            return
+        self._backlog = False
+        try:
+            self._box.checkpoint()
+        except sqlite3.Error as exc:  # busy or full: the next drain tries again
+            log.debug("checkpoint after a drain failed: %s", exc)
+            self._backlog = True
+
+    def _send_uncommitted(self, lines: list[str]) -> bool:
+        """True when these lines (never in the outbox) are settled: taken or refused."""
+        try:
+            resp = self._post("\n".join(lines).encode())
+        except InfluxUnavailable as exc:
+            self._note_error(exc)
+            return False
+        if resp.status // 100 == 2:
+            self.lines_sent += len(lines)
+            return True
+        missing_database = resp.status == 404 and "database not found" in resp.message
+        if resp.status // 100 == 4 and not missing_database:
+            self.uncommitted_refused += len(lines)
+            log.error(
+                "InfluxDB refused %d lines the outbox could not take (no room to "
+                "dead-letter them): HTTP %d: %s", len(lines), resp.status, resp.message,
+            )  # fmt: skip
+            return True
+        if missing_database:
+            self._database_ready = False
+        self._note_error(f"HTTP {resp.status}: {resp.message}")
+        return False
 
     def _send(self, batches: list[Batch]) -> bool:
         """True when ``batches`` are settled (sent or dead-lettered)."""
@@ -120,14 +207,21 @@ class InfluxWriter:
         try:
             resp = self._post(body)
         except InfluxUnavailable as exc:
-            self._note_error(str(exc))
+            self._note_error(exc)
             return False
         if resp.status // 100 == 2:
-            self._box.delete([b.id for b in batches])
             self.lines_sent += sum(b.lines for b in batches)
             if self.last_error:
                 log.info("InfluxDB takes writes again")
                 self.last_error = ""
+            ids = [b.id for b in batches]
+            try:
+                self._box.delete(ids)
+            except sqlite3.Error as exc:
+                if not self._sent_uncleared:
+                    log.warning("cannot clear sent batches from the outbox (%s): they are "
+                                "not sent again, and cleared when there is room", exc)  # fmt: skip
+                self._sent_uncleared.extend(ids)
             return True
         if resp.status == 404 and "database not found" in resp.message:
             self._database_ready = False
@@ -150,16 +244,24 @@ class InfluxWriter:
         return False
 
     def _post(self, body: bytes) -> Response:
+        timeout_s = None
+        if self._deadline is not None:
+            timeout_s = self._deadline - time.monotonic()
+            if timeout_s <= 0:
+                raise _OutOfTime
         if not self._database_ready:
-            self._client.ensure_database()
+            self._client.ensure_database(timeout_s=timeout_s)
             self._database_ready = True
         started = time.perf_counter()
-        resp = self._client.write(body)
+        resp = self._client.write(body, timeout_s=timeout_s)
         self.requests += 1
         self.last_latency_ms = (time.perf_counter() - started) * 1000
         return resp
 
-    def _note_error(self, message: str, what: str = "InfluxDB write") -> None:
+    def _note_error(self, error: str | InfluxUnavailable, what: str = "InfluxDB write") -> None:
+        if isinstance(error, _OutOfTime):
+            return  # the stop's drain time is up: nothing failed, nothing is retried
+        message = str(error)
         if message != self.last_error:
             log.warning("%s failed, will retry: %s", what, message)
         self.last_error = message
@@ -176,6 +278,10 @@ class InfluxWriter:
         self._thread.shutdown(wait=True)
         self._client.close()
         self._box.close()
+
+
+class _OutOfTime(InfluxUnavailable):
+    """No request starts once the stop's drain time is up."""
 
 
 async def _first(*aws: Awaitable[object]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from daemon.batcher import Batcher
 from daemon.influx import InfluxV1
 from daemon.outbox import AsyncOutbox, Outbox
 from daemon.writer import InfluxWriter
+from tests.influx_proxy import InfluxProxy
 
 pytestmark = pytest.mark.integration
 
@@ -67,3 +69,43 @@ async def test_a_rejected_batch_is_dead_lettered_and_the_rest_delivered(
     assert "conflict" in message
     assert body == b"\n".join(s.encode() for s in bad)
     assert outbox.depth().batches == 0
+
+
+async def test_lines_the_outbox_could_not_take_are_sent_straight_at_stop(
+    tmp_path: Path, influx: InfluxV1
+) -> None:
+    """At a stop on a full disk, the batcher hands its uncommitted lines to the writer."""
+    writer = InfluxWriter(Outbox(tmp_path / "o.sqlite"), influx, asyncio.Event(), batch_size=1000)
+    writer.hand_over([f"m,device=d seq={i}i {1_700_000_000_000_000_000 + i}" for i in range(2500)])
+    stop = asyncio.Event()
+    stop.set()
+    await writer.run(stop, drain_timeout_s=20)
+    writer.close()
+    ((_, count),) = influx.query("SELECT count(seq) FROM m")["results"][0]["series"][0]["values"]
+    assert count == 2500
+    assert writer.unsent_lines == 0
+
+
+async def test_a_stop_never_waits_past_the_drain_time_for_a_hanging_influxdb(
+    tmp_path: Path, influx: InfluxV1
+) -> None:
+    """InfluxDB accepts and never answers; the client's own timeout is 30 s. The stop's
+    drain time (1 s) still bounds the stop, and what was not sent is counted, not hidden."""
+    upstream = int(influx.url.rsplit(":", 1)[1])
+    with InfluxProxy(upstream) as proxy:
+        influx.ensure_database()
+        proxy.set_mode("hang")
+        client = InfluxV1(proxy.url, influx.database, timeout_s=30)
+        writer = InfluxWriter(
+            Outbox(tmp_path / "o.sqlite"), client, asyncio.Event(), batch_size=100
+        )
+        writer.hand_over([f"m seq={i}i {1_700_000_000_000_000_000 + i}" for i in range(250)])
+        stop = asyncio.Event()
+        stop.set()
+        started = time.monotonic()
+        await writer.run(stop, drain_timeout_s=1.0)
+        took = time.monotonic() - started
+        writer.close()
+    assert proxy.writes("hang"), "a request was under way when the drain time ran out"
+    assert took < 10, f"the stop waited {took:.1f} s (drain time 1 s, client timeout 30 s)"
+    assert writer.unsent_lines == 250

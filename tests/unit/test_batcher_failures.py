@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from daemon import batcher as batcher_module
+from daemon import outbox as outbox_module
 from daemon.batcher import Batcher
 
 
@@ -62,3 +63,28 @@ async def test_memory_stays_bounded_and_drops_are_counted(monkeypatch: pytest.Mo
     assert await b.flush()
     committed = b"\n".join(box.bodies).decode().split("\n")
     assert committed == [f"l{i}" for i in range(150, 250)], "the newest kept, in order"
+
+
+async def test_what_the_outbox_cannot_take_at_stop_is_handed_over_in_order() -> None:
+    box: Any = FlakyOutbox()
+    b = Batcher(box, batch_size=10, flush_interval_s=0.01)
+    task = asyncio.create_task(b.run())
+    b.extend([f"l{i}" for i in range(25)])
+    await asyncio.sleep(0.05)
+    b.close()
+    await task  # returns although nothing could be committed
+    assert b.take_uncommitted() == [f"l{i}" for i in range(25)]
+    assert b.take_uncommitted() == [], "handed over once: the batcher keeps none"
+
+
+async def test_one_commit_carries_at_most_max_batch_bytes() -> None:
+    """A commit's pages pass through the WAL: a small commit keeps the WAL small."""
+    box: Any = FlakyOutbox()
+    box.full = False
+    b = Batcher(box, batch_size=5000, flush_interval_s=10)
+    lines = [f"{i:0199d}" for i in range(5000)]  # 1 MB in one batch_size
+    b.extend(lines)
+    assert await b.flush()
+    assert len(box.bodies) > 1
+    assert all(len(body) <= outbox_module.MAX_BATCH_BYTES for body in box.bodies)
+    assert b"\n".join(box.bodies).decode().split("\n") == lines

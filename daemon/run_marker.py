@@ -1,0 +1,89 @@
+"""The run marker, ``<outbox>.running``: how the next start learns how this run ended.
+
+Written at start (pid, session) and removed by a clean stop, so a marker found at start
+means the last run was killed (``kill -9``, power cut). A clean stop that lost lines
+(the outbox's disk full and InfluxDB not taking them either) leaves it instead, saying
+how many, for the next start's log, ``pv_event`` and ``pvlog_health``. That stop is
+on a full disk, so the marker is written at start padded to ``SIZE`` bytes and
+rewritten in place, in blocks the file system has already given it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SIZE = 512
+
+
+@dataclass(frozen=True, slots=True)
+class LastRun:
+    clean: bool
+    """False: killed; its last lines in memory never reached the outbox."""
+    pid: str = "?"
+    session: str = "?"
+    lost_lines: int = 0
+    """A clean stop's lines that neither the outbox nor InfluxDB took."""
+
+
+class RunMarker:
+    def __init__(self, outbox_path: Path) -> None:
+        self.path = outbox_path.with_name(outbox_path.name + ".running")
+        self._doc: dict[str, Any] = {}
+
+    def last_run(self) -> LastRun | None:
+        """How the last run on this outbox ended; None when it stopped cleanly, whole."""
+        try:
+            doc = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return LastRun(clean=False)  # cut short mid-write: killed
+        if not isinstance(doc, dict):
+            return LastRun(clean=False)
+        lost = doc.get("lost_lines", 0)
+        return LastRun(
+            clean=doc.get("state") == "stopped",
+            pid=str(doc.get("pid", "?")),
+            session=str(doc.get("session", "?")),
+            lost_lines=lost if isinstance(lost, int) else 0,
+        )
+
+    def running(self, session: str) -> None:
+        """Mark this run as running (replacing what the last one left)."""
+        self._doc = {"state": "running", "pid": os.getpid(), "session": session}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_bytes(_padded(self._doc))
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self.path, exc)
+
+    def stopped(self, lost_lines: int) -> None:
+        """A clean stop: the marker goes, or says how many lines were lost."""
+        if not lost_lines:
+            self.path.unlink(missing_ok=True)
+            return
+        doc = {**self._doc, "state": "stopped", "lost_lines": lost_lines}
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)  # no O_TRUNC: in place
+            try:
+                os.write(fd, _padded(doc))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            log.error(  # noqa: TRY400 - the reason is the message; no traceback wanted
+                "cannot record the %d lines lost at this stop in %s: %s",
+                lost_lines,
+                self.path,
+                exc,
+            )
+
+
+def _padded(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc).encode().ljust(SIZE)
