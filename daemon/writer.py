@@ -161,15 +161,22 @@ class InfluxWriter:
         return Outcome.SETTLED
 
     def _clear_sent(self) -> None:
-        """Delete what InfluxDB took while the disk was too full to delete it."""
-        if self._sent_uncleared:
+        """Delete what InfluxDB took while the disk was too full to delete it; while it
+        still is, newer batches go on being sent."""
+        if not self._sent_uncleared:
+            return
+        try:
             self._box.delete(self._sent_uncleared)
-            self._sent_uncleared.clear()
-            log.info("the outbox clears sent batches again")
+        except sqlite3.Error:
+            return
+        self._sent_uncleared.clear()
+        log.info("the outbox clears sent batches again")
 
     def _drained(self) -> None:
-        """After a backlog: give the WAL's space back (it grew while the outbox was busy)."""
-        if not self._backlog:
+        """After a backlog, once all of it is cleared: give the WAL's space back (it grew
+        while the outbox was busy). Never while the disk is too full to clear: that
+        space is what the outbox's next commits need."""
+        if not self._backlog or self._sent_uncleared:
             return
         self._backlog = False
         try:

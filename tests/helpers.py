@@ -174,6 +174,12 @@ def query_samples(
     return [dict(zip(cols, row, strict=True)) for row in series[0]["values"]]
 
 
+def quantile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0.5: the median) of ``values``, by rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
 def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

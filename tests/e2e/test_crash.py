@@ -79,9 +79,10 @@ def test_twenty_kills_lose_only_what_was_in_memory(
         f"(flush interval {FLUSH_MS} ms); {len(missing)} of {len(valid)} samples lost in all"
     )
     # Each kill costs what was only in memory: the last flush interval, plus the commit
-    # under way and the scheduling of a loaded machine.
-    assert windows_ms[-1] < FLUSH_MS + 400
-    assert len(missing) <= KILLS * (FLUSH_MS + 400) / 1000 * 200
+    # under way and the scheduling of a loaded machine (measured: at most ~230 ms; a
+    # daemon that flushed by size only, or once a second, would show 1,000 ms and more).
+    assert windows_ms[-1] < FLUSH_MS + 600
+    assert len(missing) <= KILLS * (FLUSH_MS + 600) / 1000 * 200
     assert "did not stop cleanly" in daemon.log(), "the restart reports the kill"
     events = influx.query("SELECT count(value) FROM pv_event WHERE code = 'unclean_stop'")
     assert events["results"][0]["series"][0]["values"][0][1] >= 1

