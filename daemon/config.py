@@ -131,7 +131,10 @@ class OutboxConfig(_Section):
     @field_validator("max_bytes", mode="before")
     @classmethod
     def _size(cls, v: str | int) -> int:
-        return parse_size(v)
+        size = parse_size(v)
+        if size < 2**16:  # the empty database alone takes 16 KiB
+            raise ValueError("at least 64KiB")
+        return size
 
 
 class RecordingConfig(_Section):

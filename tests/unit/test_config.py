@@ -71,6 +71,7 @@ def test_shipped_examples_load(name: str) -> None:
         (('url = "http://127.0.0.1:8086"', 'url = "ftp://x"'), "influx.url"),
         (('api = "v1"', 'api = "v9"'), "influx.api"),
         (('max_bytes = "2GiB"', 'max_bytes = "lots"'), "outbox.max_bytes"),
+        (('max_bytes = "2GiB"', 'max_bytes = "10KB"'), "outbox.max_bytes"),
         (('driver = "pvs"', 'driver = "xyz"'), "device[0].driver"),
         (('name = "inflator1"', 'name = "bad name!"'), "device[0].name"),
         (("baudrate = 115200", "baudrate = 12"), "device[0].baudrate"),
