@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 WINDOW = 64
 """Batches in flight at most: beyond that the outbox holds them (memory stays bounded)."""
 TICK_S = 0.5
+HANDOVER_LINES = 5000
+"""Lines per message when publishing what the outbox could not take at stop."""
 
 
 def envelope(edge: str, instance: str, batch_id: int, lines: int, body: bytes) -> bytes:
@@ -83,8 +85,8 @@ class EdgeForwarder:
 
     def hand_over(self, lines: list[str]) -> None:
         """Lines the outbox could not take: published from memory until confirmed."""
-        for i in range(0, len(lines), 5000):
-            chunk = lines[i : i + 5000]
+        for i in range(0, len(lines), HANDOVER_LINES):
+            chunk = lines[i : i + HANDOVER_LINES]
             batch_id = next(self._memory_ids)
             body = "\n".join(chunk).encode()
             self._memory[batch_id] = Batch(batch_id, time.time_ns(), len(chunk), body)

@@ -117,23 +117,26 @@ class Outbox:
     def put(self, body: bytes, lines: int) -> int:
         """Commit one batch, evicting the oldest first when it would not fit the quota;
         returns its id (ids only grow: the send order). The newest batch is always kept."""
+        evicted: list[tuple[int, int]] = []  # (id, lines): counted once committed
         with self._transaction(immediate=True):
             if self.max_bytes is not None:
-                self._make_room(self._pages_for(len(body)))
+                self._make_room(self._pages_for(len(body)), evicted)
             cur = self._db.execute(
                 "INSERT INTO batch (created_ns, lines, body) VALUES (?, ?, ?)",
                 (time.time_ns(), lines, body),
             )
             assert cur.lastrowid is not None
             if self.max_bytes is not None:  # the estimate fell short: settle it exactly
-                self._make_room(0, keep=cur.lastrowid)
+                self._make_room(0, evicted, keep=cur.lastrowid)
+        self.evicted_batches += len(evicted)
+        self.evicted_lines += sum(n for _, n in evicted)
         return cur.lastrowid
 
     def used_bytes(self) -> int:
         """The database's pages in use (free pages are reused before the file grows)."""
         (pages,) = self._db.execute("PRAGMA page_count").fetchone()
         (free,) = self._db.execute("PRAGMA freelist_count").fetchone()
-        return int(pages - free) * int(self._page)
+        return int(pages - free) * self._page
 
     def disk_bytes(self) -> int:
         """The outbox's files as they stand: database, WAL and shared-memory index."""
@@ -147,8 +150,11 @@ class Outbox:
         """A generous estimate of the pages a body takes (overflow pages hold page-4)."""
         return -(-size // (self._page - 4)) + 1
 
-    def _make_room(self, pages: int, keep: int | None = None) -> None:
-        """Evict the oldest batches (never ``keep``) until ``pages`` more fit the quota."""
+    def _make_room(
+        self, pages: int, evicted: list[tuple[int, int]], keep: int | None = None
+    ) -> None:
+        """Evict the oldest batches (never ``keep``) until ``pages`` more fit the quota;
+        each evicted batch's ``(id, lines)`` is added to ``evicted``."""
         assert self.max_bytes is not None
         while True:
             over = self.used_bytes() + pages * self._page - self.max_bytes
@@ -160,16 +166,15 @@ class Outbox:
             ).fetchall()
             if not rows:
                 return  # only the newest is left: it is kept
-            doomed: list[int] = []
+            doomed: list[tuple[int, int]] = []
             freed = 0
             for batch_id, lines, size in rows:
-                doomed.append(batch_id)
-                self.evicted_batches += 1
-                self.evicted_lines += lines
+                doomed.append((batch_id, lines))
                 freed += size + 32  # a row's header and cell pointer
                 if freed >= over:
                     break
-            self._db.executemany("DELETE FROM batch WHERE id = ?", [(i,) for i in doomed])
+            self._db.executemany("DELETE FROM batch WHERE id = ?", [(i,) for i, _ in doomed])
+            evicted += doomed
 
     def oldest(self, max_lines: int, *, after: int = 0) -> list[Batch]:
         """The oldest batches with an id past ``after``, at least one if any, up to

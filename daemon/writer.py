@@ -251,19 +251,23 @@ class InfluxWriter:
         return False
 
     def _post(self, body: bytes) -> Response:
-        timeout_s = None
-        if self._deadline is not None:
-            timeout_s = self._deadline - time.monotonic()
-            if timeout_s <= 0:
-                raise _OutOfTime
         if not self._database_ready:
-            self._client.ensure_database(timeout_s=timeout_s)
+            self._client.ensure_database(timeout_s=self._time_left())
             self._database_ready = True
         started = time.perf_counter()
-        resp = self._client.write(body, timeout_s=timeout_s)
+        resp = self._client.write(body, timeout_s=self._time_left())
         self.requests += 1
         self.last_latency_ms = (time.perf_counter() - started) * 1000
         return resp
+
+    def _time_left(self) -> float | None:
+        """After a stop, what is left of its drain time (the request's timeout)."""
+        if self._deadline is None:
+            return None
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise _OutOfTime
+        return left
 
     def _note_error(self, error: str | InfluxUnavailable, what: str = "InfluxDB write") -> None:
         if isinstance(error, _OutOfTime):
