@@ -449,20 +449,23 @@ class Daemon:
         dropped, or a commit failure, since the last report (every ``HEALTH_INTERVAL_S``)."""
         seen = self._losses
         box, batcher = self.outbox.outbox, self.batcher
+        # Once: the outbox's thread counts on meanwhile, and the health line must show
+        # exactly the sum of what was reported.
+        evicted, dropped = box.evicted_lines, batcher.dropped_lines
         news: list[tuple[str, str, int]] = []
-        if box.evicted_lines > seen.evicted:
-            n = box.evicted_lines - seen.evicted
+        if evicted > seen.evicted:
+            n = evicted - seen.evicted
             news.append(("outbox_evicted", f"outbox over max_bytes ({box.max_bytes}): "
                          f"the oldest {n} lines were evicted unsent", n))  # fmt: skip
-        if batcher.dropped_lines > seen.dropped:
-            n = batcher.dropped_lines - seen.dropped
+        if dropped > seen.dropped:
+            n = dropped - seen.dropped
             news.append(("memory_dropped", f"the outbox took nothing for too long: "
                          f"{n} lines dropped from memory", n))  # fmt: skip
         if batcher.commit_failures > seen.failures and not seen.failing:  # a new stretch
             news.append(("outbox_unwritable", "the outbox could not take commits (disk full?); "
                          "lines waited in memory",
                          batcher.commit_failures - seen.failures))  # fmt: skip
-        seen.evicted, seen.dropped = box.evicted_lines, batcher.dropped_lines
+        seen.evicted, seen.dropped = evicted, dropped
         seen.failures, seen.failing = batcher.commit_failures, batcher.failing
         recorded = " (still in the raw recordings)" if self.config.recording_enabled else ""
         for code, detail, n in news:
@@ -479,9 +482,9 @@ class Daemon:
         fields: dict[str, float | int | str | bool | None] = {
             "outbox_max_bytes": box.max_bytes,
             "outbox_evicted_batches": box.evicted_batches,
-            "outbox_evicted_lines": box.evicted_lines,
+            "outbox_evicted_lines": self._losses.evicted,
             "outbox_commit_failures": batcher.commit_failures,
-            "memory_dropped_lines": batcher.dropped_lines,
+            "memory_dropped_lines": self._losses.dropped,
             "lost_at_last_stop_lines": self._lost_at_last_stop,
             **self.writer.health(),
         }
