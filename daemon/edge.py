@@ -102,8 +102,25 @@ class EdgeForwarder:
 
     async def run(self, stop: asyncio.Event, drain_timeout_s: float) -> None:
         """Forward until ``stop``, then while unconfirmed batches remain, for at most
-        ``drain_timeout_s``; what is left stays in the outbox for the next start."""
+        ``drain_timeout_s``; what is left stays in the outbox for the next start.
+
+        The drain time bounds the stop whatever the broker does: one that stopped
+        answering would otherwise hold each publish for the client's own timeout."""
         self._drain_s = drain_timeout_s
+        forward = asyncio.create_task(self._forward(stop), name="edge forward")
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait([forward, stopped], return_when=asyncio.FIRST_COMPLETED)
+            if not forward.done():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(forward, drain_timeout_s)  # cancels it when up
+            elif not forward.cancelled():
+                forward.result()  # failed before the stop: raise it
+        finally:
+            stopped.cancel()
+            forward.cancel()
+
+    async def _forward(self, stop: asyncio.Event) -> None:
         attempt = 0
         while True:
             try:
