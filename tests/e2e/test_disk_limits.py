@@ -80,6 +80,19 @@ def valid_seqs(sim: SimProcess) -> list[int]:
     return [t["seq"] for t in sim.truth() if t["kind"] == "sample" and t["valid"]]
 
 
+def fill_while_running(sim: SimProcess, daemon: DaemonProcess, box: Path) -> Path:
+    """Fill the outbox's disk under a running daemon, let lines pile up in its memory,
+    then stop the device: what the daemon holds then is what its stop must place."""
+    sim.wait_listening()
+    time.sleep(1.5)
+    ballast = fill(box)
+    wait_for(lambda: "cannot commit to the outbox" in daemon.log(), 20, "the error")
+    time.sleep(1.5)
+    sim.stop()
+    time.sleep(0.3)
+    return ballast
+
+
 def stop_timed(daemon: DaemonProcess) -> tuple[int, float]:
     """SIGTERM; the exit code and how long the stop took."""
     started = time.monotonic()
@@ -279,13 +292,7 @@ def test_a_full_disk_at_stop_loses_nothing_influxdb_takes(
         configure(cfg, outbox=box / "o.sqlite", drain_timeout_s=drain_s)
         daemon = DaemonProcess(cfg)
         try:
-            sim.wait_listening()
-            time.sleep(1.5)
-            fill(box)
-            wait_for(lambda: "cannot commit to the outbox" in daemon.log(), 20, "the error")
-            time.sleep(1.5)  # lines pile up in memory
-            sim.stop()
-            time.sleep(0.3)
+            fill_while_running(sim, daemon, box)
             rc, took = stop_timed(daemon)
         finally:
             sim.kill()
@@ -317,13 +324,7 @@ def test_what_neither_disk_nor_influxdb_takes_at_stop_is_counted_then_and_next_s
         daemon = DaemonProcess(cfg)
         again: DaemonProcess | None = None
         try:
-            sim.wait_listening()
-            time.sleep(1.5)
-            ballast = fill(box)
-            wait_for(lambda: "cannot commit to the outbox" in daemon.log(), 20, "the error")
-            time.sleep(1.5)
-            sim.stop()
-            time.sleep(0.3)
+            ballast = fill_while_running(sim, daemon, box)
             rc, took = stop_timed(daemon)
             first_log = daemon.log()
             ballast.unlink()
@@ -372,18 +373,12 @@ def test_a_full_disk_at_stop_in_edge_mode_goes_to_the_broker(
     with tmpfs(short_tmp / "box", "1m") as box:
         sim = SimProcess(short_tmp, "pvs0", "--rate", "200", "--seed", "66")
         edge_mqtt = mqtt + 'mode = "edge"\nedge_name = "e0"\nack_timeout_s = 2.0\n'
-        cfg = write_config(short_tmp, "http://127.0.0.1:9", "unused", {"bench1": str(sim.link)},
-                           edge_mqtt)  # fmt: skip
+        devices = {"bench1": str(sim.link)}
+        cfg = write_config(short_tmp, "http://127.0.0.1:9", "unused", devices, edge_mqtt)
         configure(cfg, outbox=box / "o.sqlite", drain_timeout_s=10.0)
         edge = DaemonProcess(cfg)
         try:
-            sim.wait_listening()
-            time.sleep(1.5)
-            fill(box)
-            wait_for(lambda: "cannot commit to the outbox" in edge.log(), 20, "the error")
-            time.sleep(1.5)
-            sim.stop()
-            time.sleep(0.3)
+            fill_while_running(sim, edge, box)
             assert edge.stop() == 0, edge.log()
             time.sleep(1)
             assert recorder.stop() == 0, recorder.log()
