@@ -237,6 +237,16 @@ class Daemon:
             self.writer.close()
             for d in self.devices:
                 log.info("%s: %s", d.device.name, _counts(d.health()))
+            # The last commits may evict too, after the last report: said in the stop line.
+            late = self.outbox.outbox.evicted_lines - self._losses.evicted
+            if late > 0:
+                log.error(
+                    "at the stop, outbox over max_bytes (%s): the oldest %d more lines were "
+                    "evicted unsent%s",
+                    self.config.outbox.max_bytes,
+                    late,
+                    " (still in the raw recordings)" if self.config.recording_enabled else "",
+                )
             self._say_stopped(depth.lines, len(uncommitted), lost)
         return not failed
 

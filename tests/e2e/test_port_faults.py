@@ -66,11 +66,12 @@ def test_unplug_replug_and_stall(
         sim.control(cmd="unplug")
         lost = wait_status(mosquitto.url, "offline")
         assert lost["reason"] == "port_lost"
-        time.sleep(1.5)
-        # Take the device's old pty number with a pty of our own that stays locked
-        # (no unlockpt: nobody can open it): the returning device gets a new node and the
-        # symlink is re-pointed, as udev does, while the old path leads nowhere.
+        # As soon as the daemon let go of it, take the device's old pty number with a pty
+        # of our own that stays locked (no unlockpt: nobody can open it): the returning
+        # device gets a new node and the symlink is re-pointed, as udev does, while the
+        # old path leads nowhere, even when another process (a parallel test) makes ptys.
         held = (os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY),) if not tcp else ()
+        time.sleep(1.5)
         sim.control(cmd="replug")
         back_ns = time.time_ns()
         if old_target is not None:

@@ -59,8 +59,10 @@ async def test_samples_gaps_and_a_replugged_port(tmp_path: Path) -> None:
     )
 
     link.unplug()
+    assert link.link is not None
+    link.link.unlink()  # as udev does: no other process's pty is found behind the old path
     await wait_until(lambda: any("code=port_lost" in x for x in lines))
-    await link.replug()  # a new pty; the stable path is re-pointed to it
+    await link.replug()  # a new pty; the stable path is made again, pointing to it
     await wait_until(lambda: link.listening, timeout=3)
     await wait_until(lambda: any("code=port_restored" in x for x in lines))
     link.send(device_bytes(10))

@@ -76,6 +76,9 @@ async def test_one_device_in_trouble_never_delays_another(
             await asyncio.sleep(0.02)
         await asyncio.sleep(1.0)  # stalled
         lbx_link.unplug()
+        # As udev does, the device's link goes with it: a pty another process takes
+        # meanwhile (a parallel test) may get the old number, and must not be opened.
+        (tmp_path / "lbx").unlink()
         await asyncio.sleep(1.0)
         await lbx_link.replug()
         await wait_until(lambda: lbx_link.listening)

@@ -125,9 +125,15 @@ async def test_unplug_is_reported_and_replug_reopens(tmp_path: Path) -> None:
     why = await asyncio.wait_for(port.lost, 2)
     assert "read failed" in why or "end of file" in why
     port.close()
-    with pytest.raises(PortError):
-        SerialPort(str(tmp_path / "dev")).open()  # the symlink points nowhere now
-    await link.replug()
+    # Hold the freed pty number, locked (no unlockpt), so that no other process's pty
+    # (a parallel test) is found behind the old path.
+    held = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY)
+    try:
+        with pytest.raises(PortError):
+            SerialPort(str(tmp_path / "dev")).open()  # the symlink points nowhere now
+        await link.replug()
+    finally:
+        os.close(held)
     again = SerialPort(str(tmp_path / "dev"))
     again.open()
     got: list[bytes] = []
