@@ -130,7 +130,7 @@ def test_a_replayed_recording_reproduces_the_session(
     looping = start_replay(recording, "--link", str(link), "--rate", "10", "--loop")
     looped = run_daemon(short_tmp / "d", influx, str(link), "loop", recording=False)
     try:
-        time.sleep(2.5)  # a 4 s recording at 10x: about six passes
+        time.sleep(4)  # a 4 s recording at 10x: about nine passes on an idle machine
         looping.terminate()
         _, err = looping.communicate(timeout=30)
         time.sleep(0.5)
@@ -143,6 +143,8 @@ def test_a_replayed_recording_reproduces_the_session(
     starts = [0, *(k for k in range(1, len(seqs)) if seqs[k] < seqs[k - 1])]
     passes = [seqs[i:j] for i, j in zip(starts, [*starts[1:], len(seqs)], strict=True)]
     figure(f"--loop at 10x: {len(passes)} passes")
-    assert len(passes) >= 4
+    # Looping is what is checked; how many passes fit is the machine's speed (in 2.5 s:
+    # 6 idle, 3 with a benchmark running beside the suite).
+    assert len(passes) >= 2
     whole = [r["seq"] for r in a]
     assert all(p == whole for p in passes[:-1]), "every pass but the one cut by the stop is whole"

@@ -138,9 +138,15 @@ async def test_unplug_is_reported_and_replug_reopens(tmp_path: Path) -> None:
     again.open()
     got: list[bytes] = []
     again.start(lambda d, t: got.append(d))
-    await asyncio.sleep(0.1)
-    link.send(b"back\r\n")
-    await asyncio.sleep(0.1)
+    for _ in range(250):  # the link learns of its reader by polling: wait for it
+        if link.listening:
+            break
+        await asyncio.sleep(0.02)
+    assert link.send(b"back\r\n"), "the link never saw the reopened port"
+    for _ in range(250):
+        if b"".join(got) == b"back\r\n":
+            break
+        await asyncio.sleep(0.02)
     assert b"".join(got) == b"back\r\n"
     again.close()
     link.close()
