@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from bench.common import best_rates, row
-from daemon.lineprotocol import SampleLines, series_prefix
+from daemon.influx.lineprotocol import SampleLines, series_prefix
 from drivers.pvs import PvsParser
 from drivers.records import Sample
 from simulators.profiles import ProfilePlayer, segments

@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from daemon.influx import InfluxV1
-from daemon.influxd import PrivateInfluxd
-from tests.helpers import DaemonProcess, SimProcess, query_samples, write_config
+from daemon.influx.server import PrivateInfluxd
+from daemon.influx.v1 import InfluxV1
+from tests.support.helpers import DaemonProcess, SimProcess, query_samples, write_config
 
 DEVICES = 4
 RATE = os.environ.get("PVLOG_BENCH_RATE", "500")

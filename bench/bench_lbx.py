@@ -8,7 +8,7 @@ import time
 
 from bench.common import best_rates, row
 from bench.naive_lbx import NaiveLbx
-from daemon.clock import DeviceClock
+from daemon.acquisition.clock import DeviceClock
 from drivers.lbx import LbxParser
 from drivers.records import Sample
 from simulators.lbx_device import LbxDevice, LbxSettings

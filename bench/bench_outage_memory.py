@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from bench.bench_e2e import cpu_s
-from daemon.influx import InfluxV1
-from daemon.influxd import PrivateInfluxd, free_port
-from tests.helpers import DaemonProcess, SimProcess, write_config
+from daemon.influx.server import PrivateInfluxd, free_port
+from daemon.influx.v1 import InfluxV1
+from tests.support.helpers import DaemonProcess, SimProcess, write_config
 
 DEVICES = 10
 RATE_HZ = 500

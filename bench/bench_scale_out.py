@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from bench.bench_e2e import cpu_s
-from daemon.influx import InfluxV1
-from daemon.influxd import PrivateInfluxd
-from tests.helpers import DaemonProcess, SimProcess, query_samples, write_config
-from tests.mosquitto import PrivateMosquitto
+from daemon.influx.server import PrivateInfluxd
+from daemon.influx.v1 import InfluxV1
+from tests.support.helpers import DaemonProcess, SimProcess, query_samples, write_config
+from tests.support.mosquitto import PrivateMosquitto
 
 DEVICES = 2
 RATE = float(os.environ.get("PVLOG_BENCH_RATE", "500"))

@@ -13,8 +13,8 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
-from daemon import session_cli
 from daemon.config import ConfigError, broker_settings, load_config
+from daemon.tools import session as session_cli
 
 log = logging.getLogger("pvlog")
 
@@ -77,15 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return replay_main(argv[1:])
     if argv[:1] == ["recording"]:
-        from daemon.recording_tools import main as recording_main
+        from daemon.tools.recording import main as recording_main
 
         return recording_main(argv[1:])
     if argv[:1] == ["import"]:
-        from daemon.importer import main as import_main
+        from daemon.tools.importer import main as import_main
 
         return import_main(argv[1:])
     if argv[:1] == ["report"]:
-        from daemon.report import main as report_main
+        from daemon.tools.report import main as report_main
 
         return report_main(argv[1:])
     args = parser.parse_args(argv)
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             print(f"{args.config}: OK, {len(config.device)} device(s)")
             return 0
-        from daemon.service import Daemon
+        from daemon.service.daemon import Daemon
 
         async def _run() -> bool:
             return await Daemon(config).run()
@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "session":
         return session_cli.run(args)
     if args.command == "demo":
-        from daemon.demo import run_demo
+        from daemon.tools.demo import run_demo
 
         return run_demo(seconds=args.seconds)
     parser.error(f"unknown command {args.command}")
@@ -146,7 +146,7 @@ def _record(path: str) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    from daemon.recorder import Recorder
+    from daemon.mqtt.recorder import Recorder
 
     async def _run() -> bool:
         return await Recorder(config).run()
@@ -161,7 +161,7 @@ def _record(path: str) -> int:
 def _watch(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from daemon.watch import watch
+    from daemon.tools.watch import watch
 
     try:
         broker, prefix = broker_settings(args.config, args.broker, args.prefix)

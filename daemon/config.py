@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from daemon.mqtt_link import Broker
+from daemon.mqtt.link import Broker
 from drivers.lbx import Channel, layout_for
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
@@ -155,7 +155,8 @@ class RecordingConfig(_Section):
 
 
 class InflationConfig(_Section):
-    """The live inflation detector (``daemon.inflations``): a ``pv_inflation`` point each."""
+    """The live inflation detector (``daemon.acquisition.inflations``): one ``pv_inflation``
+    point per inflation."""
 
     enabled: bool = True
     threshold_atm: Annotated[float, Field(gt=0, le=100)] = 1.0

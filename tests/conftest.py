@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from daemon.influx import InfluxV1
-from daemon.influxd import PrivateInfluxd, influxd_path
-from tests.mosquitto import MOSQUITTO, PrivateMosquitto
+from daemon.influx.server import PrivateInfluxd, influxd_path
+from daemon.influx.v1 import InfluxV1
+from tests.support.mosquitto import MOSQUITTO, PrivateMosquitto
 
 _db_names = itertools.count()
 _figures: list[str] = []

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import REPO, pvlog_cmd
+from tests.support.helpers import REPO, pvlog_cmd
 
 pytestmark = pytest.mark.e2e
 

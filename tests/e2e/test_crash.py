@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.influx import InfluxV1
-from daemon.influxd import free_port
-from tests.helpers import DaemonProcess, SimProcess, query_samples, wait_for, write_config
+from daemon.influx.server import free_port
+from daemon.influx.v1 import InfluxV1
+from tests.support.helpers import DaemonProcess, SimProcess, query_samples, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
 

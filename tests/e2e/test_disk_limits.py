@@ -21,13 +21,20 @@ from typing import Any
 
 import pytest
 
-from daemon import recording
-from daemon.influx import InfluxV1
-from daemon.influxd import PrivateInfluxd, free_port
-from daemon.outbox import FOOTPRINT_MARGIN
-from daemon.recording_reader import recording_files, samples
-from tests.helpers import DaemonProcess, SimProcess, finish, query_samples, wait_for, write_config
-from tests.mosquitto import PrivateMosquitto
+from daemon.influx.server import PrivateInfluxd, free_port
+from daemon.influx.v1 import InfluxV1
+from daemon.outbox.store import FOOTPRINT_MARGIN
+from daemon.recordings import writer as recording
+from daemon.recordings.reader import recording_files, samples
+from tests.support.helpers import (
+    DaemonProcess,
+    SimProcess,
+    finish,
+    query_samples,
+    wait_for,
+    write_config,
+)
+from tests.support.mosquitto import PrivateMosquitto
 
 pytestmark = pytest.mark.e2e
 

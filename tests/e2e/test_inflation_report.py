@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from daemon import report as report_module
-from daemon.inflations import InflationDetector
-from daemon.influx import InfluxV1
+from daemon.acquisition.inflations import InflationDetector
+from daemon.influx.v1 import InfluxV1
+from daemon.tools import report as report_module
 from drivers.units import KPA_PER_ATM
-from tests.helpers import REPO, DaemonProcess, SimProcess, finish, pvlog_cmd, write_config
+from tests.support.helpers import REPO, DaemonProcess, SimProcess, finish, pvlog_cmd, write_config
 
 pytestmark = pytest.mark.e2e
 

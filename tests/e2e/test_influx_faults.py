@@ -13,10 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from daemon.influx import InfluxV1
-from daemon.influxd import PrivateInfluxd, free_port
-from tests.helpers import DaemonProcess, SimProcess, finish, query_samples, wait_for, write_config
-from tests.influx_proxy import InfluxProxy
+from daemon.influx.server import PrivateInfluxd, free_port
+from daemon.influx.v1 import InfluxV1
+from tests.support.helpers import (
+    DaemonProcess,
+    SimProcess,
+    finish,
+    query_samples,
+    wait_for,
+    write_config,
+)
+from tests.support.influx_proxy import InfluxProxy
 
 pytestmark = pytest.mark.e2e
 

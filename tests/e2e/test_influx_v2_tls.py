@@ -11,9 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, DaemonProcess, SimProcess, finish, pvlog_cmd, wait_for, write_config
-from tests.tls import make_ca
-from tests.victoria import PrivateVictoria
+from tests.support.helpers import (
+    REPO,
+    DaemonProcess,
+    SimProcess,
+    finish,
+    pvlog_cmd,
+    wait_for,
+    write_config,
+)
+from tests.support.tls import make_ca
+from tests.support.victoria import PrivateVictoria
 
 pytestmark = pytest.mark.e2e
 

@@ -16,10 +16,10 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from daemon.influx import InfluxV1
-from daemon.mqtt_link import broker_address
-from tests.helpers import DaemonProcess, SimProcess, query_samples, write_config
-from tests.mosquitto import PrivateMosquitto
+from daemon.influx.v1 import InfluxV1
+from daemon.mqtt.link import broker_address
+from tests.support.helpers import DaemonProcess, SimProcess, query_samples, write_config
+from tests.support.mosquitto import PrivateMosquitto
 
 pytestmark = pytest.mark.e2e
 
@@ -176,7 +176,7 @@ async def test_the_will_marks_a_killed_daemon_offline(
 
 
 def test_no_broker_never_stops_the_recording(short_tmp: Path, influx: InfluxV1) -> None:
-    from daemon.influxd import free_port
+    from daemon.influx.server import free_port
 
     sim = SimProcess(short_tmp, "pvs0", "--rate", "100", "--seed", "5")
     url = f"mqtt://127.0.0.1:{free_port()}"  # nobody listens there
@@ -203,7 +203,7 @@ def test_pvlog_watch_shows_the_device(
 ) -> None:
     import subprocess
 
-    from tests.helpers import REPO, pvlog_cmd
+    from tests.support.helpers import REPO, pvlog_cmd
 
     sim = SimProcess(short_tmp, "pvs0", "--rate", "50", "--seed", "9", "--profile", "fatigue")
     daemon = DaemonProcess(mqtt_config(short_tmp, influx, mosquitto.url, {"bench1": str(sim.link)}))

@@ -15,11 +15,11 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from daemon.influx import InfluxV1
-from daemon.mqtt_link import broker_address
-from tests.helpers import DaemonProcess, SimProcess, finish, query_samples, write_config
-from tests.mosquitto import PrivateMosquitto
-from tests.tls import make_ca
+from daemon.influx.v1 import InfluxV1
+from daemon.mqtt.link import broker_address
+from tests.support.helpers import DaemonProcess, SimProcess, finish, query_samples, write_config
+from tests.support.mosquitto import PrivateMosquitto
+from tests.support.tls import make_ca
 
 pytestmark = pytest.mark.e2e
 

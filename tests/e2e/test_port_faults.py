@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from daemon.influx import InfluxV1
-from daemon.influxd import free_port
+from daemon.influx.server import free_port
+from daemon.influx.v1 import InfluxV1
 from tests.e2e.test_live_mqtt import retained_status
-from tests.helpers import DaemonProcess, SimProcess, finish, query_samples, write_config
-from tests.mosquitto import PrivateMosquitto
+from tests.support.helpers import DaemonProcess, SimProcess, finish, query_samples, write_config
+from tests.support.mosquitto import PrivateMosquitto
 
 pytestmark = pytest.mark.e2e
 

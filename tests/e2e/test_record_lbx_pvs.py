@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from daemon.influx import InfluxV1
-from tests.helpers import DaemonProcess, SimProcess, quantile, query_samples, write_config
+from daemon.influx.v1 import InfluxV1
+from tests.support.helpers import DaemonProcess, SimProcess, quantile, query_samples, write_config
 
 pytestmark = pytest.mark.e2e
 

@@ -18,9 +18,9 @@ from mcap.reader import make_reader
 from mcap.records import Channel, Message
 from mcap.stream_reader import StreamReader
 
-from daemon.influx import InfluxV1
-from daemon.manifest import sha256_file
-from tests.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, write_config
+from daemon.influx.v1 import InfluxV1
+from daemon.recordings.manifest import sha256_file
+from tests.support.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, write_config
 
 pytestmark = pytest.mark.e2e
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon.influx import InfluxV1
-from daemon.influxd import free_port
+from daemon.influx.server import free_port
+from daemon.influx.v1 import InfluxV1
 from tests.e2e.test_recording import recording_config
-from tests.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, query_samples
+from tests.support.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, query_samples
 
 pytestmark = pytest.mark.e2e
 

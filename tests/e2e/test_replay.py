@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from daemon.influx import InfluxV1
-from tests.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, write_config
+from daemon.influx.v1 import InfluxV1
+from tests.support.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, write_config
 
 pytestmark = pytest.mark.e2e
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.influx import InfluxV1
-from tests.helpers import DaemonProcess, SimProcess, query_samples, write_config
-from tests.mosquitto import PrivateMosquitto
+from daemon.influx.v1 import InfluxV1
+from tests.support.helpers import DaemonProcess, SimProcess, query_samples, write_config
+from tests.support.mosquitto import PrivateMosquitto
 
 pytestmark = pytest.mark.e2e
 

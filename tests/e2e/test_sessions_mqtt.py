@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon.influx import InfluxV1
+from daemon.influx.v1 import InfluxV1
 from tests.e2e.test_live_mqtt import mqtt_config
-from tests.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, wait_for
-from tests.mosquitto import PrivateMosquitto
+from tests.support.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, wait_for
+from tests.support.mosquitto import PrivateMosquitto
 
 pytestmark = pytest.mark.e2e
 

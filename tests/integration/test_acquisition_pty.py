@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.acquisition import Acquisition
+from daemon.acquisition.device import Acquisition
 from daemon.config import DeviceConfig
 from simulators.link import PtyLink
 from simulators.profiles import ProfilePlayer, segments

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.edge import EdgeForwarder
-from daemon.outbox import Outbox
-from tests.mosquitto import PrivateMosquitto
+from daemon.mqtt.edge import EdgeForwarder
+from daemon.outbox.store import Outbox
+from tests.support.mosquitto import PrivateMosquitto
 
 pytestmark = pytest.mark.integration
 

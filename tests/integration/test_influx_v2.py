@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from daemon.influx import InfluxUnavailable, InfluxV1
-from daemon.influx_v2 import InfluxV2
-from daemon.influxd import PrivateInfluxd
-from tests.helpers import wait_for
-from tests.influx_proxy import InfluxProxy
-from tests.tls import make_ca
-from tests.victoria import PrivateVictoria
+from daemon.influx.server import PrivateInfluxd
+from daemon.influx.v1 import InfluxUnavailable, InfluxV1
+from daemon.influx.v2 import InfluxV2
+from tests.support.helpers import wait_for
+from tests.support.influx_proxy import InfluxProxy
+from tests.support.tls import make_ca
+from tests.support.victoria import PrivateVictoria
 
 pytestmark = pytest.mark.integration
 

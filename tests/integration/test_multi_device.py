@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.acquisition import Acquisition
+from daemon.acquisition.device import Acquisition
 from daemon.config import DeviceConfig
 from simulators.faults import junk
 from simulators.lbx_device import LbxDevice, LbxSettings

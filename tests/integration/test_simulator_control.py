@@ -10,7 +10,7 @@ import pytest
 from drivers.port import SerialPort
 from drivers.pvs import PvsParser
 from drivers.records import Event, Record, Sample
-from tests.helpers import SimProcess
+from tests.support.helpers import SimProcess
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 from drivers.port import SerialPort
 from drivers.pvs import PvsParser
 from drivers.records import Record, Sample
-from tests.helpers import REPO, pvlog_cmd
+from tests.support.helpers import REPO, pvlog_cmd
 
 pytestmark = pytest.mark.integration
 

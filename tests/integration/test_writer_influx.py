@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from daemon.batcher import Batcher
-from daemon.influx import InfluxV1
-from daemon.outbox import AsyncOutbox, Outbox
-from daemon.writer import InfluxWriter
-from tests.influx_proxy import InfluxProxy
+from daemon.influx.v1 import InfluxV1
+from daemon.influx.writer import InfluxWriter
+from daemon.outbox.batcher import Batcher
+from daemon.outbox.store import AsyncOutbox, Outbox
+from tests.support.influx_proxy import InfluxProxy
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from daemon.writer import BACKOFF_BASE_S, BACKOFF_CAP_S, backoff_s
+from daemon.influx.writer import BACKOFF_BASE_S, BACKOFF_CAP_S, backoff_s
 
 
 def test_backoff_bounds() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from daemon.clock import WRAP, DeviceClock
+from daemon.acquisition.clock import WRAP, DeviceClock
 
 HOST0 = 1_800_000_000_000_000_000
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from daemon.clock import WRAP, DeviceClock
+from daemon.acquisition.clock import WRAP, DeviceClock
 
 HOST0 = 1_800_000_000_000_000_000
 SETTLE_NS = 10_000_000_000

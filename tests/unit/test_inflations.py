@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from daemon.inflations import Inflation, InflationDetector
+from daemon.acquisition.inflations import Inflation, InflationDetector
 from drivers.units import KPA_PER_ATM
 from simulators.balloon import Balloon
 from simulators.inflation import InflationLine

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from influxdb_client import Point, WritePrecision
 
-from daemon.lineprotocol import SampleLines, encode_line, series_prefix
+from daemon.influx.lineprotocol import SampleLines, encode_line, series_prefix
 
 
 def point_line(measurement: str, tags: dict[str, str], fields: dict[str, object], t: int) -> str:

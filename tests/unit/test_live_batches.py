@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from daemon.live import QUEUE_MESSAGES, LiveStream
-from daemon.mqtt_link import broker_address
+from daemon.mqtt.link import broker_address
+from daemon.mqtt.live import QUEUE_MESSAGES, LiveStream
 
 
 def stream() -> LiveStream:

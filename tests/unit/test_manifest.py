@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from daemon.manifest import (
+from daemon.recordings.manifest import (
     FORMAT,
     REDACTED,
     file_entries,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.outbox import FOOTPRINT_MARGIN, MAX_BATCH_BYTES, Outbox
+from daemon.outbox.store import FOOTPRINT_MARGIN, MAX_BATCH_BYTES, Outbox
 
 KIB, MIB = 2**10, 2**20
 

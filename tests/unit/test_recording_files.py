@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from mcap.reader import make_reader
 
-from daemon import recording
-from daemon.recording import DeviceRecording
+from daemon.recordings import writer as recording
+from daemon.recordings.writer import DeviceRecording
 
 
 def raw_of(path: Path) -> bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from daemon.recording import DeviceRecording
+from daemon.recordings.writer import DeviceRecording
 from simulators.replay import raw_chunks, window
 
 

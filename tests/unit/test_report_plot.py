@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from daemon.report import DeviceReport, Trace, analyse, table
-from daemon.report_plot import build_figure
+from daemon.tools.report import DeviceReport, Trace, analyse, table
+from daemon.tools.report_plot import build_figure
 from drivers.units import KPA_PER_ATM
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from daemon.run_marker import SIZE, LastRun, RunMarker
+from daemon.service.run_marker import SIZE, LastRun, RunMarker
 
 
 def test_a_clean_whole_stop_leaves_nothing(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from daemon.sessions import Command, CommandError, SessionControl, parse_command
+from daemon.sessions.control import Command, CommandError, SessionControl, parse_command
 
 
 def test_start_with_metadata() -> None:

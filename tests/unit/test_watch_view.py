@@ -6,7 +6,7 @@ import json
 
 from rich.console import Console
 
-from daemon.watch import WatchState, sparkline
+from daemon.tools.watch import WatchState, sparkline
 
 
 def batch(times: list[int], kpa: list[float | None], ml: list[float]) -> bytes:

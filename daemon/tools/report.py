@@ -2,7 +2,7 @@
 
 The samples come from InfluxDB (``--session``) or from recordings (files or
 directories); either way they go through the same detector the daemon runs live
-(``daemon.inflations``), so the report and the ``pv_inflation`` points agree.
+(``daemon.acquisition.inflations``), so the report and the ``pv_inflation`` points agree.
 Pressures are shown in atm, as everywhere a person reads them.
 """
 
@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from daemon.config import ConfigError, load_config
-from daemon.inflations import (
+from daemon.acquisition.inflations import (
     BASELINE_ATM,
     THRESHOLD_ATM,
     Inflation,
     InflationDetector,
     inflation_fields,
 )
-from daemon.influx import InfluxUnavailable, InfluxV1
-from daemon.recording_reader import recording_files, samples
+from daemon.config import ConfigError, load_config
+from daemon.influx.v1 import InfluxUnavailable, InfluxV1
+from daemon.recordings.reader import recording_files, samples
 from drivers.units import kpa_to_atm
 
 PAGE = 50_000
@@ -249,7 +249,7 @@ def main(argv: Sequence[str]) -> int:
     for r in reports:
         print(json.dumps(as_json(r)) if args.json else table(r) + "\n")
     if args.plot is not None:
-        from daemon.report_plot import save_plot
+        from daemon.tools.report_plot import save_plot
 
         save_plot(reports, args.plot)
         print(f"plot written to {args.plot}", file=sys.stderr)

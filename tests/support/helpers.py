@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from daemon.influx import InfluxV1
+from daemon.influx.v1 import InfluxV1
 from simulators.runner import control_request
 
 REPO = Path(__file__).resolve().parents[1]

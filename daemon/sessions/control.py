@@ -25,8 +25,8 @@ import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from daemon.mqtt_link import Broker, as_broker, supervise
-from daemon.mqtt_link import client as mqtt_client
+from daemon.mqtt.link import Broker, as_broker, supervise
+from daemon.mqtt.link import client as mqtt_client
 
 log = logging.getLogger(__name__)
 

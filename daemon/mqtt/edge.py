@@ -28,9 +28,9 @@ import time
 
 import aiomqtt
 
-from daemon.mqtt_link import Broker, as_broker, backoff_s
-from daemon.mqtt_link import client as mqtt_client
-from daemon.outbox import AsyncOutbox, Batch, Outbox
+from daemon.mqtt.link import Broker, as_broker, backoff_s
+from daemon.mqtt.link import client as mqtt_client
+from daemon.outbox.store import AsyncOutbox, Batch, Outbox
 
 log = logging.getLogger(__name__)
 

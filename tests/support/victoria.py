@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from daemon.influxd import free_port
+from daemon.influx.server import free_port
 
 VICTORIA = "/usr/bin/victoria-metrics"
 

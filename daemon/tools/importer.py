@@ -18,14 +18,14 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from daemon.acquisition.inflations import InflationDetector, inflation_fields
 from daemon.config import Config, ConfigError, InflationConfig, load_config
-from daemon.inflations import InflationDetector, inflation_fields
-from daemon.influx import influx_client
-from daemon.lineprotocol import SampleLines, encode_line, series_prefix
-from daemon.outbox import Outbox
-from daemon.progress import Progress
-from daemon.recording_reader import NOT_CHANNELS, read, recording_files
-from daemon.writer import InfluxWriter
+from daemon.influx.lineprotocol import SampleLines, encode_line, series_prefix
+from daemon.influx.v1 import influx_client
+from daemon.influx.writer import InfluxWriter
+from daemon.outbox.store import Outbox
+from daemon.recordings.reader import NOT_CHANNELS, read, recording_files
+from daemon.tools.progress import Progress
 
 
 def recording_lines(

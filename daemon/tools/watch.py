@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from daemon.mqtt_link import RECONNECT_CAP_S, Broker
-from daemon.mqtt_link import client as mqtt_client
+from daemon.mqtt.link import RECONNECT_CAP_S, Broker
+from daemon.mqtt.link import client as mqtt_client
 from drivers.units import kpa_to_atm
 
 SPARK = "▁▂▃▄▅▆▇█"

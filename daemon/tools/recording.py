@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from daemon.importer import recording_lines
-from daemon.manifest import verify
-from daemon.progress import Progress
-from daemon.recording_reader import NOT_CHANNELS, iso, read, samples, unit_of
+from daemon.recordings.manifest import verify
+from daemon.recordings.reader import NOT_CHANNELS, iso, read, samples, unit_of
+from daemon.tools.importer import recording_lines
+from daemon.tools.progress import Progress
 from drivers.lbx import LbxParser
 from drivers.pvs import PvsParser
 

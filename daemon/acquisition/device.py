@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from daemon.clock import DeviceClock
+from daemon.acquisition.clock import DeviceClock
+from daemon.acquisition.inflations import Inflation, InflationDetector, inflation_fields
 from daemon.config import DeviceConfig, InflationConfig
-from daemon.inflations import Inflation, InflationDetector, inflation_fields
-from daemon.lineprotocol import SampleLines, encode_line, series_prefix
-from daemon.live import LiveStream
-from daemon.recording import DeviceRecording
+from daemon.influx.lineprotocol import SampleLines, encode_line, series_prefix
+from daemon.mqtt.live import LiveStream
+from daemon.recordings.writer import DeviceRecording
 from drivers.lbx import LbxParser
 from drivers.port import PortError, SerialPort
 from drivers.pvs import PvsParser

@@ -16,8 +16,8 @@ from typing import Any
 import aiomqtt
 
 from daemon.config import ConfigError, broker_settings
-from daemon.mqtt_link import Broker
-from daemon.mqtt_link import client as mqtt_client
+from daemon.mqtt.link import Broker
+from daemon.mqtt.link import client as mqtt_client
 
 EXIT_CONFIG = 2
 

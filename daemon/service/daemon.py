@@ -23,19 +23,19 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from daemon import manifest
-from daemon.acquisition import Acquisition
-from daemon.batcher import Batcher
+from daemon.acquisition.device import Acquisition
 from daemon.config import Config, DeviceConfig
-from daemon.edge import EdgeForwarder
-from daemon.influx import influx_client
-from daemon.lineprotocol import encode_line, series_prefix
-from daemon.live import LiveStream
-from daemon.outbox import AsyncOutbox, Outbox
-from daemon.recording import FLUSH_S, DeviceRecording
-from daemon.run_marker import RunMarker
-from daemon.sessions import Command, CommandError, SessionControl
-from daemon.writer import InfluxWriter
+from daemon.influx.lineprotocol import encode_line, series_prefix
+from daemon.influx.v1 import influx_client
+from daemon.influx.writer import InfluxWriter
+from daemon.mqtt.edge import EdgeForwarder
+from daemon.mqtt.live import LiveStream
+from daemon.outbox.batcher import Batcher
+from daemon.outbox.store import AsyncOutbox, Outbox
+from daemon.recordings import manifest
+from daemon.recordings.writer import FLUSH_S, DeviceRecording
+from daemon.service.run_marker import RunMarker
+from daemon.sessions.control import Command, CommandError, SessionControl
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +348,7 @@ class Daemon:
         self._session_ended(old, now, schedule=True)
         self._session_began(name, now)
 
-    # -- QA manifests (daemon.manifest) ----------------------------------------
+    # -- QA manifests (daemon.recordings.manifest) ----------------------------------------
 
     def _session_began(self, session: str, now: int) -> None:
         self._intervals.setdefault(session, []).append([now, None])

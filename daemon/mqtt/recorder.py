@@ -21,11 +21,11 @@ import socket
 import aiomqtt
 
 from daemon.config import Config
-from daemon.influx import influx_client
-from daemon.mqtt_link import client as mqtt_client
-from daemon.mqtt_link import supervise
-from daemon.outbox import AsyncOutbox, Outbox
-from daemon.writer import InfluxWriter
+from daemon.influx.v1 import influx_client
+from daemon.influx.writer import InfluxWriter
+from daemon.mqtt.link import client as mqtt_client
+from daemon.mqtt.link import supervise
+from daemon.outbox.store import AsyncOutbox, Outbox
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ from typing import Any
 
 import aiomqtt
 
-from daemon.mqtt_link import Broker, as_broker, backoff_s
-from daemon.mqtt_link import client as mqtt_client
+from daemon.mqtt.link import Broker, as_broker, backoff_s
+from daemon.mqtt.link import client as mqtt_client
 
 log = logging.getLogger(__name__)
 

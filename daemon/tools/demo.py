@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from daemon.influx import InfluxV1
-from daemon.influxd import PrivateInfluxd
+from daemon.influx.server import PrivateInfluxd
+from daemon.influx.v1 import InfluxV1
 from drivers.units import kpa_to_atm
 
 CONFIG = """\

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import sqlite3
 
-from daemon.outbox import MAX_BATCH_BYTES, AsyncOutbox
+from daemon.outbox.store import MAX_BATCH_BYTES, AsyncOutbox
 
 log = logging.getLogger(__name__)
 

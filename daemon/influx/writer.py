@@ -29,8 +29,8 @@ import time
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 
-from daemon.influx import InfluxClient, InfluxUnavailable, Response
-from daemon.outbox import Batch, Outbox
+from daemon.influx.v1 import InfluxClient, InfluxUnavailable, Response
+from daemon.outbox.store import Batch, Outbox
 
 log = logging.getLogger(__name__)
 

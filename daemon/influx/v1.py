@@ -1,5 +1,5 @@
 """InfluxDB's v1 API over HTTP(S) (``POST /write``, ``/query``, ``/ping``), standard
-library only; the v2 write API is ``daemon.influx_v2``.
+library only; the v2 write API is ``daemon.influx.v2``.
 
 Blocking on purpose: the daemon calls it from its writer's worker thread, one
 request at a time, over one kept-alive connection. influxdb-client's batching
@@ -167,7 +167,7 @@ class InfluxClient(Protocol):
 def influx_client(config: InfluxConfig) -> InfluxClient:
     """The client the configuration asks for (``api``, ``ca_file``, the token's source)."""
     if config.api == "v2":
-        from daemon.influx_v2 import InfluxV2  # noqa: PLC0415 - aiohttp for v2 only
+        from daemon.influx.v2 import InfluxV2  # noqa: PLC0415 - aiohttp for v2 only
 
         assert config.org is not None  # checked by the config
         assert config.bucket is not None
