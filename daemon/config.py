@@ -24,6 +24,8 @@ from pydantic import (
 )
 
 from daemon.mqtt.link import Broker
+from drivers import registry
+from drivers.errors import PvlogError
 from drivers.lbx import Channel, layout_for
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
@@ -41,7 +43,7 @@ _UNITS = {
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
-class ConfigError(Exception):
+class ConfigError(PvlogError):
     """A configuration that cannot be used; the message is one line naming the key."""
 
 
@@ -244,10 +246,6 @@ class SessionConfig(_Section):
         return v
 
 
-DEFAULT_BAUDRATE = {"pvs": 115200, "lbx": 921600}
-"""Each protocol's default link speed (its spec's), when ``baudrate`` is not given."""
-
-
 class ChannelConfig(_Section):
     """One LBX channel, for recording before the box's first INFO (INFO wins when it comes)."""
 
@@ -260,10 +258,11 @@ class ChannelConfig(_Section):
 
 class DeviceConfig(_Section):
     name: Annotated[str, Field(pattern=_NAME)]
-    driver: Literal["pvs", "lbx"]
+    driver: str
+    """A name in ``drivers.registry.DRIVERS``."""
     port: Annotated[str, Field(min_length=1)]
     baudrate: Annotated[int, Field(ge=300, le=4_000_000)] = 0
-    """0 or absent: the driver's default (``DEFAULT_BAUDRATE``)."""
+    """0 or absent: the driver's default (its spec's link speed)."""
     read_interval_ms: Annotated[float, Field(ge=0, le=1000)] = 16
     """While bytes flow, read the port this often (0: on every arrival). Longer costs
     less CPU per sample with many fast devices; samples keep their device times."""
@@ -273,12 +272,22 @@ class DeviceConfig(_Section):
     """An open port silent this long is a stalled device (a ``stalled`` event and
     status); 0: never. Both supported devices send at least once a second."""
 
+    @field_validator("driver")
+    @classmethod
+    def _known_driver(cls, v: str) -> str:
+        try:
+            registry.driver(v)
+        except registry.UnknownDriver as exc:
+            raise ValueError(str(exc)) from None  # pydantic names the key
+        return v
+
     @model_validator(mode="after")
     def _per_driver(self) -> DeviceConfig:
+        spec = registry.driver(self.driver)
         if self.baudrate == 0:
-            object.__setattr__(self, "baudrate", DEFAULT_BAUDRATE[self.driver])
+            object.__setattr__(self, "baudrate", spec.default_baudrate)
         if self.channels:
-            if self.driver != "lbx":
+            if not spec.takes_channel_map:
                 raise ValueError("channels: only the lbx driver takes a channel map")
             _layout, skipped = layout_for(self.channel_map())
             if skipped:

@@ -34,6 +34,8 @@ from typing import Any
 import serial
 import serial.rfc2217
 
+from drivers.errors import PvlogError
+
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
@@ -48,7 +50,7 @@ ChunkHandler = Callable[[bytes, int], None]
 """Called with each chunk read and its receive time (UTC, ns)."""
 
 
-class PortError(Exception):
+class PortError(PvlogError):
     """The port could not be opened or was lost."""
 
 

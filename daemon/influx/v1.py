@@ -13,33 +13,10 @@ import http.client
 import json
 import ssl
 import urllib.parse
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-if TYPE_CHECKING:
-    from daemon.config import InfluxConfig
-
-
-class InfluxUnavailable(Exception):
-    """No answer: refused, reset, timed out. Worth retrying."""
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    status: int
-    body: str
-
-    @property
-    def message(self) -> str:
-        """The server's error text, from its JSON ``error`` when it sent one."""
-        try:
-            doc = json.loads(self.body)
-        except ValueError:
-            return self.body.strip()[:500]
-        if isinstance(doc, dict) and isinstance(doc.get("error"), str):
-            return str(doc["error"])[:500]
-        return self.body.strip()[:500]
+from daemon.influx.client import InfluxUnavailable, Response
 
 
 class InfluxV1:
@@ -147,36 +124,3 @@ class InfluxV1:
                     self._host, self._port, timeout=self._timeout
                 )
         return self._conn
-
-
-class InfluxClient(Protocol):
-    """What the writer needs of a client: write a body, make sure it can, close."""
-
-    url: str
-
-    def write(self, body: bytes, *, timeout_s: float | None = None) -> Response:
-        """Raises ``InfluxUnavailable`` when there is no answer within the client's
-        timeout, or ``timeout_s`` if that is shorter."""
-        ...
-
-    def ensure_database(self, *, timeout_s: float | None = None) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def influx_client(config: InfluxConfig) -> InfluxClient:
-    """The client the configuration asks for (``api``, ``ca_file``, the token's source)."""
-    if config.api == "v2":
-        from daemon.influx.v2 import InfluxV2  # noqa: PLC0415 - aiohttp for v2 only
-
-        assert config.org is not None  # checked by the config
-        assert config.bucket is not None
-        return InfluxV2(
-            config.url,
-            org=config.org,
-            bucket=config.bucket,
-            token=config.secret_token(),
-            timeout_s=config.timeout_s,
-            ca_file=config.ca_file,
-        )
-    return InfluxV1(config.url, config.database, timeout_s=config.timeout_s, ca_file=config.ca_file)

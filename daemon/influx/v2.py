@@ -23,7 +23,7 @@ from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
-from daemon.influx.v1 import InfluxUnavailable, Response
+from daemon.influx.client import InfluxUnavailable, Response
 
 
 class InfluxV2:

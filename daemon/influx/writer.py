@@ -23,26 +23,17 @@ import asyncio
 import collections
 import enum
 import logging
-import random
 import sqlite3
 import time
-from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 
-from daemon.influx.v1 import InfluxClient, InfluxUnavailable, Response
+from daemon.backoff import backoff_s, first_of
+from daemon.influx.client import InfluxClient, InfluxUnavailable, Response
 from daemon.outbox.store import Batch, Outbox
 
 log = logging.getLogger(__name__)
 
-BACKOFF_BASE_S = 0.2
-BACKOFF_CAP_S = 5.0
 CYCLE_REQUESTS = 8
-
-
-def backoff_s(attempt: int) -> float:
-    """Full jitter over a capped exponential: at least a tenth of the step, never zero."""
-    step = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempt, 16))
-    return random.uniform(step / 10, step)
 
 
 class Outcome(enum.Enum):
@@ -118,7 +109,7 @@ class InfluxWriter:
                 attempt = 0
                 if stop.is_set():
                     return
-                await _first(self._committed.wait(), stop.wait())
+                await first_of(self._committed.wait(), stop.wait())
             elif outcome is Outcome.SETTLED:
                 attempt = 0
             else:
@@ -293,13 +284,3 @@ class InfluxWriter:
 
 class _OutOfTime(InfluxUnavailable):
     """No request starts once the stop's drain time is up."""
-
-
-async def _first(*aws: Awaitable[object]) -> None:
-    """Wait until the first of ``aws`` completes; cancel the rest."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in tasks:
-            t.cancel()

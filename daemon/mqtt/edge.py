@@ -28,7 +28,9 @@ import time
 
 import aiomqtt
 
-from daemon.mqtt.link import Broker, as_broker, backoff_s
+from daemon.backoff import supervise
+from daemon.mqtt import topics
+from daemon.mqtt.link import MQTT_FAILURES, Broker, as_broker
 from daemon.mqtt.link import client as mqtt_client
 from daemon.outbox.store import AsyncOutbox, Batch, Outbox
 
@@ -64,8 +66,8 @@ class EdgeForwarder:
         self.broker = as_broker(broker)
         self.host, self.port = self.broker.address
         self.edge = edge
-        self.topic = f"{topic_prefix}/{edge}/samples"
-        self.ack_topic = f"{topic_prefix}/{edge}/ack"
+        self.topic = topics.samples(topic_prefix, edge)
+        self.ack_topic = topics.ack(topic_prefix, edge)
         self.ack_timeout_s = ack_timeout_s
         self._inflight: dict[int, float] = {}
         """Batch id -> when to send it again (loop time)."""
@@ -121,23 +123,28 @@ class EdgeForwarder:
             forward.cancel()
 
     async def _forward(self, stop: asyncio.Event) -> None:
-        attempt = 0
-        while True:
+        """Connections, one after another, until stopped and drained or out of time."""
+        done = asyncio.Event()
+
+        async def connection() -> None:
             try:
-                if await self._session(stop):
-                    return
-            except aiomqtt.MqttError as exc:
-                if attempt == 0:
-                    log.warning(
-                        "edge: MQTT %s:%d: %s; batches wait in the outbox",
-                        self.host,
-                        self.port,
-                        exc,
-                    )
-            if self._out_of_time(stop):
-                return
-            await asyncio.sleep(backoff_s(attempt))
-            attempt += 1
+                finished = await self._session(stop)
+            except aiomqtt.MqttError:
+                finished = self._out_of_time(stop)
+                raise
+            finally:
+                if finished:
+                    done.set()
+
+        await supervise(
+            connection,
+            done,
+            what="edge",
+            log=log,
+            retry_on=MQTT_FAILURES,
+            failure=f"MQTT {self.host}:{self.port} unavailable, batches wait in the outbox",
+            cancel_on_stop=False,
+        )
 
     def _out_of_time(self, stop: asyncio.Event) -> bool:
         """After ``stop``: True once the drain time is up."""

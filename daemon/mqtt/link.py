@@ -1,27 +1,20 @@
-"""What every pvlog MQTT client shares: the broker's settings and a supervised connection.
+"""What every pvlog MQTT client shares: the broker's settings and how to connect.
 
-aiomqtt 2.x does not reconnect by itself. ``supervise`` runs one connection's work
-(a coroutine that returns or raises when the connection ends) again and again
-until ``stop``, with capped, jittered exponential backoff, logging the first
-failure of a run of them rather than every retry.
+aiomqtt 2.x does not reconnect by itself: every pvlog client runs its connection
+under ``daemon.backoff.supervise``, retrying on ``MQTT_FAILURES``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import random
 import ssl
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiomqtt
 
-RECONNECT_FIRST_S = 0.2
-RECONNECT_CAP_S = 5.0
+MQTT_FAILURES: tuple[type[BaseException], ...] = (aiomqtt.MqttError,)
 
 
 def broker_address(url: str) -> tuple[str, int]:
@@ -78,39 +71,3 @@ def client(
         timeout=timeout,
         keepalive=10,
     )
-
-
-def backoff_s(attempt: int) -> float:
-    delay = min(RECONNECT_CAP_S, RECONNECT_FIRST_S * 2**attempt)
-    return random.uniform(delay / 2, delay)
-
-
-async def supervise(
-    connection: Callable[[], Awaitable[None]],
-    stop: asyncio.Event,
-    *,
-    what: str,
-    log: logging.Logger,
-    on_lost: Callable[[], None] | None = None,
-) -> None:
-    """Run ``connection()`` until ``stop`` (which cancels it), reconnecting when it ends."""
-    attempt = 0
-    while not stop.is_set():
-        task = asyncio.ensure_future(connection())
-        stopper = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if task not in done:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            return
-        if on_lost is not None:
-            on_lost()
-        exc = task.exception()
-        if exc is not None and not isinstance(exc, aiomqtt.MqttError):
-            log.error("%s failed; starting over", what, exc_info=exc)
-        elif attempt == 0:
-            log.warning("%s: MQTT connection lost (%s); retrying", what, exc)
-        attempt += 1
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), backoff_s(attempt - 1))

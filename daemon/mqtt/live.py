@@ -1,7 +1,7 @@
 """Live view over MQTT: one device's samples in batches, its events, and its status.
 
-Acquisition hands samples over with ``add_sample`` (an append; never an await), so
-MQTT being down or slow can never delay reading or the InfluxDB path. Every
+The stream is one of the device's sinks: ``take`` appends a chunk's samples (never an
+await), so MQTT being down or slow can never delay reading or the InfluxDB path. Every
 ``BATCH_INTERVAL_S`` the pending samples become one message on
 ``<prefix>/<device>/samples``; messages wait in a bounded queue, and when the broker
 cannot keep up the oldest are dropped and counted (a live view wants the newest).
@@ -9,7 +9,9 @@ cannot keep up the oldest are dropped and counted (a live view wants the newest)
 Each device has its own MQTT connection, because a last will is per connection:
 if the daemon dies, the broker itself marks every one of its devices offline on
 ``<prefix>/<device>/status`` (retained). aiomqtt 2.x does not reconnect by itself,
-so ``run`` supervises the connection with capped, jittered backoff.
+so ``run`` has ``daemon.backoff.supervise`` reconnect it. The device's state and
+counters, and the session, are read from the objects acquisition and the session book
+write (``DeviceStatus``, ``SessionState``), at each message.
 
 Sample batch format (JSON, one object per message; arrays are index-aligned)::
 
@@ -29,13 +31,18 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aiomqtt
 
-from daemon.mqtt.link import Broker, as_broker, backoff_s
+from daemon.acquisition.status import DeviceStatus
+from daemon.backoff import first_of, sleep_unless, supervise
+from daemon.mqtt import topics
+from daemon.mqtt.link import MQTT_FAILURES, Broker, as_broker
 from daemon.mqtt.link import client as mqtt_client
+from daemon.pipeline import Chunk
+from daemon.sessions.state import SessionState
 
 log = logging.getLogger(__name__)
 
@@ -55,26 +62,26 @@ class LiveStream:
         self,
         broker: Broker | str,
         topic_prefix: str,
-        device: str,
-        session: str,
+        device: DeviceStatus,
+        session: SessionState,
         *,
-        status: Mapping[str, Any] | None = None,
+        host: str = "",
     ) -> None:
         self.broker = as_broker(broker)
         self.host, self.port = self.broker.address
-        self.device = device
-        self.session = session
-        self.topic = f"{topic_prefix}/{device}"
-        self.static_status = dict(status or {})
-        self._counters: Callable[[], Mapping[str, int]] | None = None
+        self.status = device
+        self.device = device.name
+        self._session = session
+        self.hostname = host
+        self.samples_topic = topics.samples(topic_prefix, device.name)
+        self.events_topic = topics.events(topic_prefix, device.name)
+        self.status_topic = topics.status(topic_prefix, device.name)
         self._times: list[int] = []
         self._seqs: list[int] = []
         self._flags: list[int] = []
         self._values: list[Mapping[str, float]] = []
         self._queue: deque[tuple[str, bytes, bool]] = deque()
         self._wake = asyncio.Event()
-        self.state = "starting"
-        self.reason = ""
         self.connected = False
         self.batches = 0
         self.published = 0
@@ -85,28 +92,19 @@ class LiveStream:
         self._rate_samples = 0
         self._rate_since = 0.0
 
-    # -- called by acquisition, on the hot path: appends only -----------------
+    # -- the sink, on the hot path: appends only ------------------------------
 
-    def add_sample(self, time_ns: int, seq: int, values: Mapping[str, float], flags: int) -> None:
-        self._times.append(time_ns)
-        self._seqs.append(seq)
-        self._values.append(values)
-        self._flags.append(flags)
-
-    def add_event(self, code: str, detail: str, value: float | None, time_ns: int) -> None:
-        event = {"device": self.device, "session": self.session, "time_ns": time_ns}
-        event |= {"code": code, "detail": detail, "value": value}
-        self._enqueue(f"{self.topic}/events", json.dumps(event).encode(), retain=False)
-
-    def set_counters(self, counters: Callable[[], Mapping[str, int]]) -> None:
-        """Where the device's counters come from, for its status."""
-        self._counters = counters
-
-    def set_state(self, state: str, reason: str = "") -> None:
-        """``online``, ``offline`` (``reason``: ``port_lost``), ``stalled``: published with
-        the next status."""
-        self.state = state
-        self.reason = reason
+    def take(self, chunk: Chunk) -> None:
+        samples = chunk.samples
+        if samples:
+            self._times.extend([s.time_ns for s in samples])
+            self._seqs.extend([s.seq for s in samples])
+            self._values.extend([s.values for s in samples])
+            self._flags.extend([s.flags for s in samples])
+        for e in chunk.events:
+            event = {"device": self.device, "session": self._session.name, "time_ns": e.time_ns}
+            event |= {"code": e.code, "detail": e.detail, "value": e.value}
+            self._enqueue(self.events_topic, json.dumps(event).encode(), retain=False)
 
     # -- the publishing side ---------------------------------------------------
 
@@ -125,7 +123,7 @@ class LiveStream:
         fields = sorted({k for v in self._values for k in v})
         batch = {
             "device": self.device,
-            "session": self.session,
+            "session": self._session.name,
             "units": {f: UNITS.get(f, "") for f in fields},
             "time_ns": self._times,
             "seq": self._seqs,
@@ -134,45 +132,38 @@ class LiveStream:
         }
         self._times, self._seqs, self._flags, self._values = [], [], [], []
         self.batches += 1
-        self._enqueue(f"{self.topic}/samples", json.dumps(batch).encode(), retain=False)
+        self._enqueue(self.samples_topic, json.dumps(batch).encode(), retain=False)
 
     def status_payload(self, state: str | None = None) -> bytes:
+        device = self.status
         status: dict[str, Any] = {
             "device": self.device,
-            "session": self.session,
-            "state": state or self.state,
-            "reason": "" if state else self.reason,
+            "session": self._session.name,
+            "state": state or device.state,
+            "reason": "" if state else device.reason,
+            "port": device.port,
+            "driver": device.driver,
+            "host": self.hostname,
         }
-        status |= self.static_status
         status |= {"time_ns": time.time_ns(), "rate_hz": self.rate_hz}
         status |= {"live_dropped": self.dropped}
-        if self._counters is not None:
-            status |= self._counters()
+        status |= device.health()
         return json.dumps(status).encode()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Batch, publish and reconnect until ``stop``; then publish offline (best effort)."""
         batcher = asyncio.create_task(self._batch_loop(stop))
-        attempt = 0
         try:
-            while not stop.is_set():
-                try:
-                    await self._connected_session(stop)
-                    attempt = 0
-                except aiomqtt.MqttError as exc:
-                    self.connected = False
-                    if attempt == 0:
-                        log.warning(
-                            "%s: MQTT %s:%d unavailable (%s); the live stream waits, "
-                            "recording goes on",
-                            self.device,
-                            self.host,
-                            self.port,
-                            exc,
-                        )
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), backoff_s(attempt))
-                    attempt += 1
+            await supervise(
+                lambda: self._connected_session(stop),
+                stop,
+                what=f"{self.device}: live stream (recording goes on)",
+                log=log,
+                retry_on=MQTT_FAILURES,
+                failure=f"MQTT {self.host}:{self.port} unavailable",
+                cancel_on_stop=False,
+                on_lost=self._lost,
+            )
         finally:
             batcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -190,21 +181,21 @@ class LiveStream:
                     self.rate_hz = round(self._rate_samples / (now - self._rate_since), 1)
                 self._rate_since, self._rate_samples = now, 0
                 next_status = now + STATUS_INTERVAL_S
-                self._enqueue(f"{self.topic}/status", self.status_payload(), retain=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), BATCH_INTERVAL_S)
+                self._enqueue(self.status_topic, self.status_payload(), retain=True)
+            await sleep_unless(stop, BATCH_INTERVAL_S)
         self._batch()
 
+    def _lost(self) -> None:
+        self.connected = False
+
     async def _connected_session(self, stop: asyncio.Event) -> None:
-        will = aiomqtt.Will(
-            f"{self.topic}/status", self.status_payload("offline"), qos=1, retain=True
-        )
+        will = aiomqtt.Will(self.status_topic, self.status_payload("offline"), qos=1, retain=True)
         async with mqtt_client(self.broker, f"live-{self.device}", will=will) as client:
             self.connected = True
             self.connects += 1
             if self.connects > 1:
                 log.info("%s: MQTT %s:%d is back", self.device, self.host, self.port)
-            await client.publish(f"{self.topic}/status", self.status_payload(), qos=1, retain=True)
+            await client.publish(self.status_topic, self.status_payload(), qos=1, retain=True)
             while True:
                 while self._queue:
                     # Taken off first: while this one is on its way, a full queue drops
@@ -227,14 +218,8 @@ class LiveStream:
                         topic, payload, retain = self._queue.popleft()
                         await client.publish(topic, payload, retain=retain)
                     await client.publish(
-                        f"{self.topic}/status", self.status_payload("offline"), qos=1, retain=True
+                        self.status_topic, self.status_payload("offline"), qos=1, retain=True
                     )
                     return
                 self._wake.clear()
-                waiter = asyncio.ensure_future(self._wake.wait())
-                stopper = asyncio.ensure_future(stop.wait())
-                try:
-                    await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    waiter.cancel()
-                    stopper.cancel()
+                await first_of(self._wake.wait(), stop.wait())

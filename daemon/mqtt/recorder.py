@@ -20,12 +20,14 @@ import socket
 
 import aiomqtt
 
+from daemon.backoff import supervise
 from daemon.config import Config
-from daemon.influx.v1 import influx_client
+from daemon.influx.connect import influx_client
 from daemon.influx.writer import InfluxWriter
+from daemon.mqtt import topics
+from daemon.mqtt.link import MQTT_FAILURES
 from daemon.mqtt.link import client as mqtt_client
-from daemon.mqtt.link import supervise
-from daemon.outbox.store import AsyncOutbox, Outbox
+from daemon.outbox.factory import open_async_outbox, open_outbox
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +41,14 @@ class Recorder:
         self.broker = mqtt.broker()
         self.host, self.port = self.broker.address
         self.prefix = mqtt.topic_prefix
-        self.subscription = f"$share/{mqtt.group}/{mqtt.topic_prefix}/+/samples"
+        self.subscription = topics.shared_samples(mqtt.group, mqtt.topic_prefix)
         self.name = socket.gethostname()
         self.stop = asyncio.Event()
-        self.outbox = AsyncOutbox(Outbox(config.outbox.path))
+        self.outbox = open_async_outbox(config.outbox)
         self.committed = asyncio.Event()
         influx = config.influx
         self.writer = InfluxWriter(
-            Outbox(config.outbox.path),
+            open_outbox(config.outbox),
             influx_client(influx),
             self.committed,
             batch_size=influx.batch_size,
@@ -65,7 +67,14 @@ class Recorder:
             self.writer.run(writer_stop, self.config.outbox.drain_timeout_s), name="writer"
         )
         try:
-            await supervise(self._session, self.stop, what="recorder", log=log)
+            await supervise(
+                self._session,
+                self.stop,
+                what="recorder",
+                log=log,
+                retry_on=MQTT_FAILURES,
+                failure="MQTT connection lost",
+            )
         finally:
             writer_stop.set()
             await writer
@@ -106,4 +115,4 @@ class Recorder:
         self.batches += 1
         self.lines += lines
         ack = json.dumps({"batch": batch_id, "instance": instance, "recorder": self.name})
-        await client.publish(f"{self.prefix}/{edge}/ack", ack.encode(), qos=1)
+        await client.publish(topics.ack(self.prefix, edge), ack.encode(), qos=1)

@@ -10,8 +10,9 @@ channels:
   encoding ``jsonschema``, message encoding ``json``: the form Foxglove and
   Lichtblick open and plot); log time = the aligned sample time.
 
-Acquisition only appends to a list; a worker thread of the recording's own adds
-the messages to the file and flushes it every ``FLUSH_S``, closing the MCAP chunk,
+The recording is one of the device's sinks: ``take`` only appends to a list; a worker
+thread of the recording's own adds the messages to the file and flushes it every
+``FLUSH_S``, closing the MCAP chunk,
 so at most about a second is unflushed and a file cut short by ``kill -9`` reads
 back up to its last chunk (as a stream: ``mcap.stream_reader.StreamReader``; the
 sorting readers want the file's end first). A failing disk never stops the acquisition:
@@ -26,15 +27,18 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
 from mcap.writer import CompressionType, Writer
+
+from daemon.pipeline import Chunk
+from daemon.recordings.format import EVENT_SCHEMA, PROFILE, SAMPLE_SCHEMA, file_name, timestamp
+from daemon.sessions.state import SessionState
 
 log = logging.getLogger(__name__)
 
@@ -45,49 +49,6 @@ before the recording drops some, and that it keeps for the next try while the di
 fails (the newest): memory stays bounded whatever the disk does."""
 RETRY_S = 5.0
 """How often a recording whose disk failed tries a new file."""
-PROFILE = "pvlog"
-
-SAMPLE_SCHEMA: dict[str, Any] = {
-    "title": "pvlog.Sample",
-    "description": "One reading of every channel; pressure in kPa whatever the device sent.",
-    "type": "object",
-    "properties": {
-        "timestamp": {
-            "type": "object",
-            "title": "time",
-            "properties": {"sec": {"type": "integer"}, "nsec": {"type": "integer"}},
-        },
-        "device": {"type": "string"},
-        "seq": {"type": "integer"},
-        "flags": {"type": "integer"},
-        "pressure_kpa": {"type": "number"},
-        "volume_ml": {"type": "number"},
-        "ibp_mmhg": {"type": "number"},
-        "temp_c": {"type": "number"},
-    },
-}
-EVENT_SCHEMA: dict[str, Any] = {
-    "title": "pvlog.Event",
-    "type": "object",
-    "properties": {
-        "timestamp": SAMPLE_SCHEMA["properties"]["timestamp"],
-        "device": {"type": "string"},
-        "code": {"type": "string"},
-        "detail": {"type": "string"},
-        "value": {"type": ["number", "null"]},
-    },
-}
-
-_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
-
-
-def file_name(start_ns: int, session: str, device: str, part: int) -> str:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(start_ns / 1e9))
-    return f"{stamp}_{_SAFE.sub('-', session)}_{_SAFE.sub('-', device)}_{part:04d}.mcap"
-
-
-def _timestamp(time_ns: int) -> dict[str, int]:
-    return {"sec": time_ns // 1_000_000_000, "nsec": time_ns % 1_000_000_000}
 
 
 class _File:
@@ -135,14 +96,19 @@ class DeviceRecording:
         self,
         directory: Path,
         device: str,
-        session: str,
+        session: SessionState,
         *,
         metadata: Mapping[str, str],
         max_file_bytes: int,
+        on_event: Callable[[str, str, float | None], None] | None = None,
     ) -> None:
         self.directory = directory
         self.device = device
-        self.session = session
+        self._session = session
+        self.session = session.name
+        """The session of the file being written; a new session name starts a new file."""
+        self._on_event = on_event
+        """Where the recording's own news go (stopped, resumed): the device's events."""
         self.metadata = {"device": device, **metadata}
         self.max_file_bytes = max_file_bytes
         self._pending: list[Pending] = []
@@ -170,28 +136,40 @@ class DeviceRecording:
 
     # -- from the event loop: appends only ---------------------------------
 
-    def add_raw(self, data: bytes, rx_time_ns: int) -> None:
-        self._pending.append(("raw", rx_time_ns, rx_time_ns, data))
-        self.raw_bytes += len(data)
+    def take(self, chunk: Chunk) -> None:
+        if self._session.name != self.session:
+            self._follow_session()
+        pending = self._pending
+        if chunk.raw:
+            pending.append(("raw", chunk.rx_time_ns, chunk.rx_time_ns, chunk.raw))
+            self.raw_bytes += len(chunk.raw)
+        pending.extend(
+            [
+                ("samples", x.time_ns, x.rx_time_ns, (x.seq, x.values, x.flags))
+                for x in chunk.samples
+            ]
+        )
+        for e in chunk.events:
+            pending.append(("events", e.time_ns, e.time_ns, (e.code, e.detail, e.value)))
 
-    def add_sample(
-        self, time_ns: int, rx_time_ns: int, seq: int, values: Mapping[str, float], flags: int
-    ) -> None:
-        self._pending.append(("samples", time_ns, rx_time_ns, (seq, values, flags)))
-
-    def add_event(self, code: str, detail: str, value: float | None, time_ns: int) -> None:
-        self._pending.append(("events", time_ns, time_ns, (code, detail, value)))
-
-    def set_session(self, session: str) -> None:
+    def _follow_session(self) -> None:
         """A new session starts a new file (what is pending goes to the old one)."""
-        if session != self.session and not self._closed:
-            self.flush(now=True)
+        if not self._closed:
+            self._hand_over(now=True)
             self._pool.submit(self._rotate)
-        self.session = session
+        self.session = self._session.name
 
     def flush(self, *, now: bool = False) -> None:
         """Hand what is pending to the writer thread (called about once a second); after
-        a failure, only every ``RETRY_S`` or ``now``."""
+        a failure, only every ``RETRY_S`` or ``now``. Says what the writer thread found
+        (the disk failed, or works again) as the device's events."""
+        while self.news and self._on_event is not None:
+            self._on_event(*self.news.pop(0))
+        if self._session.name != self.session:
+            self._follow_session()
+        self._hand_over(now=now)
+
+    def _hand_over(self, *, now: bool) -> None:
         if self._pending and not self._closed:
             if self.failed and not now and time.monotonic() - self._failed_at < RETRY_S:
                 excess = len(self._pending) - MAX_QUEUED
@@ -256,12 +234,12 @@ class DeviceRecording:
                     data = payload
                 elif channel == "samples":
                     seq, values, flags = payload
-                    msg = {"timestamp": _timestamp(log_time), "device": device, "seq": seq}
+                    msg = {"timestamp": timestamp(log_time), "device": device, "seq": seq}
                     msg |= {"flags": flags, **values}
                     data = json.dumps(msg).encode()
                 else:
                     code, detail, value = payload
-                    msg = {"timestamp": _timestamp(log_time), "device": device, "code": code}
+                    msg = {"timestamp": timestamp(log_time), "device": device, "code": code}
                     msg |= {"detail": detail, "value": value}
                     data = json.dumps(msg).encode()
                 f.sequence += 1

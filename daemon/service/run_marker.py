@@ -87,3 +87,27 @@ class RunMarker:
 
 def _padded(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc).encode().ljust(SIZE)
+
+
+def last_run_news(last: LastRun | None, flush_interval_ms: int) -> tuple[str, str, float] | None:
+    """What to say on every device about how the last run ended: (code, detail, value).
+
+    Killed: what it had not committed yet (at most one flush interval) is lost from
+    InfluxDB and only the raw recordings keep it. Stopped cleanly but losing lines (a
+    full disk and no InfluxDB): how many.
+    """
+    if last is not None and not last.clean:
+        detail = (
+            f"the last run (pid {last.pid}, session {last.session}) "
+            f"did not stop cleanly: up to {flush_interval_ms} ms of its lines (one flush "
+            "interval) were never committed; the raw recordings keep them, if on"
+        )
+        return "unclean_stop", detail, flush_interval_ms / 1000
+    if last is not None and last.lost_lines:
+        detail = (
+            f"the last run (pid {last.pid}, session {last.session}) lost "
+            f"{last.lost_lines} lines at its stop: the outbox's disk was full and they "
+            "could not be sent; the raw recordings keep them, if on"
+        )
+        return "lost_at_stop", detail, float(last.lost_lines)
+    return None

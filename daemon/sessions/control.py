@@ -25,8 +25,11 @@ import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from daemon.mqtt.link import Broker, as_broker, supervise
+from daemon.backoff import supervise
+from daemon.mqtt import topics
+from daemon.mqtt.link import MQTT_FAILURES, Broker, as_broker
 from daemon.mqtt.link import client as mqtt_client
+from drivers.errors import PvlogError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ class Command(NamedTuple):
     request_id: str | None
 
 
-class CommandError(ValueError):
+class CommandError(PvlogError, ValueError):
     """A command that cannot be carried out; the message goes back on the reply topic."""
 
 
@@ -99,8 +102,8 @@ class SessionControl:
         self, broker: Broker | str, topic_prefix: str, host_name: str, handler: Handler
     ) -> None:
         self.broker = as_broker(broker)
-        self.set_topic = f"{topic_prefix}/session/set"
-        self.reply_topic = f"{topic_prefix}/session/reply"
+        self.set_topic = topics.session_set(topic_prefix)
+        self.reply_topic = topics.session_reply(topic_prefix)
         self.host_name = host_name
         self.handler = handler
         self.subscribed = asyncio.Event()
@@ -109,7 +112,13 @@ class SessionControl:
 
     async def run(self, stop: asyncio.Event) -> None:
         await supervise(
-            self._listen, stop, what="session control", log=log, on_lost=self.subscribed.clear
+            self._listen,
+            stop,
+            what="session control",
+            log=log,
+            retry_on=MQTT_FAILURES,
+            failure="MQTT connection lost",
+            on_lost=self.subscribed.clear,
         )
 
     async def _listen(self) -> None:

@@ -18,12 +18,15 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from daemon.acquisition.inflations import InflationDetector, inflation_fields
+from daemon.acquisition.inflations import InflationDetector
 from daemon.config import Config, ConfigError, InflationConfig, load_config
-from daemon.influx.lineprotocol import SampleLines, encode_line, series_prefix
-from daemon.influx.v1 import influx_client
+from daemon.influx import schema
+from daemon.influx.connect import influx_client
+from daemon.influx.lineprotocol import SampleLines
 from daemon.influx.writer import InfluxWriter
-from daemon.outbox.store import Outbox
+from daemon.outbox.factory import open_outbox
+from daemon.pipeline import StampedEvent
+from daemon.recordings.format import time_ns_of
 from daemon.recordings.reader import NOT_CHANNELS, read, recording_files
 from daemon.tools.progress import Progress
 
@@ -56,17 +59,14 @@ def recording_lines(
             msg = json.loads(data)
             device = msg["device"]
             name = session if session is not None else file_session
-            t = msg["timestamp"]["sec"] * 10**9 + msg["timestamp"]["nsec"]
+            t = time_ns_of(msg)
             if topic == "events":
-                prefix = series_prefix(
-                    "pv_event", {"device": device, "session": name, "code": msg["code"]}
-                )
-                yield encode_line(prefix, {"detail": msg["detail"], "value": msg["value"]}, t)
+                event = StampedEvent(t, msg["code"], msg["detail"], msg["value"])
+                yield schema.event_line(device, name, event)
                 continue
             enc = encoders.get((device, name))
             if enc is None:
-                series = {**tags, "device": device, "session": name}
-                enc = encoders[device, name] = SampleLines(series_prefix("pv_sample", series))
+                enc = encoders[device, name] = schema.sample_lines(device, name, tags)
             values = {
                 k: float(v) for k, v in msg.items() if k not in NOT_CHANNELS and v is not None
             }
@@ -81,15 +81,14 @@ def recording_lines(
                     )
                 done = det.add(t, values["pressure_kpa"], values.get("volume_ml"))
                 if done is not None:
-                    prefix = series_prefix("pv_inflation", {"device": device, "session": name})
-                    yield encode_line(prefix, inflation_fields(done), done.start_ns)
+                    yield schema.inflation_line(device, name, done)
 
 
 def import_recordings(
     config: Config, paths: Sequence[Path], session: str, progress: Progress
 ) -> tuple[int, int]:
     """Commit the lines to the outbox, then send; returns (lines committed, lines left)."""
-    box = Outbox(config.outbox.path)
+    box = open_outbox(config.outbox)
     batch: list[str] = []
     committed = 0
     first_ns: int | None = None
@@ -126,9 +125,8 @@ def import_recordings(
                 "imported_from": ",".join(p.name for p in paths),
                 **config.session.tags,
             }
-            prefix = series_prefix("pv_session", {"session": session})
-            batch.append(encode_line(prefix, {"state": "start", **fields}, first_ns))
-            batch.append(encode_line(prefix, {"state": "stop", **fields}, last_ns + 1))
+            batch.append(schema.session_line(session, {"state": "start", **fields}, first_ns))
+            batch.append(schema.session_line(session, {"state": "stop", **fields}, last_ns + 1))
         put()
         progress.done()
     finally:
@@ -141,7 +139,7 @@ async def _send(config: Config) -> int:
     influx = config.influx
     committed = asyncio.Event()
     writer = InfluxWriter(
-        Outbox(config.outbox.path),
+        open_outbox(config.outbox),
         influx_client(influx),
         committed,
         batch_size=influx.batch_size,
@@ -152,7 +150,7 @@ async def _send(config: Config) -> int:
         await writer.run(stop, config.outbox.drain_timeout_s)
     finally:
         writer.close()
-    box = Outbox(config.outbox.path)
+    box = open_outbox(config.outbox)
     try:
         return box.depth().lines
     finally:

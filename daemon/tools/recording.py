@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from daemon.recordings.format import time_ns_of
 from daemon.recordings.manifest import verify
 from daemon.recordings.reader import NOT_CHANNELS, iso, read, samples, unit_of
 from daemon.tools.importer import recording_lines
 from daemon.tools.progress import Progress
-from drivers.lbx import LbxParser
-from drivers.pvs import PvsParser
+from drivers import registry
 
 
 def info(path: Path) -> dict[str, Any]:
@@ -31,12 +31,14 @@ def info(path: Path) -> dict[str, Any]:
     counts: Counter[str] = Counter()
     events: Counter[str] = Counter()
     first = last = None
-    parser: PvsParser | LbxParser = PvsParser()
+    parser: registry.Parser | None = None
+    """The file's driver, to count what it drops; none for a driver this pvlog lacks."""
     raw_bytes = 0
     for item in read(path):
         if isinstance(item, dict):
             meta = item
-            parser = LbxParser() if meta.get("driver") == "lbx" else PvsParser()
+            spec = registry.DRIVERS.get(meta.get("driver", ""))
+            parser = None if spec is None else spec.parser()
             continue
         topic, log_time, data = item
         counts[topic] += 1
@@ -44,7 +46,8 @@ def info(path: Path) -> dict[str, Any]:
         last = log_time if last is None else max(last, log_time)
         if topic == "raw":
             raw_bytes += len(data)
-            parser.feed(data, log_time)
+            if parser is not None:
+                parser.feed(data, log_time)
         elif topic == "events":
             events[json.loads(data)["code"]] += 1
     return {
@@ -58,7 +61,7 @@ def info(path: Path) -> dict[str, Any]:
         "samples": counts["samples"],
         "raw_bytes": raw_bytes,
         "events": dict(events),
-        "errors": {k: v for k, v in parser.dropped.items() if v},
+        "errors": {} if parser is None else {k: v for k, v in parser.dropped.items() if v},
     }
 
 
@@ -84,7 +87,7 @@ def export(path: Path, fmt: str, out: IO[str], progress: Progress | None = None)
                 fields = _channels(path)  # a first pass: memory stays flat however long
                 writer.writerow(["time_ns", "time_utc", "device", "seq", "flags", *fields])
                 writer.writerow(["ns", "", "", "", "", *(unit_of(f) for f in fields)])
-            t = r["timestamp"]["sec"] * 10**9 + r["timestamp"]["nsec"]
+            t = time_ns_of(r)
             values = ["" if r.get(f) is None else repr(r[f]) for f in fields]
             writer.writerow([t, iso(t), r["device"], r["seq"], r["flags"], *values])
         n += 1

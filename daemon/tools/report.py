@@ -25,7 +25,9 @@ from daemon.acquisition.inflations import (
     inflation_fields,
 )
 from daemon.config import ConfigError, load_config
-from daemon.influx.v1 import InfluxUnavailable, InfluxV1
+from daemon.influx.client import InfluxUnavailable
+from daemon.influx.v1 import InfluxV1
+from daemon.recordings.format import time_ns_of
 from daemon.recordings.reader import recording_files, samples
 from drivers.units import kpa_to_atm
 
@@ -119,7 +121,7 @@ def from_recordings(paths: Iterable[Path], device: str | None = None) -> dict[st
             trace = traces.get(name)
             if trace is None:
                 trace = traces[name] = Trace(name)
-            t = s["timestamp"]["sec"] * 10**9 + s["timestamp"]["nsec"]
+            t = time_ns_of(s)
             trace.add(t, s.get("pressure_kpa"), s.get("volume_ml"))
     for trace in traces.values():  # parts of one device are read in name (= time) order;
         _sort(trace)  # sort anyway, for files given out of order

@@ -16,6 +16,7 @@ from typing import Any
 import aiomqtt
 
 from daemon.config import ConfigError, broker_settings
+from daemon.mqtt import topics
 from daemon.mqtt.link import Broker
 from daemon.mqtt.link import client as mqtt_client
 
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"{reply['host']}: refused: {reply['error']}", file=sys.stderr)
     if not replies:
-        print(f"pvlog session: no daemon answered on {prefix}/session/set", file=sys.stderr)
+        print(f"pvlog session: no daemon answered on {topics.session_set(prefix)}", file=sys.stderr)
         return 1
     return 0 if all(r["ok"] for r in replies) else 1
 
@@ -77,8 +78,8 @@ async def _send(broker: Broker, prefix: str, command: dict[str, Any], wait_s: fl
     """Publish ``command``; collect the replies that carry its request_id for ``wait_s``."""
     replies: list[Any] = []
     async with mqtt_client(broker, "session-cli", timeout=wait_s) as client:
-        await client.subscribe(f"{prefix}/session/reply", qos=1)
-        await client.publish(f"{prefix}/session/set", json.dumps(command).encode(), qos=1)
+        await client.subscribe(topics.session_reply(prefix), qos=1)
+        await client.publish(topics.session_set(prefix), json.dumps(command).encode(), qos=1)
         try:
             async with asyncio.timeout(wait_s):
                 async for message in client.messages:

@@ -22,7 +22,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from daemon.mqtt.link import RECONNECT_CAP_S, Broker
+from daemon.backoff import CAP_S
+from daemon.mqtt import topics
+from daemon.mqtt.link import Broker
 from daemon.mqtt.link import client as mqtt_client
 from drivers.units import kpa_to_atm
 
@@ -137,12 +139,12 @@ async def watch(broker: Broker, prefix: str, seconds: float | None, console: Con
         while True:
             try:
                 async with mqtt_client(broker, "watch", timeout=5.0) as client:
-                    await client.subscribe(f"{prefix}/+/samples")
-                    await client.subscribe(f"{prefix}/+/status")
+                    await client.subscribe(topics.every_samples(prefix))
+                    await client.subscribe(topics.every_status(prefix))
                     async for m in client.messages:
                         state.handle(str(m.topic), bytes(m.payload))
             except aiomqtt.MqttError:
-                await asyncio.sleep(RECONNECT_CAP_S / 5)
+                await asyncio.sleep(CAP_S / 5)
 
     listener = asyncio.create_task(listen())
     try:

@@ -10,6 +10,8 @@ import pytest
 
 from daemon.acquisition.device import Acquisition
 from daemon.config import DeviceConfig
+from daemon.influx.sink import InfluxSink
+from daemon.sessions.state import SessionState
 from simulators.link import PtyLink
 from simulators.profiles import ProfilePlayer, segments
 from simulators.pvs_device import PvsDevice, PvsSettings
@@ -35,11 +37,9 @@ async def test_samples_gaps_and_a_replugged_port(tmp_path: Path) -> None:
     link = PtyLink(str(tmp_path / "by-id"))
     await link.start()
     lines: list[str] = []
-    acq = Acquisition(
-        DeviceConfig(name="inflator1", driver="pvs", port=str(tmp_path / "by-id")),
-        session="s1",
-        static_tags={"bench": "B1"},
-        sink=lines.extend,
+    acq = Acquisition(DeviceConfig(name="inflator1", driver="pvs", port=str(tmp_path / "by-id")))
+    acq.add_sink(
+        InfluxSink("inflator1", SessionState("s1"), lines.extend, static_tags={"bench": "B1"})
     )
     stop = asyncio.Event()
     task = asyncio.create_task(acq.run(stop))
@@ -48,7 +48,7 @@ async def test_samples_gaps_and_a_replugged_port(tmp_path: Path) -> None:
     cut = data.index(b"$PVS,100,")
     skip = data.index(b"$PVS,103,")
     link.send(data[:cut] + data[skip:])  # samples 100-102 lost on the line
-    await wait_until(lambda: acq.samples == 197)
+    await wait_until(lambda: acq.status.samples == 197)
     gap = [x for x in lines if x.startswith("pv_event,code=gap")]
     assert len(gap) == 1
     assert "value=3" in gap[0]
@@ -66,8 +66,8 @@ async def test_samples_gaps_and_a_replugged_port(tmp_path: Path) -> None:
     await wait_until(lambda: link.listening, timeout=3)
     await wait_until(lambda: any("code=port_restored" in x for x in lines))
     link.send(device_bytes(10))
-    await wait_until(lambda: acq.samples == 207)
-    assert acq.port_outages == 1, [x for x in lines if "port_" in x]
+    await wait_until(lambda: acq.status.samples == 207)
+    assert acq.status.port_outages == 1, [x for x in lines if "port_" in x]
     stop.set()
     await asyncio.wait_for(task, 5)
     assert link.rx_bytes == 0

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from daemon.influx.client import InfluxUnavailable
 from daemon.influx.server import PrivateInfluxd
-from daemon.influx.v1 import InfluxUnavailable, InfluxV1
+from daemon.influx.v1 import InfluxV1
 from daemon.influx.v2 import InfluxV2
 from tests.support.helpers import wait_for
 from tests.support.influx_proxy import InfluxProxy

@@ -13,6 +13,8 @@ import pytest
 
 from daemon.acquisition.device import Acquisition
 from daemon.config import DeviceConfig
+from daemon.influx.sink import InfluxSink
+from daemon.sessions.state import SessionState
 from simulators.faults import junk
 from simulators.lbx_device import LbxDevice, LbxSettings
 from simulators.link import PtyLink
@@ -42,15 +44,11 @@ async def test_one_device_in_trouble_never_delays_another(
     acqs = [
         Acquisition(
             DeviceConfig(name="inflator", driver="pvs", port=str(tmp_path / "pvs")),
-            session="s",
-            static_tags={},
-            sink=pvs_sink,
+            [InfluxSink("inflator", SessionState("s"), pvs_sink)],
         ),
         Acquisition(
             DeviceConfig(name="box", driver="lbx", port=str(tmp_path / "lbx")),
-            session="s",
-            static_tags={},
-            sink=lbx_lines.extend,
+            [InfluxSink("box", SessionState("s"), lbx_lines.extend)],
         ),
     ]
     stop = asyncio.Event()
@@ -109,12 +107,12 @@ async def test_one_device_in_trouble_never_delays_another(
     assert p99 < 0.25, "the inflator's samples were held up by the box"
     assert latencies[-1] < 1.0, "the inflator's samples were held up by the box"
     box_acq = acqs[1]
-    assert box_acq.samples >= 1500  # decoded before the trouble and after the replug
+    assert box_acq.status.samples >= 1500  # decoded before the trouble and after the replug
     assert box_acq.parser.dropped["garbage_bytes"] > 1_000_000
-    assert box_acq.port_outages == 1
+    assert box_acq.status.port_outages == 1
     assert any("code=port_restored" in x for x in lbx_lines)
     # The box restarted after the replug (uptime went back): a boot, not a gap.
     assert any(x.startswith("pv_event,code=boot,") for x in lbx_lines)
-    assert box_acq.gaps == 0
-    assert box_acq.clock.resets >= 1
+    assert box_acq.status.gaps == 0
+    assert box_acq.stamper.clock.resets >= 1
     assert pvs_link.rx_bytes == lbx_link.rx_bytes == 0

@@ -14,7 +14,7 @@ from typing import Any
 from daemon.influx.v1 import InfluxV1
 from simulators.runner import control_request
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def pvlog_cmd(*args: str) -> list[str]:

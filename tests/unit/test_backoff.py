@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 
-from daemon.influx.writer import BACKOFF_BASE_S, BACKOFF_CAP_S, backoff_s
+from daemon.backoff import CAP_S as BACKOFF_CAP_S
+from daemon.backoff import FIRST_S as BACKOFF_BASE_S
+from daemon.backoff import backoff_s
 
 
 def test_backoff_bounds() -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from daemon.outbox.batcher import Batcher
 from daemon.outbox import batcher as batcher_module
 from daemon.outbox import store as outbox_module
+from daemon.outbox.batcher import Batcher
 
 
 class FlakyOutbox:

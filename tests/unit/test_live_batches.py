@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import json
 
+from daemon.acquisition.status import DeviceStatus
 from daemon.mqtt.link import broker_address
 from daemon.mqtt.live import QUEUE_MESSAGES, LiveStream
+from daemon.pipeline import Chunk, StampedSample
+from daemon.sessions.state import SessionState
 
 
 def stream() -> LiveStream:
-    return LiveStream("mqtt://broker.lab:1884", "lab/pv", "inflator1", "S1", status={"port": "p"})
+    device = DeviceStatus("inflator1", "pvs", "p")
+    return LiveStream("mqtt://broker.lab:1884", "lab/pv", device, SessionState("S1"))
+
+
+def samples(*s: StampedSample) -> Chunk:
+    return Chunk(b"", 0, list(s), [], [])
 
 
 def test_samples_become_one_columnar_batch() -> None:
     live = stream()
-    live.add_sample(10, 1, {"pressure_kpa": 100.5, "volume_ml": 0.5}, 0)
-    live.add_sample(20, 2, {"volume_ml": 0.6}, 2)  # a sensor-fault sample: no pressure
+    live.take(
+        samples(
+            StampedSample(10, 0, 1, {"pressure_kpa": 100.5, "volume_ml": 0.5}, 0),
+            StampedSample(20, 0, 2, {"volume_ml": 0.6}, 2),  # a sensor fault: no pressure
+        )
+    )
     live._batch()
     ((topic, payload, retain),) = live._queue
     assert (topic, retain) == ("lab/pv/inflator1/samples", False)
@@ -35,7 +47,7 @@ def test_samples_become_one_columnar_batch() -> None:
 def test_a_full_queue_drops_the_oldest_and_counts() -> None:
     live = stream()
     for k in range(QUEUE_MESSAGES + 7):
-        live.add_sample(k, k, {"volume_ml": 1.0}, 0)
+        live.take(samples(StampedSample(k, k, k, {"volume_ml": 1.0}, 0)))
         live._batch()
     assert live.dropped == 7
     assert len(live._queue) == QUEUE_MESSAGES
@@ -46,8 +58,8 @@ def test_a_full_queue_drops_the_oldest_and_counts() -> None:
 
 def test_status_carries_state_and_counters() -> None:
     live = stream()
-    live.set_counters(lambda: {"samples": 5})
-    live.set_state("offline", "port_lost")
+    live.status.samples = 5
+    live.status.state, live.status.reason = "offline", "port_lost"
     status = json.loads(live.status_payload())
     assert (status["state"], status["port"], status["samples"]) == ("offline", "p", 5)
     assert status["reason"] == "port_lost"

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from mcap.reader import make_reader
 
+from daemon.pipeline import Chunk, StampedSample
 from daemon.recordings import writer as recording
 from daemon.recordings.writer import DeviceRecording
+from daemon.sessions.state import SessionState
 
 
 def raw_of(path: Path) -> bytes:
@@ -17,18 +19,23 @@ def raw_of(path: Path) -> bytes:
         return b"".join(m.data for _, c, m in make_reader(f).iter_messages() if c.topic == "raw")
 
 
+def raw(data: bytes, t: int, *samples: StampedSample) -> Chunk:
+    return Chunk(data, t, list(samples), [], [])
+
+
 def test_rotation_by_size_and_session_keeps_every_byte(tmp_path: Path) -> None:
-    rec = DeviceRecording(tmp_path, "box1", "s1", metadata={"port": "p"}, max_file_bytes=2**16)
+    session = SessionState("s1")
+    rec = DeviceRecording(tmp_path, "box1", session, metadata={"port": "p"}, max_file_bytes=2**16)
     rng = random.Random(1)
     chunks = [rng.randbytes(1000) for _ in range(300)]  # incompressible
     for i, chunk in enumerate(chunks[:200]):
-        rec.add_raw(chunk, 1_000 + i)
+        rec.take(raw(chunk, 1_000 + i))
         if i % 20 == 19:
             rec.flush()
-    rec.set_session("s2")
+    session.name = "s2"
     for i, chunk in enumerate(chunks[200:]):
-        rec.add_raw(chunk, 5_000 + i)
-        rec.add_sample(5_000 + i, 5_000 + i, i, {"pressure_kpa": 1.5}, 0)
+        t = 5_000 + i
+        rec.take(raw(chunk, t, StampedSample(t, t, i, {"pressure_kpa": 1.5}, 0)))
     rec.close()
 
     s1 = sorted((tmp_path / "s1").glob("*.mcap"))
@@ -49,11 +56,12 @@ def test_rotation_by_size_and_session_keeps_every_byte(tmp_path: Path) -> None:
 
 def test_after_close_nothing_is_scheduled(tmp_path: Path) -> None:
     """The daemon ends a running session after the recordings are closed: no error."""
-    rec = DeviceRecording(tmp_path, "box1", "s1", metadata={}, max_file_bytes=2**20)
-    rec.add_raw(b"x", 1)
+    session = SessionState("s1")
+    rec = DeviceRecording(tmp_path, "box1", session, metadata={}, max_file_bytes=2**20)
+    rec.take(raw(b"x", 1))
     rec.close()
-    rec.set_session("base")
-    rec.add_raw(b"late", 2)
+    session.name = "base"
+    rec.take(raw(b"late", 2))
     rec.flush()
     rec.close()
     (path,) = (tmp_path / "s1").glob("*.mcap")
@@ -68,15 +76,15 @@ def test_a_failed_disk_is_retried_and_nothing_it_could_hold_is_lost(
     monkeypatch.setattr(recording, "MAX_QUEUED", 150)
     where = tmp_path / "rec"
     where.write_text("in the way")
-    rec = DeviceRecording(where, "box1", "s1", metadata={}, max_file_bytes=2**20)
+    rec = DeviceRecording(where, "box1", SessionState("s1"), metadata={}, max_file_bytes=2**20)
     for i in range(100):
-        rec.add_raw(bytes([i]), i)
+        rec.take(raw(bytes([i]), i))
     rec.flush()
     rec.wait_written()
     assert rec.failed and rec.files == [] and rec.dropped == 0
     assert [code for code, _, _ in rec.news] == ["recording_stopped"]
     for i in range(100, 200):  # before the next try: kept
-        rec.add_raw(bytes([i]), i)
+        rec.take(raw(bytes([i]), i))
         rec.flush()
     assert rec.files == [] and rec.dropped == 0
     where.unlink()  # room again: the next try writes the newest MAX_QUEUED, drops the rest

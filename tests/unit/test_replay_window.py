@@ -6,15 +6,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from daemon.pipeline import Chunk, StampedSample
 from daemon.recordings.writer import DeviceRecording
+from daemon.sessions.state import SessionState
 from simulators.replay import raw_chunks, window
 
 
 def record(tmp: Path, chunks: list[tuple[int, bytes]]) -> DeviceRecording:
-    rec = DeviceRecording(tmp, "d", "s", metadata={}, max_file_bytes=2**30)
+    rec = DeviceRecording(tmp, "d", SessionState("s"), metadata={}, max_file_bytes=2**30)
     for i, (t, data) in enumerate(chunks):
-        rec.add_raw(data, t)
-        rec.add_sample(t, t, i, {"volume_ml": 1.0}, 0)  # not raw: never replayed
+        sample = StampedSample(t, t, i, {"volume_ml": 1.0}, 0)  # not raw: never replayed
+        rec.take(Chunk(data, t, [sample], [], []))
         if i % 10 == 9:
             rec.flush()
     return rec

@@ -1,0 +1,49 @@
+"""The live inflation detector as a sink: each completed inflation goes back out to
+every sink as a chunk of its own (its ``pv_inflation`` point; a burst is an event too).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from daemon.acquisition.inflations import Inflation, InflationDetector
+from daemon.pipeline import Chunk, StampedEvent
+from drivers.units import kpa_to_atm
+
+log = logging.getLogger(__name__)
+
+
+class InflationSink:
+    def __init__(
+        self,
+        device: str,
+        detector: InflationDetector,
+        emit: Callable[[Chunk], None],
+    ) -> None:
+        self.device = device
+        self.detector = detector
+        self._emit = emit
+
+    def take(self, chunk: Chunk) -> None:
+        add = self.detector.add
+        for s in chunk.samples:
+            p = s.values.get("pressure_kpa")
+            if p is not None:
+                done = add(s.time_ns, p, s.values.get("volume_ml"))
+                if done is not None:
+                    self._emit(self._completed(done))
+
+    def _completed(self, inflation: Inflation) -> Chunk:
+        """Its point, at its start; and a ``burst`` event, at the collapse."""
+        events = []
+        if inflation.burst and inflation.burst_ns is not None:
+            volume = inflation.volume_at_peak_ml
+            detail = (
+                f"burst at {kpa_to_atm(inflation.peak_kpa):.2f} atm"
+                + ("" if volume is None else f", {volume:.3f} mL")
+                + f" (inflation {inflation.cycle})"
+            )
+            log.warning("%s: %s", self.device, detail)
+            events.append(StampedEvent(inflation.burst_ns, "burst", detail, inflation.peak_kpa))
+        return Chunk(b"", inflation.end_ns, [], events, [inflation])

@@ -1,0 +1,90 @@
+"""Driver records onto host time: one device's samples and events, stamped in UTC ns.
+
+Pure (the receive times come with the records), so its rules are unit-tested
+without a port: a sample with a device clock gets its device time fitted onto host
+time (``DeviceClock``); one without gets its receive time, kept unique per series;
+a ``gap`` is stamped with the sample that ends it (every record of a chunk shares
+the receive time, that sample's time is unique); a ``boot`` restarts the clock; an
+identity becomes an ``identity`` event when it is new or changed (devices repeat it).
+"""
+
+from __future__ import annotations
+
+from daemon.acquisition.clock import DeviceClock
+from daemon.pipeline import Chunk, StampedEvent, StampedSample
+from drivers.records import DeviceInfo, Event, Record, Sample
+
+
+class Stamper:
+    def __init__(self) -> None:
+        self.clock = DeviceClock()
+        self._last_rx_stamp = 0
+        self.identity: DeviceInfo | None = None
+
+    def stamp(self, raw: bytes, rx_time_ns: int, records: list[Record], *, rebooted: bool) -> Chunk:
+        """The chunk ``raw`` became. ``rebooted``: the driver saw a boot in it, so its
+        last sample's clock is a new one, not a bound on the old fit."""
+        if not rebooted:
+            self._observe_last_sample(records)
+        samples: list[StampedSample] = []
+        events: list[StampedEvent] = []
+        gap: Event | None = None
+        clock = self.clock
+        for record in records:
+            if type(record) is Sample:
+                t = record.device_time_us
+                if t is None:  # no device clock: receive time, kept unique per series
+                    time_ns = max(record.rx_time_ns, self._last_rx_stamp + 1)
+                    self._last_rx_stamp = time_ns
+                else:
+                    time_ns = clock.to_host_ns(t, record.rx_time_ns)
+                if gap is not None:
+                    events.append(_gap(gap, time_ns))
+                    gap = None
+                samples.append(
+                    StampedSample(
+                        time_ns, record.rx_time_ns, record.seq, record.values, record.flags
+                    )
+                )
+            elif type(record) is Event:
+                if record.code == "gap":  # drivers put it just before the sample ending it
+                    gap = record
+                    continue
+                if record.code == "boot":
+                    clock.reset()
+                t = record.device_time_us
+                time_ns = (
+                    record.rx_time_ns if t is None else clock.event_time_ns(t, record.rx_time_ns)
+                )
+                events.append(StampedEvent(time_ns, record.code, record.detail, record.value))
+            elif type(record) is DeviceInfo:
+                if self._identity_changed(record):
+                    events.append(identity_event(record))
+                self.identity = record
+        if gap is not None:
+            events.append(_gap(gap, rx_time_ns))
+        return Chunk(raw, rx_time_ns, samples, events, [])
+
+    def _observe_last_sample(self, records: list[Record]) -> None:
+        """Let the clock see the chunk's tightest bound first (see ``DeviceClock.observe``)."""
+        last = next((r for r in reversed(records) if type(r) is Sample), None)
+        if last is not None and last.device_time_us is not None:
+            self.clock.observe(last.device_time_us, last.rx_time_ns)
+
+    def _identity_changed(self, info: DeviceInfo) -> bool:
+        old = self.identity
+        return old is None or (info.model, info.serial, info.firmware, info.extra) != (
+            old.model,
+            old.serial,
+            old.firmware,
+            old.extra,
+        )
+
+
+def identity_event(info: DeviceInfo) -> StampedEvent:
+    detail = f"model={info.model} serial={info.serial} firmware={info.firmware}"
+    return StampedEvent(info.rx_time_ns, "identity", detail, None)
+
+
+def _gap(gap: Event, time_ns: int) -> StampedEvent:
+    return StampedEvent(time_ns, "gap", gap.detail, float(int(gap.value or 0)))

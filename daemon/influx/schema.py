@@ -1,0 +1,52 @@
+"""DESIGN.md's InfluxDB schema, in one place: measurements, their tags, their fields.
+
+Dashboards and QA tools depend on these names. ``pvlog run`` (through the InfluxDB
+sink and the daemon's health and session lines) and ``pvlog import`` both build
+their lines here, so an imported recording reads exactly like a live one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from daemon.acquisition.inflations import Inflation, inflation_fields
+from daemon.influx.lineprotocol import SampleLines, encode_line, series_prefix
+from daemon.pipeline import StampedEvent
+
+SAMPLE = "pv_sample"
+EVENT = "pv_event"
+INFLATION = "pv_inflation"
+SESSION = "pv_session"
+HEALTH = "pvlog_health"
+
+Fields = Mapping[str, float | int | str | bool | None]
+
+
+def sample_lines(device: str, session: str, static_tags: Mapping[str, str]) -> SampleLines:
+    """The encoder of one device's ``pv_sample`` series (configured tags, device, session)."""
+    return SampleLines(series_prefix(SAMPLE, {**static_tags, "device": device, "session": session}))
+
+
+def event_line(device: str, session: str, event: StampedEvent) -> str:
+    prefix = series_prefix(EVENT, {"device": device, "session": session, "code": event.code})
+    value = None if event.value is None else float(event.value)
+    return encode_line(prefix, {"detail": event.detail, "value": value}, event.time_ns)
+
+
+def inflation_line(device: str, session: str, inflation: Inflation) -> str:
+    """A ``pv_inflation`` point, at the inflation's start."""
+    prefix = series_prefix(INFLATION, {"device": device, "session": session})
+    return encode_line(prefix, inflation_fields(inflation), inflation.start_ns)
+
+
+def session_line(session: str, fields: Fields, time_ns: int) -> str:
+    """A ``pv_session`` point: ``state`` start or stop, with the session's metadata."""
+    return encode_line(series_prefix(SESSION, {"session": session}), fields, time_ns)
+
+
+def device_health_line(device: str, counts: Fields, time_ns: int) -> str:
+    return encode_line(series_prefix(HEALTH, {"device": device}), counts, time_ns)
+
+
+def component_health_line(component: str, fields: Fields, time_ns: int) -> str:
+    return encode_line(series_prefix(HEALTH, {"component": component}), fields, time_ns)

@@ -1,0 +1,47 @@
+"""The InfluxDB sink: each chunk's records as line protocol, handed to the batcher.
+
+The batcher commits them to the outbox; the writer sends them on. The session tag
+is read from the shared session state at each chunk, and a session switch makes a
+new series encoder (its prefix carries the tag).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from daemon.influx import schema
+from daemon.influx.lineprotocol import SampleLines
+from daemon.pipeline import Chunk
+from daemon.sessions.state import SessionState
+
+LinesOut = Callable[[list[str]], None]
+
+
+class InfluxSink:
+    def __init__(
+        self,
+        device: str,
+        session: SessionState,
+        out: LinesOut,
+        *,
+        static_tags: Mapping[str, str] | None = None,
+    ) -> None:
+        self.device = device
+        self._session = session
+        self._out = out
+        self._static_tags = dict(static_tags or {})
+        self._name = ""
+        self._samples: SampleLines | None = None
+
+    def take(self, chunk: Chunk) -> None:
+        name = self._session.name
+        encoder = self._samples
+        if encoder is None or name != self._name:
+            self._name = name
+            encoder = self._samples = schema.sample_lines(self.device, name, self._static_tags)
+        encode = encoder.encode
+        lines = [encode(s.values, s.seq, s.flags, s.time_ns) for s in chunk.samples]
+        lines.extend(schema.event_line(self.device, name, e) for e in chunk.events)
+        lines.extend(schema.inflation_line(self.device, name, i) for i in chunk.inflations)
+        if lines:
+            self._out(lines)

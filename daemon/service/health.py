@@ -1,0 +1,142 @@
+"""``pvlog_health`` every ``HEALTH_INTERVAL_S``, and each loss said where it is seen.
+
+Each report carries one line per device (its counters) and one for the writer (the
+outbox, the batcher, the writer's own counters). What the outbox evicted, what memory
+dropped and a new stretch of commit failures since the last report also become a
+``pv_event`` on every device and an error in the log, once each.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from daemon.acquisition.status import DeviceStatus
+from daemon.influx import schema
+from daemon.outbox.store import AsyncOutbox, Depth
+
+log = logging.getLogger(__name__)
+
+HEALTH_INTERVAL_S = 10.0
+
+EventOut = Callable[[str, str, float | None], None]
+"""Says an event on one device (``Acquisition.event``)."""
+
+
+class OutboxCounters(Protocol):
+    @property
+    def max_bytes(self) -> int | None: ...
+    @property
+    def evicted_lines(self) -> int: ...
+    @property
+    def evicted_batches(self) -> int: ...
+
+
+class BatcherCounters(Protocol):
+    @property
+    def dropped_lines(self) -> int: ...
+    @property
+    def commit_failures(self) -> int: ...
+    @property
+    def failing(self) -> bool: ...
+
+
+class WriterCounters(Protocol):
+    def health(self) -> Mapping[str, int | float]: ...
+
+
+@dataclass
+class Losses:
+    """What the outbox evicted or memory dropped, and its commit failures, as last reported."""
+
+    evicted: int = 0
+    dropped: int = 0
+    failures: int = 0
+    failing: bool = False
+
+
+class HealthReporter:
+    def __init__(
+        self,
+        devices: Sequence[tuple[DeviceStatus, EventOut]],
+        outbox: OutboxCounters,
+        batcher: BatcherCounters,
+        writer: WriterCounters,
+        *,
+        recording: bool,
+    ) -> None:
+        self.devices = devices
+        self.outbox = outbox
+        self.batcher = batcher
+        self.writer = writer
+        self.recording = recording
+        self.losses = Losses()
+        self.lost_at_last_stop = 0
+
+    def report_losses(self) -> None:
+        """Each device gets a ``pv_event`` for what the outbox evicted, what memory
+        dropped, or a commit failure, since the last report."""
+        seen, box, batcher = self.losses, self.outbox, self.batcher
+        # Once: the outbox's thread counts on meanwhile, and the health line must show
+        # exactly the sum of what was reported.
+        evicted, dropped = box.evicted_lines, batcher.dropped_lines
+        news: list[tuple[str, str, int]] = []
+        if evicted > seen.evicted:
+            n = evicted - seen.evicted
+            news.append(("outbox_evicted", f"outbox over max_bytes ({box.max_bytes}): "
+                         f"the oldest {n} lines were evicted unsent", n))  # fmt: skip
+        if dropped > seen.dropped:
+            n = dropped - seen.dropped
+            news.append(("memory_dropped", f"the outbox took nothing for too long: "
+                         f"{n} lines dropped from memory", n))  # fmt: skip
+        if batcher.commit_failures > seen.failures and not seen.failing:  # a new stretch
+            news.append(("outbox_unwritable", "the outbox could not take commits (disk full?); "
+                         "lines waited in memory",
+                         batcher.commit_failures - seen.failures))  # fmt: skip
+        seen.evicted, seen.dropped = evicted, dropped
+        seen.failures, seen.failing = batcher.commit_failures, batcher.failing
+        recorded = " (still in the raw recordings)" if self.recording else ""
+        for code, detail, n in news:
+            where = "" if code == "outbox_unwritable" else recorded
+            log.error("%s%s", detail, where)
+            for _status, event in self.devices:
+                event(code, detail + where, float(n))
+
+    def lines(self, depth: Depth | None, now_ns: int | None = None) -> list[str]:
+        """The report: a line per device and the writer's (``depth``: None if unreadable)."""
+        now = time.time_ns() if now_ns is None else now_ns
+        out = [schema.device_health_line(s.name, s.health(), now) for s, _event in self.devices]
+        self.report_losses()
+        box, batcher = self.outbox, self.batcher
+        fields: dict[str, float | int | str | bool | None] = {
+            "outbox_max_bytes": box.max_bytes,
+            "outbox_evicted_batches": box.evicted_batches,
+            "outbox_evicted_lines": self.losses.evicted,
+            "outbox_commit_failures": batcher.commit_failures,
+            "memory_dropped_lines": self.losses.dropped,
+            "lost_at_last_stop_lines": self.lost_at_last_stop,
+            **self.writer.health(),
+        }
+        if depth is not None:
+            fields |= {
+                "outbox_batches": depth.batches,
+                "outbox_lines": depth.lines,
+                "dead_letters": depth.dead_letters,
+                "outbox_bytes": depth.bytes,
+                "outbox_disk_bytes": depth.disk_bytes,
+            }
+        out.append(schema.component_health_line("writer", fields, now))
+        return out
+
+
+async def read_depth(outbox: AsyncOutbox) -> Depth | None:
+    """The outbox's depth, or None (logged) when it cannot be read."""
+    try:
+        return await outbox.depth()
+    except sqlite3.Error as exc:
+        log.warning("cannot read the outbox's depth: %s", exc)
+        return None

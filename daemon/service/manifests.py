@@ -1,0 +1,115 @@
+"""The daemon's QA manifests (``daemon.recordings.manifest``): one per session it recorded.
+
+Written when a session starts (``complete: false``) and again, with the hashes, once
+it ends and its files are finished. The document is built from what the session
+book and the devices' status say; writing and hashing happen on worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from daemon.acquisition.status import DeviceStatus
+from daemon.config import Config
+from daemon.recordings import manifest
+from daemon.recordings.writer import DeviceRecording
+from daemon.sessions.book import SessionBook
+
+log = logging.getLogger(__name__)
+
+
+class RecordedDevice(NamedTuple):
+    status: DeviceStatus
+    recording: DeviceRecording
+
+
+class ManifestWriter:
+    def __init__(
+        self,
+        config: Config,
+        book: SessionBook,
+        devices: list[RecordedDevice],
+        *,
+        host: str,
+        version: str,
+    ) -> None:
+        self.config = config
+        self.book = book
+        self.devices = devices
+        self.host = host
+        self.version = version
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def schedule(self, session: str, *, complete: bool) -> None:
+        """Write ``session``'s manifest soon (a session switch must not wait for hashes)."""
+        if not self.devices:
+            return
+        task = asyncio.create_task(self.write([session], complete=complete))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait for the manifests scheduled so far."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def write(self, sessions: list[str], *, complete: bool) -> None:
+        """Write (or rewrite) each session's manifest; with hashes once its files are finished."""
+        recordings = [d.recording for d in self.devices]
+        if not recordings:
+            return
+        async with self._lock:
+            if complete:  # a session switch finishes the old files on each writer thread
+                for r in recordings:
+                    r.flush(now=True)
+                await asyncio.gather(*(asyncio.to_thread(r.wait_written) for r in recordings))
+            for session in sessions:
+                doc = self.doc(session, complete)
+                directory = self.config.recording.dir / session
+                files = [p for r in recordings for p in r.files if p.parent == directory]
+                name = manifest.manifest_name(self.book.started_ns, session, self.host)
+                path = directory / name
+                try:
+                    await asyncio.to_thread(_finish, path, doc, files, complete)
+                except OSError:
+                    log.exception("cannot write the manifest %s", path)
+
+    def doc(self, session: str, complete: bool) -> dict[str, Any]:
+        """The manifest of ``session`` (its ``files`` are added when it is written)."""
+        devices = [
+            {
+                "name": d.status.name,
+                "driver": d.status.driver,
+                "port": d.status.port,
+                "identity": d.status.identity_fields(),
+                "recording_dropped": d.recording.dropped,
+                "recording_failed": d.recording.failed,
+                "recording_failures": d.recording.failures,
+            }
+            for d in self.devices
+        ]
+        return {
+            "format": manifest.FORMAT,
+            "session": session,
+            "complete": complete,
+            "pvlog_version": self.version,
+            "host": self.host,
+            "run_started_ns": self.book.started_ns,
+            "stretches": [
+                {"start_ns": a, "stop_ns": b} for a, b in self.book.stretches.get(session, [])
+            ],
+            "session_tags": {**self.config.session.tags, **self.book.tags_of.get(session, {})},
+            "config": manifest.redact(self.config.model_dump(mode="json")),
+            "devices": devices,
+        }
+
+
+def _finish(path: Path, doc: dict[str, Any], files: list[Path], complete: bool) -> None:
+    present = [p for p in files if p.exists()]
+    doc["files"] = manifest.file_entries(present, hashed=complete)
+    manifest.write(path, doc)
+    if complete:
+        log.info("manifest %s: %d file(s)", path, len(present))

@@ -1,0 +1,21 @@
+"""The root of every exception pvlog raises on purpose.
+
+It lives in drivers/, the bottom of the dependency order (daemon and simulators
+import drivers, never the reverse), so the port layer's errors share it. Catch
+``PvlogError`` to catch what pvlog means; anything else is a bug or the platform::
+
+    PvlogError
+    ├── PortError                 drivers.port: a port cannot be opened, or was lost
+    │   └── WriteRefused          a write the driver did not declare (never sent)
+    ├── UnknownDriver             drivers.registry: no driver of that name
+    ├── ConfigError               daemon.config: one line naming the key (exit code 2)
+    ├── CommandError              daemon.sessions.control: a session command refused
+    │                             (also a ValueError)
+    └── InfluxUnavailable         daemon.influx.v1: no answer from InfluxDB (retried)
+"""
+
+from __future__ import annotations
+
+
+class PvlogError(Exception):
+    """Something pvlog detected and says in words; never a crash."""
