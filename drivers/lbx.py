@@ -234,8 +234,7 @@ def _text(raw: bytes) -> str:
 class LbxParser:
     """Incremental LBX v1 parser. One instance per port; not thread-safe."""
 
-    #: A streaming device: pvlog may send it nothing at all.
-    allowed_writes: Final[frozenset[bytes]] = frozenset()
+    allowed_writes: Final[frozenset[bytes]] = frozenset()  # streaming: pvlog sends nothing
 
     def __init__(
         self, channel_map: Sequence[Channel] | None = None, *, hold_ns: int = HOLD_NS

@@ -96,8 +96,7 @@ def sentence(body: str) -> bytes:
 class PvsParser:
     """Incremental PVS v1 parser. One instance per port; not thread-safe."""
 
-    #: A streaming device: pvlog may send it nothing at all.
-    allowed_writes: Final[frozenset[bytes]] = frozenset()
+    allowed_writes: Final[frozenset[bytes]] = frozenset()  # streaming: pvlog sends nothing
 
     def __init__(self) -> None:
         self._partial = b""

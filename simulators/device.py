@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from simulators.balloon import Balloon
 from simulators.faults import Faults
@@ -27,28 +27,44 @@ class Emission:
     truth: dict[str, Any] = field(default_factory=dict)
 
 
-class DeviceModel:
+class Timing(Protocol):
+    @property
+    def t0_us(self) -> int: ...
+    @property
+    def drift_ppm(self) -> float: ...
+
+
+S = TypeVar("S", bound=Timing)
+
+
+class DeviceModel(Generic[S]):
+    """A device of settings ``S``; a model adds its own state in ``_start``."""
+
     def __init__(
         self,
-        t0_us: int,
-        drift_ppm: float,
+        settings: S,
         player: ProfilePlayer,
         rng: random.Random,
         *,
         balloon: Balloon | None = None,
         faults: Faults | None = None,
     ) -> None:
+        self.s = settings
         self.player = player
         self.rng = rng
         self.balloon = balloon or Balloon()
         self.line = InflationLine(player, self.balloon)
         self.faults = faults or Faults()
-        self.drift_ppm = drift_ppm
+        self.drift_ppm = settings.drift_ppm
         self.seq = 0
         self.elapsed_s = 0.0
-        self.clock_us0 = t0_us
+        self.clock_us0 = settings.t0_us
         self.booted = False
         self._marks_seen = 0
+        self._start()
+
+    def _start(self) -> None:
+        """The model's own state, set up once at construction."""
 
     @property
     def t_us(self) -> int:

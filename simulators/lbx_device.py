@@ -9,7 +9,6 @@ raw integer sent (raw x scale + offset), and how long before the frame it was ta
 
 from __future__ import annotations
 
-import random
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,10 +24,8 @@ from drivers.lbx import (
 )
 from drivers.units import KPA_PER_ATM
 from simulators.arterial import ArterialPressure, ArterialSettings
-from simulators.balloon import Balloon
 from simulators.device import WRAP, DeviceModel, Emission
-from simulators.faults import Faults, junk
-from simulators.profiles import ProfilePlayer
+from simulators.faults import junk
 
 INFO_EVERY_S = 1.0
 SYNC_RAW = 0x5AA5
@@ -68,27 +65,15 @@ class LbxSettings:
         return round(1e6 / self.rate_hz)
 
 
-class LbxDevice(DeviceModel):
-    def __init__(
-        self,
-        settings: LbxSettings,
-        player: ProfilePlayer,
-        rng: random.Random,
-        *,
-        balloon: Balloon | None = None,
-        faults: Faults | None = None,
-    ) -> None:
-        super().__init__(
-            settings.t0_us, settings.drift_ppm, player, rng, balloon=balloon, faults=faults
-        )
-        self.s = settings
-        self.arterial = ArterialPressure(settings.arterial, rng)
+class LbxDevice(DeviceModel[LbxSettings]):
+    def _start(self) -> None:
+        self.arterial = ArterialPressure(self.s.arterial, self.rng)
         self.channels = CHANNELS
         self._layout = layout_for(CHANNELS)[0]
         self._rows: list[tuple[float, int, tuple[int, ...]]] = []
         self._next_info_s = 0.0
         self._fluoro = False
-        self._next_fluoro_s = rng.expovariate(1 / settings.fluoro_every_s)
+        self._next_fluoro_s = self.rng.expovariate(1 / self.s.fluoro_every_s)
 
     def reboot(self, new_t0_us: int | None = None) -> list[Emission]:
         """Power-up: block_seq, clock and uptime restart; INFO and a heartbeat go out."""

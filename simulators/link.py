@@ -73,6 +73,8 @@ class PtyLink(Link):
         self._listening = False
         self._pending = bytearray()
         self._watch: asyncio.Task[None] | None = None
+        self._plugs = 0
+        """Counts plug-ins: a watcher cancelled by ``unplug`` knows its pty is gone."""
         self.plugged = False
 
     @property
@@ -90,6 +92,7 @@ class PtyLink(Link):
         os.close(slave)  # the slave path lives as long as the master is open
         os.set_blocking(master, False)
         self._master = master
+        self._plugs += 1
         self.plugged = True
         if self.link is not None:
             tmp = self.link.with_name(self.link.name + ".new")
@@ -107,7 +110,7 @@ class PtyLink(Link):
         while somebody does.
         """
         loop = asyncio.get_running_loop()
-        master = self._master
+        master, plug = self._master, self._plugs
         assert master is not None
         readable = asyncio.Event()
         while True:
@@ -122,7 +125,10 @@ class PtyLink(Link):
                 except TimeoutError:
                     pass
                 finally:
-                    loop.remove_reader(master)
+                    # Cancelled by unplug, this runs later: by then ``master``'s number
+                    # may be another descriptor's (a reader's port), not to be touched.
+                    if plug == self._plugs and self._master == master:
+                        loop.remove_reader(master)
                 continue
             except OSError as exc:
                 if exc.errno != errno.EIO:
@@ -183,6 +189,7 @@ class PtyLink(Link):
             loop.remove_reader(self._master)
             os.close(self._master)
             self._master = None
+        self._plugs += 1
         self._pending.clear()
         self._listening = False
         self.plugged = False

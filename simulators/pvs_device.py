@@ -8,17 +8,14 @@ from the emitted text with ``Fraction``, independently of the driver's arithmeti
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from drivers.pvs import FLAG_OVER_RANGE, FLAG_SENSOR_FAULT, sentence
 from drivers.units import KPA_PER_UNIT
-from simulators.balloon import Balloon
 from simulators.device import WRAP, DeviceModel, Emission
-from simulators.faults import Faults, junk
-from simulators.profiles import ProfilePlayer
+from simulators.faults import junk
 
 IDENTITY_EVERY_S = 10.0
 
@@ -41,20 +38,8 @@ class PvsSettings:
     """Probability per sample that the sensor reports a fault (a valid sample, flag bit 1)."""
 
 
-class PvsDevice(DeviceModel):
-    def __init__(
-        self,
-        settings: PvsSettings,
-        player: ProfilePlayer,
-        rng: random.Random,
-        *,
-        balloon: Balloon | None = None,
-        faults: Faults | None = None,
-    ) -> None:
-        super().__init__(
-            settings.t0_us, settings.drift_ppm, player, rng, balloon=balloon, faults=faults
-        )
-        self.s = settings
+class PvsDevice(DeviceModel[PvsSettings]):
+    def _start(self) -> None:
         self._next_identity_s = 0.0
         self._over = False
 

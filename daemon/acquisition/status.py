@@ -15,11 +15,8 @@ from drivers.records import DeviceInfo
 
 
 class RecordingHealth(Protocol):
-    @property
-    def failed(self) -> bool: ...
-
-    @property
-    def dropped(self) -> int: ...
+    failed: bool
+    dropped: int
 
 
 @dataclass
@@ -36,10 +33,15 @@ class DeviceStatus:
     stalled_since: float | None = None
     """Monotonic time the port fell silent, while it is stalled."""
     samples: int = 0
+    """Decoded and handed to the sinks."""
     gaps: int = 0
+    """Breaks in the device's ``seq``: samples lost on the line."""
     lost_samples: int = 0
+    """What the gaps lost, by their ``seq``."""
     port_outages: int = 0
+    """Times the port was lost (unplugged, closed by its peer)."""
     stalls: int = 0
+    """Times the open port fell silent past ``stall_timeout_s``."""
     bytes_read: int = 0
     identity: DeviceInfo | None = None
     dropped: Mapping[str, int] = field(default_factory=dict)

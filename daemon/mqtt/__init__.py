@@ -1,0 +1,1 @@
+"""MQTT: topics, the connection, the live stream, and scale-out (edge forwarder, recorder tier)."""

@@ -98,7 +98,7 @@ class Daemon:
             self.outbox.outbox,
             self.batcher,
             self.writer,
-            recording=config.recording_enabled,
+            config.recording_enabled,
         )
         self.manifests = ManifestWriter(
             config,
@@ -109,8 +109,8 @@ class Daemon:
             ]
             if config.recording_enabled
             else [],
-            host=self.host,
-            version=pvlog_version(),
+            self.host,
+            pvlog_version(),
         )
         self._marker = RunMarker(config.outbox.path)
         self._failed: list[str] = []

@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from daemon.acquisition.status import DeviceStatus
 from daemon.influx import schema
-from daemon.outbox.store import AsyncOutbox, Depth
+from daemon.influx.writer import InfluxWriter
+from daemon.mqtt.edge import EdgeForwarder
+from daemon.outbox.batcher import Batcher
+from daemon.outbox.store import AsyncOutbox, Depth, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -25,28 +27,6 @@ HEALTH_INTERVAL_S = 10.0
 
 EventOut = Callable[[str, str, float | None], None]
 """Says an event on one device (``Acquisition.event``)."""
-
-
-class OutboxCounters(Protocol):
-    @property
-    def max_bytes(self) -> int | None: ...
-    @property
-    def evicted_lines(self) -> int: ...
-    @property
-    def evicted_batches(self) -> int: ...
-
-
-class BatcherCounters(Protocol):
-    @property
-    def dropped_lines(self) -> int: ...
-    @property
-    def commit_failures(self) -> int: ...
-    @property
-    def failing(self) -> bool: ...
-
-
-class WriterCounters(Protocol):
-    def health(self) -> Mapping[str, int | float]: ...
 
 
 @dataclass
@@ -59,23 +39,16 @@ class Losses:
     failing: bool = False
 
 
+@dataclass
 class HealthReporter:
-    def __init__(
-        self,
-        devices: Sequence[tuple[DeviceStatus, EventOut]],
-        outbox: OutboxCounters,
-        batcher: BatcherCounters,
-        writer: WriterCounters,
-        *,
-        recording: bool,
-    ) -> None:
-        self.devices = devices
-        self.outbox = outbox
-        self.batcher = batcher
-        self.writer = writer
-        self.recording = recording
-        self.losses = Losses()
-        self.lost_at_last_stop = 0
+    devices: Sequence[tuple[DeviceStatus, EventOut]]
+    outbox: Outbox
+    batcher: Batcher
+    writer: InfluxWriter | EdgeForwarder
+    recording: bool
+    """Whether raw recordings keep what InfluxDB lost (said in the loss events)."""
+    losses: Losses = field(default_factory=Losses)
+    lost_at_last_stop: int = 0
 
     def report_losses(self) -> None:
         """Each device gets a ``pv_event`` for what the outbox evicted, what memory

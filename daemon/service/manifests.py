@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,23 +27,15 @@ class RecordedDevice(NamedTuple):
     recording: DeviceRecording
 
 
+@dataclass
 class ManifestWriter:
-    def __init__(
-        self,
-        config: Config,
-        book: SessionBook,
-        devices: list[RecordedDevice],
-        *,
-        host: str,
-        version: str,
-    ) -> None:
-        self.config = config
-        self.book = book
-        self.devices = devices
-        self.host = host
-        self.version = version
-        self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
+    config: Config
+    book: SessionBook
+    devices: list[RecordedDevice]
+    host: str
+    version: str
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
     def schedule(self, session: str, *, complete: bool) -> None:
         """Write ``session``'s manifest soon (a session switch must not wait for hashes)."""

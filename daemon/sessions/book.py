@@ -59,6 +59,7 @@ class SessionBook:
             raise CommandError(f"{command.name!r} is the name of the daemon's own session")
         if self.current != self.base:  # a new start ends the running one
             out.append(self._stop(now_ns))
+            self._end(self.current, now_ns)
             now_ns += 1
         self._switch(command.name, command.tags, now_ns)
         out.append(Transition("start", self.current, dict(command.tags), now_ns))

@@ -13,63 +13,20 @@ import json
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from daemon.acquisition.inflations import (
-    BASELINE_ATM,
-    THRESHOLD_ATM,
-    Inflation,
-    InflationDetector,
-    inflation_fields,
-)
+from daemon.acquisition.inflations import BASELINE_ATM, THRESHOLD_ATM, inflation_fields
 from daemon.config import ConfigError, load_config
 from daemon.influx.client import InfluxUnavailable
 from daemon.influx.v1 import InfluxV1
 from daemon.recordings.format import time_ns_of
 from daemon.recordings.reader import recording_files, samples
+from daemon.reports.analysis import DeviceReport, Trace, analyse
 from drivers.units import kpa_to_atm
 
 PAGE = 50_000
 """Rows per InfluxDB query: a long session is read in pages, never in one answer."""
-
-
-@dataclass
-class Trace:
-    """One device's samples in time order: the columns a report and a plot need."""
-
-    device: str
-    time_ns: list[int] = field(default_factory=list)
-    pressure_kpa: list[float] = field(default_factory=list)
-    volume_ml: list[float | None] = field(default_factory=list)
-
-    def add(self, time_ns: int, pressure_kpa: float | None, volume_ml: float | None) -> None:
-        if pressure_kpa is None:  # a sensor-fault sample has no pressure to judge by
-            return
-        self.time_ns.append(time_ns)
-        self.pressure_kpa.append(pressure_kpa)
-        self.volume_ml.append(volume_ml)
-
-
-@dataclass
-class DeviceReport:
-    trace: Trace
-    inflations: list[Inflation]
-    unfinished_since_ns: int | None
-    """The data ends in the middle of an inflation that began then."""
-
-
-def analyse(
-    trace: Trace, *, threshold_atm: float = THRESHOLD_ATM, baseline_atm: float = BASELINE_ATM
-) -> DeviceReport:
-    detector = InflationDetector(threshold_atm=threshold_atm, baseline_atm=baseline_atm)
-    found = []
-    for t, p, v in zip(trace.time_ns, trace.pressure_kpa, trace.volume_ml, strict=True):
-        done = detector.add(t, p, v)
-        if done is not None:
-            found.append(done)
-    return DeviceReport(trace, found, detector.in_progress_since)
 
 
 # -- where the samples come from ---------------------------------------------
@@ -251,7 +208,7 @@ def main(argv: Sequence[str]) -> int:
     for r in reports:
         print(json.dumps(as_json(r)) if args.json else table(r) + "\n")
     if args.plot is not None:
-        from daemon.tools.report_plot import save_plot
+        from daemon.reports.plot import save_plot
 
         save_plot(reports, args.plot)
         print(f"plot written to {args.plot}", file=sys.stderr)

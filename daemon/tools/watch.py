@@ -12,21 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiomqtt
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from daemon.backoff import CAP_S
+from daemon.backoff import supervise
 from daemon.mqtt import topics
-from daemon.mqtt.link import Broker
+from daemon.mqtt.link import MQTT_FAILURES, Broker
 from daemon.mqtt.link import client as mqtt_client
 from drivers.units import kpa_to_atm
+
+log = logging.getLogger(__name__)
 
 SPARK = "▁▂▃▄▅▆▇█"
 HISTORY_S = 10.0
@@ -136,17 +138,15 @@ async def watch(broker: Broker, prefix: str, seconds: float | None, console: Con
     deadline = None if seconds is None else time.monotonic() + seconds
 
     async def listen() -> None:
-        while True:
-            try:
-                async with mqtt_client(broker, "watch", timeout=5.0) as client:
-                    await client.subscribe(topics.every_samples(prefix))
-                    await client.subscribe(topics.every_status(prefix))
-                    async for m in client.messages:
-                        state.handle(str(m.topic), bytes(m.payload))
-            except aiomqtt.MqttError:
-                await asyncio.sleep(CAP_S / 5)
+        async with mqtt_client(broker, "watch", timeout=5.0) as client:
+            await client.subscribe(topics.every_samples(prefix))
+            await client.subscribe(topics.every_status(prefix))
+            async for m in client.messages:
+                state.handle(str(m.topic), bytes(m.payload))
 
-    listener = asyncio.create_task(listen())
+    listener = asyncio.create_task(
+        supervise(listen, asyncio.Event(), what="watch", log=log, retry_on=MQTT_FAILURES)
+    )
     try:
         if deadline is not None:
             await asyncio.sleep(max(0.0, deadline - time.monotonic()))

@@ -16,7 +16,14 @@ import pytest
 
 from daemon.influx.server import free_port
 from daemon.influx.v1 import InfluxV1
-from tests.support.helpers import DaemonProcess, SimProcess, query_samples, wait_for, write_config
+from tests.support.helpers import (
+    DaemonProcess,
+    SimProcess,
+    finish,
+    query_samples,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -62,9 +69,7 @@ def test_twenty_kills_lose_only_what_was_in_memory(
         final = write_config(short_tmp, influx.url, influx.database, {"bench1": str(sim.link)})
         daemon = DaemonProcess(final)
         time.sleep(2)
-        sim.stop()
-        time.sleep(0.3)
-        assert daemon.stop() == 0, daemon.log()
+        finish(sim, daemon)
     finally:
         sim.kill()
     in_outbox = committed_seqs(outbox)

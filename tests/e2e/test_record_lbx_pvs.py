@@ -11,6 +11,7 @@ bound a loaded machine meets, and is printed under "figures".
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -40,15 +41,7 @@ def test_lbx_and_pvs_side_by_side(
     lbx = SimProcess(
         short_tmp,
         "lbx0",
-        "--rate",
-        "1000",
-        "--seed",
-        "5",
-        "--profile",
-        "fatigue",
-        "--drift-ppm",
-        "-60",
-        "--resonance",
+        *shlex.split("--rate 1000 --seed 5 --profile fatigue --drift-ppm -60 --resonance"),
         *LBX_FAULTS,
         model="lbx",
     )

@@ -7,6 +7,7 @@ device received not one byte.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -65,18 +66,7 @@ def test_every_valid_sample_exactly_once(
     sim = SimProcess(
         short_tmp,
         "pvs0",
-        "--rate",
-        "200",
-        "--seed",
-        "42",
-        "--profile",
-        "fatigue",
-        "--rbp",
-        "12",
-        "--unit",
-        "PSI",
-        "--drift-ppm",
-        "80",
+        *shlex.split("--rate 200 --seed 42 --profile fatigue --rbp 12 --unit PSI --drift-ppm 80"),
         *FAULTS,
     )
     # A long flush interval: at SIGTERM most samples are still only in memory.

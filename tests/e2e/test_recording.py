@@ -20,7 +20,7 @@ from mcap.stream_reader import StreamReader
 
 from daemon.influx.v1 import InfluxV1
 from daemon.recordings.manifest import sha256_file
-from tests.support.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, write_config
+from tests.support.helpers import REPO, DaemonProcess, SimProcess, finish, pvlog_cmd, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -76,9 +76,7 @@ def test_every_delivered_byte_and_every_sample_is_recorded(
     try:
         sim.wait_listening()
         time.sleep(3)
-        sim.stop()
-        time.sleep(0.3)
-        assert daemon.stop() == 0, daemon.log()
+        finish(sim, daemon)
     finally:
         sim.kill()
         daemon.kill()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from daemon.influx.server import free_port
 from daemon.influx.v1 import InfluxV1
 from tests.e2e.test_recording import recording_config
-from tests.support.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, query_samples
+from tests.support.helpers import REPO, DaemonProcess, SimProcess, finish, pvlog_cmd, query_samples
 
 pytestmark = pytest.mark.e2e
 
@@ -27,24 +28,13 @@ def pvlog(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_info_and_export(short_tmp: Path, influx: InfluxV1) -> None:
     sim = SimProcess(
-        short_tmp,
-        "pvs0",
-        "--rate",
-        "200",
-        "--seed",
-        "31",
-        "--bad-checksum",
-        "0.03",
-        "--drop",
-        "0.01",
+        short_tmp, "pvs0", *shlex.split("--rate 200 --seed 31 --bad-checksum 0.03 --drop 0.01")
     )
     daemon = DaemonProcess(recording_config(short_tmp, influx, sim.link))
     try:
         sim.wait_listening()
         time.sleep(2.5)
-        sim.stop()
-        time.sleep(0.3)
-        assert daemon.stop() == 0, daemon.log()
+        finish(sim, daemon)
     finally:
         sim.kill()
         daemon.kill()

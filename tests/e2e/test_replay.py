@@ -4,6 +4,7 @@ original session: the same samples, values and seq, relative times within 1 ms."
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from daemon.influx.v1 import InfluxV1
-from tests.support.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, write_config
+from tests.support.helpers import REPO, DaemonProcess, SimProcess, finish, pvlog_cmd, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -53,28 +54,16 @@ def test_a_replayed_recording_reproduces_the_session(
     sim = SimProcess(
         short_tmp,
         "pvs0",
-        "--rate",
-        "200",
-        "--seed",
-        "21",
-        "--drift-ppm",
-        "70",
-        "--profile",
-        "fatigue",
-        "--bad-checksum",
-        "0.02",
-        "--garbage",
-        "0.02",
-        "--drop",
-        "0.01",
+        *shlex.split(
+            "--rate 200 --seed 21 --drift-ppm 70 --profile fatigue "
+            "--bad-checksum 0.02 --garbage 0.02 --drop 0.01"
+        ),
     )
     original = run_daemon(short_tmp / "a", influx, str(sim.link), "orig", recording=True)
     try:
         sim.wait_listening()
         time.sleep(4)
-        sim.stop()
-        time.sleep(0.3)
-        assert original.stop() == 0, original.log()
+        finish(sim, original)
     finally:
         sim.kill()
         original.kill()

@@ -13,7 +13,7 @@ import pytest
 
 from daemon.influx.v1 import InfluxV1
 from tests.e2e.test_live_mqtt import mqtt_config
-from tests.support.helpers import REPO, DaemonProcess, SimProcess, pvlog_cmd, wait_for
+from tests.support.helpers import REPO, DaemonProcess, SimProcess, finish, pvlog_cmd, wait_for
 from tests.support.mosquitto import PrivateMosquitto
 
 pytestmark = pytest.mark.e2e
@@ -66,9 +66,7 @@ def test_sessions_start_and_stop_over_mqtt(
         nothing = session(mosquitto.url, "stop")
         assert nothing.returncode == 1
         assert "no session started over MQTT" in nothing.stderr
-        sim.stop()
-        time.sleep(0.3)
-        assert daemon.stop() == 0, daemon.log()
+        finish(sim, daemon)
     finally:
         sim.kill()
         daemon.kill()

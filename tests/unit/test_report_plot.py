@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from daemon.tools.report import DeviceReport, Trace, analyse, table
-from daemon.tools.report_plot import build_figure
+from daemon.reports.analysis import DeviceReport, Trace, analyse
+from daemon.reports.plot import build_figure
+from daemon.tools.report import table
 from drivers.units import KPA_PER_ATM
 
 

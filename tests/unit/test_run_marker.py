@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from daemon.service.run_marker import SIZE, LastRun, RunMarker
+from daemon.service.run_marker import SIZE, LastRun, RunMarker, last_run_news
 
 
 def test_a_clean_whole_stop_leaves_nothing(tmp_path: Path) -> None:
@@ -42,3 +42,14 @@ def test_a_marker_cut_short_counts_as_killed(tmp_path: Path) -> None:
     marker = RunMarker(tmp_path / "o.sqlite")
     marker.path.write_text('{"state": "runn')
     assert marker.last_run() == LastRun(clean=False)
+
+
+def test_what_the_next_start_says_about_the_last_run() -> None:
+    assert last_run_news(None, 200) is None, "a clean, whole stop: nothing to say"
+    assert last_run_news(LastRun(clean=True), 200) is None
+    code, detail, value = last_run_news(LastRun(clean=False, pid="41", session="s1"), 200) or ()
+    assert (code, value) == ("unclean_stop", 0.2)
+    assert "pid 41, session s1" in detail and "did not stop cleanly" in detail
+    lost = last_run_news(LastRun(clean=True, session="s2", lost_lines=900), 200)
+    assert lost is not None and lost[0] == "lost_at_stop" and lost[2] == 900.0
+    assert "lost 900 lines at its stop" in lost[1]

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from daemon.tools.report import DeviceReport
+from daemon.reports.analysis import DeviceReport
 from drivers.units import KPA_PER_ATM
 
 WIDTH_IN, ROW_IN, DPI = 12.0, 4.0, 100

@@ -1,0 +1,1 @@
+"""Inflation reports after the fact: the analysis, and the plot (matplotlib, optional)."""

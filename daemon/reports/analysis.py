@@ -1,0 +1,51 @@
+"""A session's inflations, found after the fact: the same detector as the live one
+(``daemon.acquisition.inflations``) run over a device's samples in time order, so a
+report and the ``pv_inflation`` points agree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from daemon.acquisition.inflations import (
+    BASELINE_ATM,
+    THRESHOLD_ATM,
+    Inflation,
+    InflationDetector,
+)
+
+
+@dataclass
+class Trace:
+    """One device's samples in time order: the columns a report and a plot need."""
+
+    device: str
+    time_ns: list[int] = field(default_factory=list)
+    pressure_kpa: list[float] = field(default_factory=list)
+    volume_ml: list[float | None] = field(default_factory=list)
+
+    def add(self, time_ns: int, pressure_kpa: float | None, volume_ml: float | None) -> None:
+        if pressure_kpa is None:  # a sensor-fault sample has no pressure to judge by
+            return
+        self.time_ns.append(time_ns)
+        self.pressure_kpa.append(pressure_kpa)
+        self.volume_ml.append(volume_ml)
+
+
+@dataclass
+class DeviceReport:
+    trace: Trace
+    inflations: list[Inflation]
+    unfinished_since_ns: int | None
+    """The data ends in the middle of an inflation that began then."""
+
+
+def analyse(
+    trace: Trace, *, threshold_atm: float = THRESHOLD_ATM, baseline_atm: float = BASELINE_ATM
+) -> DeviceReport:
+    detector = InflationDetector(threshold_atm=threshold_atm, baseline_atm=baseline_atm)
+    found = []
+    for t, p, v in zip(trace.time_ns, trace.pressure_kpa, trace.volume_ml, strict=True):
+        done = detector.add(t, p, v)
+        if done is not None:
+            found.append(done)
+    return DeviceReport(trace, found, detector.in_progress_since)

@@ -1,0 +1,76 @@
+"""One registry of drivers: what config validation, acquisition and the recording tools
+all ask; an unknown driver is an error naming the known ones, never a silent default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from daemon.config import ConfigError, load_config
+from daemon.pipeline import Chunk
+from daemon.recordings.writer import DeviceRecording
+from daemon.sessions.state import SessionState
+from daemon.tools.recording import info
+from drivers import registry
+from drivers.lbx import LbxParser
+from drivers.pvs import PvsParser, sentence
+
+GOLDEN_PVS = b"$PVS,1234,4294960000,12.345,ATM,1.234,00*38\r\n"
+
+
+def test_every_driver_is_named_with_its_spec_speed_and_writes_nothing() -> None:
+    assert sorted(registry.DRIVERS) == ["lbx", "pvs"]
+    assert registry.driver("pvs").default_baudrate == 115200
+    assert registry.driver("lbx").default_baudrate == 921600
+    assert isinstance(registry.driver("pvs").parser(), PvsParser)
+    assert isinstance(registry.driver("lbx").parser(), LbxParser)
+    for spec in registry.DRIVERS.values():
+        assert spec.parser().allowed_writes == frozenset(), f"{spec.name} streams: no writes"
+
+
+def test_a_parser_from_the_registry_decodes_its_protocol() -> None:
+    parser = registry.driver("pvs").parser()
+    (sample,) = parser.feed(GOLDEN_PVS, 1)
+    assert sample.seq == 1234  # type: ignore[union-attr]
+    assert sum(parser.dropped.values()) == 0
+
+
+def test_an_unknown_driver_is_an_error_naming_the_known_ones() -> None:
+    with pytest.raises(registry.UnknownDriver, match=r"'modbus' \(known: lbx, pvs\)"):
+        registry.driver("modbus")
+
+
+def test_config_names_the_key_and_the_known_drivers(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[device]]\nname = "d"\ndriver = "xyz"\nport = "/dev/null"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    assert "device[0].driver: unknown driver 'xyz' (known: lbx, pvs)" in str(err.value)
+
+
+def test_the_channel_map_goes_only_to_a_driver_that_takes_one(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[[device]]\nname = "d"\ndriver = "pvs"\nport = "/dev/null"\n'
+        '[[device.channels]]\nkind = "pressure"\nunit = "kPa"\nscale = 1\n'
+    )
+    with pytest.raises(ConfigError, match="only the lbx driver takes a channel map"):
+        load_config(cfg)
+
+
+def test_recording_info_decodes_with_the_files_driver_and_never_guesses(tmp_path: Path) -> None:
+    """A recording of a driver this pvlog does not have is not decoded as PVS."""
+    bad = sentence("PVS,1,2,3.000,ATM,0.100,00")[:-5] + b"*00\r\n"  # a wrong checksum
+    for driver, where in (("pvs", "known"), ("newfangled", "unknown")):
+        meta = {"driver": driver}
+        rec = DeviceRecording(
+            tmp_path / where, "d", SessionState("s"), metadata=meta, max_file_bytes=2**20
+        )
+        rec.take(Chunk(GOLDEN_PVS + bad, 1, [], [], []))
+        rec.close()
+    (known,) = (tmp_path / "known").rglob("*.mcap")
+    (unknown,) = (tmp_path / "unknown").rglob("*.mcap")
+    assert info(known)["errors"] == {"checksum": 1}
+    assert info(unknown)["driver"] == "newfangled"
+    assert info(unknown)["errors"] == {}, "not decoded with a driver it was not recorded with"
