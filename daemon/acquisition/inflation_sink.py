@@ -27,10 +27,10 @@ class InflationSink:
 
     def take(self, chunk: Chunk) -> None:
         add = self.detector.add
-        for s in chunk.samples:
-            p = s.values.get("pressure_kpa")
+        for t, _rx, _seq, values, _flags in chunk.samples:
+            p = values.get("pressure_kpa")
             if p is not None:
-                done = add(s.time_ns, p, s.values.get("volume_ml"))
+                done = add(t, p, values.get("volume_ml"))
                 if done is not None:
                     self._emit(self._completed(done))
 

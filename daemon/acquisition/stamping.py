@@ -29,32 +29,31 @@ class Stamper:
         samples: list[StampedSample] = []
         events: list[StampedEvent] = []
         gap: Event | None = None
-        clock = self.clock
+        to_host_ns = self.clock.to_host_ns
+        new = tuple.__new__  # NamedTuple's own __new__ is a Python call: a third of the cost
         for record in records:
             if type(record) is Sample:
-                t = record.device_time_us
+                seq, t, rx, values, flags = record
                 if t is None:  # no device clock: receive time, kept unique per series
-                    time_ns = max(record.rx_time_ns, self._last_rx_stamp + 1)
+                    time_ns = max(rx, self._last_rx_stamp + 1)
                     self._last_rx_stamp = time_ns
                 else:
-                    time_ns = clock.to_host_ns(t, record.rx_time_ns)
+                    time_ns = to_host_ns(t, rx)
                 if gap is not None:
                     events.append(_gap(gap, time_ns))
                     gap = None
-                samples.append(
-                    StampedSample(
-                        time_ns, record.rx_time_ns, record.seq, record.values, record.flags
-                    )
-                )
+                samples.append(new(StampedSample, (time_ns, rx, seq, values, flags)))
             elif type(record) is Event:
                 if record.code == "gap":  # drivers put it just before the sample ending it
                     gap = record
                     continue
                 if record.code == "boot":
-                    clock.reset()
+                    self.clock.reset()
                 t = record.device_time_us
                 time_ns = (
-                    record.rx_time_ns if t is None else clock.event_time_ns(t, record.rx_time_ns)
+                    record.rx_time_ns
+                    if t is None
+                    else self.clock.event_time_ns(t, record.rx_time_ns)
                 )
                 events.append(StampedEvent(time_ns, record.code, record.detail, record.value))
             elif type(record) is DeviceInfo:

@@ -40,7 +40,7 @@ class InfluxSink:
             self._name = name
             encoder = self._samples = schema.sample_lines(self.device, name, self._static_tags)
         encode = encoder.encode
-        lines = [encode(s.values, s.seq, s.flags, s.time_ns) for s in chunk.samples]
+        lines = [encode(values, seq, flags, t) for t, _rx, seq, values, flags in chunk.samples]
         lines.extend(schema.event_line(self.device, name, e) for e in chunk.events)
         lines.extend(schema.inflation_line(self.device, name, i) for i in chunk.inflations)
         if lines:

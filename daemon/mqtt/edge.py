@@ -127,6 +127,7 @@ class EdgeForwarder:
         done = asyncio.Event()
 
         async def connection() -> None:
+            finished = False
             try:
                 finished = await self._session(stop)
             except aiomqtt.MqttError:

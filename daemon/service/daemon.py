@@ -209,7 +209,7 @@ class Daemon:
                 )
                 live.append(tg.create_task(control.run(self.stop), name="session control"))
             await self.stop.wait()
-            await asyncio.gather(*readers, *loops)
+            await asyncio.gather(*readers, *loops, return_exceptions=True)
             stops = self.book.stop_all(time.time_ns())
             await self._finish_recordings()
             await _within(LIVE_STOP_TIMEOUT_S, live)  # each says offline, if the broker lets it
