@@ -48,7 +48,8 @@ class Acquisition:
         self.sinks: list[Sink] = list(sinks)
         self.stamper = Stamper()
         self._on_state = on_state
-        self._pending: deque[Chunk] = deque()
+        self._emitting = False
+        self._later: deque[Chunk] = deque()
         self._last_rx = time.monotonic()
         self.port: SerialPort | None = None
 
@@ -58,14 +59,19 @@ class Acquisition:
     def emit(self, chunk: Chunk) -> None:
         """Every sink takes ``chunk``; one a sink emits meanwhile (an inflation the
         detector completed) follows once every sink has this one."""
-        pending = self._pending
-        pending.append(chunk)
-        if len(pending) > 1:
-            return  # called from a sink: the loop below delivers it
-        while pending:
+        if self._emitting:
+            self._later.append(chunk)  # called from a sink: delivered below, in turn
+            return
+        self._emitting = True
+        try:
             for sink in self.sinks:
-                sink.take(pending[0])
-            pending.popleft()
+                sink.take(chunk)
+            while self._later:
+                later = self._later.popleft()
+                for sink in self.sinks:
+                    sink.take(later)
+        finally:
+            self._emitting = False
 
     def event(self, code: str, detail: str, value: float | None) -> None:
         """A pvlog-side event for this device (port lost, outbox full...), stamped now."""

@@ -27,6 +27,7 @@ class Stamper:
         if not rebooted:
             self._observe_last_sample(records)
         samples: list[StampedSample] = []
+        append = samples.append
         events: list[StampedEvent] = []
         gap: Event | None = None
         to_host_ns = self.clock.to_host_ns
@@ -42,7 +43,7 @@ class Stamper:
                 if gap is not None:
                     events.append(_gap(gap, time_ns))
                     gap = None
-                samples.append(new(StampedSample, (time_ns, rx, seq, values, flags)))
+                append(new(StampedSample, (time_ns, rx, seq, values, flags)))
             elif type(record) is Event:
                 if record.code == "gap":  # drivers put it just before the sample ending it
                     gap = record
@@ -62,11 +63,13 @@ class Stamper:
                 self.identity = record
         if gap is not None:
             events.append(_gap(gap, rx_time_ns))
-        return Chunk(raw, rx_time_ns, samples, events, [])
+        return new(Chunk, (raw, rx_time_ns, samples, events, []))
 
     def _observe_last_sample(self, records: list[Record]) -> None:
         """Let the clock see the chunk's tightest bound first (see ``DeviceClock.observe``)."""
-        last = next((r for r in reversed(records) if type(r) is Sample), None)
+        last = records[-1] if records else None
+        if type(last) is not Sample:  # rarely: an event or identity ends the read
+            last = next((r for r in reversed(records) if type(r) is Sample), None)
         if last is not None and last.device_time_us is not None:
             self.clock.observe(last.device_time_us, last.rx_time_ns)
 

@@ -41,7 +41,9 @@ class InfluxSink:
             encoder = self._samples = schema.sample_lines(self.device, name, self._static_tags)
         encode = encoder.encode
         lines = [encode(values, seq, flags, t) for t, _rx, seq, values, flags in chunk.samples]
-        lines.extend(schema.event_line(self.device, name, e) for e in chunk.events)
-        lines.extend(schema.inflation_line(self.device, name, i) for i in chunk.inflations)
+        if chunk.events:
+            lines += [schema.event_line(self.device, name, e) for e in chunk.events]
+        if chunk.inflations:
+            lines += [schema.inflation_line(self.device, name, i) for i in chunk.inflations]
         if lines:
             self._out(lines)
