@@ -30,7 +30,6 @@ from daemon.acquisition.device import Acquisition
 from daemon.acquisition.inflation_sink import InflationSink
 from daemon.acquisition.inflations import InflationDetector
 from daemon.acquisition.status import DeviceStatus
-from daemon.backoff import sleep_unless
 from daemon.config import Config, DeviceConfig
 from daemon.influx import schema
 from daemon.influx.connect import influx_client
@@ -209,6 +208,8 @@ class Daemon:
                 )
                 live.append(tg.create_task(control.run(self.stop), name="session control"))
             await self.stop.wait()
+            for task in loops:
+                task.cancel()
             await asyncio.gather(*readers, *loops, return_exceptions=True)
             stops = self.book.stop_all(time.time_ns())
             await self._finish_recordings()
@@ -245,12 +246,17 @@ class Daemon:
         log.critical("%s failed, stopping: %r", what, exc, exc_info=exc)
         self.request_stop()
 
+    # The two loops run until cancelled at the stop; a plain sleep wakes the loop once
+    # a period (a wait a stop could cut short costs a task and three wake-ups).
+
     async def _health_loop(self) -> None:
-        while not await sleep_unless(self.stop, HEALTH_INTERVAL_S):
+        while True:
+            await asyncio.sleep(HEALTH_INTERVAL_S)
             self.batcher.extend(self.health.lines(await read_depth(self.outbox)))
 
     async def _flush_loop(self) -> None:
-        while not await sleep_unless(self.stop, FLUSH_S):
+        while True:
+            await asyncio.sleep(FLUSH_S)
             for rec in self.recordings:
                 rec.flush()
 
