@@ -17,49 +17,41 @@ class Flaky(Exception):
     pass
 
 
+async def failing(runs: int, error: Exception) -> int:
+    """Supervise a connection that fails with ``error`` until it has run ``runs``
+    times (then stops the supervisor); how many times it ran."""
+    stop = asyncio.Event()
+    ran = 0
+
+    async def connection() -> None:
+        nonlocal ran
+        ran += 1
+        if ran == runs:
+            stop.set()
+        raise error
+
+    supervisor = supervise(
+        connection, stop, what="thing", log=log, retry_on=(Flaky,), first_s=0.001, cap_s=0.01
+    )
+    await asyncio.wait_for(supervisor, 5)
+    return ran
+
+
 async def test_failures_are_retried_and_the_first_of_a_run_is_said_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    stop = asyncio.Event()
-    runs = 0
-
-    async def connection() -> None:
-        nonlocal runs
-        runs += 1
-        if runs == 5:
-            stop.set()
-        raise Flaky(f"try {runs}")
-
     caplog.set_level(logging.WARNING)
-    await asyncio.wait_for(
-        supervise(
-            connection, stop, what="thing", log=log, retry_on=(Flaky,), first_s=0.001, cap_s=0.01
-        ),
-        5,
-    )
-    assert runs == 5
-    assert [r.getMessage() for r in caplog.records] == ["thing: connection lost (try 1); retrying"]
+    assert await failing(5, Flaky("away")) == 5
+    assert [r.getMessage() for r in caplog.records] == ["thing: connection lost (away); retrying"]
 
 
 async def test_a_bug_is_logged_with_its_traceback_and_retried(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    stop = asyncio.Event()
-    runs = 0
-
-    async def connection() -> None:
-        nonlocal runs
-        runs += 1
-        if runs == 2:
-            stop.set()
-        raise KeyError("bug")
-
-    await asyncio.wait_for(
-        supervise(connection, stop, what="thing", log=log, retry_on=(Flaky,), first_s=0.001), 5
-    )
-    assert runs == 2
-    assert all(r.exc_info for r in caplog.records if r.levelno == logging.ERROR)
-    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 2
+    assert await failing(2, KeyError("bug")) == 2
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2
+    assert all(r.exc_info for r in errors)
 
 
 @pytest.mark.parametrize("cancel", [True, False])
