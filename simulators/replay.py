@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import struct
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -36,7 +37,8 @@ slow reader slows the replay down and no byte is dropped."""
 def raw_chunks(path: Path) -> Iterator[tuple[int, bytes]]:
     """(receive time ns, bytes) of every ``raw`` message, in file order, to the last chunk."""
     raw_ids: set[int] = set()
-    with path.open("rb") as f, contextlib.suppress(McapError, EOFError):
+    # A file cut inside a record ends where its data does (struct.error: a field cut short).
+    with path.open("rb") as f, contextlib.suppress(McapError, EOFError, struct.error):
         for record in StreamReader(f, emit_chunks=False).records:
             if isinstance(record, Channel) and record.topic == "raw":
                 raw_ids.add(record.id)

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import struct
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from mcap.exceptions import McapError
-from mcap.records import Channel, Message, Metadata
+from mcap.records import Channel, Metadata, Schema
+from mcap.records import Message as McapMessage
 from mcap.stream_reader import StreamReader
+
+from daemon.recordings.format import SampleDecoder
 
 UNIT_SUFFIXES = {"_kpa": "kPa", "_ml": "mL", "_mmhg": "mmHg", "_c": "C"}
 NOT_CHANNELS = frozenset({"timestamp", "device", "seq", "flags"})
@@ -35,23 +39,44 @@ def recording_files(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def read(path: Path) -> Iterator[tuple[str, int, bytes] | dict[str, str]]:
-    """The file's metadata (dicts) and messages ((topic, log time, data)), to its last chunk."""
+Message = tuple[str, int, Any]
+"""(topic, log time, payload): the bytes read for ``raw``, a dict for ``samples`` (as
+``SampleDecoder`` gives it) and ``events``."""
+
+
+def read(path: Path) -> Iterator[Message | dict[str, str]]:
+    """The file's metadata (dicts) and messages, decoded, to its last chunk."""
     topics: dict[int, str] = {}
-    with path.open("rb") as f, contextlib.suppress(McapError, EOFError):
+    schemas: dict[int, bytes] = {}
+    decoders: dict[int, SampleDecoder] = {}
+    device = "?"
+    # A file cut inside a record ends where its data does (struct.error: a field cut short).
+    with path.open("rb") as f, contextlib.suppress(McapError, EOFError, struct.error):
         for record in StreamReader(f, emit_chunks=False).records:
-            if isinstance(record, Channel):
+            if isinstance(record, McapMessage):
+                topic = topics.get(record.channel_id, "?")
+                data: Any = record.data
+                if topic == "samples":
+                    data = decoders[record.channel_id](data)
+                elif topic == "events":
+                    data = json.loads(data)
+                yield topic, record.log_time, data
+            elif isinstance(record, Channel):
                 topics[record.id] = record.topic
-            elif isinstance(record, Message):
-                yield topics.get(record.channel_id, "?"), record.log_time, record.data
+                if record.topic == "samples":
+                    schema = schemas.get(record.schema_id, b"")
+                    decoders[record.id] = SampleDecoder(record.message_encoding, schema, device)
+            elif isinstance(record, Schema):
+                schemas[record.id] = record.data
             elif isinstance(record, Metadata) and record.name == "pvlog":
+                device = record.metadata.get("device", device)
                 yield dict(record.metadata)
 
 
 def samples(path: Path) -> Iterator[dict[str, Any]]:
     for item in read(path):
         if not isinstance(item, dict) and item[0] == "samples":
-            yield json.loads(item[2])
+            yield item[2]
 
 
 def iso(ns: int | None) -> str:

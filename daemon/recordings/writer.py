@@ -6,13 +6,13 @@ channels:
 
 - ``raw``: each chunk exactly as read from the port; log time = receive time. This
   is what ``pvlog replay`` serves again.
-- ``samples``, ``events``: the decoded records as JSON with a JSON Schema (schema
-  encoding ``jsonschema``, message encoding ``json``: the form Foxglove and
-  Lichtblick open and plot); log time = the aligned sample time.
+- ``samples``: the decoded samples in CDR (``ros2msg`` schema), ``events`` in JSON
+  (``daemon.recordings.format``: forms Foxglove and Lichtblick open and plot); log
+  time = the aligned sample time.
 
-The recording is one of the device's sinks: ``take`` only appends to a list; a worker
-thread of the recording's own adds the messages to the file and flushes it every
-``FLUSH_S``, closing the MCAP chunk,
+The recording is one of the device's sinks: ``take`` only appends the chunk to a list;
+a worker thread of the recording's own encodes what came in the last ``FLUSH_S`` as
+one MCAP chunk and flushes it (``daemon.recordings.file``),
 so at most about a second is unflushed and a file cut short by ``kill -9`` reads
 back up to its last chunk (as a stream: ``mcap.stream_reader.StreamReader``; the
 sorting readers want the file's end first). A failing disk never stops the acquisition:
@@ -25,19 +25,16 @@ the operator makes room (``recording_resumed``, with what was missed).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
-
-from mcap.writer import CompressionType, Writer
 
 from daemon.pipeline import Chunk
-from daemon.recordings.format import EVENT_SCHEMA, PROFILE, SAMPLE_SCHEMA, file_name, timestamp
+from daemon.recordings.file import RecordingFile
+from daemon.recordings.format import file_name
 from daemon.sessions.state import SessionState
 
 log = logging.getLogger(__name__)
@@ -51,42 +48,9 @@ RETRY_S = 5.0
 """How often a recording whose disk failed tries a new file."""
 
 
-class _File:
-    """One open MCAP file: used from the recording's worker thread only."""
-
-    def __init__(self, path: Path, metadata: Mapping[str, str]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.stream: IO[bytes] = path.open("xb")
-        self.writer = Writer(self.stream, compression=CompressionType.ZSTD)
-        self.writer.start(profile=PROFILE)
-        self.writer.add_metadata("pvlog", dict(metadata))
-        raw = self.writer.register_channel("raw", message_encoding="", schema_id=0)
-        sample_schema = self.writer.register_schema(
-            "pvlog.Sample", "jsonschema", json.dumps(SAMPLE_SCHEMA).encode()
-        )
-        event_schema = self.writer.register_schema(
-            "pvlog.Event", "jsonschema", json.dumps(EVENT_SCHEMA).encode()
-        )
-        self.channels = {
-            "raw": raw,
-            "samples": self.writer.register_channel("samples", "json", sample_schema),
-            "events": self.writer.register_channel("events", "json", event_schema),
-        }
-        self.sequence = 0
-        self.flushed = False
-        """Whether a chunk reached the disk: a file without one holds nothing readable."""
-
-    def size(self) -> int:
-        return self.stream.tell()
-
-    def close(self) -> None:
-        self.writer.finish()  # type: ignore[no-untyped-call]
-        self.stream.close()
-
-
-Pending = tuple[str, int, int, Any]
-"""(channel, log time, publish time, payload: raw bytes or a dict for JSON)."""
+def _messages(chunk: Chunk) -> int:
+    """The messages ``chunk`` becomes in the file."""
+    return (1 if chunk.raw else 0) + len(chunk.samples) + len(chunk.events)
 
 
 class DeviceRecording:
@@ -111,14 +75,14 @@ class DeviceRecording:
         """Where the recording's own news go (stopped, resumed): the device's events."""
         self.metadata = {"device": device, **metadata}
         self.max_file_bytes = max_file_bytes
-        self._pending: list[Pending] = []
+        self._pending: list[Chunk] = []
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rec-{device}")
-        self._file: _File | None = None
+        self._file: RecordingFile | None = None
         self._part = 0
         self.files: list[Path] = []
         self.failed = False
         """The disk failed the last write; nothing is handed over until the next try."""
-        self._held: list[Pending] = []
+        self._held: list[Chunk] = []
         """What the failed writes could not write (writer thread only)."""
         self.failures = 0
         self._failed_at = 0.0
@@ -139,18 +103,8 @@ class DeviceRecording:
     def take(self, chunk: Chunk) -> None:
         if self._session.name != self.session:
             self._follow_session()
-        pending = self._pending
-        if chunk.raw:
-            pending.append(("raw", chunk.rx_time_ns, chunk.rx_time_ns, chunk.raw))
-            self.raw_bytes += len(chunk.raw)
-        pending.extend(
-            [
-                ("samples", x.time_ns, x.rx_time_ns, (x.seq, x.values, x.flags))
-                for x in chunk.samples
-            ]
-        )
-        for e in chunk.events:
-            pending.append(("events", e.time_ns, e.time_ns, (e.code, e.detail, e.value)))
+        self._pending.append(chunk)
+        self.raw_bytes += len(chunk.raw)
 
     def _follow_session(self) -> None:
         """A new session starts a new file (what is pending goes to the old one)."""
@@ -172,21 +126,19 @@ class DeviceRecording:
     def _hand_over(self, *, now: bool) -> None:
         if self._pending and not self._closed:
             if self.failed and not now and time.monotonic() - self._failed_at < RETRY_S:
-                excess = len(self._pending) - MAX_QUEUED
-                if excess > 0:
-                    del self._pending[:excess]
-                    self._drop(excess)
+                self._pending = self._newest(self._pending)
                 return
             batch, self._pending = self._pending, []
-            if self._queued + len(batch) > MAX_QUEUED:
+            n = sum(map(_messages, batch))
+            if self._queued + n > MAX_QUEUED:
                 if not self.dropped:
                     log.error("%s: the disk is not keeping up; recording drops data", self.device)
-                self._drop(len(batch))
+                self._drop(n)
                 return
             self.failed = False  # the writer thread tries a new file
             with self._lock:
-                self._queued += len(batch)
-            self._pool.submit(self._write, batch, self.session)
+                self._queued += n
+            self._pool.submit(self._write, batch, n, self.session)
 
     def wait_written(self) -> None:
         """Block until what was handed over is in the file (the file stays open)."""
@@ -209,14 +161,14 @@ class DeviceRecording:
 
     # -- on the writer thread ----------------------------------------------
 
-    def _write(self, batch: list[Pending], session: str) -> None:
+    def _write(self, batch: list[Chunk], n: int, session: str) -> None:
         try:
             self._write_batch(batch, session)
         finally:
             with self._lock:
-                self._queued -= len(batch)
+                self._queued -= n
 
-    def _write_batch(self, batch: list[Pending], session: str) -> None:
+    def _write_batch(self, batch: list[Chunk], session: str) -> None:
         if self._held:
             batch, self._held = self._newest(self._held + batch), []
         if self.failed and not self._closed:  # handed over before the failure was seen
@@ -227,30 +179,11 @@ class DeviceRecording:
             if f is None or f.size() >= self.max_file_bytes:
                 self._rotate()
                 f = self._file = self._open(session)
-            writer, channels = f.writer, f.channels
-            device = self.device
-            for channel, log_time, publish_time, payload in batch:
-                if channel == "raw":
-                    data = payload
-                elif channel == "samples":
-                    seq, values, flags = payload
-                    msg = {"timestamp": timestamp(log_time), "device": device, "seq": seq}
-                    msg |= {"flags": flags, **values}
-                    data = json.dumps(msg).encode()
-                else:
-                    code, detail, value = payload
-                    msg = {"timestamp": timestamp(log_time), "device": device, "code": code}
-                    msg |= {"detail": detail, "value": value}
-                    data = json.dumps(msg).encode()
-                f.sequence += 1
-                writer.add_message(channels[channel], log_time, data, publish_time, f.sequence)
-            writer.flush()  # type: ignore[no-untyped-call]  # ends the chunk: kill-proof
-            f.stream.flush()
+            f.write(batch)
         except OSError as exc:
             self._fail(exc)
             self._held = self._newest(batch)
             return
-        f.flushed = True
         if self._missed_from is not None:
             missed = self.dropped - self._missed_from
             self._missed_from = None
@@ -262,13 +195,17 @@ class DeviceRecording:
                 ("recording_resumed", f"recording again; {missed} messages missed", missed)
             )
 
-    def _newest(self, batch: list[Pending]) -> list[Pending]:
-        """What a failing disk lets the recording keep: the newest ``MAX_QUEUED`` messages."""
-        excess = len(batch) - MAX_QUEUED
-        if excess <= 0:
+    def _newest(self, batch: list[Chunk]) -> list[Chunk]:
+        """What a failing disk lets the recording keep: the newest chunks, at most
+        ``MAX_QUEUED`` messages."""
+        kept, n = len(batch), 0
+        while kept and n + _messages(batch[kept - 1]) <= MAX_QUEUED:
+            kept -= 1
+            n += _messages(batch[kept])
+        if not kept:
             return batch
-        self._drop(excess)
-        return batch[excess:]
+        self._drop(sum(map(_messages, batch[:kept])))
+        return batch[kept:]
 
     def _fail(self, exc: OSError) -> None:
         """Leave the file as it is (readable up to its last chunk) and wait to try again."""
@@ -291,18 +228,18 @@ class DeviceRecording:
             )  # fmt: skip
             self.news.append(("recording_stopped", f"cannot write the recording: {exc}", None))
 
-    def _open(self, session: str) -> _File:
+    def _open(self, session: str) -> RecordingFile:
         self._part += 1
         name = file_name(time.time_ns(), session, self.device, self._part)
         path = self.directory / session / name
         log.info("%s: recording to %s", self.device, path)
-        f = _File(path, {**self.metadata, "session": session})
+        f = RecordingFile(path, {**self.metadata, "session": session}, self.device)
         self.files.append(path)
         return f
 
     def _rotate(self) -> None:
         if self._held:  # the disk failed to the end of the session
-            self._drop(len(self._held))
+            self._drop(sum(map(_messages, self._held)))
             self._held = []
         if self._file is not None:
             try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import socket
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -56,7 +55,7 @@ def recording_lines(
             topic, _log_time, data = item
             if topic != "samples" and (topic != "events" or not events):
                 continue
-            msg = json.loads(data)
+            msg = data
             device = msg["device"]
             name = session if session is not None else file_session
             t = time_ns_of(msg)

@@ -49,7 +49,7 @@ def info(path: Path) -> dict[str, Any]:
             if parser is not None:
                 parser.feed(data, log_time)
         elif topic == "events":
-            events[json.loads(data)["code"]] += 1
+            events[data["code"]] += 1
     return {
         "file": str(path),
         "device": meta.get("device", "?"),

@@ -1,5 +1,6 @@
 """Raw recordings on real ptys: the MCAP file holds every byte the device delivered, with
-decoded samples and events in the JSON-schema form Foxglove opens; a `kill -9` leaves a
+decoded samples (ROS 2 CDR, checked with mcap's own ROS 2 decoder) and events (JSON
+with a JSON Schema), forms Foxglove opens; a `kill -9` leaves a
 file that reads back up to its last chunk (at most about a second lost)."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from mcap.exceptions import EndOfFile
 from mcap.reader import make_reader
 from mcap.records import Channel, Message
 from mcap.stream_reader import StreamReader
+from mcap_ros2.decoder import DecoderFactory as Ros2DecoderFactory
 
 from daemon.influx.v1 import InfluxV1
 from daemon.recordings.manifest import sha256_file
@@ -88,11 +90,14 @@ def test_every_delivered_byte_and_every_sample_is_recorded(
         summary = make_reader(f).get_summary()
     assert summary is not None
     schemas = {s.name: s for s in summary.schemas.values()}
-    assert {s.encoding for s in schemas.values()} == {"jsonschema"}
-    sample_schema: dict[str, Any] = json.loads(schemas["pvlog.Sample"].data)
-    assert sample_schema["properties"]["timestamp"]["properties"].keys() == {"sec", "nsec"}
+    assert {n: s.encoding for n, s in schemas.items()} == {
+        "pvlog/msg/Sample": "ros2msg",
+        "pvlog.Event": "jsonschema",
+    }
+    event_schema: dict[str, Any] = json.loads(schemas["pvlog.Event"].data)
+    assert event_schema["properties"]["timestamp"]["properties"].keys() == {"sec", "nsec"}
     encodings = {c.topic: c.message_encoding for c in summary.channels.values()}
-    assert encodings == {"raw": "", "samples": "json", "events": "json"}
+    assert encodings == {"raw": "", "samples": "cdr", "events": "json"}
 
     msgs = messages(path)
     raw = b"".join(data for topic, _, data in msgs if topic == "raw")
@@ -100,12 +105,17 @@ def test_every_delivered_byte_and_every_sample_is_recorded(
     raw_times = [t for topic, t, _ in msgs if topic == "raw"]
     assert raw_times == sorted(raw_times)
 
-    samples = [json.loads(d) for topic, _, d in msgs if topic == "samples"]
+    # The samples as Foxglove reads them: ROS 2 CDR, decoded by mcap's own ROS 2 decoder.
     valid = {t["seq"]: t for t in sim.truth() if t["kind"] == "sample" and t["valid"]}
-    assert len(samples) == len(valid) > 400
-    for s in samples:
-        assert s["pressure_kpa"] == valid[s["seq"]]["pressure_kpa"]
-        assert s["device"] == "bench1"
+    with path.open("rb") as f:
+        reader = make_reader(f, decoder_factories=[Ros2DecoderFactory()])
+        decoded = list(reader.iter_decoded_messages(topics=["samples"]))
+    assert len(decoded) == len(valid) > 400
+    for _, _, message, s in decoded:
+        assert s.pressure_kpa == valid[s.seq]["pressure_kpa"]
+        assert s.volume_ml == valid[s.seq]["volume_ml"]
+        assert s.timestamp.sec * 10**9 + s.timestamp.nanosec == message.log_time
+    assert {s.seq for *_, s in decoded} == valid.keys()
     events = [json.loads(d) for topic, _, d in msgs if topic == "events"]
     assert "gap" in {e["code"] for e in events}
 

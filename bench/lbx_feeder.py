@@ -1,0 +1,156 @@
+"""A load generator that costs far less than what it loads: LBX frames onto ptys, in bursts.
+
+Usage: python -m bench.lbx_feeder DEVICES RATE_HZ SECONDS -- prints one pty path per
+device, waits until every one has a reader, then writes RATE_HZ samples a second to each
+(blocks of ``BLOCK`` samples, the spec's layout at 2 kHz) every ``BURST_S``, for SECONDS,
+and prints one JSON line: the samples each device was sent, and how far behind its
+schedule the feeder ended (a reader that does not keep up makes the kernel's buffer fill
+and the feeder wait: that is the back-pressure a flood test wants).
+
+The waveform is taken once from the simulator (a fatigue run, so inflations happen) and
+its sample bytes reused; per block only the header (sequence, device time) and CRC are
+made, in C (``struct``, ``binascii.crc_hqx``). So the feeder costs about a microsecond
+per block of 20 samples, where a Python simulator costs tens per sample.
+
+The true time of every sample is the device time mapped linearly onto the wall clock at
+the start (``t_wall_ns = start_ns + (t_us - T0_US) * 1000``), printed in the summary, so a
+bench can compare pvlog's timestamps with it.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import select
+import struct
+import sys
+import time
+import tty
+from binascii import crc_hqx
+
+from drivers.lbx import SYNC, TYPE_INFO, TYPE_SAMPLES
+from simulators.lbx_device import LbxDevice, LbxSettings
+from simulators.profiles import ProfilePlayer, segments
+
+BLOCK = 20
+BURST_S = 0.005
+T0_US = 1_000_000
+WAVEFORM_BLOCKS = 600
+"""12,000 samples of the simulator's waveform, reused in turn."""
+
+_HEAD = struct.Struct("<BHHIIBB")
+
+
+def waveform() -> tuple[bytes, list[bytes]]:
+    """The simulator's INFO frame and ``WAVEFORM_BLOCKS`` blocks' sample bytes."""
+    rng = random.Random(7)
+    settings = LbxSettings(rate_hz=2000.0, block_samples=BLOCK)
+    device = LbxDevice(
+        settings, ProfilePlayer(segments("fatigue", rng, cycles=1000, hold_s=0.5)), rng
+    )
+    info = b""
+    blocks: list[bytes] = []
+    while len(blocks) < WAVEFORM_BLOCKS:
+        for e in device.step():
+            kind = e.data[2] if e.data[:2] == SYNC else None
+            if kind == TYPE_INFO and not info:
+                info = e.data
+            elif kind == TYPE_SAMPLES:
+                blocks.append(e.data[5 + 12 : -2])
+    return info, blocks
+
+
+def block_frame(seq: int, t0_us: int, period_us: int, samples: bytes) -> bytes:
+    body = _HEAD.pack(TYPE_SAMPLES, 12 + len(samples), seq, t0_us, period_us, 3, BLOCK) + samples
+    return SYNC + body + struct.pack("<H", crc_hqx(body, 0xFFFF))
+
+
+def open_pty() -> tuple[int, str]:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+    os.close(slave)
+    os.set_blocking(master, False)
+    return master, path
+
+
+def wait_for_reader(master: int) -> None:
+    """EIO until a reader opens the other side, then EAGAIN (nothing to read)."""
+    while True:
+        try:
+            os.read(master, 1)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EIO:
+                raise
+            time.sleep(0.01)
+
+
+def main() -> None:
+    devices, rate, seconds = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+    info, blocks = waveform()
+    period_us = max(1, round(1e6 / rate))
+    masters = []
+    for _ in range(devices):
+        master, path = open_pty()
+        masters.append(master)
+        print(path, flush=True)
+    for m in masters:
+        wait_for_reader(m)
+    time.sleep(0.3)
+    pending = [bytearray(info) for _ in masters]
+    sent_blocks = [0] * devices
+    start_ns = time.time_ns()
+    start = time.monotonic()
+    next_info = 1.0
+    while (now := time.monotonic() - start) < seconds:
+        due = int(now * rate / BLOCK)
+        if now >= next_info:
+            next_info += 1.0
+            for p in pending:
+                p += info
+        for d in range(devices):
+            p = pending[d]
+            for n in range(sent_blocks[d], due):
+                samples = blocks[(n + 37 * d) % WAVEFORM_BLOCKS]
+                p += block_frame(n & 0xFFFF, (T0_US + n * BLOCK * period_us) & 0xFFFFFFFF,
+                                 period_us, samples)  # fmt: skip
+            sent_blocks[d] = max(sent_blocks[d], due)
+        for m, p in zip(masters, pending, strict=True):
+            if p:
+                try:
+                    del p[: os.write(m, p)]
+                except BlockingIOError:
+                    pass
+        time.sleep(max(0.0, BURST_S - (time.monotonic() - start - now)))
+    behind_bytes = 0
+    deadline = time.monotonic() + 60
+    while any(pending) and time.monotonic() < deadline:  # the reader catching up
+        behind_bytes = max(behind_bytes, sum(map(len, pending)))
+        writable = select.select([], [m for m, p in zip(masters, pending, strict=True) if p], [], 1)
+        for m in writable[1]:
+            p = pending[masters.index(m)]
+            try:
+                del p[: os.write(m, p)]
+            except BlockingIOError:
+                pass
+    drain_s = time.monotonic() - start - seconds
+    time.sleep(0.5)
+    summary = {
+        "samples": [n * BLOCK for n in sent_blocks],
+        "start_ns": start_ns,
+        "t0_us": T0_US,
+        "period_us": period_us,
+        "drain_s": round(drain_s, 3),
+        "undelivered_bytes": sum(map(len, pending)),
+    }
+    print(json.dumps(summary), flush=True)
+    for m in masters:
+        os.close(m)
+
+
+if __name__ == "__main__":
+    main()

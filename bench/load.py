@@ -1,0 +1,166 @@
+"""One run of `pvlog run` under the LBX feeder's load, with a chosen set of sinks.
+
+What a benchmark needs from it: the daemon's CPU per sample over the steady part of the
+run (from /proc, so every thread counts), the samples InfluxDB holds against those the
+feeder sent, and the rate the daemon actually took (a daemon that cannot keep up makes
+the feeder wait, and loses nothing). The yardstick (one ``json.dumps`` of a six-key
+sample dict) is measured here too, in the same run, before and after the load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import timeit
+from dataclasses import dataclass
+from pathlib import Path
+
+from daemon.influx.server import PrivateInfluxd
+from daemon.influx.v1 import InfluxV1
+from tests.support.helpers import REPO, DaemonProcess
+from tests.support.mosquitto import PrivateMosquitto
+
+TICK = os.sysconf("SC_CLK_TCK")
+WARMUP_S = 2.0
+SINKS = ("recording", "live", "inflation")
+"""Sinks besides InfluxDB (always on: it is the system of record)."""
+
+
+def yardstick_us() -> float:
+    """One json.dumps of a six-key sample dict, µs: best of several rounds."""
+    sample = {
+        "time": 1_764_000_000_123_456_789,
+        "device": "box1",
+        "seq": 123456,
+        "pressure_kpa": 1215.9,
+        "volume_ml": 1.234,
+        "flags": 0,
+    }
+    n = 20_000
+    return min(timeit.repeat(lambda: json.dumps(sample), number=n, repeat=7)) / n * 1e6
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+@dataclass
+class LoadResult:
+    devices: int
+    rate_hz: float
+    sinks: frozenset[str]
+    cpu_s: float
+    window_s: float
+    samples_in_window: int
+    sent: int
+    stored: int
+    drain_s: float
+
+    @property
+    def us_per_sample(self) -> float:
+        return self.cpu_s / max(1, self.samples_in_window) * 1e6
+
+    @property
+    def core_fraction(self) -> float:
+        return self.cpu_s / self.window_s
+
+    @property
+    def taken_rate(self) -> float:
+        """Samples a second the daemon took in the window (the feeder waits if it cannot)."""
+        return self.samples_in_window / self.window_s
+
+    @property
+    def lost(self) -> int:
+        return self.sent - self.stored
+
+
+def config_text(
+    tmp: Path, influx_url: str, database: str, ports: list[str], sinks: frozenset[str],
+    mqtt_url: str | None,
+) -> str:  # fmt: skip
+    text = f"""
+[influx]
+url = "{influx_url}"
+database = "{database}"
+batch_size = 5000
+flush_interval_ms = 200
+timeout_s = 10
+
+[outbox]
+path = "{tmp}/outbox-{database}.sqlite"
+drain_timeout_s = 120
+
+[session]
+name = "load"
+
+[inflation]
+enabled = {"true" if "inflation" in sinks else "false"}
+"""
+    if "recording" in sinks:
+        text += f'\n[recording]\ndir = "{tmp}/rec-{database}"\n'
+    if "live" in sinks and mqtt_url:
+        text += f'\n[mqtt]\nurl = "{mqtt_url}"\n'
+    for i, port in enumerate(ports):
+        text += (
+            f'\n[[device]]\nname = "box{i}"\ndriver = "lbx"\nport = "{port}"\nstall_timeout_s = 0\n'
+        )
+    return text
+
+
+def run(
+    tmp: Path,
+    influxd: PrivateInfluxd,
+    mosquitto: PrivateMosquitto | None,
+    *,
+    devices: int,
+    rate_hz: float,
+    seconds: float,
+    sinks: frozenset[str],
+    database: str,
+) -> LoadResult:
+    client = InfluxV1(influxd.url, database)
+    client.ensure_database()
+    feeder = subprocess.Popen(
+        [sys.executable, "-m", "bench.lbx_feeder", str(devices), str(rate_hz), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    assert feeder.stdout is not None
+    ports = [feeder.stdout.readline().strip() for _ in range(devices)]
+    cfg = tmp / f"{database}.toml"
+    cfg.write_text(
+        config_text(tmp, influxd.url, database, ports, sinks, mosquitto and mosquitto.url)
+    )
+    daemon = DaemonProcess(cfg)
+    try:
+        t0 = time.monotonic()
+        time.sleep(WARMUP_S + 0.3)
+        cpu0, w0 = cpu_s(daemon.proc.pid), time.monotonic()
+        time.sleep(max(1.0, seconds - WARMUP_S - 1.0))
+        cpu1, w1 = cpu_s(daemon.proc.pid), time.monotonic()
+        summary = json.loads(feeder.stdout.readline())
+        feeder.wait(120)
+        assert daemon.stop(timeout_s=300) == 0, daemon.log()
+    finally:
+        feeder.kill()
+        daemon.kill()
+    del t0
+    sent = sum(summary["samples"])
+    stored = 0
+    for i in range(devices):
+        res = client.query(f"SELECT count(seq) FROM pv_sample WHERE device = 'box{i}'")
+        series = res["results"][0].get("series")
+        stored += int(series[0]["values"][0][1]) if series else 0
+    window = w1 - w0
+    return LoadResult(
+        devices, rate_hz, sinks, cpu1 - cpu0, window,
+        # The feeder keeps to its schedule unless the daemon holds it up (drain_s > 0):
+        # then the samples it took in the window are fewer, spread over the drain.
+        round(devices * rate_hz * window * seconds / (seconds + summary["drain_s"])),
+        sent, stored, summary["drain_s"],
+    )  # fmt: skip
