@@ -19,6 +19,7 @@ bench can compare pvlog's timestamps with it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -89,6 +90,14 @@ def wait_for_reader(master: int) -> None:
             time.sleep(0.01)
 
 
+def send(masters: list[int], pending: list[bytearray]) -> None:
+    """Write what each pty will take now; the rest waits (the reader is behind)."""
+    for m, p in zip(masters, pending, strict=True):
+        if p:
+            with contextlib.suppress(BlockingIOError):
+                del p[: os.write(m, p)]
+
+
 def main() -> None:
     devices, rate, seconds = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
     info, blocks = waveform()
@@ -102,7 +111,7 @@ def main() -> None:
         wait_for_reader(m)
     time.sleep(0.3)
     pending = [bytearray(info) for _ in masters]
-    sent_blocks = [0] * devices
+    sent_blocks = 0
     start_ns = time.time_ns()
     start = time.monotonic()
     next_info = 1.0
@@ -110,37 +119,24 @@ def main() -> None:
         due = int(now * rate / BLOCK)
         if now >= next_info:
             next_info += 1.0
-            for p in pending:
-                p += info
-        for d in range(devices):
-            p = pending[d]
-            for n in range(sent_blocks[d], due):
+            for buf in pending:
+                buf.extend(info)
+        for n in range(sent_blocks, due):
+            t0_us = (T0_US + n * BLOCK * period_us) & 0xFFFFFFFF
+            for d, buf in enumerate(pending):
                 samples = blocks[(n + 37 * d) % WAVEFORM_BLOCKS]
-                p += block_frame(n & 0xFFFF, (T0_US + n * BLOCK * period_us) & 0xFFFFFFFF,
-                                 period_us, samples)  # fmt: skip
-            sent_blocks[d] = max(sent_blocks[d], due)
-        for m, p in zip(masters, pending, strict=True):
-            if p:
-                try:
-                    del p[: os.write(m, p)]
-                except BlockingIOError:
-                    pass
+                buf.extend(block_frame(n & 0xFFFF, t0_us, period_us, samples))
+        sent_blocks = max(sent_blocks, due)
+        send(masters, pending)
         time.sleep(max(0.0, BURST_S - (time.monotonic() - start - now)))
-    behind_bytes = 0
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while any(pending) and time.monotonic() < deadline:  # the reader catching up
-        behind_bytes = max(behind_bytes, sum(map(len, pending)))
-        writable = select.select([], [m for m, p in zip(masters, pending, strict=True) if p], [], 1)
-        for m in writable[1]:
-            p = pending[masters.index(m)]
-            try:
-                del p[: os.write(m, p)]
-            except BlockingIOError:
-                pass
+        select.select([], [m for m, p in zip(masters, pending, strict=True) if p], [], 1)
+        send(masters, pending)
     drain_s = time.monotonic() - start - seconds
     time.sleep(0.5)
     summary = {
-        "samples": [n * BLOCK for n in sent_blocks],
+        "samples": [sent_blocks * BLOCK] * devices,
         "start_ns": start_ns,
         "t0_us": T0_US,
         "period_us": period_us,

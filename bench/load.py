@@ -48,6 +48,20 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds of each of the process's threads, by name (same names summed)."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
 @dataclass
 class LoadResult:
     devices: int
@@ -59,6 +73,8 @@ class LoadResult:
     sent: int
     stored: int
     drain_s: float
+    threads: dict[str, float]
+    """CPU seconds in the window by thread name."""
 
     @property
     def us_per_sample(self) -> float:
@@ -79,7 +95,7 @@ class LoadResult:
 
 
 def config_text(
-    tmp: Path, influx_url: str, database: str, ports: list[str], sinks: frozenset[str],
+    tmp: Path, influx_url: str, database: str, ports: list[str], *, sinks: frozenset[str],
     mqtt_url: str | None,
 ) -> str:  # fmt: skip
     text = f"""
@@ -134,22 +150,29 @@ def run(
     ports = [feeder.stdout.readline().strip() for _ in range(devices)]
     cfg = tmp / f"{database}.toml"
     cfg.write_text(
-        config_text(tmp, influxd.url, database, ports, sinks, mosquitto and mosquitto.url)
+        config_text(
+            tmp,
+            influxd.url,
+            database,
+            ports,
+            sinks=sinks,
+            mqtt_url=mosquitto.url if mosquitto else None,
+        )
     )
     daemon = DaemonProcess(cfg)
     try:
-        t0 = time.monotonic()
         time.sleep(WARMUP_S + 0.3)
         cpu0, w0 = cpu_s(daemon.proc.pid), time.monotonic()
+        threads0 = thread_cpu_s(daemon.proc.pid)
         time.sleep(max(1.0, seconds - WARMUP_S - 1.0))
         cpu1, w1 = cpu_s(daemon.proc.pid), time.monotonic()
+        threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu_s(daemon.proc.pid).items()}
         summary = json.loads(feeder.stdout.readline())
         feeder.wait(120)
         assert daemon.stop(timeout_s=300) == 0, daemon.log()
     finally:
         feeder.kill()
         daemon.kill()
-    del t0
     sent = sum(summary["samples"])
     stored = 0
     for i in range(devices):
@@ -162,5 +185,5 @@ def run(
         # The feeder keeps to its schedule unless the daemon holds it up (drain_s > 0):
         # then the samples it took in the window are fewer, spread over the drain.
         round(devices * rate_hz * window * seconds / (seconds + summary["drain_s"])),
-        sent, stored, summary["drain_s"],
+        sent, stored, summary["drain_s"], threads,
     )  # fmt: skip

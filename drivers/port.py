@@ -13,6 +13,11 @@ nothing hands the port back to ``add_reader``, so an idle port costs nothing. On
 this kind of machine a wake-up costs tens of microseconds of CPU whatever it does:
 reading on every arrival spent more on waking than on decoding.
 
+Given a ``flow`` (back-pressure, ``daemon.acquisition.flow``), a port that finds the
+pipeline full after a read stops reading until it has caught up: in a flood from a
+pty, TCP or a replay, the bytes wait in the kernel and the sender waits, and nothing
+is dropped from memory.
+
 Writes go through ``write``, which refuses anything the driver did not declare in
 its ``allowed_writes``; a streaming driver declares nothing, so nothing is sent.
 """
@@ -29,7 +34,7 @@ import termios
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import serial
 import serial.rfc2217
@@ -48,6 +53,16 @@ IDLE_TICKS = 8
 
 ChunkHandler = Callable[[bytes, int], None]
 """Called with each chunk read and its receive time (UTC, ns)."""
+
+
+class FlowControl(Protocol):
+    def full(self) -> bool:
+        """Whether reading should pause now."""
+        ...
+
+    def wait(self, resume: Callable[[], None]) -> None:
+        """Call ``resume`` once reading may go on."""
+        ...
 
 
 class PortError(PvlogError):
@@ -72,8 +87,11 @@ class SerialPort:
         baudrate: int = 115200,
         allowed_writes: frozenset[bytes] = frozenset(),
         read_interval_s: float = READ_INTERVAL_S,
+        flow: FlowControl | None = None,
     ) -> None:
         self.url = url
+        self.flow = flow
+        self.paused = False
         self.read_interval_s = read_interval_s
         self._resume: asyncio.TimerHandle | None = None
         self._empty_ticks = 0
@@ -133,16 +151,36 @@ class SerialPort:
     def _readable(self) -> None:
         """Bytes are waiting: read them; unless they come in floods, read on ticks from now."""
         got = self._read()
-        if got and got < FLOOD_BYTES and self.read_interval_s > 0:
+        if got and self.flow is not None and self.flow.full():
+            self._pause()
+        elif got and got < FLOOD_BYTES and self.read_interval_s > 0:
             assert self._fd is not None
             assert self._loop is not None
             self._loop.remove_reader(self._fd)
             self._schedule_tick()
 
+    def _pause(self) -> None:
+        """The pipeline is full: leave the bytes in the kernel until it has caught up."""
+        assert self._fd is not None
+        assert self._loop is not None
+        assert self.flow is not None
+        self._loop.remove_reader(self._fd)
+        self.paused = True
+        self.flow.wait(self._unpause)
+
+    def _unpause(self) -> None:
+        self.paused = False
+        alive = self.lost is not None and not self.lost.done()
+        if alive and self._fd is not None and self._loop is not None and self._resume is None:
+            self._loop.add_reader(self._fd, self._readable)
+
     def _tick(self) -> None:
         self._resume = None
         got = self._read()
         if got is None:
+            return
+        if got and self.flow is not None and self.flow.full():
+            self._pause()
             return
         self._empty_ticks = 0 if got else self._empty_ticks + 1
         if got < FLOOD_BYTES and self._empty_ticks < IDLE_TICKS:

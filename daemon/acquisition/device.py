@@ -21,7 +21,7 @@ from daemon.backoff import first_of, supervise
 from daemon.config import DeviceConfig
 from daemon.pipeline import Chunk, Sink, StampedEvent, events_only
 from drivers import registry
-from drivers.port import PortError, SerialPort
+from drivers.port import FlowControl, PortError, SerialPort
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class Acquisition:
         sinks: Iterable[Sink] = (),
         *,
         on_state: Callable[[DeviceStatus], None] | None = None,
+        flow: FlowControl | None = None,
     ) -> None:
         self.device = device
         self.parser = registry.driver(device.driver).parser(device.channel_map())
@@ -52,6 +53,8 @@ class Acquisition:
         self._later: deque[Chunk] = deque()
         self._last_rx = time.monotonic()
         self.port: SerialPort | None = None
+        self.flow = flow
+        """Back-pressure: the port pauses while the pipeline is full (a flood)."""
 
     def add_sink(self, sink: Sink) -> None:
         self.sinks.append(sink)
@@ -99,6 +102,7 @@ class Acquisition:
             baudrate=device.baudrate,
             allowed_writes=self.parser.allowed_writes,
             read_interval_s=device.read_interval_ms / 1000,
+            flow=self.flow,
         )
         port.open()
         if status.port_outages:

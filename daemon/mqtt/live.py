@@ -31,7 +31,6 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
 from typing import Any
 
 import aiomqtt
@@ -41,7 +40,8 @@ from daemon.backoff import first_of, sleep_unless, supervise
 from daemon.mqtt import topics
 from daemon.mqtt.link import MQTT_FAILURES, Broker, as_broker
 from daemon.mqtt.link import client as mqtt_client
-from daemon.pipeline import Chunk
+from daemon.mqtt.sample_batch import SampleBatchEncoder
+from daemon.pipeline import Chunk, StampedSample
 from daemon.sessions.state import SessionState
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,6 @@ BATCH_INTERVAL_S = 0.1
 STATUS_INTERVAL_S = 1.0
 QUEUE_MESSAGES = 50
 """Five seconds of batches; beyond that the oldest go."""
-
-UNITS = {"pressure_kpa": "kPa", "volume_ml": "mL", "ibp_mmhg": "mmHg", "temp_c": "C"}
 
 
 class LiveStream:
@@ -76,10 +74,8 @@ class LiveStream:
         self.samples_topic = topics.samples(topic_prefix, device.name)
         self.events_topic = topics.events(topic_prefix, device.name)
         self.status_topic = topics.status(topic_prefix, device.name)
-        self._times: list[int] = []
-        self._seqs: list[int] = []
-        self._flags: list[int] = []
-        self._values: list[Mapping[str, float]] = []
+        self._samples: list[StampedSample] = []
+        self._encoder = SampleBatchEncoder()
         self._queue: deque[tuple[str, bytes, bool]] = deque()
         self._wake = asyncio.Event()
         self.connected = False
@@ -95,12 +91,7 @@ class LiveStream:
     # -- the sink, on the hot path: appends only ------------------------------
 
     def take(self, chunk: Chunk) -> None:
-        samples = chunk.samples
-        if samples:
-            self._times.extend([s.time_ns for s in samples])
-            self._seqs.extend([s.seq for s in samples])
-            self._values.extend([s.values for s in samples])
-            self._flags.extend([s.flags for s in samples])
+        self._samples += chunk.samples
         for e in chunk.events:
             event = {"device": self.device, "session": self._session.name, "time_ns": e.time_ns}
             event |= {"code": e.code, "detail": e.detail, "value": e.value}
@@ -117,22 +108,13 @@ class LiveStream:
 
     def _batch(self) -> None:
         """Turn the pending samples into one message."""
-        self._rate_samples += len(self._times)
-        if not self._times:
+        samples, self._samples = self._samples, []
+        self._rate_samples += len(samples)
+        if not samples:
             return
-        fields = sorted({k for v in self._values for k in v})
-        batch = {
-            "device": self.device,
-            "session": self._session.name,
-            "units": {f: UNITS.get(f, "") for f in fields},
-            "time_ns": self._times,
-            "seq": self._seqs,
-            "flags": self._flags,
-            "values": {f: [v.get(f) for v in self._values] for f in fields},
-        }
-        self._times, self._seqs, self._flags, self._values = [], [], [], []
         self.batches += 1
-        self._enqueue(self.samples_topic, json.dumps(batch).encode(), retain=False)
+        payload = self._encoder.encode(self.device, self._session.name, samples)
+        self._enqueue(self.samples_topic, payload, retain=False)
 
     def status_payload(self, state: str | None = None) -> bytes:
         device = self.status

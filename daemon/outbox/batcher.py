@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 RETRY_S = 1.0
 MAX_MEMORY_LINES = 500_000
 """About 60 MB of lines: minutes of a fast bench while the outbox cannot take them."""
+HIGH_WATER_LINES = 100_000
+"""Pending lines past which, while the outbox takes commits, reading pauses (a flood;
+``daemon.acquisition.flow``): seconds of the fastest bench, far under the memory bound."""
 
 
 class Batcher:
@@ -74,6 +77,11 @@ class Batcher:
                 await asyncio.sleep(RETRY_S)
                 self._waiting.set()
         await self.flush()
+
+    def fill(self) -> float:
+        """How full memory is, for back-pressure: nothing while commits fail (then
+        acquisition goes on, and the memory bound applies)."""
+        return 0.0 if self.failing else len(self._lines) / HIGH_WATER_LINES
 
     def take_uncommitted(self) -> list[str]:
         """The lines the outbox could not take, oldest first; the batcher keeps none."""

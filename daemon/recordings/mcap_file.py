@@ -107,22 +107,18 @@ class McapFile:
     def _write(self, data: bytes) -> None:
         self.stream.write(data)
 
-    def schema(self, name: str, encoding: str, data: bytes) -> int:
-        schema_id = len(self._schemas) + 1
+    def schema(self, schema_id: int, name: str, encoding: str, data: bytes) -> None:
         rec = record(SCHEMA, _U16.pack(schema_id) + _string(name) + _string(encoding)
                      + _U32.pack(len(data)) + data)  # fmt: skip
         self._schemas.append(rec)
         self._write(rec)
-        return schema_id
 
-    def channel(self, topic: str, message_encoding: str, schema_id: int) -> int:
-        channel_id = len(self._channels) + 1
+    def channel(self, channel_id: int, topic: str, message_encoding: str, schema_id: int) -> None:
         body = _U16.pack(channel_id) + _U16.pack(schema_id) + _string(topic)
         rec = record(CHANNEL, body + _string(message_encoding) + _map({}))
         self._channels.append(rec)
         self._counts[channel_id] = 0
         self._write(rec)
-        return channel_id
 
     def metadata(self, name: str, values: Mapping[str, str]) -> None:
         offset = self.stream.tell()
@@ -166,7 +162,7 @@ class McapFile:
                 + _string("zstd")
                 + _U64.pack(len(compressed))
                 + _U64.pack(len(data)),
-            )  # fmt: skip
+            )
         )
         if not self._messages:
             self._start_ns, self._end_ns = chunk.start_ns, chunk.end_ns

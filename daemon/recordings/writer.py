@@ -31,10 +31,13 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from daemon.pipeline import Chunk
+from daemon.recordings.encoder import ChannelDef, RecordEncoder
 from daemon.recordings.file import RecordingFile
 from daemon.recordings.format import file_name
+from daemon.recordings.mcap_file import ChunkBuffer
 from daemon.sessions.state import SessionState
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,13 @@ RETRY_S = 5.0
 def _messages(chunk: Chunk) -> int:
     """The messages ``chunk`` becomes in the file."""
     return (1 if chunk.raw else 0) + len(chunk.samples) + len(chunk.events)
+
+
+def _buffered(buf: ChunkBuffer) -> int:
+    return buf.messages
+
+
+T = TypeVar("T", Chunk, ChunkBuffer)
 
 
 class DeviceRecording:
@@ -76,13 +86,14 @@ class DeviceRecording:
         self.metadata = {"device": device, **metadata}
         self.max_file_bytes = max_file_bytes
         self._pending: list[Chunk] = []
+        self._encoder = RecordEncoder(device)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rec-{device}")
         self._file: RecordingFile | None = None
         self._part = 0
         self.files: list[Path] = []
         self.failed = False
         """The disk failed the last write; nothing is handed over until the next try."""
-        self._held: list[Chunk] = []
+        self._held: list[ChunkBuffer] = []
         """What the failed writes could not write (writer thread only)."""
         self.failures = 0
         self._failed_at = 0.0
@@ -126,7 +137,7 @@ class DeviceRecording:
     def _hand_over(self, *, now: bool) -> None:
         if self._pending and not self._closed:
             if self.failed and not now and time.monotonic() - self._failed_at < RETRY_S:
-                self._pending = self._newest(self._pending)
+                self._pending = self._newest(self._pending, _messages)
                 return
             batch, self._pending = self._pending, []
             n = sum(map(_messages, batch))
@@ -138,7 +149,14 @@ class DeviceRecording:
             self.failed = False  # the writer thread tries a new file
             with self._lock:
                 self._queued += n
-            self._pool.submit(self._write, batch, n, self.session)
+            buf = self._encoder.encode(batch)
+            self._pool.submit(self._write, buf, list(self._encoder.channels), self.session)
+
+    def fill(self) -> float:
+        """How full the writer thread's queue is, for back-pressure (half of
+        ``MAX_QUEUED`` is full); nothing while the disk fails (then the recording keeps
+        what it can and acquisition goes on)."""
+        return 0.0 if self.failed else self._queued / (MAX_QUEUED / 2)
 
     def wait_written(self) -> None:
         """Block until what was handed over is in the file (the file stays open)."""
@@ -161,28 +179,30 @@ class DeviceRecording:
 
     # -- on the writer thread ----------------------------------------------
 
-    def _write(self, batch: list[Chunk], n: int, session: str) -> None:
+    def _write(self, buf: ChunkBuffer, channels: list[ChannelDef], session: str) -> None:
         try:
-            self._write_batch(batch, session)
+            self._write_batch(buf, channels, session)
         finally:
             with self._lock:
-                self._queued -= n
+                self._queued -= buf.messages
 
-    def _write_batch(self, batch: list[Chunk], session: str) -> None:
-        if self._held:
-            batch, self._held = self._newest(self._held + batch), []
+    def _write_batch(self, buf: ChunkBuffer, channels: list[ChannelDef], session: str) -> None:
+        batch = self._newest([*self._held, buf], _buffered)
+        self._held = []
         if self.failed and not self._closed:  # handed over before the failure was seen
-            self._held = self._newest(batch)
+            self._held = batch
             return
         f = self._file
         try:
             if f is None or f.size() >= self.max_file_bytes:
                 self._rotate()
                 f = self._file = self._open(session)
-            f.write(batch)
+            while batch:
+                f.write(batch[0], channels)
+                del batch[0]
         except OSError as exc:
             self._fail(exc)
-            self._held = self._newest(batch)
+            self._held = batch
             return
         if self._missed_from is not None:
             missed = self.dropped - self._missed_from
@@ -195,17 +215,16 @@ class DeviceRecording:
                 ("recording_resumed", f"recording again; {missed} messages missed", missed)
             )
 
-    def _newest(self, batch: list[Chunk]) -> list[Chunk]:
-        """What a failing disk lets the recording keep: the newest chunks, at most
-        ``MAX_QUEUED`` messages."""
-        kept, n = len(batch), 0
-        while kept and n + _messages(batch[kept - 1]) <= MAX_QUEUED:
-            kept -= 1
-            n += _messages(batch[kept])
-        if not kept:
-            return batch
-        self._drop(sum(map(_messages, batch[:kept])))
-        return batch[kept:]
+    def _newest(self, batch: list[T], count: Callable[[T], int]) -> list[T]:
+        """What a failing disk lets the recording keep: the newest of ``batch`` (reads
+        before a hand-over, whole hand-overs after), at most ``MAX_QUEUED`` messages."""
+        first, n = len(batch), 0
+        while first and n + count(batch[first - 1]) <= MAX_QUEUED:
+            first -= 1
+            n += count(batch[first])
+        if first:
+            self._drop(sum(map(count, batch[:first])))
+        return batch[first:]
 
     def _fail(self, exc: OSError) -> None:
         """Leave the file as it is (readable up to its last chunk) and wait to try again."""
@@ -233,13 +252,13 @@ class DeviceRecording:
         name = file_name(time.time_ns(), session, self.device, self._part)
         path = self.directory / session / name
         log.info("%s: recording to %s", self.device, path)
-        f = RecordingFile(path, {**self.metadata, "session": session}, self.device)
+        f = RecordingFile(path, {**self.metadata, "session": session})
         self.files.append(path)
         return f
 
     def _rotate(self) -> None:
         if self._held:  # the disk failed to the end of the session
-            self._drop(sum(map(_messages, self._held)))
+            self._drop(sum(map(_buffered, self._held)))
             self._held = []
         if self._file is not None:
             try:

@@ -27,6 +27,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from daemon.acquisition.device import Acquisition
+from daemon.acquisition.flow import Flow
 from daemon.acquisition.inflation_sink import InflationSink
 from daemon.acquisition.inflations import InflationDetector
 from daemon.acquisition.status import DeviceStatus
@@ -89,6 +90,8 @@ class Daemon:
                 self.batcher.committed,
                 batch_size=config.influx.batch_size,
             )
+        self.flow = Flow()
+        self.flow.add(self.batcher.fill)
         self.live: list[LiveStream] = []
         self.recordings: list[DeviceRecording] = []
         self.devices = [self._device(d) for d in config.device]
@@ -120,7 +123,7 @@ class Daemon:
 
     def _device(self, device: DeviceConfig) -> Acquisition:
         """One device's pipeline: acquisition, then every sink the configuration asks for."""
-        acq = Acquisition(device, on_state=self._state_changed)
+        acq = Acquisition(device, on_state=self._state_changed, flow=self.flow)
         session = self.book.state
         acq.add_sink(
             InfluxSink(
@@ -138,6 +141,7 @@ class Daemon:
             acq.status.recording = recording
             acq.add_sink(recording)
             self.recordings.append(recording)
+            self.flow.add(recording.fill)
         inflation = self.config.inflation
         if inflation.enabled:
             detector = InflationDetector(

@@ -87,12 +87,14 @@ def test_a_failed_disk_is_retried_and_nothing_it_could_hold_is_lost(
         rec.take(raw(bytes([i]), i))
         rec.flush()
     assert rec.files == [] and rec.dropped == 0
-    where.unlink()  # room again: the next try writes the newest MAX_QUEUED, drops the rest
+    # Room again: the next try writes the newest flushes that fit in MAX_QUEUED messages
+    # (whole flushes: the first held 100, the second 100, and 200 > 150), drops the rest.
+    where.unlink()
     rec.flush(now=True)
     rec.wait_written()
     assert not rec.failed and rec.news[-1][0] == "recording_resumed"
-    assert rec.dropped == rec.news[-1][2] == 50
+    assert rec.dropped == rec.news[-1][2] == 100
     rec.close()
     (path,) = rec.files
-    assert raw_of(path) == bytes(range(50, 200)), "the newest, in order, nothing twice"
+    assert raw_of(path) == bytes(range(100, 200)), "the newest, in order, nothing twice"
     assert [p.name for p in where.rglob("*")] == ["s1", path.name]

@@ -18,6 +18,7 @@ from mcap.writer import Writer
 from mcap_ros2.decoder import DecoderFactory as Ros2DecoderFactory
 
 from daemon.pipeline import Chunk, StampedEvent, StampedSample
+from daemon.recordings.encoder import RecordEncoder
 from daemon.recordings.file import RecordingFile
 from daemon.recordings.reader import read, samples
 
@@ -34,7 +35,8 @@ def three(i: int) -> dict[str, float]:
 
 def write_file(path: Path) -> list[Chunk]:
     """Three batches: a plain one, one with a reading missing, one with a new channel."""
-    f = RecordingFile(path, {"device": "box1", "session": "s"}, "box1")
+    f = RecordingFile(path, {"device": "box1", "session": "s"})
+    encoder = RecordEncoder("box1")
     batches = [
         [
             Chunk(b"\xa5\x5a raw one", T0, [sample(i, three(i)) for i in range(40)], [], []),
@@ -47,7 +49,7 @@ def write_file(path: Path) -> list[Chunk]:
         [Chunk(b"four", T0 + 4, [sample(60, {**three(60), "temp_c": 36.6})], [], [])],
     ]
     for batch in batches:
-        f.write(batch)
+        f.write(encoder.encode(batch), encoder.channels)
     f.close()
     return [c for b in batches for c in b]
 
@@ -131,7 +133,9 @@ def test_pvlog_reads_back_what_it_wrote_and_a_file_cut_short(tmp_path: Path) -> 
     records = []
     with cut.open("rb") as f, pytest.raises(EndOfFile):
         records.extend(StreamReader(f, emit_chunks=False).records)
-    assert sum(isinstance(r, Message) for r in records) == 3 + 1 + 60, "raw, events, samples to the cut"
+    assert sum(isinstance(r, Message) for r in records) == 3 + 1 + 60, (
+        "raw, events, samples to the cut"
+    )
 
 
 def test_recordings_with_json_samples_read_as_before(tmp_path: Path) -> None:
