@@ -13,7 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.lbx_feeder import BLOCK, T0_US, block_frame, waveform
 from bench.load import yardstick_us
 from daemon.acquisition.device import Acquisition
 from daemon.acquisition.inflation_sink import InflationSink
@@ -24,6 +23,7 @@ from daemon.influx.sink import InfluxSink
 from daemon.mqtt.live import BATCH_INTERVAL_S, LiveStream
 from daemon.recordings.writer import FLUSH_S, DeviceRecording
 from daemon.sessions.state import SessionState
+from simulators.lbx_stream import BLOCK, T0_US, block_frame, waveform
 
 RATE = 2000
 READ_NS = 16_000_000

@@ -7,10 +7,9 @@ and prints one JSON line: the samples each device was sent, and how far behind i
 schedule the feeder ended (a reader that does not keep up makes the kernel's buffer fill
 and the feeder wait: that is the back-pressure a flood test wants).
 
-The waveform is taken once from the simulator (a fatigue run, so inflations happen) and
-its sample bytes reused; per block only the header (sequence, device time) and CRC are
-made, in C (``struct``, ``binascii.crc_hqx``). So the feeder costs about a microsecond
-per block of 20 samples, where a Python simulator costs tens per sample.
+The frames come from ``simulators.lbx_stream`` (the simulator's waveform, reused; per
+block only a header and a CRC made), so the feeder costs about a microsecond per block
+of 20 samples, where a Python simulator costs tens per sample.
 
 The true time of every sample is the device time mapped linearly onto the wall clock at
 the start (``t_wall_ns = start_ns + (t_us - T0_US) * 1000``), printed in the summary, so a
@@ -23,49 +22,14 @@ import contextlib
 import errno
 import json
 import os
-import random
 import select
-import struct
 import sys
 import time
 import tty
-from binascii import crc_hqx
 
-from drivers.lbx import SYNC, TYPE_INFO, TYPE_SAMPLES
-from simulators.lbx_device import LbxDevice, LbxSettings
-from simulators.profiles import ProfilePlayer, segments
+from simulators.lbx_stream import BLOCK, T0_US, WAVEFORM_BLOCKS, block_frame, waveform
 
-BLOCK = 20
 BURST_S = 0.005
-T0_US = 1_000_000
-WAVEFORM_BLOCKS = 600
-"""12,000 samples of the simulator's waveform, reused in turn."""
-
-_HEAD = struct.Struct("<BHHIIBB")
-
-
-def waveform() -> tuple[bytes, list[bytes]]:
-    """The simulator's INFO frame and ``WAVEFORM_BLOCKS`` blocks' sample bytes."""
-    rng = random.Random(7)
-    settings = LbxSettings(rate_hz=2000.0, block_samples=BLOCK)
-    device = LbxDevice(
-        settings, ProfilePlayer(segments("fatigue", rng, cycles=1000, hold_s=0.5)), rng
-    )
-    info = b""
-    blocks: list[bytes] = []
-    while len(blocks) < WAVEFORM_BLOCKS:
-        for e in device.step():
-            kind = e.data[2] if e.data[:2] == SYNC else None
-            if kind == TYPE_INFO and not info:
-                info = e.data
-            elif kind == TYPE_SAMPLES:
-                blocks.append(e.data[5 + 12 : -2])
-    return info, blocks
-
-
-def block_frame(seq: int, t0_us: int, period_us: int, samples: bytes) -> bytes:
-    body = _HEAD.pack(TYPE_SAMPLES, 12 + len(samples), seq, t0_us, period_us, 3, BLOCK) + samples
-    return SYNC + body + struct.pack("<H", crc_hqx(body, 0xFFFF))
 
 
 def open_pty() -> tuple[int, str]:

@@ -27,15 +27,17 @@ log = logging.getLogger(__name__)
 RETRY_S = 1.0
 MAX_MEMORY_LINES = 500_000
 """About 60 MB of lines: minutes of a fast bench while the outbox cannot take them."""
-HIGH_WATER_LINES = 100_000
-"""Pending lines past which, while the outbox takes commits, reading pauses (a flood;
-``daemon.acquisition.flow``): seconds of the fastest bench, far under the memory bound."""
+HIGH_WATER_BATCHES = 20
+"""Batches' worth of pending lines past which, while the outbox takes commits, reading
+pauses (a flood; ``daemon.acquisition.flow``): the outbox is that far behind. With the
+default batch size, 100,000 lines: seconds of the fastest bench, far under the bound."""
 
 
 class Batcher:
     def __init__(self, outbox: AsyncOutbox, *, batch_size: int, flush_interval_s: float) -> None:
         self._outbox = outbox
         self._batch_size = batch_size
+        self._high_water = min(HIGH_WATER_BATCHES * batch_size, MAX_MEMORY_LINES // 2)
         self._interval = flush_interval_s
         self._lines: list[str] = []
         self._full = asyncio.Event()
@@ -81,7 +83,7 @@ class Batcher:
     def fill(self) -> float:
         """How full memory is, for back-pressure: nothing while commits fail (then
         acquisition goes on, and the memory bound applies)."""
-        return 0.0 if self.failing else len(self._lines) / HIGH_WATER_LINES
+        return 0.0 if self.failing else len(self._lines) / self._high_water
 
     def take_uncommitted(self) -> list[str]:
         """The lines the outbox could not take, oldest first; the batcher keeps none."""

@@ -171,3 +171,58 @@ async def test_socket_url() -> None:
     await asyncio.wait_for(port.lost, 2)
     port.close()
     assert link.rx_bytes == 0
+
+
+class Gate:
+    """A pipeline that is full until opened: ``full`` after each read, ``wait`` to resume."""
+
+    def __init__(self) -> None:
+        self.closed = True
+        self.resumes: list[object] = []
+
+    def full(self) -> bool:
+        return self.closed
+
+    def wait(self, resume: object) -> None:
+        self.resumes.append(resume)
+
+
+async def test_a_full_pipeline_pauses_reading_and_the_sender_waits(tmp_path: Path) -> None:
+    """Back-pressure on a real pty: after a read finds the pipeline full, the port reads
+    nothing more, the kernel's buffer fills and a non-blocking sender is refused; once the
+    pipeline has room every byte arrives, in order."""
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    gate = Gate()
+    port = SerialPort(path, flow=gate)
+    port.open()
+    os.close(slave)
+    got = bytearray()
+    port.start(lambda data, t: got.extend(data))
+    os.set_blocking(master, False)
+    sent = bytearray()
+    pattern = bytes(range(256)) * 16
+    os.write(master, pattern[:100])
+    sent += pattern[:100]
+    await asyncio.sleep(0.1)
+    assert bytes(got) == bytes(sent) and port.paused and len(gate.resumes) == 1
+    refused = False
+    for _ in range(10_000):  # until the kernel holds no more
+        try:
+            sent += pattern[: os.write(master, pattern)]
+        except BlockingIOError:
+            refused = True
+            break
+        await asyncio.sleep(0)
+    assert refused, "the sender had to wait"
+    assert len(got) == 100, "nothing read while paused"
+    gate.closed = False
+    gate.resumes.pop()()  # type: ignore[operator]
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if len(got) == len(sent):
+            break
+    assert bytes(got) == bytes(sent), "every byte, in order, once reading resumed"
+    assert not port.paused
+    port.close()
+    os.close(master)
