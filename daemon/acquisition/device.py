@@ -131,7 +131,10 @@ class Acquisition:
             assert port.lost is not None
             lost = port.lost
             await first_of(lost, stop.wait())
-            return str(lost.result()) if lost.done() else "stopping"
+            if lost.done():
+                return str(lost.result())
+            port.read_pending()
+            return "stopping"
         finally:
             watchdog.cancel()
             port.close()

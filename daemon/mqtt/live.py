@@ -4,7 +4,9 @@ The stream is one of the device's sinks: ``take`` appends a chunk's samples (nev
 await), so MQTT being down or slow can never delay reading or the InfluxDB path. Every
 ``BATCH_INTERVAL_S`` the pending samples become one message on
 ``<prefix>/<device>/samples``; messages wait in a bounded queue, and when the broker
-cannot keep up the oldest are dropped and counted (a live view wants the newest).
+cannot keep up the oldest are dropped and counted (a live view wants the newest). A
+silent device's stream sleeps until samples come or its status is due: the status is
+published when it changed, and at least every ``STATUS_HEARTBEAT_S``.
 
 Each device has its own MQTT connection, because a last will is per connection:
 if the daemon dies, the broker itself marks every one of its devices offline on
@@ -49,6 +51,10 @@ log = logging.getLogger(__name__)
 BATCH_INTERVAL_S = 0.1
 """About ten messages a second per device, never one per sample."""
 STATUS_INTERVAL_S = 1.0
+"""How often the status is looked at; it is published when it changed (samples
+counted, a state), and at least every ``STATUS_HEARTBEAT_S`` (a silent device's
+status holds still: publishing it every second only cost wake-ups)."""
+STATUS_HEARTBEAT_S = 10.0
 QUEUE_MESSAGES = 50
 """Five seconds of batches; beyond that the oldest go."""
 
@@ -76,6 +82,8 @@ class LiveStream:
         self.status_topic = topics.status(topic_prefix, device.name)
         self._samples: list[StampedSample] = []
         self._encoder = SampleBatchEncoder()
+        self._arrived = asyncio.Event()
+        """Set when samples come to an empty batch: wakes a batcher idling for them."""
         self._queue: deque[tuple[str, bytes, bool]] = deque()
         self._wake = asyncio.Event()
         self.connected = False
@@ -91,7 +99,10 @@ class LiveStream:
     # -- the sink, on the hot path: appends only ------------------------------
 
     def take(self, chunk: Chunk) -> None:
-        self._samples += chunk.samples
+        if chunk.samples:
+            if not self._samples:
+                self._arrived.set()
+            self._samples += chunk.samples
         for e in chunk.events:
             event = {"device": self.device, "session": self._session.name, "time_ns": e.time_ns}
             event |= {"code": e.code, "detail": e.detail, "value": e.value}
@@ -117,6 +128,12 @@ class LiveStream:
         self._enqueue(self.samples_topic, payload, retain=False)
 
     def status_payload(self, state: str | None = None) -> bytes:
+        status = self._status(state)
+        status["time_ns"] = time.time_ns()
+        return json.dumps(status).encode()
+
+    def _status(self, state: str | None = None) -> dict[str, Any]:
+        """The status message but its time (ordered as ``status_payload`` sends it)."""
         device = self.status
         status: dict[str, Any] = {
             "device": self.device,
@@ -127,10 +144,10 @@ class LiveStream:
             "driver": device.driver,
             "host": self.hostname,
         }
-        status |= {"time_ns": time.time_ns(), "rate_hz": self.rate_hz}
+        status |= {"time_ns": 0, "rate_hz": self.rate_hz}
         status |= {"live_dropped": self.dropped}
         status |= device.health()
-        return json.dumps(status).encode()
+        return status
 
     async def run(self, stop: asyncio.Event) -> None:
         """Batch, publish and reconnect until ``stop``; then publish offline (best effort)."""
@@ -153,6 +170,8 @@ class LiveStream:
 
     async def _batch_loop(self, stop: asyncio.Event) -> None:
         next_status = 0.0
+        last_status: dict[str, Any] = {}
+        last_status_at = 0.0
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             self._batch()
@@ -163,7 +182,21 @@ class LiveStream:
                     self.rate_hz = round(self._rate_samples / (now - self._rate_since), 1)
                 self._rate_since, self._rate_samples = now, 0
                 next_status = now + STATUS_INTERVAL_S
-                self._enqueue(self.status_topic, self.status_payload(), retain=True)
+                status = self._status()
+                if status != last_status or now - last_status_at >= STATUS_HEARTBEAT_S:
+                    last_status, last_status_at = status, now
+                    self._enqueue(self.status_topic, self.status_payload(), retain=True)
+            if not self._samples:
+                # Nothing coming (a silent device): wake for the next status or the
+                # first samples, not ten times a second.
+                self._arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        first_of(self._arrived.wait(), stop.wait()),
+                        max(0.0, next_status - loop.time()),
+                    )
+                if not self._samples:
+                    continue
             await sleep_unless(stop, BATCH_INTERVAL_S)
         self._batch()
 
