@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from bench import (
+    bench_chunk_path,
     bench_codec,
-    bench_e2e,
     bench_fuzz,
     bench_lbx,
+    bench_load,
     bench_outage_memory,
     bench_port,
     bench_scale_out,
@@ -18,7 +19,8 @@ def main() -> None:
         bench_codec,
         bench_lbx,
         bench_port,
-        bench_e2e,
+        bench_chunk_path,
+        bench_load,
         bench_scale_out,
         bench_fuzz,
         bench_outage_memory,

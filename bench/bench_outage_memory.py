@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.bench_e2e import cpu_s
+from bench.load import cpu_s
 from daemon.influx.server import PrivateInfluxd, free_port
 from daemon.influx.v1 import InfluxV1
 from tests.support.helpers import DaemonProcess, SimProcess, write_config

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.bench_e2e import cpu_s
+from bench.load import cpu_s
 from daemon.influx.server import PrivateInfluxd
 from daemon.influx.v1 import InfluxV1
 from tests.support.helpers import DaemonProcess, SimProcess, query_samples, write_config

@@ -49,8 +49,8 @@ READ_INTERVAL_S = 0.016
 FLOOD_BYTES = 1024
 """A read this large means bytes arrive faster than ticks should wait for (a tty's
 line buffer holds 4 KiB): such a port is read on every arrival instead."""
-SLOW_BYTES = 256
-"""A read smaller than this means a slow stream (under some 16 kB/s at the default
+SLOW_BYTES = 128
+"""A read smaller than this means a slow stream (under some 8 kB/s at the default
 interval): such a port is read every ``SLOW_TICKS`` intervals instead, on a coarser
 shared clock, so a device at 1-100 samples a second costs a few wake-ups a second, not
 one per tick. Its bytes wait at most 64 ms (4 KiB of kernel buffer holds seconds of
