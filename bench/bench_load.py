@@ -17,11 +17,10 @@ fixed cost, saturation, timestamp error.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from bench import bench_timestamps, fixed_cost
-from bench.load import SINKS, LoadResult, run, yardstick_us
+from bench.load import SINKS, LoadResult, run, servers, yardstick_us
 from daemon.influx.server import PrivateInfluxd
 from tests.support.mosquitto import PrivateMosquitto
 
@@ -75,46 +74,39 @@ def saturation(
 
 def main() -> list[str]:
     out = []
-    with tempfile.TemporaryDirectory(prefix="pvb-") as d:
-        tmp = Path(d)
-        with PrivateInfluxd(tmp / "influxd") as influxd:
-            mosquitto = PrivateMosquitto(tmp / "mosquitto")
-            mosquitto.start()
-            try:
-                yard = yardstick_us()
-                results = [
-                    run(
-                        tmp,
-                        influxd,
-                        mosquitto,
-                        devices=DEVICES,
-                        rate_hz=RATE,
-                        seconds=SECONDS,
-                        sinks=sinks,
-                        database=f"load{i}",
-                    )
-                    for i, sinks in enumerate(CONFIGS)
-                ]
-                yard = min(yard, yardstick_us())
-                out.append(
-                    f"cost at load: {DEVICES} LBX x {RATE} Hz = {DEVICES * RATE:,} samples/s, "
-                    f"{SECONDS:.0f} s each; yardstick json.dumps {yard:.2f} us (same run)"
-                )
-                out.extend(
-                    f"  {name(r.sinks):<40} {r.us_per_sample:6.2f} us/sample = "
-                    f"{r.us_per_sample / yard:4.2f}x yardstick (target all sinks <= 3x), "
-                    f"{r.core_fraction:5.1%} of a core, lost {r.lost} of {r.sent:,}"
-                    for r in results
-                )
-                out.append(
-                    f"saturation ({DEVICES} LBX feeders, rate per device raised until the daemon "
-                    "passes a core or falls behind; aim 300,000/s with every sink on; "
-                    "ThingsBoard IoT Gateway ~4,500 lines/s on this method, by its authors):"
-                )
-                out.append(saturation(tmp, influxd, mosquitto, frozenset()))
-                out.append(saturation(tmp, influxd, mosquitto, frozenset(SINKS)))
-            finally:
-                mosquitto.stop()
+    with servers() as (tmp, influxd, mosquitto):
+        yard = yardstick_us()
+        results = [
+            run(
+                tmp,
+                influxd,
+                mosquitto,
+                devices=DEVICES,
+                rate_hz=RATE,
+                seconds=SECONDS,
+                sinks=sinks,
+                database=f"load{i}",
+            )
+            for i, sinks in enumerate(CONFIGS)
+        ]
+        yard = min(yard, yardstick_us())
+        out.append(
+            f"cost at load: {DEVICES} LBX x {RATE} Hz = {DEVICES * RATE:,} samples/s, "
+            f"{SECONDS:.0f} s each; yardstick json.dumps {yard:.2f} us (same run)"
+        )
+        out.extend(
+            f"  {name(r.sinks):<40} {r.us_per_sample:6.2f} us/sample = "
+            f"{r.us_per_sample / yard:4.2f}x yardstick (target all sinks <= 3x), "
+            f"{r.core_fraction:5.1%} of a core, lost {r.lost} of {r.sent:,}"
+            for r in results
+        )
+        out.append(
+            f"saturation ({DEVICES} LBX feeders, rate per device raised until the daemon "
+            "passes a core or falls behind; aim 300,000/s with every sink on; "
+            "ThingsBoard IoT Gateway ~4,500 lines/s on this method, by its authors):"
+        )
+        out.append(saturation(tmp, influxd, mosquitto, frozenset()))
+        out.append(saturation(tmp, influxd, mosquitto, frozenset(SINKS)))
     out += fixed_cost.main()
     out += bench_timestamps.main()
     return out

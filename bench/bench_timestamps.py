@@ -12,11 +12,11 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from bench.load import servers
 from daemon.influx.server import PrivateInfluxd
 from daemon.influx.v1 import InfluxV1
 from tests.support.helpers import REPO, DaemonProcess, SimProcess, quantile, query_samples
@@ -90,16 +90,9 @@ def run(tmp: Path, influxd: PrivateInfluxd, mosquitto: PrivateMosquitto, *, load
 
 def main() -> list[str]:
     out = [f"LBX @ {RATE} Hz timestamp error over a pty, {SECONDS:.0f} s (stamped - taken):"]
-    with tempfile.TemporaryDirectory(prefix="pvb-") as d:
-        tmp = Path(d)
-        with PrivateInfluxd(tmp / "influxd") as influxd:
-            mosquitto = PrivateMosquitto(tmp / "mosquitto")
-            mosquitto.start()
-            try:
-                out.append(run(tmp, influxd, mosquitto, load=False))
-                out.append(run(tmp, influxd, mosquitto, load=True))
-            finally:
-                mosquitto.stop()
+    with servers() as (tmp, influxd, mosquitto):
+        out.append(run(tmp, influxd, mosquitto, load=False))
+        out.append(run(tmp, influxd, mosquitto, load=True))
     return out
 
 

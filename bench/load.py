@@ -9,12 +9,15 @@ sample dict) is measured here too, in the same run, before and after the load.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import timeit
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,20 @@ TICK = os.sysconf("SC_CLK_TCK")
 WARMUP_S = 2.0
 SINKS = ("recording", "live", "inflation")
 """Sinks besides InfluxDB (always on: it is the system of record)."""
+
+
+@contextlib.contextmanager
+def servers() -> Iterator[tuple[Path, PrivateInfluxd, PrivateMosquitto]]:
+    """A temporary directory, a private InfluxDB and a private Mosquitto in it."""
+    with tempfile.TemporaryDirectory(prefix="pvb-") as d:
+        tmp = Path(d)
+        with PrivateInfluxd(tmp / "influxd") as influxd:
+            mosquitto = PrivateMosquitto(tmp / "mosquitto")
+            mosquitto.start()
+            try:
+                yield tmp, influxd, mosquitto
+            finally:
+                mosquitto.stop()
 
 
 def yardstick_us() -> float:

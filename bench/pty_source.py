@@ -6,12 +6,11 @@ reader, then writes RATE lines/s in 1 ms bursts for SECONDS, then exits.
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 import time
-import tty
 
+from bench.lbx_feeder import open_pty, wait_for_reader
 from drivers.pvs import sentence
 
 LINE = sentence("PVS,1234,4294960000,12.345,ATM,1.234,00")
@@ -19,20 +18,9 @@ LINE = sentence("PVS,1234,4294960000,12.345,ATM,1.234,00")
 
 def main() -> None:
     rate, seconds = float(sys.argv[1]), float(sys.argv[2])
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    print(os.ttyname(slave), flush=True)
-    os.close(slave)
-    os.set_blocking(master, False)
-    while True:  # EIO until a reader opens the slave, then EAGAIN
-        try:
-            os.read(master, 1)
-        except BlockingIOError:
-            break
-        except OSError as exc:
-            if exc.errno != errno.EIO:
-                raise
-            time.sleep(0.01)
+    master, path = open_pty()
+    print(path, flush=True)
+    wait_for_reader(master)
     os.set_blocking(master, True)
     time.sleep(0.3)
     start = time.monotonic()

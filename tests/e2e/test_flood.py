@@ -4,7 +4,6 @@ the outbox is behind, and every sample is in InfluxDB exactly once."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ from daemon.pipeline import Chunk
 from daemon.recordings.encoder import RecordEncoder
 from daemon.recordings.file import RecordingFile
 from simulators.lbx_stream import BLOCK, blocks, waveform
-from tests.support.helpers import REPO, DaemonProcess, pvlog_cmd, write_config
+from tests.support.helpers import DaemonProcess, start_replay, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -49,13 +48,7 @@ def test_a_replay_at_max_rate_is_recorded_whole(
     recording = short_tmp / "long.mcap"
     expected = long_recording(recording)
     link = short_tmp / "port"
-    replay = subprocess.Popen(
-        pvlog_cmd("replay", str(recording), "--rate", "max", "--link", str(link)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
+    replay = start_replay(recording, "--rate", "max", "--link", str(link))
     extra = f'[recording]\ndir = "{short_tmp / "rec"}"\n[inflation]\nenabled = true\n'
     cfg = write_config(short_tmp, influx.url, influx.database, {"box": str(link)}, extra=extra)
     text = cfg.read_text().replace('driver = "pvs"', 'driver = "lbx"')

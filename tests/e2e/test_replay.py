@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from daemon.influx.v1 import InfluxV1
-from tests.support.helpers import REPO, DaemonProcess, SimProcess, finish, pvlog_cmd, write_config
+from tests.support.helpers import DaemonProcess, SimProcess, finish, start_replay, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -26,16 +25,6 @@ def session_samples(influx: InfluxV1, session: str) -> list[dict[str, Any]]:
     )
     series = res["results"][0]["series"][0]
     return [dict(zip(series["columns"], row, strict=True)) for row in series["values"]]
-
-
-def start_replay(recording: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        pvlog_cmd("replay", str(recording), *args),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
 
 
 def run_daemon(

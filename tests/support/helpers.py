@@ -187,3 +187,13 @@ def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def start_replay(recording: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        pvlog_cmd("replay", str(recording), *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
