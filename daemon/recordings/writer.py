@@ -11,8 +11,9 @@ channels:
   time = the aligned sample time.
 
 The recording is one of the device's sinks: ``take`` only appends the chunk to a list;
-a worker thread of the recording's own encodes what came in the last ``FLUSH_S`` as
-one MCAP chunk and flushes it (``daemon.recordings.file``),
+every ``FLUSH_S`` what came in is encoded as one MCAP chunk's records on the event loop
+(``daemon.recordings.encoder``) and a worker thread of the recording's own compresses
+and writes it (``daemon.recordings.file``),
 so at most about a second is unflushed and a file cut short by ``kill -9`` reads
 back up to its last chunk (as a stream: ``mcap.stream_reader.StreamReader``; the
 sorting readers want the file's end first). A failing disk never stops the acquisition:
