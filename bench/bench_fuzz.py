@@ -23,7 +23,7 @@ from bench.naive_lbx import NaiveLbx
 from bench.naive_pvs import oracle_samples
 from drivers.lbx import MAX_PAYLOAD, Channel, LbxParser, frame
 from drivers.pvs import MAX_SENTENCE, PvsParser, sentence
-from drivers.records import Sample
+from drivers.records import Sample, SampleBlock, rows
 
 FRAMES = int(os.environ.get("PVLOG_FUZZ_FRAMES", "1000000"))
 GROUP = 10_000
@@ -122,7 +122,7 @@ def fuzz_lbx(rng: random.Random) -> str:
         expected = reference.feed(data)
         got = []
         for piece in chunks(rng, data):
-            got += [r for r in parser.feed(piece, 0) if type(r) is Sample]
+            got += [r for r in rows(parser.feed(piece, 0)) if type(r) is Sample]
             most = max(most, len(parser._buf))
         decoded = [(r.seq, r.device_time_us or 0, r.values) for r in got]
         if decoded != expected:
@@ -141,7 +141,7 @@ def flood(name: str, make: Callable[[], object], data: bytes, size: Callable[[ob
     most = 0
     for i in range(0, len(data), 4096):
         records = parser.feed(data[i : i + 4096], 0)  # type: ignore[attr-defined]
-        assert not any(type(r) is Sample for r in records), name
+        assert not any(type(r) in {Sample, SampleBlock} for r in records), name
         most = max(most, size(parser))
     return f"flood {name}: {len(data) >> 20} MiB, no sample, buffer at most {most} B"
 

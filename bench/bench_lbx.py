@@ -10,7 +10,7 @@ from bench.common import best_rates, row
 from bench.naive_lbx import NaiveLbx
 from daemon.acquisition.clock import DeviceClock
 from drivers.lbx import LbxParser
-from drivers.records import Sample
+from drivers.records import SampleBlock
 from simulators.lbx_device import LbxDevice, LbxSettings
 from simulators.profiles import ProfilePlayer, segments
 
@@ -29,11 +29,10 @@ def bench_decode(rate_hz: float) -> tuple[str, float]:
     chunks = [data[i : i + 4096] for i in range(0, len(data), 4096)]
     nch = 3
 
-    others = sum(type(r) is not Sample for r in LbxParser().feed(data, 0))
-
     def ours() -> int:
         parser = LbxParser()
-        return nch * (sum(len(parser.feed(c, 0)) for c in chunks) - others)
+        blocks = (r for c in chunks for r in parser.feed(c, 0) if type(r) is SampleBlock)
+        return nch * sum(len(b.device_time_us) for b in blocks)
 
     def naive() -> int:
         decoder = NaiveLbx()

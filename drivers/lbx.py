@@ -9,7 +9,8 @@ CRC (``binascii.crc_hqx`` is CRC-16/CCITT-FALSE given init 0xFFFF, computed in C
 and after a bad frame resume at the byte after its SYNC1, so a real frame hidden
 inside the bad bytes is still found. A SAMPLES block is unpacked with one
 ``struct`` call and scaled one channel column at a time, so the per-value Python
-work is one multiply-add in a list comprehension.
+work is one multiply-add in a list comprehension; the block goes on as one record
+of columns (``SampleBlock``), never a record per sample.
 
 Raw values are only ever recorded with the scaling the device declared (INFO) or
 the operator configured (a channel map): a block that arrives before either is
@@ -27,7 +28,7 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Final, NamedTuple
 
-from drivers.records import DeviceInfo, Event, Record, Sample
+from drivers.records import DeviceInfo, Event, Record, SampleBlock
 from drivers.units import KPA_PER_UNIT
 
 SYNC: Final = b"\xa5\x5a"
@@ -85,7 +86,6 @@ _HEARTBEAT = struct.Struct("<II")
 _U16 = struct.Struct("<H")
 _T_MASK: Final = (1 << 32) - 1
 _SEQ_MOD: Final = 1 << 16
-_new_sample = tuple.__new__
 
 
 @functools.cache
@@ -107,8 +107,8 @@ class Channel(NamedTuple):
     name: str = ""
 
 
-BlockDecoder = Callable[[int, Sequence[int], int, tuple[int, ...]], list[Sample]]
-"""(block_seq, device times, rx_time_ns, raw values) -> one Sample per device time."""
+BlockDecoder = Callable[[tuple[int, ...]], tuple[list[float], ...]]
+"""A block's raw values (interleaved by channel) -> one column of values per field."""
 
 
 class _Layout(NamedTuple):
@@ -121,39 +121,30 @@ class _Layout(NamedTuple):
     decode: BlockDecoder
 
 
-def _block_decoder(
-    nch: int, fields: list[str], columns: list[tuple[int, float, float, int, int]]
-) -> BlockDecoder:
-    """One list comprehension, generated per layout, that builds a block's samples.
+def _block_decoder(nch: int, columns: list[tuple[int, float, float, int, int]]) -> BlockDecoder:
+    """One list comprehension per field, generated per layout, that builds a block's columns.
 
-    Like the line-protocol encoder: the field names and scalings are fixed per INFO,
-    so each sample costs one dict display and one multiply-add per value, with no
-    per-value lookups or intermediate lists. Values stay the spec's formula in f64:
+    Like the line-protocol encoder: the scalings are fixed per INFO, so each value
+    costs one multiply-add, with no per-value lookups and no per-sample objects (a
+    block stays columns down to the sinks). Values stay the spec's formula in f64:
     ``raw * scale + offset``, then an exact unit factor as ``* num / den``.
     """
-    names = [f"r{i}" for i in range(nch)]
     items = []
-    for field, (index, scale, offset, num, den) in zip(fields, columns, strict=True):
+    for index, scale, offset, num, den in columns:
         # Constants go into the source as exact literals (repr round-trips a float).
         # "+ 0.0" is left out only where it cannot matter: raw * scale is -0.0 only
         # for a negative scale, and adding +0.0 would turn that into 0.0.
-        value = f"{names[index]} * ({scale!r})"
+        value = f"r * ({scale!r})"
         if offset != 0.0 or math.copysign(1.0, offset) < 0 or math.copysign(1.0, scale) < 0:
             value = f"{value} + ({offset!r})"
         if (num, den) != (1, 1):
             value = f"({value}) * {num} / {den}"
-        items.append(f"{field!r}: {value}")
-    slices = ", ".join(f"raw[{i}::{nch}]" for i in range(nch)) if nch > 1 else "raw"
-    source = (
-        "def make(new, Sample, zip):\n"
-        "    def decode(seq, times, rx, raw):\n"
-        f"        return [new(Sample, (seq, t, rx, {{{', '.join(items)}}}, 0))"
-        f" for t, {', '.join(names)}{',' if nch == 1 else ''} in zip(times, {slices})]\n"
-        "    return decode\n"
-    )
-    env: dict[str, Callable[..., BlockDecoder]] = {}
+        source = f"raw[{index}::{nch}]" if nch > 1 else "raw"
+        items.append(f"[{value} for r in {source}]")
+    source = f"def decode(raw):\n    return ({''.join(item + ', ' for item in items)})\n"
+    env: dict[str, BlockDecoder] = {}
     exec(source, env)  # noqa: S102 - source built above from numbers and fixed names only
-    return env["make"](_new_sample, Sample, zip)
+    return env["decode"]
 
 
 def crc16(data: bytes | bytearray | memoryview) -> int:
@@ -194,7 +185,7 @@ def layout_for(channels: Sequence[Channel]) -> tuple[_Layout, list[str]]:
             field = f"{quantity}{n}_{unit}"
         fields.append(field)
         columns.append((index, ch.scale, ch.offset, factor.numerator, factor.denominator))
-    decode = _block_decoder(len(channels), fields, columns)
+    decode = _block_decoder(len(channels), columns)
     return _Layout(len(channels), tuple(fields), tuple(columns), decode), skipped
 
 
@@ -380,7 +371,7 @@ class LbxParser:
         times: Sequence[int] = range(t0, end, period) if period else [t0] * nsamp
         if end > _T_MASK:  # the device clock wraps inside this block
             times = [t & _T_MASK for t in times]
-        out.extend(layout.decode(block_seq, times, rx_time_ns, raw))
+        out.append(SampleBlock(block_seq, times, rx_time_ns, layout.fields, layout.decode(raw), 0))
         self.accepted += 1
 
     def _gap(self, block_seq: int, t0: int, period: int, nsamp: int, rx_time_ns: int) -> Event:

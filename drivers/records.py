@@ -7,6 +7,7 @@ on a path that runs once per sample.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 
@@ -23,6 +24,33 @@ class Sample(NamedTuple):
     rx_time_ns: int
     values: dict[str, float]
     flags: int
+
+
+class SampleBlock(NamedTuple):
+    """The readings of one frame, as columns: a fast device's block of samples.
+
+    A block of 20 samples is one record instead of 20 dicts and 20 tuples, and stays
+    columns down to the sinks, which encode a column in one pass. Every reading in
+    it is valid (a device that flags a reading sends rows, ``Sample``).
+    """
+
+    seq: int
+    """Shared by the block's samples (LBX: its ``block_seq``)."""
+    device_time_us: Sequence[int]
+    """One per sample: a ``range`` when they are evenly spaced (the common case)."""
+    rx_time_ns: int
+    fields: tuple[str, ...]
+    columns: tuple[list[float], ...]
+    """One per field, index-aligned with ``device_time_us``."""
+    flags: int
+
+    def rows(self) -> list[Sample]:
+        """The same samples one by one (tools, tests; not the hot path)."""
+        fields, seq, rx, flags = self.fields, self.seq, self.rx_time_ns, self.flags
+        return [
+            Sample(seq, t, rx, dict(zip(fields, values, strict=True)), flags)
+            for t, *values in zip(self.device_time_us, *self.columns, strict=True)
+        ]
 
 
 class Event(NamedTuple):
@@ -46,4 +74,16 @@ class DeviceInfo(NamedTuple):
     extra: dict[str, str]
 
 
-Record = Sample | Event | DeviceInfo
+Record = Sample | SampleBlock | Event | DeviceInfo
+Row = Sample | Event | DeviceInfo
+
+
+def rows(records: Iterable[Record]) -> list[Row]:
+    """``records`` with every block as its samples: one record per sample, in order."""
+    out: list[Row] = []
+    for r in records:
+        if isinstance(r, SampleBlock):
+            out += r.rows()
+        else:
+            out.append(r)
+    return out

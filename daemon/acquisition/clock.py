@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Sequence
 from typing import Final
 
 WRAP: Final = 1 << 32
@@ -135,6 +136,42 @@ class DeviceClock:
             out = self._last_out + 1
         self._last_out = out
         return out
+
+    def to_host_times(self, device_us: Sequence[int], rx_time_ns: int) -> list[int]:
+        """``to_host_ns`` of each of a block's samples, received together: the same
+        times, and the clock left in the same state, as that many calls.
+
+        Evenly spaced samples (a ``range``) between the block's first and last need
+        no call each. Once the first is stamped, the fit stays as it is up to the
+        last: every sample shares the receive time, so none closes a bin, and
+        ``rx - device_time`` only falls along the block, so the last sample bounds
+        the fit tightest and is the only one that can lower it or jump. The middle
+        is then the fit's line at each device time, if the line says so at the
+        middle's ends (no jump; none delivered sooner than the fit allows; still
+        increasing after the first). Otherwise, and for anything but a rising
+        ``range`` inside the 32-bit clock, the samples are stamped one by one.
+        """
+        to_host = self.to_host_ns
+        n = len(device_us)
+        if n < 4 or type(device_us) is not range or device_us.step <= 0 or device_us[-1] >= WRAP:
+            return [to_host(t, rx_time_ns) for t in device_us]
+        first = to_host(device_us[0], rx_time_ns)
+        step_ns = device_us.step * 1000
+        d1 = self._device_ns + step_ns  # the middle: device_us[1:-1], in ns
+        d2 = d1 + (n - 3) * step_ns
+        offset, slope, ref = self._offset, self._slope, self._ref
+        low1, low2 = rx_time_ns - d1, rx_time_ns - d2
+        fit1 = offset + int(slope * (d1 - ref))
+        fit2 = offset + int(slope * (d2 - ref))
+        if low1 - fit1 > JUMP_NS or low2 < fit2 or d1 + fit1 <= first:
+            return [first] + [to_host(t, rx_time_ns) for t in device_us[1:]]
+        middle = [d + offset + int(slope * (d - ref)) for d in range(d1, d2 + 1, step_ns)]
+        self._last_raw = device_us[-2]
+        self._device_ns = d2
+        if low2 < self._bin_low:
+            self._bin_low, self._bin_device = low2, d2
+        self._last_out = middle[-1]
+        return [first, *middle, to_host(device_us[-1], rx_time_ns)]
 
     def _anchor(self, device_ns: int, rx_time_ns: int) -> None:
         """Start a fit at this sample: offset from it alone, drift unknown."""

@@ -5,10 +5,12 @@ every sink as a chunk of its own (its ``pv_inflation`` point; a burst is an even
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from itertools import repeat
+from math import isnan
 
 from daemon.acquisition.inflations import Inflation, InflationDetector
-from daemon.pipeline import Chunk, StampedEvent
+from daemon.pipeline import NAN, Chunk, Samples, StampedEvent
 from drivers.units import kpa_to_atm
 
 log = logging.getLogger(__name__)
@@ -26,11 +28,15 @@ class InflationSink:
         self._emit = emit
 
     def take(self, chunk: Chunk) -> None:
+        samples = chunk.samples
+        pressure = samples.column("pressure_kpa")
+        if pressure is None:
+            return
+        volume: Iterable[float] = samples.column("volume_ml") or repeat(NAN)
         add = self.detector.add
-        for t, _rx, _seq, values, _flags in chunk.samples:
-            p = values.get("pressure_kpa")
-            if p is not None:
-                done = add(t, p, values.get("volume_ml"))
+        for t, p, v in zip(samples.time_ns, pressure, volume, strict=False):
+            if not isnan(p):  # NaN: no valid reading
+                done = add(t, p, None if isnan(v) else v)
                 if done is not None:
                     self._emit(self._completed(done))
 
@@ -46,4 +52,4 @@ class InflationSink:
             )
             log.warning("%s: %s", self.device, detail)
             events.append(StampedEvent(inflation.burst_ns, "burst", detail, inflation.peak_kpa))
-        return Chunk(b"", inflation.end_ns, [], events, [inflation])
+        return Chunk(b"", inflation.end_ns, Samples(), events, [inflation])

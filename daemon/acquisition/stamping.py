@@ -2,17 +2,18 @@
 
 Pure (the receive times come with the records), so its rules are unit-tested
 without a port: a sample with a device clock gets its device time fitted onto host
-time (``DeviceClock``); one without gets its receive time, kept unique per series;
-a ``gap`` is stamped with the sample that ends it (every record of a chunk shares
-the receive time, that sample's time is unique); a ``boot`` restarts the clock; an
-identity becomes an ``identity`` event when it is new or changed (devices repeat it).
+time (``DeviceClock``; a block's samples in one call); one without gets its receive
+time, kept unique per series; a ``gap`` is stamped with the sample that ends it
+(every record of a chunk shares the receive time, that sample's time is unique); a
+``boot`` restarts the clock; an identity becomes an ``identity`` event when it is
+new or changed (devices repeat it). The samples go on as columns (``Samples``).
 """
 
 from __future__ import annotations
 
 from daemon.acquisition.clock import DeviceClock
-from daemon.pipeline import Chunk, StampedEvent, StampedSample
-from drivers.records import DeviceInfo, Event, Record, Sample
+from daemon.pipeline import Chunk, Samples, StampedEvent
+from drivers.records import DeviceInfo, Event, Record, Sample, SampleBlock
 
 
 class Stamper:
@@ -26,25 +27,28 @@ class Stamper:
         last sample's clock is a new one, not a bound on the old fit."""
         if not rebooted:
             self._observe_last_sample(records)
-        samples: list[StampedSample] = []
-        append = samples.append
+        samples = Samples()
         events: list[StampedEvent] = []
         gap: Event | None = None
-        to_host_ns = self.clock.to_host_ns
-        new = tuple.__new__  # NamedTuple's own __new__ is a Python call: a third of the cost
         for record in records:
-            if type(record) is Sample:
+            if isinstance(record, SampleBlock):
+                stamped = self.clock.to_host_times(record.device_time_us, record.rx_time_ns)
+                if gap is not None and stamped:
+                    events.append(_gap(gap, stamped[0]))
+                    gap = None
+                samples.add_block(stamped, record)
+            elif isinstance(record, Sample):
                 seq, t, rx, values, flags = record
                 if t is None:  # no device clock: receive time, kept unique per series
                     time_ns = max(rx, self._last_rx_stamp + 1)
                     self._last_rx_stamp = time_ns
                 else:
-                    time_ns = to_host_ns(t, rx)
+                    time_ns = self.clock.to_host_ns(t, rx)
                 if gap is not None:
                     events.append(_gap(gap, time_ns))
                     gap = None
-                append(new(StampedSample, (time_ns, rx, seq, values, flags)))
-            elif type(record) is Event:
+                samples.add_row(time_ns, rx, seq, values, flags)
+            elif isinstance(record, Event):
                 if record.code == "gap":  # drivers put it just before the sample ending it
                     gap = record
                     continue
@@ -57,20 +61,25 @@ class Stamper:
                     else self.clock.event_time_ns(t, record.rx_time_ns)
                 )
                 events.append(StampedEvent(time_ns, record.code, record.detail, record.value))
-            elif type(record) is DeviceInfo:
+            elif isinstance(record, DeviceInfo):
                 if self._identity_changed(record):
                     events.append(identity_event(record))
                 self.identity = record
         if gap is not None:
             events.append(_gap(gap, rx_time_ns))
-        return new(Chunk, (raw, rx_time_ns, samples, events, []))
+        return Chunk(raw, rx_time_ns, samples, events, [])
 
     def _observe_last_sample(self, records: list[Record]) -> None:
         """Let the clock see the chunk's tightest bound first (see ``DeviceClock.observe``)."""
         last = records[-1] if records else None
-        if type(last) is not Sample:  # rarely: an event or identity ends the read
-            last = next((r for r in reversed(records) if type(r) is Sample), None)
-        if last is not None and last.device_time_us is not None:
+        if not isinstance(last, (Sample, SampleBlock)):  # rarely: an event or identity ends it
+            last = next(
+                (r for r in reversed(records) if isinstance(r, (Sample, SampleBlock))), None
+            )
+        if isinstance(last, SampleBlock):
+            if last.device_time_us:
+                self.clock.observe(last.device_time_us[-1], last.rx_time_ns)
+        elif last is not None and last.device_time_us is not None:
             self.clock.observe(last.device_time_us, last.rx_time_ns)
 
     def _identity_changed(self, info: DeviceInfo) -> bool:

@@ -15,12 +15,16 @@ NaN and infinities omitted (the field, not the line); ints suffixed ``i``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from math import isnan
 
 TEXT_CACHE_SIZE = 50_000
 """Float texts remembered per series: a few MB at most; cleared when full."""
 
 SampleEncoder = Callable[[Mapping[str, float], int, int, int], str]
+ColumnEncoder = Callable[..., list[str] | None]
+"""(time_ns, seq, flags, *value columns in layout order) -> lines, or None if a value
+is one Point omits (then the samples go one by one)."""
 
 _MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
 _KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
@@ -96,8 +100,67 @@ class SampleLines:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self._encoders: dict[frozenset[str], SampleEncoder] = {}
+        self._column_encoders: dict[tuple[str, ...], tuple[ColumnEncoder, list[int]] | None] = {}
         self._texts: dict[float, str] = {}
         self.encode: SampleEncoder = self._switch
+
+    def encode_columns(
+        self,
+        time_ns: list[int],
+        seq: list[int],
+        flags: list[int],
+        fields: tuple[str, ...],
+        columns: Sequence[list[float]],
+    ) -> list[str]:
+        """Samples given as columns (NaN: no reading), one line each: the same lines
+        ``encode`` writes for them one by one, a column of texts at a time."""
+        if fields not in self._column_encoders:
+            self._column_encoders[fields] = self._compile_columns(fields)
+        entry = self._column_encoders[fields]
+        if entry is not None:
+            encoder, order = entry
+            lines = encoder(time_ns, seq, flags, *[columns[i] for i in order])
+            if lines is not None:
+                return lines
+        # A missing reading (NaN) or a value Point omits: one by one (``encode``
+        # switches layout as it goes, so it is looked up each time).
+        return [
+            self.encode({f: v for f, v in zip(fields, vs, strict=True) if not isnan(v)}, s, fl, t)
+            for t, s, fl, *vs in zip(time_ns, seq, flags, *columns, strict=True)
+        ]
+
+    def _compile_columns(self, fields: tuple[str, ...]) -> tuple[ColumnEncoder, list[int]] | None:
+        """Generate the column encoder for one field layout: a list comprehension of
+        texts per column (remembered texts, as ``encode``), then one f-string a line."""
+        if not fields or {"seq", "flags"} & set(fields) or len(set(fields)) != len(fields):
+            return None
+        layout = sorted(fields)
+        slots = [(key, f"a{i}", True) for i, key in enumerate(layout)]
+        slots += [("seq", "s", False), ("flags", "fl", False)]
+        slots.sort()
+        env: dict[str, object] = {"P": self.prefix, "get": self._texts.get, "fill": self._fill}
+        pieces = []
+        for n, (key, var, is_float) in enumerate(slots):
+            env[f"K{n}"] = ("," if n else "") + escape_key(key) + "="
+            pieces.append(f"{{K{n}}}{{{var}}}" + ("" if is_float else "i"))
+        columns = ", ".join(f"c{i}" for i in range(len(layout)))
+        texts = "".join(
+            f"    x{i} = [get(v) or fill(v) for v in c{i}]\n"
+            f"    if None in x{i}:\n"
+            "        return None\n"
+            for i in range(len(layout))
+        )
+        names = ", ".join(f"a{i}" for i in range(len(layout)))
+        src = (
+            f"def encode(time_ns, seq, flags, {columns}):\n"
+            f"{texts}"
+            f'    return [f"{{P}}{"".join(pieces)} {{t}}"'
+            f" for t, s, fl, {names} in zip(time_ns, seq, flags, "
+            f"{', '.join(f'x{i}' for i in range(len(layout)))})]\n"
+        )
+        exec(compile(src, f"<pv_sample column encoder {layout}>", "exec"), env)  # noqa: S102
+        encoder: ColumnEncoder = env["encode"]  # type: ignore[assignment]
+        return encoder, [fields.index(key) for key in layout]
 
     def _switch(self, values: Mapping[str, float], seq: int, flags: int, time_ns: int) -> str:
         layout = frozenset(values)

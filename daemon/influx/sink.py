@@ -39,8 +39,13 @@ class InfluxSink:
         if encoder is None or name != self._name:
             self._name = name
             encoder = self._samples = schema.sample_lines(self.device, name, self._static_tags)
-        encode = encoder.encode
-        lines = [encode(values, seq, flags, t) for t, _rx, seq, values, flags in chunk.samples]
+        samples = chunk.samples
+        lines = (
+            encoder.encode_columns(samples.time_ns, samples.seq, samples.flags,
+                                   samples.fields, samples.columns)
+            if samples
+            else []
+        )  # fmt: skip
         if chunk.events:
             lines += [schema.event_line(self.device, name, e) for e in chunk.events]
         if chunk.inflations:

@@ -43,7 +43,7 @@ from daemon.mqtt import topics
 from daemon.mqtt.link import MQTT_FAILURES, Broker, as_broker
 from daemon.mqtt.link import client as mqtt_client
 from daemon.mqtt.sample_batch import SampleBatchEncoder
-from daemon.pipeline import Chunk, StampedSample
+from daemon.pipeline import Chunk, Samples
 from daemon.sessions.state import SessionState
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class LiveStream:
         self.samples_topic = topics.samples(topic_prefix, device.name)
         self.events_topic = topics.events(topic_prefix, device.name)
         self.status_topic = topics.status(topic_prefix, device.name)
-        self._samples: list[StampedSample] = []
+        self._samples = Samples()
         self._encoder = SampleBatchEncoder()
         self._arrived = asyncio.Event()
         """Set when samples come to an empty batch: wakes a batcher idling for them."""
@@ -102,7 +102,7 @@ class LiveStream:
         if chunk.samples:
             if not self._samples:
                 self._arrived.set()
-            self._samples += chunk.samples
+            self._samples.extend(chunk.samples)
         for e in chunk.events:
             event = {"device": self.device, "session": self._session.name, "time_ns": e.time_ns}
             event |= {"code": e.code, "detail": e.detail, "value": e.value}
@@ -119,7 +119,7 @@ class LiveStream:
 
     def _batch(self) -> None:
         """Turn the pending samples into one message."""
-        samples, self._samples = self._samples, []
+        samples, self._samples = self._samples, Samples()
         self._rate_samples += len(samples)
         if not samples:
             return

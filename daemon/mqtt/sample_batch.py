@@ -3,19 +3,18 @@
 ``json.dumps`` of the batch spent most of its time writing floats: the shortest text
 of a waveform value such as 121590 x 0.01 runs to 17 digits. A device repeats its
 quantised readings, so each value's text is remembered (as the line-protocol encoder
-does) and the arrays are joined from the texts; the columns come from the samples by
-``zip``, in C. The result parses to exactly what ``json.dumps`` of the same dict gives
-(the unit tests compare the two, byte for byte).
+does) and the arrays are joined from the texts of the chunk's columns. The result
+is exactly what ``json.dumps`` of the same dict gives, a missing reading (NaN)
+written as null (the unit tests compare the two, byte for byte).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
-from operator import itemgetter
+from collections.abc import Iterable
 
-from daemon.pipeline import StampedSample
+from daemon.pipeline import Samples
 
 TEXT_CACHE_SIZE = 50_000
 UNITS = {"pressure_kpa": "kPa", "volume_ml": "mL", "ibp_mmhg": "mmHg", "temp_c": "C"}
@@ -43,26 +42,16 @@ class SampleBatchEncoder:
         get, text = self._texts.get, self._text
         return ", ".join([(v is not None and get(v)) or text(v) for v in column])
 
-    def encode(self, device: str, session: str, samples: Sequence[StampedSample]) -> bytes:
-        times, _rx, seqs, values, flags = zip(*samples, strict=True)
-        fields = sorted({k for v in values for k in v})
-        try:
-            columns: Iterable[Iterable[float | None]] = (
-                zip(*map(itemgetter(*fields), values), strict=True)
-                if len(fields) > 1
-                else [[v[fields[0]] for v in values]]
-            )
-            columns = list(columns)
-        except KeyError:  # a reading missing from some sample: null there
-            columns = [[v.get(f) for v in values] for f in fields]
-        named = zip(fields, columns, strict=True)
+    def encode(self, device: str, session: str, samples: Samples) -> bytes:
+        fields = sorted(samples.fields)
+        named = [(f, samples.column(f) or []) for f in fields]
         head = json.dumps({"device": device, "session": session,
                            "units": {f: UNITS.get(f, "") for f in fields}})  # fmt: skip
         parts = [
             head[:-1],
-            ', "time_ns": [', ", ".join(map(str, times)),
-            '], "seq": [', ", ".join(map(str, seqs)),
-            '], "flags": [', ", ".join(map(str, flags)),
+            ', "time_ns": [', ", ".join(map(str, samples.time_ns)),
+            '], "seq": [', ", ".join(map(str, samples.seq)),
+            '], "flags": [', ", ".join(map(str, samples.flags)),
             '], "values": {',
             ", ".join([f"{json.dumps(f)}: [{self._floats(c)}]" for f, c in named]),
             "}}",

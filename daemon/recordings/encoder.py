@@ -4,22 +4,24 @@ Runs on the event loop, once a second per recording (``DeviceRecording.flush``);
 compressing and writing is left to the recording's thread. Encoding there instead cost
 twice as much: the two threads took turns at the GIL every few milliseconds.
 
-The samples of a batch are encoded in one pass, each message record (MCAP header and
-CDR body together) one ``struct`` call; the raw bytes and the events are few and go as
-they come. Channel ids are the recording's, not a file's: ``channels`` lists every
-channel so far, and each file declares those its chunks use.
+A read's samples are encoded from its columns in one ``struct`` call: every message
+record (MCAP header and CDR body together) back to back, a missing reading NaN; the
+raw bytes and the events are few and go as they come. Channel ids are the
+recording's, not a file's: ``channels`` lists every channel so far, and each file
+declares those its chunks use.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import chain, repeat
 from typing import Any
 
-from daemon.pipeline import Chunk, StampedSample
+from daemon.pipeline import Chunk, Samples
 from daemon.recordings.format import (
     CDR_LE,
     EVENT_SCHEMA,
@@ -34,6 +36,8 @@ NS = 1_000_000_000
 NAN = math.nan
 RAW, EVENTS = 1, 2
 """The channel ids every recording has; sample layouts follow."""
+MAX_RUN_PACKERS = 256
+"""Packers kept per layout, one per run length (reads differ in size, but not widely)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,7 @@ CHANNELS = (
 
 
 class _SampleLayout:
-    """A ``samples`` channel for one set of fields: its id, record layout and field getter."""
+    """A ``samples`` channel for one set of fields: its id and record layout."""
 
     def __init__(self, channel_id: int, fields: tuple[str, ...]) -> None:
         self.id = channel_id
@@ -66,7 +70,16 @@ class _SampleLayout:
         self.struct = sample_struct(fields, "<BQHIQQ")
         self.size = self.struct.size
         self.length = self.size - 9
-        self.values = itemgetter(*fields) if len(fields) > 1 else lambda v: (v[fields[0]],)
+        self._runs: dict[int, Callable[..., bytes]] = {}
+
+    def pack_run(self, n: int) -> Callable[..., bytes]:
+        """The packer of ``n`` such records back to back: a chunk's samples in one call."""
+        pack = self._runs.get(n)
+        if pack is None:
+            if len(self._runs) >= MAX_RUN_PACKERS:
+                self._runs.clear()
+            pack = self._runs[n] = struct.Struct("<" + self.struct.format[1:] * n).pack
+        return pack
 
 
 class RecordEncoder:
@@ -99,45 +112,30 @@ class RecordEncoder:
                                    self.sequence, t, t)  # fmt: skip
         buf.add(channel, head + data, [t], MESSAGE_HEADER.size + len(data))
 
-    def _samples(self, buf: ChunkBuffer, samples: list[StampedSample]) -> None:
-        ch = self._current
-        keys = ch.keys if ch is not None else None
-        if keys is None or any(s[3].keys() != keys for s in samples):
-            self._varied(buf, samples)
-            return
-        assert ch is not None
-        pack, length, cid, values = ch.struct.pack, ch.length, ch.id, ch.values
+    def _samples(self, buf: ChunkBuffer, samples: Samples) -> None:
+        ch = self._layout_for(samples.fields)
+        n = len(samples)
+        times = samples.time_ns
+        columns = [samples.column(f) or [NAN] * n for f in ch.fields]
         seq0 = self.sequence
-        self.sequence += len(samples)
-        rows = [
-            (MESSAGE, length, cid, seq0 + i, t, rx, CDR_LE, t // NS, t % NS, n, flags, *values(v))
-            for i, (t, rx, n, v, flags) in enumerate(samples, 1)
-        ]
-        encoded = b"".join([pack(*row) for row in rows])
-        buf.add(cid, encoded, [s[0] for s in samples], ch.size)
+        self.sequence += n
+        records = zip(
+            repeat(MESSAGE), repeat(ch.length), repeat(ch.id), range(seq0 + 1, seq0 + n + 1),
+            times, samples.rx_time_ns, repeat(CDR_LE), [t // NS for t in times],
+            [t % NS for t in times], samples.seq, samples.flags, *columns,
+        )  # fmt: skip
+        buf.add(ch.id, ch.pack_run(n)(*chain.from_iterable(records)), times, ch.size)
 
-    def _varied(self, buf: ChunkBuffer, samples: list[StampedSample]) -> None:
-        """Samples whose fields differ from the layout's: a reading missing (NaN), or a
-        device with other channels now (a new schema and channel, same topic)."""
-        for s in samples:
-            ch = self._layout_for(s.values)
-            row = [s.values.get(f, NAN) for f in ch.fields]
-            t = s.time_ns
-            self.sequence += 1
-            data = ch.struct.pack(
-                MESSAGE, ch.length, ch.id, self.sequence, t, s.rx_time_ns, CDR_LE, t // NS,
-                t % NS, s.seq, s.flags, *row,
-            )  # fmt: skip
-            buf.add(ch.id, data, [t], ch.size)
-
-    def _layout_for(self, values: Mapping[str, Any]) -> _SampleLayout:
+    def _layout_for(self, fields: tuple[str, ...]) -> _SampleLayout:
+        """The layout for samples with ``fields``: the current one if it has them all (a
+        reading missing is NaN), one seen before, or a new schema and channel."""
         ch = self._current
-        if ch is not None and values.keys() <= ch.keys:
+        if ch is not None and ch.keys.issuperset(fields):
             return ch
         for known in self._layouts.values():
-            if values.keys() <= known.keys:
+            if known.keys.issuperset(fields):
+                self._current = known
                 return known
-        fields = tuple(values)
         cid = len(self.channels) + 1
         self.channels.append(
             ChannelDef(cid, "samples", "cdr", cid, SAMPLE_TYPE, "ros2msg",

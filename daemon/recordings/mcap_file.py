@@ -21,6 +21,7 @@ import struct
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import IO
 
 import zstandard
@@ -74,8 +75,8 @@ class ChunkBuffer:
         offset = len(self.records)
         pairs = self.index.setdefault(channel_id, [])
         if isinstance(sizes, int):
-            for i, t in enumerate(times):
-                pairs += (t, offset + i * sizes)
+            end = offset + len(times) * sizes
+            pairs += chain.from_iterable(zip(times, range(offset, end, sizes), strict=True))
         else:
             for t, size in zip(times, sizes, strict=True):
                 pairs += (t, offset)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from daemon.influx.v1 import InfluxV1
-from daemon.pipeline import Chunk
+from daemon.pipeline import Chunk, Samples
 from daemon.recordings.encoder import RecordEncoder
 from daemon.recordings.file import RecordingFile
 from simulators.lbx_stream import BLOCK, blocks, waveform
@@ -30,10 +30,10 @@ def long_recording(path: Path) -> int:
     encoder = RecordEncoder("box")
     f = RecordingFile(path, {"device": "box", "driver": "lbx", "session": "orig"})
     t = 1_764_000_000_000_000_000
-    chunks = [Chunk(info, t, [], [], [])]
+    chunks = [Chunk(info, t, Samples(), [], [])]
     for i in range(0, BLOCKS, 16):
         t += 160_000_000
-        chunks.append(Chunk(b"".join(frames[i : i + 16]), t, [], [], []))
+        chunks.append(Chunk(b"".join(frames[i : i + 16]), t, Samples(), [], []))
         if len(chunks) >= 100:
             f.write(encoder.encode(chunks), encoder.channels)
             chunks = []

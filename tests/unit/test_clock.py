@@ -5,6 +5,9 @@ from __future__ import annotations
 import itertools
 import random
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from daemon.acquisition.clock import WRAP, DeviceClock
 
 HOST0 = 1_800_000_000_000_000_000
@@ -59,3 +62,46 @@ def test_drift_is_followed_both_ways() -> None:
             t = clock.to_host_ns(dev_us % WRAP, true_ns + 200_000)
             worst = max(worst, abs(t - true_ns - 200_000))
         assert worst < 1_500_000, (ppm, worst)
+
+
+def _state(clock: DeviceClock) -> dict[str, object]:
+    state = dict(vars(clock))
+    state["_bins"] = list(clock._bins)
+    return state
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, WRAP - 1),  # the block's first device time
+            st.sampled_from([1, 250, 500, 1000, 2000]),  # its period, µs
+            st.integers(1, 40),  # its samples
+            st.integers(-20_000_000, 40_000_000),  # its receive time after the nominal
+            st.booleans(),  # whether it follows on from the block before
+            st.booleans(),  # observed first (as stamping does) or not
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_a_block_stamps_as_its_samples_one_by_one(
+    blocks: list[tuple[int, int, int, int, bool, bool]],
+) -> None:
+    """``to_host_times`` is a shortcut, not another fit: same times, same state after."""
+    one, block = DeviceClock(), DeviceClock()
+    t_next, host = 0, HOST0
+    for start, period, n, late, follows, observe in blocks:
+        t0 = t_next if follows else start
+        t_next = (t0 + n * period) % WRAP
+        host += n * period * 1000
+        rx = host + late
+        end = t0 + n * period
+        times = (
+            range(t0, end, period) if end <= WRAP else [t % WRAP for t in range(t0, end, period)]
+        )
+        if observe:
+            one.observe(times[-1], rx)
+            block.observe(times[-1], rx)
+        assert block.to_host_times(times, rx) == [one.to_host_ns(t, rx) for t in times]
+        assert _state(block) == _state(one)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from daemon.config import ConfigError, load_config
-from daemon.pipeline import Chunk
+from daemon.pipeline import Chunk, Samples
 from daemon.recordings.writer import DeviceRecording
 from daemon.sessions.state import SessionState
 from daemon.tools.recording import info
@@ -67,7 +67,7 @@ def test_recording_info_decodes_with_the_files_driver_and_never_guesses(tmp_path
         rec = DeviceRecording(
             tmp_path / where, "d", SessionState("s"), metadata=meta, max_file_bytes=2**20
         )
-        rec.take(Chunk(GOLDEN_PVS + bad, 1, [], [], []))
+        rec.take(Chunk(GOLDEN_PVS + bad, 1, Samples(), [], []))
         rec.close()
     (known,) = (tmp_path / "known").rglob("*.mcap")
     (unknown,) = (tmp_path / "unknown").rglob("*.mcap")

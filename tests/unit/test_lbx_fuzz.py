@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.naive_lbx import NaiveLbx
-from drivers.lbx import LbxParser, frame
+from drivers.lbx import frame
 from drivers.records import Record, Sample
+from tests.support.lbx_rows import LbxRows
 from tests.unit.test_lbx_rules import CHANNELS, block, heartbeat, info
 
 
@@ -74,7 +75,7 @@ def chunked(data: bytes, sizes: list[int]) -> list[bytes]:
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=3000), cuts)
 def test_random_bytes_never_raise_and_stay_bounded(data: bytes, sizes: list[int]) -> None:
-    parser = LbxParser()
+    parser = LbxRows()
     for piece in chunked(data, sizes):
         parser.feed(piece, 0)
         assert len(parser._buf) < 5 + 1024 + 2 + 200
@@ -84,9 +85,9 @@ def test_random_bytes_never_raise_and_stay_bounded(data: bytes, sizes: list[int]
 @given(mutated(), cuts)
 def test_mutated_streams_give_exactly_the_reference_samples(data: bytes, sizes: list[int]) -> None:
     reference = NaiveLbx(CHANNELS).feed(data)
-    whole = LbxParser(CHANNELS)
+    whole = LbxRows(CHANNELS)
     assert decoded(whole.feed(data, 0)) == reference
-    pieces = LbxParser(CHANNELS)
+    pieces = LbxRows(CHANNELS)
     got: list[Record] = []
     for piece in chunked(data, sizes):
         got += pieces.feed(piece, 0)
@@ -97,6 +98,6 @@ def test_mutated_streams_give_exactly_the_reference_samples(data: bytes, sizes: 
 @settings(max_examples=100, deadline=None)
 @given(valid_stream())
 def test_clean_streams_lose_nothing(data: bytes) -> None:
-    parser = LbxParser()
+    parser = LbxRows()
     parser.feed(data, 0)
     assert {k: v for k, v in parser.dropped.items() if v and k != "unknown_type"} == {}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.lbx import Channel, LbxParser, crc16
+from drivers.lbx import Channel, crc16
 from drivers.records import DeviceInfo, Event, Record, Sample
+from tests.support.lbx_rows import LbxRows
 
 RX = 1_800_000_000_123_456_789
 
@@ -56,7 +57,7 @@ def test_crc_check_value() -> None:
 
 
 def test_spec_examples_whole() -> None:
-    parser = LbxParser()
+    parser = LbxRows()
     assert parser.feed(SPEC, RX) == EXPECTED
     assert set(parser.dropped.values()) == {0}
     assert parser.accepted == 4
@@ -68,7 +69,7 @@ def test_spec_examples_whole() -> None:
 
 
 def test_spec_values_are_the_documented_ones() -> None:
-    samples = [r for r in LbxParser().feed(SPEC, RX) if isinstance(r, Sample)]
+    samples = [r for r in LbxRows().feed(SPEC, RX) if isinstance(r, Sample)]
     assert samples[0].values == pytest.approx(
         {"pressure_kpa": 1215.90, "volume_ml": 1.234, "ibp_mmhg": 93.50}
     )
@@ -76,7 +77,7 @@ def test_spec_values_are_the_documented_ones() -> None:
 
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 13, 64])
 def test_spec_examples_in_any_chunking(size: int) -> None:
-    parser = LbxParser()
+    parser = LbxRows()
     out: list[Record] = []
     for i in range(0, len(SPEC), size):
         out += parser.feed(SPEC[i : i + size], RX)

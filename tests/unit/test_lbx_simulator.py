@@ -6,12 +6,12 @@ from __future__ import annotations
 import itertools
 import random
 
-from drivers.lbx import LbxParser
 from drivers.records import DeviceInfo, Event, Sample
 from simulators.arterial import ArterialPressure, ArterialSettings
 from simulators.faults import Faults
 from simulators.lbx_device import LbxDevice, LbxSettings
 from simulators.profiles import ProfilePlayer, segments
+from tests.support.lbx_rows import LbxRows
 
 
 def box(seed: int = 1, **settings: object) -> LbxDevice:
@@ -25,7 +25,7 @@ def box(seed: int = 1, **settings: object) -> LbxDevice:
 
 def test_frames_decode_to_the_truth() -> None:
     dev = box(rate_hz=500, drift_ppm=50)
-    parser = LbxParser()
+    parser = LbxRows()
     records, truth = [], []
     for _ in range(5000):  # 10 s
         for e in dev.step():
@@ -50,7 +50,7 @@ def test_frames_decode_to_the_truth() -> None:
 def test_faults_are_in_the_truth_and_never_decoded() -> None:
     dev = box(rate_hz=1000)
     dev.faults = Faults(bad_checksum=0.05, truncate=0.05, drop=0.05, garbage=0.05, sync=0.1)
-    parser = LbxParser()
+    parser = LbxRows()
     got: list[tuple[int | None, dict[str, float]]] = []
     valid = []
     whys = set()

@@ -47,6 +47,33 @@ def test_sample_lines_match_point(
     assert ours == point_line("pv_sample", tags, {**values, "seq": seq, "flags": flags}, t)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(channels, min_size=1, max_size=4, unique=True),
+    st.data(),
+)
+def test_columns_encode_as_the_samples_one_by_one(fields: list[str], data: st.DataObject) -> None:
+    """The chunk path's encoder: a NaN is a missing reading, so its field is left out."""
+    n = data.draw(st.integers(1, 30))
+    cells = st.one_of(floats, st.sampled_from([1.5, 2.25, 1.5]))
+    columns = [data.draw(st.lists(cells, min_size=n, max_size=n)) for _ in fields]
+    times = sorted(data.draw(st.lists(st.integers(0, 2**62), min_size=n, max_size=n)))
+    seq = data.draw(st.lists(st.integers(0, 65535), min_size=n, max_size=n))
+    flags = data.draw(st.lists(st.integers(0, 255), min_size=n, max_size=n))
+    tags = {"device": "d", "session": "s"}
+    lines = SampleLines(series_prefix("pv_sample", tags))
+    ours = lines.encode_columns(times, seq, flags, tuple(fields), columns)
+    # Twice: the second time every text is remembered.
+    assert lines.encode_columns(times, seq, flags, tuple(fields), columns) == ours
+    want = [
+        point_line(
+            "pv_sample", tags, {**dict(zip(fields, vs, strict=True)), "seq": s, "flags": fl}, t
+        )
+        for t, s, fl, *vs in zip(times, seq, flags, *columns, strict=True)
+    ]
+    assert ours == want
+
+
 def test_layout_switches_back_and_forth() -> None:
     lines = SampleLines(series_prefix("pv_sample", {"device": "d"}))
     full = {"pressure_kpa": 101.325, "volume_ml": 2.5}

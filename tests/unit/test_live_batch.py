@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon.mqtt.sample_batch import UNITS, SampleBatchEncoder
-from daemon.pipeline import StampedSample
+from daemon.pipeline import Samples, StampedSample
 
 FIELDS = ("pressure_kpa", "volume_ml", "ibp_mmhg", "temp_c")
 values = st.dictionaries(
@@ -49,7 +49,7 @@ def test_each_batch_is_what_json_dumps_writes(
 ) -> None:
     encoder = SampleBatchEncoder()  # one per device: its remembered texts carry over
     for batch in batches:
-        assert encoder.encode(f"dev{name}", "s\u00e9", batch) == reference(
+        assert encoder.encode(f"dev{name}", "s\u00e9", Samples.of(batch)) == reference(
             f"dev{name}", "s\u00e9", batch
         )
 
@@ -59,6 +59,6 @@ def test_a_repeated_value_and_signed_zero_keep_their_text() -> None:
     batch = [
         StampedSample(i, i, i, {"volume_ml": v}, 0) for i, v in enumerate([0.0, -0.0, 0.1, 0.1])
     ]
-    doc = json.loads(encoder.encode("d", "s", batch))
+    doc = json.loads(encoder.encode("d", "s", Samples.of(batch)))
     assert doc["values"]["volume_ml"] == [0.0, -0.0, 0.1, 0.1]
-    assert b"[0.0, -0.0, 0.1, 0.1]" in encoder.encode("d", "s", batch)
+    assert b"[0.0, -0.0, 0.1, 0.1]" in encoder.encode("d", "s", Samples.of(batch))

@@ -7,7 +7,7 @@ import json
 from daemon.acquisition.status import DeviceStatus
 from daemon.mqtt.link import broker_address
 from daemon.mqtt.live import QUEUE_MESSAGES, LiveStream
-from daemon.pipeline import Chunk, StampedSample
+from daemon.pipeline import Chunk, Samples, StampedSample
 from daemon.sessions.state import SessionState
 
 
@@ -17,7 +17,7 @@ def stream() -> LiveStream:
 
 
 def samples(*s: StampedSample) -> Chunk:
-    return Chunk(b"", 0, list(s), [], [])
+    return Chunk(b"", 0, Samples.of(s), [], [])
 
 
 def test_samples_become_one_columnar_batch() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mcap.reader import make_reader
 
-from daemon.pipeline import Chunk, StampedSample
+from daemon.pipeline import Chunk, Samples, StampedSample
 from daemon.recordings import writer as recording
 from daemon.recordings.writer import DeviceRecording
 from daemon.sessions.state import SessionState
@@ -20,7 +20,7 @@ def raw_of(path: Path) -> bytes:
 
 
 def raw(data: bytes, t: int, *samples: StampedSample) -> Chunk:
-    return Chunk(data, t, list(samples), [], [])
+    return Chunk(data, t, Samples.of(samples), [], [])
 
 
 def test_rotation_by_size_and_session_keeps_every_byte(tmp_path: Path) -> None:

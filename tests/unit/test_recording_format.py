@@ -17,7 +17,7 @@ from mcap.stream_reader import StreamReader
 from mcap.writer import Writer
 from mcap_ros2.decoder import DecoderFactory as Ros2DecoderFactory
 
-from daemon.pipeline import Chunk, StampedEvent, StampedSample
+from daemon.pipeline import Chunk, Samples, StampedEvent, StampedSample
 from daemon.recordings.encoder import RecordEncoder
 from daemon.recordings.file import RecordingFile
 from daemon.recordings.reader import read, samples
@@ -39,14 +39,22 @@ def write_file(path: Path) -> list[Chunk]:
     encoder = RecordEncoder("box1")
     batches = [
         [
-            Chunk(b"\xa5\x5a raw one", T0, [sample(i, three(i)) for i in range(40)], [], []),
-            Chunk(b"two", T0 + 1, [], [StampedEvent(T0 + 5, "mark", "marker", None)], []),
+            Chunk(
+                b"\xa5\x5a raw one", T0, Samples.of(sample(i, three(i)) for i in range(40)), [], []
+            ),
+            Chunk(b"two", T0 + 1, Samples(), [StampedEvent(T0 + 5, "mark", "marker", None)], []),
         ],
         [
-            Chunk(b"three", T0 + 2, [sample(40, {"pressure_kpa": 1.5, "volume_ml": 2.0})], [], []),
-            Chunk(b"", T0 + 3, [sample(i, three(i)) for i in range(41, 60)], [], []),
+            Chunk(
+                b"three",
+                T0 + 2,
+                Samples.of([sample(40, {"pressure_kpa": 1.5, "volume_ml": 2.0})]),
+                [],
+                [],
+            ),
+            Chunk(b"", T0 + 3, Samples.of(sample(i, three(i)) for i in range(41, 60)), [], []),
         ],
-        [Chunk(b"four", T0 + 4, [sample(60, {**three(60), "temp_c": 36.6})], [], [])],
+        [Chunk(b"four", T0 + 4, Samples.of([sample(60, {**three(60), "temp_c": 36.6})]), [], [])],
     ]
     for batch in batches:
         f.write(encoder.encode(batch), encoder.channels)
@@ -106,7 +114,7 @@ def test_the_ros2_decoder_reads_the_samples_as_foxglove_does(tmp_path: Path) -> 
 def test_pvlog_reads_back_what_it_wrote_and_a_file_cut_short(tmp_path: Path) -> None:
     path = tmp_path / "r.mcap"
     chunks = write_file(path)
-    expected = [s for c in chunks for s in c.samples]
+    expected = [s for c in chunks for s in c.samples.rows()]
     got = list(samples(path))
     assert [
         (

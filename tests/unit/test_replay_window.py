@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from daemon.pipeline import Chunk, StampedSample
+from daemon.pipeline import Chunk, Samples, StampedSample
 from daemon.recordings.writer import DeviceRecording
 from daemon.sessions.state import SessionState
 from simulators.replay import raw_chunks, window
@@ -16,7 +16,7 @@ def record(tmp: Path, chunks: list[tuple[int, bytes]]) -> DeviceRecording:
     rec = DeviceRecording(tmp, "d", SessionState("s"), metadata={}, max_file_bytes=2**30)
     for i, (t, data) in enumerate(chunks):
         sample = StampedSample(t, t, i, {"volume_ml": 1.0}, 0)  # not raw: never replayed
-        rec.take(Chunk(data, t, [sample], [], []))
+        rec.take(Chunk(data, t, Samples.of([sample]), [], []))
         if i % 10 == 9:
             rec.flush()
     return rec
