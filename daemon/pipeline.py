@@ -116,6 +116,11 @@ class Samples:
 
     def _add_columns(self, n: int, fields: tuple[str, ...], columns: Sequence[list[float]]) -> None:
         """Append ``n`` samples' columns (before the other attributes grow)."""
+        if not self.time_ns and not self.fields:  # the first block: its fields, copied
+            self.fields = fields
+            self.columns = [list(c) for c in columns]
+            self._index = {f: i for i, f in enumerate(fields)}
+            return
         if fields == self.fields:
             for mine, theirs in zip(self.columns, columns, strict=True):
                 mine.extend(theirs)

@@ -32,6 +32,8 @@ class InflationSink:
         pressure = samples.column("pressure_kpa")
         if pressure is None:
             return
+        if not isnan(sum(pressure)) and self.detector.take_idle(samples.time_ns, pressure):
+            return
         volume: Iterable[float] = samples.column("volume_ml") or repeat(NAN)
         add = self.detector.add
         for t, p, v in zip(samples.time_ns, pressure, volume, strict=False):

@@ -30,6 +30,7 @@ Sans-IO: times are the caller's nanoseconds, nothing here reads a clock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from drivers.units import KPA_PER_ATM
@@ -112,6 +113,23 @@ class InflationDetector:
     def in_progress_since(self) -> int | None:
         """The start of an inflation that has not ended yet (end of data mid-inflation)."""
         return None if self._open is None else self._open.start_ns
+
+    def take_idle(self, times_ns: Sequence[int], pressures_kpa: Sequence[float]) -> bool:
+        """Take these samples (in time order, no NaN) if they start no inflation and none
+        is open, and say whether it did; otherwise leave them to ``add``.
+
+        Between inflations (most of a bench's time) a sample only moves the last time
+        at the baseline; so a chunk under the threshold throughout is taken in one
+        ``max`` and a scan back from its end, not a call per sample.
+        """
+        if self._open is not None or not pressures_kpa or max(pressures_kpa) > self.threshold_kpa:
+            return False
+        baseline = self.baseline_kpa
+        for i in range(len(pressures_kpa) - 1, -1, -1):
+            if pressures_kpa[i] <= baseline:
+                self._last_low_ns = times_ns[i]
+                break
+        return True
 
     def add(self, time_ns: int, pressure_kpa: float, volume_ml: float | None) -> Inflation | None:
         cur = self._open

@@ -131,7 +131,11 @@ class SampleLines:
 
     def _compile_columns(self, fields: tuple[str, ...]) -> tuple[ColumnEncoder, list[int]] | None:
         """Generate the column encoder for one field layout: a list comprehension of
-        texts per column (remembered texts, as ``encode``), then one f-string a line."""
+        texts per column (remembered texts, as ``encode``), then one f-string a line.
+
+        Zero is not remembered (0.0 and -0.0 are one key, "0" and "-0" two texts), and
+        a device sends a lot of it (no volume before an inflation): its text is made
+        in the comprehension, ``repr`` trimmed of ".0", without a call to ``fill``."""
         if not fields or {"seq", "flags"} & set(fields) or len(set(fields)) != len(fields):
             return None
         layout = sorted(fields)
@@ -145,7 +149,7 @@ class SampleLines:
             pieces.append(f"{{K{n}}}{{{var}}}" + ("" if is_float else "i"))
         columns = ", ".join(f"c{i}" for i in range(len(layout)))
         texts = "".join(
-            f"    x{i} = [get(v) or fill(v) for v in c{i}]\n"
+            f"    x{i} = [get(v) or (fill(v) if v else repr(v)[:-2]) for v in c{i}]\n"
             f"    if None in x{i}:\n"
             "        return None\n"
             for i in range(len(layout))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
+from itertools import chain, groupby, repeat
 
 from daemon.pipeline import Samples
 
@@ -38,9 +39,11 @@ class SampleBatchEncoder:
                 self._texts[value] = text
         return text
 
-    def _floats(self, column: Iterable[float | None]) -> str:
+    def _floats(self, column: Iterable[float]) -> str:
+        # Zero is not remembered (see _text), and is common (no volume before an
+        # inflation): its repr is made here, without a call.
         get, text = self._texts.get, self._text
-        return ", ".join([(v is not None and get(v)) or text(v) for v in column])
+        return ", ".join([get(v) or (text(v) if v else repr(v)) for v in column])
 
     def encode(self, device: str, session: str, samples: Samples) -> bytes:
         fields = sorted(samples.fields)
@@ -50,10 +53,18 @@ class SampleBatchEncoder:
         parts = [
             head[:-1],
             ', "time_ns": [', ", ".join(map(str, samples.time_ns)),
-            '], "seq": [', ", ".join(map(str, samples.seq)),
-            '], "flags": [', ", ".join(map(str, samples.flags)),
+            '], "seq": [', _ints(samples.seq),
+            '], "flags": [', _ints(samples.flags),
             '], "values": {',
             ", ".join([f"{json.dumps(f)}: [{self._floats(c)}]" for f, c in named]),
             "}}",
         ]  # fmt: skip
         return "".join(parts).encode()
+
+
+def _ints(column: list[int]) -> str:
+    """The texts of a column of ints that come in runs (a block's seq, flags): one
+    ``str`` a run."""
+    return ", ".join(
+        chain.from_iterable(repeat(str(value), len(list(run))) for value, run in groupby(column))
+    )

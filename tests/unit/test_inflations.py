@@ -124,3 +124,27 @@ def test_data_that_begins_mid_inflation_starts_it_at_the_first_sample() -> None:
 def test_baseline_must_be_below_threshold() -> None:
     with pytest.raises(ValueError, match="baseline"):
         InflationDetector(threshold_atm=0.5, baseline_atm=0.5)
+
+
+@pytest.mark.parametrize("profile", ["fatigue", "compliance", "burst"])
+@pytest.mark.parametrize("chunk", [1, 7, 32, 400])
+def test_chunks_taken_idle_find_what_sample_by_sample_finds(profile: str, chunk: int) -> None:
+    """The sink's shortcut between inflations changes nothing: same inflations, same state."""
+    samples = list(trace(profile, max_s=120))
+    one = detect(iter(samples))
+    det = InflationDetector()
+    found = []
+    taken_idle = 0
+    for i in range(0, len(samples), chunk):
+        times, pressures, volumes = zip(*samples[i : i + chunk], strict=True)
+        if det.take_idle(times, pressures):
+            taken_idle += 1
+            continue
+        found += [det.add(t, p, v) for t, p, v in zip(times, pressures, volumes, strict=True)]
+    assert [f for f in found if f is not None] == one
+    assert one, "the trace has inflations"
+    assert taken_idle, "and time between them"
+    ref = InflationDetector()
+    for t, p, v in samples:
+        ref.add(t, p, v)
+    assert (det._last_low_ns, det.in_progress_since) == (ref._last_low_ns, ref.in_progress_since)
