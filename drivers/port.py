@@ -58,6 +58,12 @@ them); the clock fit takes the earliest deliveries, so timestamps do not move.""
 SLOW_TICKS = 4
 IDLE_TICKS = 8
 """Empty ticks in a row after which a port goes back to waiting on its descriptor."""
+EAGER_S = 1.0
+"""For its first second open, a port is read as bytes arrive, not on ticks: a device
+clock's fit starts from the first reads, and a read made at once bounds the clock's
+offset within a block's time where a tick's read is up to an interval late. The fit
+then holds that bound (``daemon.acquisition.clock``), and the ticks' shared wake-ups
+take over."""
 
 ChunkHandler = Callable[[bytes, int], None]
 """Called with each chunk read and its receive time (UTC, ns)."""
@@ -103,6 +109,7 @@ class SerialPort:
         self.read_interval_s = read_interval_s
         self._resume: asyncio.TimerHandle | None = None
         self._empty_ticks = 0
+        self._eager_until = 0.0
         self.baudrate = baudrate
         self.allowed_writes = allowed_writes
         self.bytes_written = 0
@@ -145,6 +152,7 @@ class SerialPort:
         self._loop = asyncio.get_running_loop()
         self._on_chunk = on_chunk
         self.lost = self._loop.create_future()
+        self._eager_until = self._loop.time() + EAGER_S
         if self._fd is not None:
             self._loop.add_reader(self._fd, self._readable)
         else:
@@ -161,9 +169,14 @@ class SerialPort:
         got = self._read()
         if got and self.flow is not None and self.flow.full():
             self._pause()
-        elif got and got < FLOOD_BYTES and self.read_interval_s > 0:
+        elif (
+            got
+            and got < FLOOD_BYTES
+            and self.read_interval_s > 0
+            and self._loop is not None
+            and self._loop.time() >= self._eager_until
+        ):
             assert self._fd is not None
-            assert self._loop is not None
             self._loop.remove_reader(self._fd)
             self._schedule_tick(slow=got < SLOW_BYTES)
 

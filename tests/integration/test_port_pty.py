@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from drivers.port import PortError, SerialPort, WriteRefused
+from drivers.port import EAGER_S, PortError, SerialPort, WriteRefused
 from simulators.link import PtyLink, TcpLink
 
 pytestmark = pytest.mark.integration
@@ -226,3 +226,34 @@ async def test_a_full_pipeline_pauses_reading_and_the_sender_waits(tmp_path: Pat
     assert not port.paused
     port.close()
     os.close(master)
+
+
+async def test_a_port_reads_each_arrival_in_its_first_second_then_on_ticks(tmp_path: Path) -> None:
+    """A device clock's fit starts from the first reads, so for its first second open a
+    port reads bytes as they come (each write its own chunk); then on the shared ticks,
+    which take several writes in one wake-up."""
+
+    async def chunks_for_writes(master: int, got: list[bytes], writes: int) -> int:
+        before = len(got)
+        for k in range(writes):
+            os.write(master, bytes([k]) * 50)
+            await asyncio.sleep(0.004)
+        await asyncio.sleep(0.3)  # the last tick
+        return len(got) - before
+
+    master, slave = os.openpty()
+    port = SerialPort(os.ttyname(slave))
+    port.open()
+    os.close(slave)
+    got: list[bytes] = []
+    port.start(lambda data, t: got.append(data))
+    started = asyncio.get_running_loop().time()
+    eager = await chunks_for_writes(master, got, 25)
+    assert asyncio.get_running_loop().time() - started < EAGER_S, "the machine is too slow"
+    await asyncio.sleep(EAGER_S)
+    ticked = await chunks_for_writes(master, got, 25)
+    port.close()
+    os.close(master)
+    assert eager >= 13, f"first second: {eager} chunks for 25 writes"
+    assert ticked <= 12, f"after it: {ticked} chunks for 25 writes"
+    assert b"".join(got) == (b"".join(bytes([k]) * 50 for k in range(25))) * 2
