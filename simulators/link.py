@@ -16,12 +16,19 @@ import abc
 import asyncio
 import contextlib
 import errno
+import fcntl
 import os
 import socket
+import struct
+import termios
+import time
 import tty
 from pathlib import Path
 
 MAX_PENDING = 1 << 20
+DRAIN_STALL_S = 10.0
+"""A reader that takes nothing for this long is gone or stuck: a replay stops waiting
+for it (a paused pvlog resumes within a commit's time)."""
 
 
 class Link(abc.ABC):
@@ -49,6 +56,25 @@ class Link(abc.ABC):
     def backlog(self) -> int:
         """Bytes sent but not yet taken by the reader: past ``MAX_PENDING``, ``send``
         drops (an overrun, as a real UART's would); a replay waits below it instead."""
+
+    def unread(self) -> int:
+        """Bytes sent that the reader has not taken yet, as far as the link can see."""
+        return self.backlog()
+
+    async def drained(self, stall_s: float = DRAIN_STALL_S) -> None:
+        """Wait until the reader has taken everything sent, or has taken nothing for
+        ``stall_s``: closing the port earlier loses what it still holds (the end of a
+        replay, to a reader paused by a flood). Nothing left is seen twice, 20 ms apart:
+        bytes pass the kernel's buffers in steps."""
+        last, since, empty = -1, time.monotonic(), 0
+        while self.listening and empty < 2:
+            left = self.unread()
+            empty = empty + 1 if left == 0 else 0
+            if left != last:
+                last, since = left, time.monotonic()
+            elif left and time.monotonic() - since >= stall_s:
+                return
+            await asyncio.sleep(0.02)
 
     @abc.abstractmethod
     async def start(self) -> None: ...
@@ -157,6 +183,19 @@ class PtyLink(Link):
 
     def backlog(self) -> int:
         return len(self._pending)
+
+    def unread(self) -> int:
+        """The link's queue and what waits in the terminal for the reader (FIONREAD
+        on the slave side, opened for the question only)."""
+        waiting = 0
+        with contextlib.suppress(OSError):
+            fd = os.open(self._path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+            try:
+                raw = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+                waiting = struct.unpack("i", raw)[0]
+            finally:
+                os.close(fd)
+        return len(self._pending) + waiting
 
     def _queue(self, data: bytes) -> None:
         if len(self._pending) + len(data) > MAX_PENDING:

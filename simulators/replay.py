@@ -87,7 +87,8 @@ class Replay:
                 if not self.loop:
                     break
         finally:
-            await asyncio.sleep(0.1)  # let the reader take the last bytes before the pty goes
+            if not self.stopping.is_set():
+                await self.link.drained()  # the reader takes the last bytes before the pty goes
             self.link.close()
 
     async def _play_once(self, progress: bool, total: int) -> None:

@@ -257,3 +257,27 @@ async def test_a_port_reads_each_arrival_in_its_first_second_then_on_ticks(tmp_p
     assert eager >= 13, f"first second: {eager} chunks for 25 writes"
     assert ticked <= 12, f"after it: {ticked} chunks for 25 writes"
     assert b"".join(got) == (b"".join(bytes([k]) * 50 for k in range(25))) * 2
+
+
+async def test_a_link_closes_only_once_a_paused_reader_has_taken_everything(tmp_path: Path) -> None:
+    """The end of a replay: the reader (pvlog, paused by a flood) is behind, and closing
+    the pty then would lose what the terminal still holds."""
+    link = await started_pty(tmp_path)
+    port = SerialPort(str(tmp_path / "dev"))
+    port.open()
+    for _ in range(100):
+        if link.listening:
+            break
+        await asyncio.sleep(0.02)
+    sent = bytes(range(256)) * 64  # 16 KiB: more than the terminal holds
+    assert link.send(sent)
+    await asyncio.sleep(0.2)
+    assert link.unread() > 0, "nothing read yet: the reader is paused"
+    got = bytearray()
+    reader = asyncio.get_running_loop().call_later(0.5, port.start, lambda d, t: got.extend(d))
+    await link.drained()
+    link.close()
+    reader.cancel()
+    await asyncio.sleep(0.1)
+    port.close()
+    assert bytes(got) == sent
