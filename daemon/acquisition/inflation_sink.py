@@ -1,5 +1,7 @@
 """The live inflation detector as a sink: each completed inflation goes back out to
 every sink as a chunk of its own (its ``pv_inflation`` point; a burst is an event too).
+At a stop, one still under way goes out too, cut there (``finish``): the report of the
+same samples lists it the same way.
 """
 
 from __future__ import annotations
@@ -26,12 +28,17 @@ class InflationSink:
         self.device = device
         self.detector = detector
         self._emit = emit
+        self._last_ns: int | None = None
 
     def take(self, chunk: Chunk) -> None:
         samples = chunk.samples
         pressure = samples.column("pressure_kpa")
         if pressure is None:
             return
+        for i in range(len(pressure) - 1, -1, -1):  # the last with a pressure, as a report's
+            if not isnan(pressure[i]):
+                self._last_ns = samples.time_ns[i]
+                break
         if not isnan(sum(pressure)) and self.detector.take_idle(samples.time_ns, pressure):
             return
         volume: Iterable[float] = samples.column("volume_ml") or repeat(NAN)
@@ -41,6 +48,14 @@ class InflationSink:
                 done = add(t, p, None if isnan(v) else v)
                 if done is not None:
                     self._emit(self._completed(done))
+
+    def finish(self) -> None:
+        """The data ends here (the daemon stops): an inflation under way goes out cut."""
+        if self._last_ns is not None:
+            cut = self.detector.finish(self._last_ns)
+            if cut is not None:
+                log.info("%s: inflation %d still under way at the stop", self.device, cut.cycle)
+                self._emit(self._completed(cut))
 
     def _completed(self, inflation: Inflation) -> Chunk:
         """Its point, at its start; and a ``burst`` event, at the collapse."""

@@ -24,6 +24,13 @@ The definitions, all on gauge pressure:
   no volume channel, only a collapse within 0.15 s counts.
 - **Cycle**: the inflation's number since the detector started; in a fatigue run,
   the cycle count.
+- **Cut**: data that begins above the baseline (the session, the daemon or a file
+  started with the balloon up) has an inflation whose start it never saw
+  (``cut_start``): its time to peak is unknown, and so is its hold if the data
+  begins on the plateau. Data that ends before the pressure is back at the baseline
+  has one whose end it never saw (``finish``, ``cut_end``): time to peak, hold and
+  deflation are unknown, and its peak is the highest so far. Unknown is ``None``,
+  never a number that looks measured.
 
 Sans-IO: times are the caller's nanoseconds, nothing here reads a clock.
 """
@@ -57,13 +64,21 @@ class Inflation(NamedTuple):
     end_ns: int
     peak_kpa: float
     peak_ns: int
-    time_to_peak_s: float
-    hold_s: float
+    time_to_peak_s: float | None
+    hold_s: float | None
     volume_at_peak_ml: float | None
-    deflation_s: float
+    deflation_s: float | None
     burst: bool
     burst_ns: int | None
     """When the collapse began (the last sample at 80 % of peak), for a burst."""
+    cut_start: bool = False
+    """The data began during it: ``start_ns`` is the first sample, not its start."""
+    cut_end: bool = False
+    """The data ended during it: ``end_ns`` is the last sample, not its end."""
+
+    @property
+    def cut(self) -> bool:
+        return self.cut_start or self.cut_end
 
     @property
     def duration_s(self) -> float:
@@ -75,6 +90,7 @@ class _Open:
 
     __slots__ = (
         "collapse_s",
+        "cut_start",
         "last_high_ns",
         "last_in_band_ns",
         "peak",
@@ -84,7 +100,8 @@ class _Open:
         "start_ns",
     )
 
-    def __init__(self, start_ns: int, p: float, t: int, v: float | None) -> None:
+    def __init__(self, start_ns: int, p: float, t: int, v: float | None, *, cut: bool) -> None:
+        self.cut_start = cut
         self.start_ns = start_ns
         self.peak = p
         self.peak_ns = t
@@ -137,8 +154,9 @@ class InflationDetector:
             if pressure_kpa <= self.baseline_kpa:
                 self._last_low_ns = time_ns
             elif pressure_kpa > self.threshold_kpa:
-                start = time_ns if self._last_low_ns is None else self._last_low_ns
-                self._open = _Open(start, pressure_kpa, time_ns, volume_ml)
+                low = self._last_low_ns
+                start = time_ns if low is None else low
+                self._open = _Open(start, pressure_kpa, time_ns, volume_ml, cut=low is None)
             return None
         if pressure_kpa <= self.baseline_kpa:
             self._open = None
@@ -158,6 +176,32 @@ class InflationDetector:
             cur.collapse_s = (time_ns - cur.last_high_ns) / 1e9
         return None
 
+    def finish(self, end_ns: int) -> Inflation | None:
+        """The end of the data: the inflation still under way, if any, cut there (its
+        peak so far; time to peak, hold and deflation unknown). The detector is then
+        as if the pressure were back at the baseline."""
+        cur = self._open
+        if cur is None:
+            return None
+        self._open = None
+        self._last_low_ns = None  # what comes next, if anything, did not start here
+        self.cycles += 1
+        return Inflation(
+            cycle=self.cycles,
+            start_ns=cur.start_ns,
+            end_ns=end_ns,
+            peak_kpa=cur.peak,
+            peak_ns=cur.peak_ns,
+            time_to_peak_s=None,
+            hold_s=None,
+            volume_at_peak_ml=cur.peak_v,
+            deflation_s=None,
+            burst=False,
+            burst_ns=None,
+            cut_start=cur.cut_start,
+            cut_end=True,
+        )
+
     def _close(self, cur: _Open, end_ns: int, end_volume: float | None) -> Inflation:
         self.cycles += 1
         peak = cur.peak
@@ -171,18 +215,25 @@ class InflationDetector:
         else:
             kept = end_volume >= BURST_VOLUME_KEPT * cur.peak_v
             burst = cur.collapse_s <= BURST_FALL_S and kept
+        # Cut at the start, the rise was not seen, so neither was the time to peak;
+        # nor the hold's beginning if the first sample was on the plateau already; nor
+        # the peak itself if the first sample was the highest (it may have been before).
+        first_p, first_ns = cur.rises[0]
+        on_plateau_at_start = cur.cut_start and first_p >= band_low
+        peak_unseen = cur.cut_start and cur.peak_ns == first_ns
         return Inflation(
             cycle=self.cycles,
             start_ns=cur.start_ns,
             end_ns=end_ns,
             peak_kpa=peak,
             peak_ns=cur.peak_ns,
-            time_to_peak_s=(reached_ns - cur.start_ns) / 1e9,
-            hold_s=(cur.last_in_band_ns - reached_ns) / 1e9,
+            time_to_peak_s=None if cur.cut_start else (reached_ns - cur.start_ns) / 1e9,
+            hold_s=None if on_plateau_at_start else (cur.last_in_band_ns - reached_ns) / 1e9,
             volume_at_peak_ml=cur.peak_v,
-            deflation_s=(end_ns - cur.last_in_band_ns) / 1e9,
+            deflation_s=None if peak_unseen else (end_ns - cur.last_in_band_ns) / 1e9,
             burst=burst,
             burst_ns=cur.last_high_ns if burst else None,
+            cut_start=cur.cut_start,
         )
 
 
@@ -197,4 +248,6 @@ def inflation_fields(inflation: Inflation) -> dict[str, float | int | bool | Non
         "deflation_s": inflation.deflation_s,
         "duration_s": inflation.duration_s,
         "burst": inflation.burst,
+        "cut_start": inflation.cut_start,
+        "cut_end": inflation.cut_end,
     }

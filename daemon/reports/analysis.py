@@ -35,6 +35,7 @@ class Trace:
 class DeviceReport:
     trace: Trace
     inflations: list[Inflation]
+    """Every inflation in the data, those it cut at either end included (flagged)."""
     unfinished_since_ns: int | None
     """The data ends in the middle of an inflation that began then."""
 
@@ -48,4 +49,9 @@ def analyse(
         done = detector.add(t, p, v)
         if done is not None:
             found.append(done)
-    return DeviceReport(trace, found, detector.in_progress_since)
+    unfinished = detector.in_progress_since
+    if trace.time_ns:
+        cut = detector.finish(trace.time_ns[-1])
+        if cut is not None:
+            found.append(cut)
+    return DeviceReport(trace, found, unfinished)

@@ -64,13 +64,18 @@ def _traces(ax_t: Axes, ax_pv: Axes, report: DeviceReport) -> None:
     ax_t.plot(t, p, color="tab:blue", linewidth=0.8, label="pressure")
     ax_t.set_xlabel("time (s)")
     ax_t.set_ylabel("pressure (atm)", color="tab:blue")
-    ax_t.set_title(f"{trace.device}: {len(report.inflations)} inflation(s)")
+    cut = sum(f.cut for f in report.inflations)
+    ax_t.set_title(
+        f"{trace.device}: {len(report.inflations)} inflation(s)"
+        + (f", {cut} cut by the data's ends (hatched)" if cut else "")
+    )
     for f in report.inflations:
         ax_t.axvspan(
             (f.start_ns - t0) / 1e9,
             (f.end_ns - t0) / 1e9,
             color="tab:red" if f.burst else "tab:orange",
             alpha=0.15,
+            hatch="//" if f.cut else None,
         )
         if f.burst and f.burst_ns is not None:
             ax_t.plot((f.burst_ns - t0) / 1e9, f.peak_kpa / KPA_PER_ATM, "rx", markersize=10)

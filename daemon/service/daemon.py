@@ -94,6 +94,7 @@ class Daemon:
         self.flow.add(self.batcher.fill)
         self.live: list[LiveStream] = []
         self.recordings: list[DeviceRecording] = []
+        self.inflation_sinks: list[InflationSink] = []
         self.devices = [self._device(d) for d in config.device]
         self.health = HealthReporter(
             [(d.status, d.event) for d in self.devices],
@@ -147,7 +148,9 @@ class Daemon:
             detector = InflationDetector(
                 threshold_atm=inflation.threshold_atm, baseline_atm=inflation.baseline_atm
             )
-            acq.add_sink(InflationSink(device.name, detector, acq.emit))
+            sink = InflationSink(device.name, detector, acq.emit)
+            acq.add_sink(sink)
+            self.inflation_sinks.append(sink)
         return acq
 
     def _recording(self, device: DeviceConfig, acq: Acquisition) -> DeviceRecording:
@@ -216,6 +219,8 @@ class Daemon:
                 task.cancel()
             await asyncio.gather(*readers, *loops, return_exceptions=True)
             stops = self.book.stop_all(time.time_ns())
+            for sink in self.inflation_sinks:
+                sink.finish()  # an inflation under way is the data's last: cut, and said
             await self._finish_recordings()
             await _within(LIVE_STOP_TIMEOUT_S, live)  # each says offline, if the broker lets it
             if not batcher.done():

@@ -16,7 +16,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from daemon.acquisition.inflations import BASELINE_ATM, THRESHOLD_ATM, inflation_fields
+from daemon.acquisition.inflations import (
+    BASELINE_ATM,
+    THRESHOLD_ATM,
+    Inflation,
+    inflation_fields,
+)
 from daemon.config import ConfigError, load_config
 from daemon.influx.client import InfluxUnavailable
 from daemon.influx.v1 import InfluxV1
@@ -105,7 +110,10 @@ COLUMNS = (
     ("vol@peak mL", 12),
     ("deflate s", 10),
     ("burst", 6),
+    ("cut", 6),
 )
+"""``cut``: the data began (``start``) or ended (``end``) during the inflation; what it
+could not see is ``-``, not a number."""
 
 
 def table(report: DeviceReport) -> str:
@@ -114,21 +122,34 @@ def table(report: DeviceReport) -> str:
         "  ".join(f"{name:>{width}}" for name, width in COLUMNS),
     ]
     for f in report.inflations:
-        volume = "-" if f.volume_at_peak_ml is None else f"{f.volume_at_peak_ml:.3f}"
         cells = (
             str(f.cycle),
             iso(f.start_ns),
             f"{kpa_to_atm(f.peak_kpa):.2f}",
-            f"{f.time_to_peak_s:.2f}",
-            f"{f.hold_s:.2f}",
-            volume,
-            f"{f.deflation_s:.2f}",
+            _number(f.time_to_peak_s, 2),
+            _number(f.hold_s, 2),
+            _number(f.volume_at_peak_ml, 3),
+            _number(f.deflation_s, 2),
             "BURST" if f.burst else "no",
+            cut_text(f),
         )
         lines.append("  ".join(f"{c:>{w}}" for c, (_, w) in zip(cells, COLUMNS, strict=True)))
+    if any(f.cut_start for f in report.inflations):
+        lines.append("  (cut start: the data began during the inflation; its rise was not seen)")
     if report.unfinished_since_ns is not None:
-        lines.append(f"  (an inflation from {iso(report.unfinished_since_ns)} has not ended)")
+        lines.append(
+            f"  (cut end: the inflation from {iso(report.unfinished_since_ns)} had not ended "
+            "when the data did; peak so far)"
+        )
     return "\n".join(lines)
+
+
+def cut_text(f: Inflation) -> str:
+    return " ".join(part for part, cut in (("start", f.cut_start), ("end", f.cut_end)) if cut)
+
+
+def _number(value: float | None, decimals: int) -> str:
+    return "-" if value is None else f"{value:.{decimals}f}"
 
 
 def summary(report: DeviceReport) -> str:
@@ -137,9 +158,11 @@ def summary(report: DeviceReport) -> str:
         return f"no inflation in {len(report.trace.time_ns)} samples"
     bursts = sum(f.burst for f in found)
     peak = max(kpa_to_atm(f.peak_kpa) for f in found)
+    cut = sum(f.cut for f in found)
     return (
-        f"{len(found)} inflation(s) (fatigue cycles: {len(found)}), {bursts} burst(s), "
-        f"highest peak {peak:.2f} atm, {len(report.trace.time_ns)} samples"
+        f"{len(found)} inflation(s) (fatigue cycles: {len(found)}"
+        + (f", {cut} cut by the data's ends" if cut else "")
+        + f"), {bursts} burst(s), highest peak {peak:.2f} atm, {len(report.trace.time_ns)} samples"
     )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from daemon.acquisition.inflations import Inflation, InflationDetector
+from daemon.influx.schema import inflation_line
 from drivers.units import KPA_PER_ATM
 from simulators.balloon import Balloon
 from simulators.inflation import InflationLine
@@ -148,3 +149,75 @@ def test_chunks_taken_idle_find_what_sample_by_sample_finds(profile: str, chunk:
     for t, p, v in samples:
         ref.add(t, p, v)
     assert (det._last_low_ns, det.in_progress_since) == (ref._last_low_ns, ref.in_progress_since)
+
+
+def _trapezoid() -> list[tuple[int, float, float]]:
+    """1 s at 0, up at 1 atm/s to 10 atm, 5 s held, down in 2 s, 1 s at 0; 100 Hz, with a
+    volume that follows the pressure (no burst)."""
+    atm = [0.0] * 100 + [k / 100 for k in range(1, 1001)] + [10.0] * 500
+    atm += [10.0 - k / 20 for k in range(1, 201)] + [0.0] * 100
+    return [(k * 10**7, p * KPA_PER_ATM, p * 0.2) for k, p in enumerate(atm)]
+
+
+# Sample indices of the trapezoid's phases: baseline 0-99, rise 100-1099 (above 1 atm
+# from 200), plateau 1100-1599, deflation 1600-1799 (down to 1 atm at 1780), baseline.
+CUTS = {"baseline": 50, "rise": 600, "plateau": 1300, "plateau+": 1300, "deflation": 1700}
+CUTS["end"] = 1850
+
+
+@pytest.mark.parametrize("phase", list(CUTS))
+def test_data_cut_at_the_start_flags_the_inflation_and_blanks_what_it_missed(phase: str) -> None:
+    samples = _trapezoid()
+    (whole,) = detect(iter(samples))
+    assert whole.time_to_peak_s == pytest.approx(9.5)  # from 0.3 atm to 9.8 atm (the band)
+    cut = samples[CUTS[phase] :]
+    if phase == "plateau+":  # a sample just above the first, later on the plateau
+        t, p, v = cut[100]
+        cut[100] = (t, p + 0.01, v)
+    found = detect(iter(cut))
+    if phase in ("baseline",):
+        assert found == [whole], "the data saw it begin: nothing is cut"
+        return
+    if phase == "end":
+        assert found == []
+        return
+    (f,) = found
+    assert f.cut_start and not f.cut_end and f.cut
+    assert f.time_to_peak_s is None, "its rise was not seen"
+    assert f.end_ns == whole.end_ns
+    if phase == "rise":  # the plateau and the peak were seen whole
+        assert (f.hold_s, f.deflation_s, f.peak_kpa) == (
+            whole.hold_s,
+            whole.deflation_s,
+            whole.peak_kpa,
+        )
+    if phase == "plateau":  # the hold's beginning was not seen, and on a flat plateau
+        # the first sample is the highest: the peak may have been before the data
+        assert f.hold_s is None and f.deflation_s is None
+    if phase == "plateau+":  # past the first sample, a higher one: that peak was seen
+        assert f.hold_s is None
+        assert f.deflation_s == pytest.approx(whole.deflation_s, abs=0.011)  # a sample
+    if phase == "deflation":  # nor the peak: what the data shows is only the way down
+        assert f.hold_s is None and f.deflation_s is None
+
+
+@pytest.mark.parametrize("phase", ["rise", "plateau", "deflation"])
+def test_data_cut_at_the_end_gives_the_inflation_so_far_flagged(phase: str) -> None:
+    samples = _trapezoid()[: CUTS[phase]]
+    det = InflationDetector()
+    assert [det.add(t, p, v) for t, p, v in samples] == [None] * len(samples)
+    f = det.finish(samples[-1][0])
+    assert f is not None and f.cut_end and not f.cut_start
+    assert (f.time_to_peak_s, f.hold_s, f.deflation_s, f.burst) == (None, None, None, False)
+    assert f.peak_kpa == max(p for _, p, _ in samples), "the peak so far"
+    assert f.end_ns == samples[-1][0] and f.cycle == 1
+    assert det.finish(samples[-1][0]) is None, "once"
+
+
+def test_a_cut_inflation_says_so_in_its_pv_inflation_point() -> None:
+    (f,) = detect(iter(_trapezoid()[600:]))
+    line = inflation_line("box", "s1", f)
+    assert "cut_start=true" in line and "cut_end=false" in line
+    assert "time_to_peak_s" not in line, "unknown is left out, never written as a number"
+    (whole,) = detect(iter(_trapezoid()))
+    assert "cut_start=false" in inflation_line("box", "s1", whole)

@@ -11,7 +11,7 @@ from daemon.acquisition.inflations import InflationDetector
 from daemon.acquisition.stamping import Stamper
 from daemon.config import DeviceConfig
 from daemon.influx.sink import InfluxSink
-from daemon.pipeline import Chunk, StampedEvent
+from daemon.pipeline import Chunk, Samples, StampedEvent, StampedSample
 from daemon.sessions.state import SessionState
 from drivers.pvs import sentence
 from drivers.records import DeviceInfo, Event, Sample
@@ -122,3 +122,20 @@ def test_pvlog_events_reach_every_sink_stamped_now() -> None:
     ((event,),) = [c.events for c in seen.chunks]
     assert isinstance(event, StampedEvent)
     assert (event.code, event.detail, seen.chunks[0].raw) == ("port_lost", "/dev/x: gone", b"")
+
+
+def test_at_the_stop_an_inflation_under_way_goes_out_cut_to_every_sink() -> None:
+    acq = Acquisition(DeviceConfig(name="box", driver="pvs", port="/dev/null"))
+    seen = Collect()
+    sink = InflationSink("box", InflationDetector(), acq.emit)
+    acq.add_sink(sink)
+    acq.add_sink(seen)
+    rows = [StampedSample(k, k, k, {"pressure_kpa": p * KPA_PER_ATM}, 0) for k, p in
+            enumerate([0.0, 0.1, 3.0, 6.0, 8.0])]  # fmt: skip
+    acq.emit(Chunk(b"", 4, Samples.of(rows), [], []))
+    sink.finish()
+    (cut,) = [i for c in seen.chunks for i in c.inflations]
+    assert (cut.cut_start, cut.cut_end, cut.start_ns, cut.end_ns) == (False, True, 1, 4)
+    assert cut.peak_kpa == 8.0 * KPA_PER_ATM and cut.time_to_peak_s is None
+    sink.finish()
+    assert len([i for c in seen.chunks for i in c.inflations]) == 1, "said once"

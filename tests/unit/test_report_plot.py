@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from daemon.reports.analysis import DeviceReport, Trace, analyse
 from daemon.reports.plot import build_figure
-from daemon.tools.report import table
+from daemon.tools.report import as_json, table
 from drivers.units import KPA_PER_ATM
 
 
@@ -50,5 +50,31 @@ def test_the_end_of_data_mid_inflation_is_said() -> None:
     for i, p in enumerate([0, 3, 6]):
         trace.add(i, p * KPA_PER_ATM, None)
     report = analyse(trace)
-    assert report.inflations == [] and report.unfinished_since_ns == 0
-    assert "has not ended" in table(report)
+    (f,) = report.inflations
+    assert report.unfinished_since_ns == 0
+    assert (f.cut_start, f.cut_end, f.peak_kpa) == (False, True, 6 * KPA_PER_ATM)
+    assert "had not ended" in table(report)
+
+
+def test_inflations_cut_by_the_data_are_flagged_in_the_table_json_and_plot() -> None:
+    trace = Trace("b")
+    atm = [4, 8, 8, 3, 0, 0, 2, 6, 9]  # begins on the way up, ends on the way up
+    for i, p in enumerate(atm):
+        trace.add(i * 10**8, p * KPA_PER_ATM, None)
+    report = analyse(trace)
+    first, last = report.inflations
+    assert (first.cut_start, first.cut_end, last.cut_start, last.cut_end) == (
+        True,
+        False,
+        False,
+        True,
+    )
+    rows = table(report).splitlines()[2:4]
+    assert rows[0].split()[3] == "-" and rows[0].split()[-1] == "start", "no time to peak"
+    assert rows[1].split()[3:7] == ["-", "-", "-", "-"] and rows[1].split()[-1] == "end"
+    doc = as_json(report)["inflations"]
+    assert doc[0]["time_to_peak_s"] is None and doc[0]["cut_start"] is True
+    assert doc[1]["deflation_s"] is None and doc[1]["cut_end"] is True
+    ax = build_figure([report]).axes[0]
+    assert "2 cut by the data's ends" in ax.get_title()
+    assert [p.get_hatch() for p in ax.patches] == ["//", "//"]
