@@ -9,6 +9,8 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -22,6 +24,18 @@ EXIT_CONFIG = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``pvlog``; a reader that closes the pipe early (``| head``) ends it quietly, with
+    the status a Unix tool killed by SIGPIPE has."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # Nothing more can be written; stdout's buffer must not fail again at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="pvlog",
         description="Record pressure and volume from balloon-inflation devices. "

@@ -22,6 +22,7 @@ from pathlib import Path
 from mcap.exceptions import McapError
 from mcap.records import Channel, Message
 from mcap.stream_reader import StreamReader
+from mcap.writer import MCAP0_MAGIC
 
 from simulators.link import Link, PtyLink, TcpLink
 
@@ -44,6 +45,18 @@ def raw_chunks(path: Path) -> Iterator[tuple[int, bytes]]:
                 raw_ids.add(record.id)
             elif isinstance(record, Message) and record.channel_id in raw_ids:
                 yield record.log_time, record.data
+
+
+def _not_a_recording(path: Path) -> str | None:
+    """Why ``path`` cannot be replayed at all, in one line; None if it is an MCAP file."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(MCAP0_MAGIC))
+    except OSError as exc:
+        return (exc.strerror or str(exc)).lower()
+    if head != MCAP0_MAGIC:
+        return "empty file: not a recording" if not head else "not an MCAP recording"
+    return None
 
 
 def window(
@@ -158,9 +171,10 @@ def main(argv: Sequence[str]) -> int:
     if rate is not None and not rate > 0:
         print("pvlog replay: --rate must be a positive number or 'max'", file=sys.stderr)
         return 2
-    if not args.file.is_file():
-        print(f"pvlog replay: {args.file}: no such file", file=sys.stderr)
-        return 2
+    why = _not_a_recording(args.file)
+    if why is not None:
+        print(f"pvlog replay: {args.file}: {why}", file=sys.stderr)
+        return 1
     chunks = window(list(raw_chunks(args.file)), args.start, args.end)
     if not chunks:
         print(f"pvlog replay: {args.file}: no raw data in that window", file=sys.stderr)

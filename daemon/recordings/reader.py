@@ -2,7 +2,9 @@
 
 A file cut short by a crash has no summary and no end, so it is read as a stream
 (``mcap.stream_reader.StreamReader``) until the data runs out; mcap's sorting
-readers want the whole file first and give nothing from such a file.
+readers want the whole file first and give nothing from such a file. What is not a
+recording at all (missing, empty, another format) is said before any reading
+(``problem``), and a file without its end is told from a whole one (``complete``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from mcap.stream_reader import StreamReader
 
 from daemon.recordings.format import SampleDecoder
 
+MAGIC = b"\x89MCAP0\r\n"
+"""What an MCAP file begins and, once it is whole (its footer written), ends with."""
 UNIT_SUFFIXES = {"_kpa": "kPa", "_ml": "mL", "_mmhg": "mmHg", "_c": "C"}
 NOT_CHANNELS = frozenset({"timestamp", "device", "seq", "flags"})
 
@@ -37,6 +41,51 @@ def recording_files(paths: Iterable[Path]) -> list[Path]:
     for p in paths:
         out.extend(sorted(p.rglob("*.mcap")) if p.is_dir() else [p])
     return out
+
+
+def problem(path: Path) -> str | None:
+    """Why ``path`` is no recording to read (one line for the user), or None."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(MAGIC))
+    except FileNotFoundError:
+        return "no such file or directory"
+    except IsADirectoryError:
+        return "a directory with no recording in it"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not head:
+        return "empty file: not a recording"
+    if head != MAGIC:
+        return "not an MCAP recording"
+    return None
+
+
+def complete(path: Path) -> bool:
+    """Whether the file has its end (the footer and closing magic): one cut short by a
+    crash or a full disk has not, and reads only as far as its last whole chunk."""
+    with path.open("rb") as f:
+        f.seek(0, 2)
+        if f.tell() < 2 * len(MAGIC):
+            return False
+        f.seek(-len(MAGIC), 2)
+        return f.read() == MAGIC
+
+
+def recordings_or_problem(paths: Iterable[Path]) -> tuple[list[Path], str | None]:
+    """The recordings of ``paths`` (files, and directories searched), or the first path
+    that is none, with why (``path: why``)."""
+    files = []
+    for p in paths:
+        found = sorted(p.rglob("*.mcap")) if p.is_dir() else [p]
+        if not found:
+            return [], f"{p}: a directory with no recording in it"
+        for f in found:
+            why = problem(f)
+            if why is not None:
+                return [], f"{f}: {why}"
+        files += found
+    return files, None
 
 
 Message = tuple[str, int, Any]

@@ -26,7 +26,7 @@ from daemon.influx.writer import InfluxWriter
 from daemon.outbox.factory import open_outbox
 from daemon.pipeline import StampedEvent
 from daemon.recordings.format import time_ns_of
-from daemon.recordings.reader import NOT_CHANNELS, read, recording_files
+from daemon.recordings.reader import NOT_CHANNELS, read, recording_files, recordings_or_problem
 from daemon.tools.progress import Progress
 
 
@@ -172,10 +172,10 @@ def main(argv: Sequence[str]) -> int:
     except ConfigError as exc:
         print(f"pvlog: config error: {exc}", file=sys.stderr)
         return 2
-    missing = [r for r in args.recordings if not r.exists()]
-    if missing:
-        print(f"pvlog import: {missing[0]}: no such file or directory", file=sys.stderr)
-        return 2
+    _, why = recordings_or_problem(args.recordings)
+    if why is not None:
+        print(f"pvlog import: {why}", file=sys.stderr)
+        return 1
     progress = Progress("samples read", sys.stderr, args.progress or sys.stderr.isatty())
     committed, left = import_recordings(config, args.recordings, args.session, progress)
     print(

@@ -1,9 +1,13 @@
 """``pvlog recording info|export``: what a recording holds, and its samples in other formats.
 
 Files are read as a stream, so a recording cut short by a crash reads as far as
-it goes. ``info`` decodes the ``raw`` channel again with the device's driver, so
-its error counts are the driver's own (checksum or CRC failures, garbage...),
-whatever the recorded ``samples`` channel says.
+it goes, and ``info`` says it is ``truncated``. ``info`` decodes the ``raw`` channel
+again with the device's driver, so its error counts are the driver's own (checksum
+or CRC failures, garbage...), whatever the recorded ``samples`` channel says.
+
+Like any Unix tool: files and directories alike (a directory is every recording
+under it, in time order: a session split over several files is one export), one
+line on stderr and a non-zero exit for what is not a recording, never a traceback.
 """
 
 from __future__ import annotations
@@ -20,7 +24,15 @@ from typing import IO, Any
 
 from daemon.recordings.format import time_ns_of
 from daemon.recordings.manifest import verify
-from daemon.recordings.reader import NOT_CHANNELS, iso, read, samples, unit_of
+from daemon.recordings.reader import (
+    NOT_CHANNELS,
+    complete,
+    iso,
+    read,
+    recordings_or_problem,
+    samples,
+    unit_of,
+)
 from daemon.tools.importer import recording_lines
 from daemon.tools.progress import Progress
 from drivers import registry
@@ -34,6 +46,8 @@ def info(path: Path) -> dict[str, Any]:
     parser: registry.Parser | None = None
     """The file's driver, to count what it drops; none for a driver this pvlog lacks."""
     raw_bytes = 0
+    channels: set[str] = set()
+    identity = "-"
     for item in read(path):
         if isinstance(item, dict):
             meta = item
@@ -50,55 +64,79 @@ def info(path: Path) -> dict[str, Any]:
                 parser.feed(data, log_time)
         elif topic == "events":
             events[data["code"]] += 1
+            if data["code"] == "identity":
+                identity = data["detail"]
+        elif topic == "samples":
+            channels.update(k for k in data if k not in NOT_CHANNELS)
+    whole = complete(path)
     return {
         "file": str(path),
         "device": meta.get("device", "?"),
         "driver": meta.get("driver", "?"),
         "session": meta.get("session", "?"),
+        "identity": identity,
+        "state": "complete" if whole else f"truncated: no end written, reads to {iso(last)}",
         "start": iso(first),
         "end": iso(last),
         "seconds": round((last - first) / 1e9, 3) if first is not None and last else 0.0,
         "samples": counts["samples"],
+        "channels": sorted(channels),
         "raw_bytes": raw_bytes,
         "events": dict(events),
         "errors": {} if parser is None else {k: v for k, v in parser.dropped.items() if v},
+        "metadata": {k: v for k, v in meta.items() if k not in {"device", "driver", "session"}},
     }
 
 
-def export(path: Path, fmt: str, out: IO[str], progress: Progress | None = None) -> int:
-    """Write ``path``'s samples to ``out`` as csv, jsonl or lp; returns how many.
+def info_text(summary: dict[str, Any]) -> str:
+    """``info`` for a reader: one ``key: value`` line each, lists and counts spelled out."""
+
+    def text(value: Any) -> str:
+        if isinstance(value, dict):
+            return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+        if isinstance(value, list):
+            return ", ".join(map(str, value)) or "-"
+        return str(value)
+
+    return "\n".join(f"{k:>10}: {text(v)}" for k, v in summary.items())
+
+
+def export(paths: Sequence[Path], fmt: str, out: IO[str], progress: Progress | None = None) -> int:
+    """Write the samples of ``paths`` (one session's files, in order) to ``out`` as csv,
+    jsonl or lp; returns how many.
 
     Streams: a recording of any length is read and written a sample at a time.
     """
     if fmt == "lp":  # as pvlog run writes pv_sample, under the file's session
         n = 0
-        for line in recording_lines([path], session=None, events=False, progress=progress):
+        for line in recording_lines(paths, session=None, events=False, progress=progress):
             out.write(line + "\n")
             n += 1
         return n
     n = 0
     writer = csv.writer(out, lineterminator="\n")
     fields: list[str] = []
-    for r in samples(path):
-        if fmt == "jsonl":
-            out.write(json.dumps(r) + "\n")
-        else:
-            if n == 0:  # the channels come from the file's schema, the same for all rows
-                fields = _channels(path)  # a first pass: memory stays flat however long
-                writer.writerow(["time_ns", "time_utc", "device", "seq", "flags", *fields])
-                writer.writerow(["ns", "", "", "", "", *(unit_of(f) for f in fields)])
-            t = time_ns_of(r)
-            values = ["" if r.get(f) is None else repr(r[f]) for f in fields]
-            writer.writerow([t, iso(t), r["device"], r["seq"], r["flags"], *values])
-        n += 1
-        if progress is not None:
-            progress.add()
+    for path in paths:
+        for r in samples(path):
+            if fmt == "jsonl":
+                out.write(json.dumps(r) + "\n")
+            else:
+                if n == 0:  # the channels of every file's samples, for one header
+                    fields = _channels(paths)  # a first pass: memory stays flat
+                    writer.writerow(["time_ns", "time_utc", "device", "seq", "flags", *fields])
+                    writer.writerow(["ns", "", "", "", "", *(unit_of(f) for f in fields)])
+                t = time_ns_of(r)
+                values = ["" if r.get(f) is None else repr(r[f]) for f in fields]
+                writer.writerow([t, iso(t), r["device"], r["seq"], r["flags"], *values])
+            n += 1
+            if progress is not None:
+                progress.add()
     return n
 
 
-def _channels(path: Path) -> list[str]:
-    """Every channel any sample of the file has (a sensor fault leaves one out), sorted."""
-    return sorted({k for r in samples(path) for k in r if k not in NOT_CHANNELS})
+def _channels(paths: Sequence[Path]) -> list[str]:
+    """Every channel any sample of the files has (a sensor fault leaves one out), sorted."""
+    return sorted({k for p in paths for r in samples(p) for k in r if k not in NOT_CHANNELS})
 
 
 def _verify(directory: Path) -> int:
@@ -120,10 +158,12 @@ def main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="pvlog recording", description="look into MCAP recordings")
     sub = p.add_subparsers(dest="action", required=True)
     i = sub.add_parser("info", help="devices, time span, sample, event and error counts")
-    i.add_argument("files", nargs="+", type=Path)
+    i.add_argument("files", nargs="+", type=Path, help="MCAP files or directories")
     i.add_argument("--json", action="store_true", help="one JSON object per file")
     e = sub.add_parser("export", help="the samples as CSV, JSON lines or line protocol")
-    e.add_argument("file", type=Path)
+    e.add_argument(
+        "files", nargs="+", type=Path, help="MCAP files or directories: one export, in order"
+    )
     e.add_argument("--format", choices=["csv", "jsonl", "lp"], default="csv")
     e.add_argument("-o", "--output", type=Path, help="default: standard output")
     e.add_argument("--progress", action="store_true", help="show progress even off a terminal")
@@ -134,23 +174,19 @@ def main(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     if args.action == "verify":
         return _verify(args.dir)
-    files = args.files if args.action == "info" else [args.file]
-    for f in files:
-        if not f.is_file():
-            print(f"pvlog recording: {f}: no such file", file=sys.stderr)
-            return 2
+    files, why = recordings_or_problem(args.files)
+    if why is not None:
+        print(f"pvlog recording {args.action}: {why}", file=sys.stderr)
+        return 1
     if args.action == "info":
         for f in files:
             summary = info(f)
-            if args.json:
-                print(json.dumps(summary))
-            else:
-                print("\n".join(f"{k:>10}: {v}" for k, v in summary.items()) + "\n")
+            print(json.dumps(summary) if args.json else info_text(summary) + "\n")
         return 0
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(args.output.open("w")) if args.output else sys.stdout
         progress = Progress("samples", sys.stderr, args.progress or sys.stderr.isatty())
-        n = export(args.file, args.format, out, progress)
+        n = export(files, args.format, out, progress)
         progress.done()
     print(f"{n} samples exported", file=sys.stderr)
     return 0

@@ -26,7 +26,7 @@ from daemon.config import ConfigError, load_config
 from daemon.influx.client import InfluxUnavailable
 from daemon.influx.v1 import InfluxV1
 from daemon.recordings.format import time_ns_of
-from daemon.recordings.reader import recording_files, samples
+from daemon.recordings.reader import recording_files, recordings_or_problem, samples
 from daemon.reports.analysis import DeviceReport, Trace, analyse
 from drivers.units import kpa_to_atm
 
@@ -240,9 +240,9 @@ def main(argv: Sequence[str]) -> int:
 
 def _load(args: argparse.Namespace) -> dict[str, Trace]:
     if args.recordings:
-        missing = [p for p in args.recordings if not p.exists()]
-        if missing:
-            raise OSError(f"{missing[0]}: no such file or directory")
+        _, why = recordings_or_problem(args.recordings)
+        if why is not None:
+            raise OSError(why)
         return from_recordings(args.recordings, args.device)
     url, database = args.influx, args.database
     if args.config:

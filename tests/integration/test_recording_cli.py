@@ -1,0 +1,133 @@
+"""The recording verbs as Unix tools: files and directories alike, one line and a non-zero
+exit for what is no recording, a file cut short said to be, a closed pipe ended quietly."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from daemon.pipeline import Chunk, Samples, StampedEvent, StampedSample
+from daemon.recordings.encoder import RecordEncoder
+from daemon.recordings.file import RecordingFile
+from tests.support.helpers import REPO, pvlog_cmd
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_764_000_000_000_000_000
+
+
+def write_recording(path: Path, *, start: int = 0, reads: int = 200) -> int:
+    """A recording of a PVS box: ``reads`` reads of 10 samples each; its sample count."""
+    encoder = RecordEncoder("box")
+    f = RecordingFile(path, {"device": "box", "driver": "pvs", "session": "s1"})
+    identity = StampedEvent(T0, "identity", "model=PVS-1 serial=SN42 firmware=1.2", None)
+    chunks = [Chunk(b"", T0, Samples(), [identity], [])]
+    for r in range(start, start + reads):
+        t = T0 + r * 100_000_000
+        rows = [
+            StampedSample(t + k, t + k, r * 10 + k, {"pressure_kpa": 101.5, "volume_ml": 0.25}, 0)
+            for k in range(10)
+        ]
+        chunks.append(Chunk(b"$PVS...\r\n", t, Samples.of(rows), [], []))
+        if len(chunks) >= 20:
+            f.write(encoder.encode(chunks), encoder.channels)
+            chunks = []
+    f.write(encoder.encode(chunks), encoder.channels)
+    f.close()
+    return reads * 10
+
+
+def pvlog(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        pvlog_cmd(*args), capture_output=True, text=True, cwd=REPO, timeout=60, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (None, "no such file or directory"),
+        (b"", "empty file: not a recording"),
+        (bytes(range(100)), "not an MCAP recording"),
+    ],
+)
+@pytest.mark.parametrize(
+    "verb", [["recording", "info"], ["recording", "export"], ["report"], ["replay"]]
+)
+def test_what_is_no_recording_is_one_line_and_a_failure(
+    tmp_path: Path, verb: list[str], content: bytes | None, said: str
+) -> None:
+    bad = tmp_path / "bad.mcap"
+    if content is not None:
+        bad.write_bytes(content)
+    done = pvlog(*verb, str(bad))
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and said in done.stderr, done.stderr
+    assert str(bad) in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_info_says_truncated_and_how_far_a_file_cut_short_reads(tmp_path: Path) -> None:
+    whole = tmp_path / "whole.mcap"
+    write_recording(whole)
+    cut = tmp_path / "cut.mcap"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    shown = pvlog("recording", "info", str(whole), str(cut))
+    assert shown.returncode == 0, shown.stderr
+    first, second = shown.stdout.strip().split("\n\n")
+    assert "     state: complete" in first
+    assert "   samples: 2000" in first
+    assert "identity: model=PVS-1 serial=SN42 firmware=1.2" in first
+    assert "  channels: pressure_kpa, volume_ml" in first
+    assert "{" not in shown.stdout, "no Python reprs"
+    assert "     state: truncated: no end written, reads to 2025-" in second
+    n = int(next(x for x in second.splitlines() if "samples:" in x).split(":")[1])
+    assert 0 < n < 2000
+
+
+def test_a_directory_is_its_recordings_and_a_session_exports_in_one_go(tmp_path: Path) -> None:
+    session = tmp_path / "rec" / "s1"
+    session.mkdir(parents=True)
+    a = write_recording(session / "box_0001.mcap", reads=50)
+    b = write_recording(session / "box_0003.mcap", start=50, reads=70)
+    shown = pvlog("recording", "info", "--json", str(tmp_path / "rec"))
+    assert shown.returncode == 0 and len(shown.stdout.splitlines()) == 2
+    out = tmp_path / "all.csv"
+    done = pvlog("recording", "export", str(session), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.reader(out.open()))
+    assert rows[0][:5] == ["time_ns", "time_utc", "device", "seq", "flags"]
+    data = rows[2:]  # after the header and the units row
+    assert len(data) == a + b
+    assert [int(r[3]) for r in data] == list(range(a + b)), "both files, in order, once"
+    assert "2 files" not in done.stderr and f"{a + b} samples exported" in done.stderr
+
+
+def test_export_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    path = tmp_path / "r.mcap"
+    write_recording(path)
+    proc = subprocess.Popen(
+        pvlog_cmd("recording", "export", str(path)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"time_ns,")
+    proc.stdout.close()  # what `| head -1` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == 141, err  # as a Unix tool killed by SIGPIPE
+    assert "Traceback" not in err and "Error" not in err
+
+
+def test_progress_off_a_terminal_is_one_line_at_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "r.mcap"
+    n = write_recording(path)
+    done = pvlog("recording", "export", str(path), "-o", str(tmp_path / "o.csv"), "--progress")
+    assert done.returncode == 0
+    assert "\r" not in done.stderr
+    assert done.stderr.splitlines()[-2:] == [f"samples: {n}", f"{n} samples exported"]
