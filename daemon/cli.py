@@ -17,10 +17,16 @@ from collections.abc import Sequence
 
 from daemon.config import ConfigError, broker_settings, load_config
 from daemon.tools import session as session_cli
+from daemon.version import pvlog_version
 
 log = logging.getLogger("pvlog")
 
 EXIT_CONFIG = 2
+
+
+VERBOSE = ("-v", "--verbose")
+OWN_PARSERS = ("replay", "recording", "import", "report")
+"""Verbs with a parser of their own (``pvlog report -h`` shows their options)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,17 +48,35 @@ def _main(argv: Sequence[str] | None = None) -> int:
         "Records only: pvlog never controls a device.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"pvlog {pvlog_version()}")
+    # -v after the verb too; SUPPRESS: a verb without it keeps what came before it.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="record the configured devices")
+    run = sub.add_parser("run", help="record the configured devices", parents=[verbose])
     run.add_argument("-c", "--config", required=True, help="TOML configuration file")
+    run.add_argument(
+        "--duration", type=_seconds, metavar="SECONDS", help="stop by itself after this long"
+    )
+    run.add_argument(
+        "--until-ports-end",
+        action="store_true",
+        help="stop by itself once every device's port has ended (a replay that has played)",
+    )
 
     record = sub.add_parser(
-        "record", help="recorder tier: take edges' batches from MQTT into InfluxDB"
+        "record",
+        help="recorder tier: take edges' batches from MQTT into InfluxDB",
+        parents=[verbose],
     )
     record.add_argument("-c", "--config", required=True, help="TOML configuration file")
 
-    check = sub.add_parser("check-config", help="validate a configuration file and exit")
+    check = sub.add_parser(
+        "check-config", help="validate a configuration file and exit", parents=[verbose]
+    )
     check.add_argument("-c", "--config", required=True, help="TOML configuration file")
 
     simulate = sub.add_parser("simulate", help="serve a simulated device on a pty or TCP port")
@@ -66,7 +90,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     )
     session_cli.add_arguments(session)
 
-    watch = sub.add_parser("watch", help="a live view of every device, from MQTT")
+    watch = sub.add_parser(
+        "watch", help="a live view of every device, from MQTT", parents=[verbose]
+    )
     where = watch.add_mutually_exclusive_group()
     where.add_argument("-c", "--config", help="take the broker and topic prefix from this file")
     where.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
@@ -82,10 +108,18 @@ def _main(argv: Sequence[str] | None = None) -> int:
         "report", help="each inflation of a session (InfluxDB or recordings), table and plot"
     )
 
-    demo = sub.add_parser("demo", help="record a simulated device into a private InfluxDB")
+    demo = sub.add_parser(
+        "demo", help="record a simulated device into a private InfluxDB", parents=[verbose]
+    )
     demo.add_argument("--seconds", type=float, default=20.0, help="how long to record")
 
     argv = sys.argv[1:] if argv is None else list(argv)
+    # `pvlog -v report ...` and `pvlog report ... -v`: the verb's own parser takes the
+    # rest, and none of them has a -v of its own.
+    first = argv[1:2] if argv[:1] and argv[0] in VERBOSE else argv[:1]
+    if first and first[0] in OWN_PARSERS and any(a in VERBOSE for a in argv):
+        argv = [a for a in argv if a not in VERBOSE]
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
     if argv[:1] == ["replay"]:  # its own parser: `pvlog replay -h` shows its options
         from simulators.replay import main as replay_main
 
@@ -122,7 +156,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
         from daemon.service.daemon import Daemon
 
         async def _run() -> bool:
-            return await Daemon(config).run()
+            return await Daemon(config).run(
+                duration_s=args.duration, until_ports_end=args.until_ports_end
+            )
 
         try:
             ok = asyncio.run(_run())
@@ -146,6 +182,13 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return run_demo(seconds=args.seconds)
     parser.error(f"unknown command {args.command}")
     return EXIT_CONFIG
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
 
 
 def _record(path: str) -> int:

@@ -23,7 +23,6 @@ import signal
 import socket
 import time
 from collections.abc import Coroutine, Mapping
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from daemon.acquisition.device import Acquisition
@@ -31,6 +30,7 @@ from daemon.acquisition.flow import Flow
 from daemon.acquisition.inflation_sink import InflationSink
 from daemon.acquisition.inflations import InflationDetector
 from daemon.acquisition.status import DeviceStatus
+from daemon.backoff import sleep_unless
 from daemon.config import Config, DeviceConfig
 from daemon.influx import schema
 from daemon.influx.connect import influx_client
@@ -46,17 +46,11 @@ from daemon.service.manifests import ManifestWriter, RecordedDevice
 from daemon.service.run_marker import RunMarker, last_run_news
 from daemon.sessions.book import SessionBook, Transition
 from daemon.sessions.control import Command, SessionControl
+from daemon.version import pvlog_version
 
 log = logging.getLogger(__name__)
 
 LIVE_STOP_TIMEOUT_S = 2.0
-
-
-def pvlog_version() -> str:
-    try:
-        return version("pvlog")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class Daemon:
@@ -178,8 +172,9 @@ class Daemon:
 
     # -- the run -----------------------------------------------------------------
 
-    async def run(self) -> bool:
-        """Run until SIGTERM/SIGINT; False if the batcher or the writer failed first."""
+    async def run(self, *, duration_s: float | None = None, until_ports_end: bool = False) -> bool:
+        """Run until SIGTERM/SIGINT (or ``duration_s``, or every port has ended); False
+        if the batcher or the writer failed first."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig)
@@ -208,6 +203,9 @@ class Daemon:
                 tg.create_task(self._health_loop(), name="health"),
                 tg.create_task(self._flush_loop(), name="recordings"),
             ]
+            if duration_s is not None or until_ports_end:
+                ending = self._stop_by_itself(duration_s, until_ports_end=until_ports_end)
+                loops.append(tg.create_task(ending, name="end"))
             live = [tg.create_task(s.run(self.stop), name=f"live {s.device}") for s in self.live]
             if self.config.live_enabled:
                 control = SessionControl(
@@ -337,10 +335,26 @@ class Daemon:
                 self.health.lost_at_last_stop = int(value)
         self._marker.running(self.session)
 
-    def request_stop(self, sig: signal.Signals | None = None) -> None:
+    def request_stop(self, sig: signal.Signals | None = None, *, why: str = "requested") -> None:
         if not self.stop.is_set():
-            log.info("stopping (%s)", sig.name if sig else "requested")
+            log.info("stopping (%s)", sig.name if sig else why)
         self.stop.set()
+
+    async def _stop_by_itself(self, duration_s: float | None, *, until_ports_end: bool) -> None:
+        """``pvlog run --duration`` and ``--until-ports-end``: a run that ends on its own
+        (CI; a replay, whose pty goes when it has played), stopping as SIGTERM does."""
+        loop = asyncio.get_running_loop()
+        deadline = None if duration_s is None else loop.time() + duration_s
+        while not self.stop.is_set():
+            if deadline is not None and loop.time() >= deadline:
+                self.request_stop(why=f"--duration {duration_s:g} s reached")
+            elif until_ports_end and all(
+                d.status.port_outages and not d.status.online for d in self.devices
+            ):
+                self.request_stop(why="--until-ports-end: every device's port has ended")
+            else:
+                left = 0.25 if deadline is None else min(0.25, deadline - loop.time())
+                await sleep_unless(self.stop, max(0.0, left))
 
     # -- sessions ----------------------------------------------------------------
 
