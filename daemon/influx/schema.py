@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from daemon.acquisition.inflations import Inflation, inflation_fields
 from daemon.influx.lineprotocol import SampleLines, encode_line, series_prefix
 from daemon.pipeline import StampedEvent
+from daemon.version import pvlog_version
 
 SAMPLE = "pv_sample"
 EVENT = "pv_event"
@@ -37,6 +38,19 @@ def inflation_line(device: str, session: str, inflation: Inflation) -> str:
     """A ``pv_inflation`` point, at the inflation's start."""
     prefix = series_prefix(INFLATION, {"device": device, "session": session})
     return encode_line(prefix, inflation_fields(inflation), inflation.start_ns)
+
+
+def session_fields(
+    state: str, host: str, devices: list[str], tags: Mapping[str, str]
+) -> dict[str, str | float | int | bool | None]:
+    """A ``pv_session`` point's fields: the start or stop, where, and the session's tags."""
+    return {
+        "state": state,
+        "host": host,
+        "pvlog_version": pvlog_version(),
+        "devices": ",".join(devices),
+        **tags,
+    }
 
 
 def session_line(session: str, fields: Fields, time_ns: int) -> str:

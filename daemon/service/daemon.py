@@ -370,14 +370,9 @@ class Daemon:
     def _sessions(self, transitions: list[Transition]) -> None:
         """Each start or stop: its ``pv_session`` point, and its manifest."""
         for t in transitions:
-            fields: dict[str, str | float | int | bool | None] = {
-                "state": t.state,
-                "host": self.host,
-                "pvlog_version": pvlog_version(),
-                "devices": ",".join(d.device.name for d in self.devices),
-                **self.config.session.tags,
-                **t.tags,
-            }
+            devices = [d.device.name for d in self.devices]
+            tags = {**self.config.session.tags, **t.tags}
+            fields = schema.session_fields(t.state, self.host, devices, tags)
             self.batcher.extend([schema.session_line(t.session, fields, t.time_ns)])
             if self.stop.is_set():
                 continue  # the stop writes every manifest itself, complete
