@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from daemon.recordings.format import time_ns_of
 from daemon.recordings.manifest import verify
 from daemon.recordings.reader import (
     NOT_CHANNELS,
@@ -30,10 +28,8 @@ from daemon.recordings.reader import (
     iso,
     read,
     recordings_or_problem,
-    samples,
-    unit_of,
 )
-from daemon.tools.importer import recording_lines
+from daemon.tools.export import PRESSURE_UNITS, TABLES, export
 from daemon.tools.progress import Progress
 from drivers import registry
 
@@ -101,44 +97,6 @@ def info_text(summary: dict[str, Any]) -> str:
     return "\n".join(f"{k:>10}: {text(v)}" for k, v in summary.items())
 
 
-def export(paths: Sequence[Path], fmt: str, out: IO[str], progress: Progress | None = None) -> int:
-    """Write the samples of ``paths`` (one session's files, in order) to ``out`` as csv,
-    jsonl or lp; returns how many.
-
-    Streams: a recording of any length is read and written a sample at a time.
-    """
-    if fmt == "lp":  # as pvlog run writes pv_sample, under the file's session
-        n = 0
-        for line in recording_lines(paths, session=None, events=False, progress=progress):
-            out.write(line + "\n")
-            n += 1
-        return n
-    n = 0
-    writer = csv.writer(out, lineterminator="\n")
-    fields: list[str] = []
-    for path in paths:
-        for r in samples(path):
-            if fmt == "jsonl":
-                out.write(json.dumps(r) + "\n")
-            else:
-                if n == 0:  # the channels of every file's samples, for one header
-                    fields = _channels(paths)  # a first pass: memory stays flat
-                    writer.writerow(["time_ns", "time_utc", "device", "seq", "flags", *fields])
-                    writer.writerow(["ns", "", "", "", "", *(unit_of(f) for f in fields)])
-                t = time_ns_of(r)
-                values = ["" if r.get(f) is None else repr(r[f]) for f in fields]
-                writer.writerow([t, iso(t), r["device"], r["seq"], r["flags"], *values])
-            n += 1
-            if progress is not None:
-                progress.add()
-    return n
-
-
-def _channels(paths: Sequence[Path]) -> list[str]:
-    """Every channel any sample of the files has (a sensor fault leaves one out), sorted."""
-    return sorted({k for p in paths for r in samples(p) for k in r if k not in NOT_CHANNELS})
-
-
 def _verify(directory: Path) -> int:
     if not directory.is_dir():
         print(f"pvlog recording verify: {directory}: no such directory", file=sys.stderr)
@@ -165,6 +123,10 @@ def main(argv: Sequence[str]) -> int:
         "files", nargs="+", type=Path, help="MCAP files or directories: one export, in order"
     )
     e.add_argument("--format", choices=["csv", "jsonl", "lp"], default="csv")
+    e.add_argument(
+        "--table", choices=TABLES, default="samples", help="what to export (lp: samples only)"
+    )
+    e.add_argument("--units", choices=list(PRESSURE_UNITS), default="kPa", help="pressure's unit")
     e.add_argument("-o", "--output", type=Path, help="default: standard output")
     e.add_argument("--progress", action="store_true", help="show progress even off a terminal")
     v = sub.add_parser(
@@ -186,7 +148,7 @@ def main(argv: Sequence[str]) -> int:
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(args.output.open("w")) if args.output else sys.stdout
         progress = Progress("samples", sys.stderr, args.progress or sys.stderr.isatty())
-        n = export(files, args.format, out, progress)
+        n = export(files, args.format, out, progress, table=args.table, units=args.units)
         progress.done()
-    print(f"{n} samples exported", file=sys.stderr)
+    print(f"{n} {args.table if args.format != 'lp' else 'samples'} exported", file=sys.stderr)
     return 0

@@ -59,12 +59,14 @@ def test_info_and_export(short_tmp: Path, influx: InfluxV1) -> None:
     )
     assert exported.returncode == 0, exported.stderr
     assert exported.stderr.endswith(f"samples: {len(valid)}\n{len(valid)} samples exported\n")
-    rows = list(csv.reader(io.StringIO(out.read_text())))
-    assert rows[0] == ["time_ns", "time_utc", "device", "seq", "flags", "pressure_kpa", "volume_ml"]
-    assert rows[1][-2:] == ["kPa", "mL"]  # the units row
-    assert len(rows) - 2 == len(valid)
-    for r in rows[2:]:
-        assert float(r[5]) == valid[int(r[3])]["pressure_kpa"]
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert list(rows[0]) == ["time_ns", "time_utc", "elapsed_s", "session", "device", "serial",
+                             "seq", "flags", "pressure_kpa", "volume_ml"]  # fmt: skip
+    assert len(rows) == len(valid)
+    assert rows[0]["session"] == "test" and float(rows[0]["elapsed_s"]) == 0.0
+    for r in rows:
+        want = valid[int(r["seq"])]["pressure_kpa"]
+        assert float(r["pressure_kpa"]) == pytest.approx(want, rel=1e-8, abs=1e-9)
 
     lp = pvlog("recording", "export", str(path), "--format", "lp")
     lines = lp.stdout.splitlines()

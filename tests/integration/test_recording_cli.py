@@ -99,12 +99,10 @@ def test_a_directory_is_its_recordings_and_a_session_exports_in_one_go(tmp_path:
     out = tmp_path / "all.csv"
     done = pvlog("recording", "export", str(session), "-o", str(out))
     assert done.returncode == 0, done.stderr
-    rows = list(csv.reader(out.open()))
-    assert rows[0][:5] == ["time_ns", "time_utc", "device", "seq", "flags"]
-    data = rows[2:]  # after the header and the units row
+    data = list(csv.DictReader(out.open()))
     assert len(data) == a + b
-    assert [int(r[3]) for r in data] == list(range(a + b)), "both files, in order, once"
-    assert "2 files" not in done.stderr and f"{a + b} samples exported" in done.stderr
+    assert [int(r["seq"]) for r in data] == list(range(a + b)), "both files, in order, once"
+    assert f"{a + b} samples exported" in done.stderr
 
 
 def test_export_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
@@ -131,3 +129,30 @@ def test_progress_off_a_terminal_is_one_line_at_a_time(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert "\r" not in done.stderr
     assert done.stderr.splitlines()[-2:] == [f"samples: {n}", f"{n} samples exported"]
+
+
+def test_csv_tables_read_as_numbers_in_the_unit_asked(tmp_path: Path) -> None:
+    """What a spreadsheet or pandas gets: units in the column names, numbers that parse,
+    the session and the device's serial on every row; events and inflations as tables."""
+    path = tmp_path / "r.mcap"
+    write_recording(path, reads=30)
+    out = tmp_path / "atm.csv"
+    assert pvlog("recording", "export", str(path), "--units", "atm", "-o", str(out)).returncode == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 300
+    first = rows[0]
+    assert (first["session"], first["device"], first["serial"]) == ("s1", "box", "SN42")
+    assert float(first["pressure_atm"]) == pytest.approx(101.5 / 101.325)
+    assert len(first["pressure_atm"]) <= 11, "nine significant digits, no float noise"
+    assert float(first["volume_ml"]) == 0.25 and float(rows[-1]["elapsed_s"]) == 2.9
+    events = tmp_path / "events.csv"
+    done = pvlog("recording", "export", str(path), "--table", "events", "-o", str(events))
+    assert done.returncode == 0, done.stderr
+    (identity,) = list(csv.DictReader(events.open()))
+    assert (identity["code"], identity["serial"]) == ("identity", "SN42")
+    inflations = tmp_path / "inflations.csv"
+    done = pvlog("recording", "export", str(path), "--table", "inflations", "-o", str(inflations))
+    assert done.returncode == 0, done.stderr
+    (cut,) = list(csv.DictReader(inflations.open()))  # 101.5 kPa from the first sample on
+    assert (cut["cut_start"], cut["cut_end"], cut["time_to_peak_s"]) == ("true", "true", "")
+    assert float(cut["peak_pressure_kpa"]) == 101.5

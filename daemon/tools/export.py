@@ -1,0 +1,168 @@
+"""``pvlog recording export``: a session's samples, events or inflations as a table.
+
+For a spreadsheet, pandas or a test record. The unit is in each column's name
+(``pressure_atm``, ``volume_ml``), not in a second row that would stop a reader
+parsing the numbers. Values are written to nine significant digits: beyond any
+device's resolution, short of float noise (``2.4170000000000003`` is ``2.417``).
+Each row says when (``time_ns``, ``time_utc``, ``elapsed_s`` since the first sample
+of the export), and of what (``session``, ``device``, the device's ``serial``).
+Files are read in the order given (a directory: its recordings in time order), so a
+session split over several files is one table.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from daemon.recordings.format import time_ns_of
+from daemon.recordings.reader import NOT_CHANNELS, iso, read
+from daemon.reports.analysis import Trace, analyse
+from daemon.tools.importer import recording_lines
+from daemon.tools.progress import Progress
+from drivers.units import KPA_PER_UNIT
+
+PRESSURE_UNITS = {"atm": "ATM", "kPa": "KPA", "bar": "BAR", "psi": "PSI"}
+TABLES = ("samples", "events", "inflations")
+
+
+def cell(value: Any) -> Any:
+    """A CSV cell: floats to nine significant digits, nothing as empty, true/false."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.9g}"
+    return value
+
+
+class _Files:
+    """The files' samples and events in order, with each file's session and serial."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = paths
+        self.channels: list[str] = []
+        self.serials: dict[Path, str] = {}
+        self.first_ns: int | None = None
+        found: set[str] = set()
+        for path in paths:  # a first pass: memory stays flat however long the files
+            for item in read(path):
+                if isinstance(item, dict):
+                    continue
+                topic, _, data = item
+                if topic == "samples":
+                    found.update(k for k in data if k not in NOT_CHANNELS)
+                    t = time_ns_of(data)
+                    self.first_ns = t if self.first_ns is None else min(self.first_ns, t)
+                elif topic == "events" and data["code"] == "identity":
+                    self.serials.setdefault(path, _serial(data["detail"]))
+        self.channels = sorted(found)
+
+    def messages(self, topic: str) -> Iterator[tuple[str, str, Any]]:
+        """(session, serial, message) of every ``topic`` message, file by file."""
+        for path in self.paths:
+            session = "?"
+            for item in read(path):
+                if isinstance(item, dict):
+                    session = item.get("session", session)
+                elif item[0] == topic:
+                    yield session, self.serials.get(path, ""), item[2]
+
+    def elapsed(self, t: int) -> float:
+        return round((t - (self.first_ns or t)) / 1e9, 6)
+
+
+def _serial(identity: str) -> str:
+    """``serial=`` of an identity event's detail (``model=X serial=Y firmware=Z``)."""
+    parts = dict(p.split("=", 1) for p in identity.split() if "=" in p)
+    return parts.get("serial", "")
+
+
+def export(
+    paths: Sequence[Path],
+    fmt: str,
+    out: IO[str],
+    progress: Progress | None = None,
+    *,
+    table: str = "samples",
+    units: str = "kPa",
+) -> int:
+    """Write ``table`` of ``paths`` to ``out`` (csv, jsonl, or lp for samples); how many rows."""
+    if fmt == "lp":  # as pvlog run writes pv_sample, under the file's session
+        n = 0
+        for line in recording_lines(paths, session=None, events=False, progress=progress):
+            out.write(line + "\n")
+            n += 1
+        return n
+    files = _Files(paths)
+    rows = {"samples": _samples, "events": _events, "inflations": _inflations}[table]
+    n = 0
+    writer = csv.writer(out, lineterminator="\n")
+    for head, row in rows(files, units):
+        if fmt == "jsonl":
+            out.write(json.dumps(dict(zip(head, row, strict=True))) + "\n")
+        else:
+            if n == 0:
+                writer.writerow(head)
+            writer.writerow([cell(v) for v in row])
+        n += 1
+        if progress is not None:
+            progress.add()
+    return n
+
+
+Rows = Iterator[tuple[list[str], list[Any]]]
+
+
+def _samples(files: _Files, units: str) -> Rows:
+    per_kpa = float(1 / KPA_PER_UNIT[PRESSURE_UNITS[units]])
+    names = [_column(c, units) for c in files.channels]
+    head = ["time_ns", "time_utc", "elapsed_s", "session", "device", "serial", "seq", "flags"]
+    head += names
+    for session, serial, s in files.messages("samples"):
+        t = time_ns_of(s)
+        values = []
+        for c in files.channels:
+            v = s.get(c)
+            values.append(v * per_kpa if v is not None and c.endswith("_kpa") else v)
+        yield head, [t, iso(t), files.elapsed(t), session, s["device"], serial, s["seq"],
+                     s["flags"], *values]  # fmt: skip
+
+
+def _column(channel: str, units: str) -> str:
+    """A channel's column name with its unit: ``pressure_kpa`` in atm is ``pressure_atm``."""
+    return channel[: -len("kpa")] + units.lower() if channel.endswith("_kpa") else channel
+
+
+def _events(files: _Files, units: str) -> Rows:
+    head = ["time_ns", "time_utc", "elapsed_s", "session", "device", "serial", "code",
+            "detail", "value"]  # fmt: skip
+    for session, serial, e in files.messages("events"):
+        t = time_ns_of(e)
+        yield head, [t, iso(t), files.elapsed(t), session, e["device"], serial, e["code"],
+                     e["detail"], e["value"]]  # fmt: skip
+
+
+def _inflations(files: _Files, units: str) -> Rows:
+    """The inflations the report finds (the same detector), one row each."""
+    per_kpa = float(1 / KPA_PER_UNIT[PRESSURE_UNITS[units]])
+    traces: dict[tuple[str, str, str], Trace] = {}
+    for session, serial, s in files.messages("samples"):
+        key = (session, s["device"], serial)
+        trace = traces.setdefault(key, Trace(s["device"]))
+        trace.add(time_ns_of(s), s.get("pressure_kpa"), s.get("volume_ml"))
+    head = ["start_ns", "start_utc", "elapsed_s", "session", "device", "serial", "cycle",
+            f"peak_pressure_{units.lower()}", "time_to_peak_s", "hold_s", "volume_at_peak_ml",
+            "deflation_s", "duration_s", "burst", "cut_start", "cut_end"]  # fmt: skip
+    for (session, device, serial), trace in traces.items():
+        for f in analyse(trace).inflations:
+            yield head, [
+                f.start_ns, iso(f.start_ns), files.elapsed(f.start_ns), session, device, serial,
+                f.cycle, f.peak_kpa * per_kpa, f.time_to_peak_s, f.hold_s,
+                f.volume_at_peak_ml, f.deflation_s, f.duration_s, f.burst, f.cut_start,
+                f.cut_end,
+            ]  # fmt: skip
