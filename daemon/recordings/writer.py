@@ -253,7 +253,8 @@ class DeviceRecording:
         name = file_name(time.time_ns(), session, self.device, self._part)
         path = self.directory / session / name
         log.info("%s: recording to %s", self.device, path)
-        f = RecordingFile(path, {**self.metadata, "session": session})
+        tags = {f"tag.{k}": v for k, v in self._session.tags.items()}
+        f = RecordingFile(path, {**self.metadata, **tags, "session": session})
         self.files.append(path)
         return f
 

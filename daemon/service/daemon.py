@@ -154,6 +154,9 @@ class Daemon:
             "baudrate": str(device.baudrate),
             "host": self.host,
             "pvlog_version": pvlog_version(),
+            # The session's tags (lot, operator...): the config's; one started over MQTT
+            # adds its own per file (``DeviceRecording``).
+            **{f"tag.{k}": v for k, v in self.config.session.tags.items()},
         }
         return DeviceRecording(
             self.config.recording.dir,

@@ -48,6 +48,8 @@ def test_info_and_export(short_tmp: Path, influx: InfluxV1) -> None:
     assert shown.returncode == 0, shown.stderr
     summary = json.loads(shown.stdout)
     assert (summary["device"], summary["driver"], summary["session"]) == ("bench1", "pvs", "test")
+    assert summary["metadata"]["tag.bench"] == "ci", "the session's tags"
+    assert summary["state"] == "complete" and "model=" in summary["identity"]
     assert summary["samples"] == len(valid)
     assert summary["errors"]["checksum"] == bad, "the driver's own count, from the raw bytes"
     assert summary["events"]["gap"] >= 1
