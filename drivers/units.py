@@ -29,6 +29,14 @@ MILLI_TO_KPA: dict[str, tuple[int, int]] = {
 
 KPA_PER_ATM = 101.325
 
+PRESSURE_UNITS = ("atm", "kPa", "bar", "psi")
+"""What reports and exports show pressure in (the schema stores kPa)."""
+
+
+def per_kpa(unit: str) -> float:
+    """The factor from kPa to ``unit`` (one of ``PRESSURE_UNITS``)."""
+    return float(1 / KPA_PER_UNIT[unit.upper()])
+
 
 def milli_to_kpa(milli: int, unit: str) -> float:
     """Thousandths of ``unit`` to kPa, correctly rounded."""

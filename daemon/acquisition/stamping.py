@@ -97,5 +97,10 @@ def identity_event(info: DeviceInfo) -> StampedEvent:
     return StampedEvent(info.rx_time_ns, "identity", detail, None)
 
 
+def identity_of(detail: str) -> dict[str, str]:
+    """``model``, ``serial`` and ``firmware`` back from an ``identity`` event's detail."""
+    return dict(part.split("=", 1) for part in detail.split() if "=" in part)
+
+
 def _gap(gap: Event, time_ns: int) -> StampedEvent:
     return StampedEvent(time_ns, "gap", gap.detail, float(int(gap.value or 0)))

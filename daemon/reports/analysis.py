@@ -22,6 +22,15 @@ class Trace:
     time_ns: list[int] = field(default_factory=list)
     pressure_kpa: list[float] = field(default_factory=list)
     volume_ml: list[float | None] = field(default_factory=list)
+    marks: list[tuple[int, str]] = field(default_factory=list)
+    """The operator's MARKs: (time, detail)."""
+    about: dict[str, str] = field(default_factory=dict)
+    """What a report's title says: ``session``, the device's ``model`` and ``serial``,
+    the session's tags (``tag.lot``...), as far as the source knows them."""
+
+    def learn(self, about: dict[str, str]) -> None:
+        for key, value in about.items():
+            self.about.setdefault(key, value)
 
     def add(self, time_ns: int, pressure_kpa: float | None, volume_ml: float | None) -> None:
         if pressure_kpa is None:  # a sensor-fault sample has no pressure to judge by

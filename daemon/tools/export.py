@@ -18,14 +18,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from daemon.acquisition.stamping import identity_of
 from daemon.recordings.format import time_ns_of
 from daemon.recordings.reader import NOT_CHANNELS, iso, read
 from daemon.reports.analysis import Trace, analyse
 from daemon.tools.importer import recording_lines
 from daemon.tools.progress import Progress
-from drivers.units import KPA_PER_UNIT
+from drivers.units import per_kpa
 
-PRESSURE_UNITS = {"atm": "ATM", "kPa": "KPA", "bar": "BAR", "psi": "PSI"}
 TABLES = ("samples", "events", "inflations")
 
 
@@ -59,7 +59,7 @@ class _Files:
                     t = time_ns_of(data)
                     self.first_ns = t if self.first_ns is None else min(self.first_ns, t)
                 elif topic == "events" and data["code"] == "identity":
-                    self.serials.setdefault(path, _serial(data["detail"]))
+                    self.serials.setdefault(path, identity_of(data["detail"]).get("serial", ""))
         self.channels = sorted(found)
 
     def messages(self, topic: str) -> Iterator[tuple[str, str, Any]]:
@@ -74,12 +74,6 @@ class _Files:
 
     def elapsed(self, t: int) -> float:
         return round((t - (self.first_ns or t)) / 1e9, 6)
-
-
-def _serial(identity: str) -> str:
-    """``serial=`` of an identity event's detail (``model=X serial=Y firmware=Z``)."""
-    parts = dict(p.split("=", 1) for p in identity.split() if "=" in p)
-    return parts.get("serial", "")
 
 
 def export(
@@ -119,7 +113,7 @@ Rows = Iterator[tuple[list[str], list[Any]]]
 
 
 def _samples(files: _Files, units: str) -> Rows:
-    per_kpa = float(1 / KPA_PER_UNIT[PRESSURE_UNITS[units]])
+    factor = per_kpa(units)
     names = [_column(c, units) for c in files.channels]
     head = ["time_ns", "time_utc", "elapsed_s", "session", "device", "serial", "seq", "flags"]
     head += names
@@ -128,7 +122,7 @@ def _samples(files: _Files, units: str) -> Rows:
         values = []
         for c in files.channels:
             v = s.get(c)
-            values.append(v * per_kpa if v is not None and c.endswith("_kpa") else v)
+            values.append(v * factor if v is not None and c.endswith("_kpa") else v)
         yield head, [t, iso(t), files.elapsed(t), session, s["device"], serial, s["seq"],
                      s["flags"], *values]  # fmt: skip
 
@@ -149,7 +143,7 @@ def _events(files: _Files, units: str) -> Rows:
 
 def _inflations(files: _Files, units: str) -> Rows:
     """The inflations the report finds (the same detector), one row each."""
-    per_kpa = float(1 / KPA_PER_UNIT[PRESSURE_UNITS[units]])
+    factor = per_kpa(units)
     traces: dict[tuple[str, str, str], Trace] = {}
     for session, serial, s in files.messages("samples"):
         key = (session, s["device"], serial)
@@ -162,7 +156,7 @@ def _inflations(files: _Files, units: str) -> Rows:
         for f in analyse(trace).inflations:
             yield head, [
                 f.start_ns, iso(f.start_ns), files.elapsed(f.start_ns), session, device, serial,
-                f.cycle, f.peak_kpa * per_kpa, f.time_to_peak_s, f.hold_s,
+                f.cycle, f.peak_kpa * factor, f.time_to_peak_s, f.hold_s,
                 f.volume_at_peak_ml, f.deflation_s, f.duration_s, f.burst, f.cut_start,
                 f.cut_end,
             ]  # fmt: skip

@@ -29,9 +29,10 @@ from daemon.recordings.reader import (
     read,
     recordings_or_problem,
 )
-from daemon.tools.export import PRESSURE_UNITS, TABLES, export
+from daemon.tools.export import TABLES, export
 from daemon.tools.progress import Progress
 from drivers import registry
+from drivers.units import PRESSURE_UNITS
 
 
 def info(path: Path) -> dict[str, Any]:

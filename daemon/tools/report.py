@@ -22,13 +22,14 @@ from daemon.acquisition.inflations import (
     Inflation,
     inflation_fields,
 )
+from daemon.acquisition.stamping import identity_of
 from daemon.config import ConfigError, load_config
 from daemon.influx.client import InfluxUnavailable
 from daemon.influx.v1 import InfluxV1
 from daemon.recordings.format import time_ns_of
-from daemon.recordings.reader import recording_files, recordings_or_problem, samples
+from daemon.recordings.reader import read, recording_files, recordings_or_problem
 from daemon.reports.analysis import DeviceReport, Trace, analyse
-from drivers.units import kpa_to_atm
+from drivers.units import PRESSURE_UNITS, per_kpa
 
 PAGE = 50_000
 """Rows per InfluxDB query: a long session is read in pages, never in one answer."""
@@ -69,22 +70,68 @@ def from_influx(
         last = rows[-1][it]
         if len(rows) < page:
             break
+    _influx_context(client, traces, session, params, where)
     return traces
 
 
+SESSION_FIELDS = {"time", "state", "host", "pvlog_version", "devices", "session", "source"}
+"""A ``pv_session`` point's own fields; the rest are the session's tags."""
+
+
+def _influx_context(
+    client: InfluxV1, traces: dict[str, Trace], session: str, params: dict[str, str], where: str
+) -> None:
+    """Marks, identities and the session's tags, for the report's titles and plot."""
+    q = f"SELECT detail, device, code FROM pv_event WHERE {where}"  # noqa: S608
+    for series in client.query(q, params)["results"][0].get("series") or []:
+        cols = series["columns"]
+        for row in series["values"]:
+            r = dict(zip(cols, row, strict=True))
+            trace = traces.get(r["device"])
+            if trace is None:
+                continue
+            if r["code"] == "mark":
+                trace.marks.append((r["time"], r["detail"] or ""))
+            elif r["code"] == "identity":
+                trace.learn(identity_of(r["detail"] or ""))
+    q = "SELECT * FROM pv_session WHERE session = $session AND state = 'start' LIMIT 1"
+    tags: dict[str, str] = {"session": session}
+    for series in client.query(q, params)["results"][0].get("series") or []:
+        for row in series["values"]:
+            for col, value in zip(series["columns"], row, strict=True):
+                if col not in SESSION_FIELDS and value is not None:
+                    tags[f"tag.{col}"] = str(value)
+    for trace in traces.values():
+        trace.learn(tags)
+
+
 def from_recordings(paths: Iterable[Path], device: str | None = None) -> dict[str, Trace]:
-    """The samples of MCAP recordings (files, or directories of them), by device."""
+    """The samples of MCAP recordings (files, or directories of them), by device, with
+    their marks, the session and its tags, and the device's identity."""
     traces: dict[str, Trace] = {}
     for path in recording_files(paths):
-        for s in samples(path):
-            name = s["device"]
+        about: dict[str, str] = {}
+        for item in read(path):
+            if isinstance(item, dict):
+                about = {k: v for k, v in item.items() if k == "session" or k.startswith("tag.")}
+                continue
+            topic, _, message = item
+            if topic not in ("samples", "events"):
+                continue  # the raw bytes
+            name = message["device"]
             if device and name != device:
                 continue
             trace = traces.get(name)
             if trace is None:
                 trace = traces[name] = Trace(name)
-            t = time_ns_of(s)
-            trace.add(t, s.get("pressure_kpa"), s.get("volume_ml"))
+            trace.learn(about)
+            if topic == "samples":
+                p, v = message.get("pressure_kpa"), message.get("volume_ml")
+                trace.add(time_ns_of(message), p, v)
+            elif topic == "events" and message["code"] == "mark":
+                trace.marks.append((time_ns_of(message), message["detail"]))
+            elif topic == "events" and message["code"] == "identity":
+                trace.learn(identity_of(message["detail"]))
     for trace in traces.values():  # parts of one device are read in name (= time) order;
         _sort(trace)  # sort anyway, for files given out of order
     return traces
@@ -116,16 +163,18 @@ COLUMNS = (
 could not see is ``-``, not a number."""
 
 
-def table(report: DeviceReport) -> str:
+def table(report: DeviceReport, units: str = "atm") -> str:
+    factor = per_kpa(units)
+    names = [f"peak {units}" if name == "peak atm" else name for name, _ in COLUMNS]
     lines = [
-        f"{report.trace.device}: {summary(report)}",
-        "  ".join(f"{name:>{width}}" for name, width in COLUMNS),
+        f"{report.trace.device}: {summary(report, units)}",
+        "  ".join(f"{name:>{width}}" for name, (_, width) in zip(names, COLUMNS, strict=True)),
     ]
     for f in report.inflations:
         cells = (
             str(f.cycle),
             iso(f.start_ns),
-            f"{kpa_to_atm(f.peak_kpa):.2f}",
+            f"{f.peak_kpa * factor:.2f}",
             _number(f.time_to_peak_s, 2),
             _number(f.hold_s, 2),
             _number(f.volume_at_peak_ml, 3),
@@ -152,17 +201,18 @@ def _number(value: float | None, decimals: int) -> str:
     return "-" if value is None else f"{value:.{decimals}f}"
 
 
-def summary(report: DeviceReport) -> str:
+def summary(report: DeviceReport, units: str = "atm") -> str:
     found = report.inflations
     if not found:
         return f"no inflation in {len(report.trace.time_ns)} samples"
     bursts = sum(f.burst for f in found)
-    peak = max(kpa_to_atm(f.peak_kpa) for f in found)
+    peak = max(f.peak_kpa for f in found) * per_kpa(units)
     cut = sum(f.cut for f in found)
     return (
         f"{len(found)} inflation(s) (fatigue cycles: {len(found)}"
         + (f", {cut} cut by the data's ends" if cut else "")
-        + f"), {bursts} burst(s), highest peak {peak:.2f} atm, {len(report.trace.time_ns)} samples"
+        + f"), {bursts} burst(s), highest peak {peak:.2f} {units}, "
+        + f"{len(report.trace.time_ns)} samples"
     )
 
 
@@ -203,6 +253,9 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--baseline-atm", type=float, default=BASELINE_ATM)
     p.add_argument("--plot", type=Path, help="write a PNG: traces with inflations, and P-V")
     p.add_argument("--json", action="store_true", help="one JSON object per device")
+    p.add_argument(
+        "--units", choices=PRESSURE_UNITS, default="atm", help="pressure in the table and plot"
+    )
     args = p.parse_args(argv)
     if bool(args.session) == bool(args.recordings):
         p.error("give either --session (InfluxDB) or recording files, not both")
@@ -229,11 +282,11 @@ def main(argv: Sequence[str]) -> int:
         for name in sorted(traces)
     ]
     for r in reports:
-        print(json.dumps(as_json(r)) if args.json else table(r) + "\n")
+        print(json.dumps(as_json(r)) if args.json else table(r, args.units) + "\n")
     if args.plot is not None:
         from daemon.reports.plot import save_plot
 
-        save_plot(reports, args.plot)
+        save_plot(reports, args.plot, args.units)
         print(f"plot written to {args.plot}", file=sys.stderr)
     return 0
 

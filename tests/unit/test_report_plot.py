@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from daemon.reports.analysis import DeviceReport, Trace, analyse
 from daemon.reports.plot import build_figure
 from daemon.tools.report import as_json, table
@@ -30,9 +32,10 @@ def test_each_device_gets_labelled_traces_and_a_pressure_volume_curve() -> None:
     assert ("", "volume (mL)") in labels
     traces = fig.axes[0]
     assert len(traces.patches) == 2  # one shaded span per inflation
-    assert traces.get_title() == "bench1: 2 inflation(s)"
+    assert traces.get_title(loc="left").startswith("bench1 | 1970-01-01 00:00:00 UTC")
+    assert traces.get_legend().get_title().get_text() == "2 inflation(s)"
     pv = fig.axes[1]
-    assert pv.lines and len(pv.lines[0].get_xdata()) == 16
+    assert len(pv.lines) == 2, "a curve per inflation"
     assert fig.axes[3].get_title() == "pressure-volume: no volume channel"
 
 
@@ -76,5 +79,40 @@ def test_inflations_cut_by_the_data_are_flagged_in_the_table_json_and_plot() -> 
     assert doc[0]["time_to_peak_s"] is None and doc[0]["cut_start"] is True
     assert doc[1]["deflation_s"] is None and doc[1]["cut_end"] is True
     ax = build_figure([report]).axes[0]
-    assert "2 cut by the data's ends" in ax.get_title()
-    assert [p.get_hatch() for p in ax.patches] == ["//", "//"]
+    title = ax.get_legend().get_title().get_text()
+    assert title == "2 inflation(s), 2 cut by the data's ends (hatched)"
+    assert [p.get_hatch() for p in ax.patches[:2]] == ["//", "//"]
+
+
+def test_a_plot_for_a_test_report_titled_legended_gridded_zeros_aligned() -> None:
+    """What an engineer checks before pasting it: who and when in the title, a legend for
+    every mark on it, a grid, both zeros at one height, and the P-V curve of the
+    inflation phase only (no deflation, no vacuum), a colour per cycle."""
+    trace = Trace("bench1")
+    trace.about = {"session": "lot7-run3", "model": "PVS-1", "serial": "SN42", "tag.lot": "7"}
+    atm = [0, 0, 2, 5, 8, 8, 8, 4, -0.5, -0.8, 0, 0, 3, 9, 9, 0.05, 0]
+    for i, p in enumerate(atm):
+        trace.add(i * 10**8, p * KPA_PER_ATM, max(p, 0) * 0.3 if i < 14 else 2.7)
+    trace.marks.append((5 * 10**8, "step 8 atm"))
+    report = analyse(trace)
+    fig = build_figure([report], units="bar")
+    ax_t, ax_pv, ax_v = fig.axes
+    assert ax_t.get_title(loc="left") == (
+        "bench1 | session lot7-run3 | 1970-01-01 00:00:00 UTC | PVS-1 SN42 | lot=7"
+    )
+    legend = ax_t.get_legend()
+    assert legend is not None
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "pressure", "volume", "inflation", "burst", "mark",
+    ]  # fmt: skip
+    assert (
+        ax_t.xaxis.get_gridlines()[0].get_visible() and ax_pv.yaxis.get_gridlines()[0].get_visible()
+    )
+    assert ax_t.get_ylabel() == "pressure (bar)"
+    (p0, p1), (v0, v1) = ax_t.get_ylim(), ax_v.get_ylim()
+    assert -p0 / (p1 - p0) == pytest.approx(-v0 / (v1 - v0)), "zeros at one height"
+    assert [t.get_text() for t in ax_t.texts] == ["step 8 atm"], "the mark, annotated"
+    curves = ax_pv.lines
+    assert len(curves) == 2 and curves[0].get_color() != curves[1].get_color()
+    assert min(curves[0].get_ydata()) >= 0, "no vacuum: the inflation phase only"
+    assert [t.get_text() for t in ax_pv.get_legend().get_texts()] == ["cycle 1", "cycle 2"]
