@@ -22,11 +22,12 @@ from daemon.acquisition.stamping import identity_of
 from daemon.recordings.format import time_ns_of
 from daemon.recordings.reader import NOT_CHANNELS, iso, read
 from daemon.reports.analysis import Trace, analyse
+from daemon.reports.steps import marks, steps
 from daemon.tools.importer import recording_lines
 from daemon.tools.progress import Progress
 from drivers.units import per_kpa
 
-TABLES = ("samples", "events", "inflations")
+TABLES = ("samples", "events", "inflations", "steps", "marks")
 
 
 def cell(value: Any) -> Any:
@@ -93,7 +94,8 @@ def export(
             n += 1
         return n
     files = _Files(paths)
-    rows = {"samples": _samples, "events": _events, "inflations": _inflations}[table]
+    rows = {"samples": _samples, "events": _events, "inflations": _inflations,
+            "steps": _steps, "marks": _marks}[table]  # fmt: skip
     n = 0
     writer = csv.writer(out, lineterminator="\n")
     for head, row in rows(files, units):
@@ -141,14 +143,49 @@ def _events(files: _Files, units: str) -> Rows:
                      e["detail"], e["value"]]  # fmt: skip
 
 
-def _inflations(files: _Files, units: str) -> Rows:
-    """The inflations the report finds (the same detector), one row each."""
-    factor = per_kpa(units)
+def _traces(files: _Files) -> dict[tuple[str, str, str], Trace]:
+    """Each (session, device, serial)'s samples and marks, as the report reads them."""
     traces: dict[tuple[str, str, str], Trace] = {}
     for session, serial, s in files.messages("samples"):
         key = (session, s["device"], serial)
         trace = traces.setdefault(key, Trace(s["device"]))
         trace.add(time_ns_of(s), s.get("pressure_kpa"), s.get("volume_ml"))
+    for session, serial, e in files.messages("events"):
+        marked = traces.get((session, e["device"], serial))
+        if marked is not None and e["code"] == "mark":
+            marked.marks.append((time_ns_of(e), e["detail"]))
+    return traces
+
+
+def _steps(files: _Files, units: str) -> Rows:
+    """Each step of each stepped inflation (a compliance test's result), one row each."""
+    factor = per_kpa(units)
+    head = ["start_ns", "start_utc", "elapsed_s", "session", "device", "serial", "cycle",
+            "nominal_atm", f"pressure_{units.lower()}", "volume_ml", "held_s"]  # fmt: skip
+    for (session, device, serial), trace in _traces(files).items():
+        for f in analyse(trace).inflations:
+            for s in steps(trace, f.start_ns, f.end_ns):
+                yield head, [s.start_ns, iso(s.start_ns), files.elapsed(s.start_ns), session,
+                             device, serial, f.cycle, s.nominal_atm, s.pressure_kpa * factor,
+                             s.volume_ml, s.held_s]  # fmt: skip
+
+
+def _marks(files: _Files, units: str) -> Rows:
+    """Each MARK with the pressure and volume at it."""
+    factor = per_kpa(units)
+    head = ["time_ns", "time_utc", "elapsed_s", "session", "device", "serial", "detail",
+            f"pressure_{units.lower()}", "volume_ml"]  # fmt: skip
+    for (session, device, serial), trace in _traces(files).items():
+        for m in marks(trace):
+            p = None if m.pressure_kpa is None else m.pressure_kpa * factor
+            yield head, [m.time_ns, iso(m.time_ns), files.elapsed(m.time_ns), session, device,
+                         serial, m.detail, p, m.volume_ml]  # fmt: skip
+
+
+def _inflations(files: _Files, units: str) -> Rows:
+    """The inflations the report finds (the same detector), one row each."""
+    factor = per_kpa(units)
+    traces = _traces(files)
     head = ["start_ns", "start_utc", "elapsed_s", "session", "device", "serial", "cycle",
             f"peak_pressure_{units.lower()}", "time_to_peak_s", "hold_s", "volume_at_peak_ml",
             "deflation_s", "duration_s", "burst", "cut_start", "cut_end"]  # fmt: skip

@@ -11,16 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from daemon.acquisition.inflations import (
     BASELINE_ATM,
     THRESHOLD_ATM,
-    Inflation,
-    inflation_fields,
 )
 from daemon.acquisition.stamping import identity_of
 from daemon.config import ConfigError, load_config
@@ -28,8 +24,9 @@ from daemon.influx.client import InfluxUnavailable
 from daemon.influx.v1 import InfluxV1
 from daemon.recordings.format import time_ns_of
 from daemon.recordings.reader import read, recording_files, recordings_or_problem
-from daemon.reports.analysis import DeviceReport, Trace, analyse
-from drivers.units import PRESSURE_UNITS, per_kpa
+from daemon.reports.analysis import Trace, analyse
+from daemon.reports.text import as_json, table
+from drivers.units import PRESSURE_UNITS
 
 PAGE = 50_000
 """Rows per InfluxDB query: a long session is read in pages, never in one answer."""
@@ -146,94 +143,6 @@ def _sort(trace: Trace) -> None:
     trace.volume_ml = [r[2] for r in rows]
 
 
-# -- the table ------------------------------------------------------------------
-
-COLUMNS = (
-    ("#", 4),
-    ("start (UTC)", 24),
-    ("peak atm", 9),
-    ("to peak s", 10),
-    ("hold s", 8),
-    ("vol@peak mL", 12),
-    ("deflate s", 10),
-    ("burst", 6),
-    ("cut", 6),
-)
-"""``cut``: the data began (``start``) or ended (``end``) during the inflation; what it
-could not see is ``-``, not a number."""
-
-
-def table(report: DeviceReport, units: str = "atm") -> str:
-    factor = per_kpa(units)
-    names = [f"peak {units}" if name == "peak atm" else name for name, _ in COLUMNS]
-    lines = [
-        f"{report.trace.device}: {summary(report, units)}",
-        "  ".join(f"{name:>{width}}" for name, (_, width) in zip(names, COLUMNS, strict=True)),
-    ]
-    for f in report.inflations:
-        cells = (
-            str(f.cycle),
-            iso(f.start_ns),
-            f"{f.peak_kpa * factor:.2f}",
-            _number(f.time_to_peak_s, 2),
-            _number(f.hold_s, 2),
-            _number(f.volume_at_peak_ml, 3),
-            _number(f.deflation_s, 2),
-            "BURST" if f.burst else "no",
-            cut_text(f),
-        )
-        lines.append("  ".join(f"{c:>{w}}" for c, (_, w) in zip(cells, COLUMNS, strict=True)))
-    if any(f.cut_start for f in report.inflations):
-        lines.append("  (cut start: the data began during the inflation; its rise was not seen)")
-    if report.unfinished_since_ns is not None:
-        lines.append(
-            f"  (cut end: the inflation from {iso(report.unfinished_since_ns)} had not ended "
-            "when the data did; peak so far)"
-        )
-    return "\n".join(lines)
-
-
-def cut_text(f: Inflation) -> str:
-    return " ".join(part for part, cut in (("start", f.cut_start), ("end", f.cut_end)) if cut)
-
-
-def _number(value: float | None, decimals: int) -> str:
-    return "-" if value is None else f"{value:.{decimals}f}"
-
-
-def summary(report: DeviceReport, units: str = "atm") -> str:
-    found = report.inflations
-    if not found:
-        return f"no inflation in {len(report.trace.time_ns)} samples"
-    bursts = sum(f.burst for f in found)
-    peak = max(f.peak_kpa for f in found) * per_kpa(units)
-    cut = sum(f.cut for f in found)
-    return (
-        f"{len(found)} inflation(s) (fatigue cycles: {len(found)}"
-        + (f", {cut} cut by the data's ends" if cut else "")
-        + f"), {bursts} burst(s), highest peak {peak:.2f} {units}, "
-        + f"{len(report.trace.time_ns)} samples"
-    )
-
-
-def iso(ns: int) -> str:
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9)) + f".{ns % 10**9 // 10**6:03d}Z"
-    )
-
-
-def as_json(report: DeviceReport) -> dict[str, Any]:
-    return {
-        "device": report.trace.device,
-        "samples": len(report.trace.time_ns),
-        "unfinished_since_ns": report.unfinished_since_ns,
-        "inflations": [
-            {"start_ns": f.start_ns, "end_ns": f.end_ns, **inflation_fields(f)}
-            for f in report.inflations
-        ],
-    }
-
-
 # -- the command ----------------------------------------------------------------
 
 
@@ -255,6 +164,9 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--json", action="store_true", help="one JSON object per device")
     p.add_argument(
         "--units", choices=PRESSURE_UNITS, default="atm", help="pressure in the table and plot"
+    )
+    p.add_argument(
+        "--rated-burst-atm", type=float, help="the balloon's rated burst pressure, for a burst run"
     )
     args = p.parse_args(argv)
     if bool(args.session) == bool(args.recordings):
@@ -282,7 +194,8 @@ def main(argv: Sequence[str]) -> int:
         for name in sorted(traces)
     ]
     for r in reports:
-        print(json.dumps(as_json(r)) if args.json else table(r, args.units) + "\n")
+        text = table(r, args.units, args.rated_burst_atm)
+        print(json.dumps(as_json(r)) if args.json else text + "\n")
     if args.plot is not None:
         from daemon.reports.plot import save_plot
 

@@ -156,3 +156,37 @@ def test_csv_tables_read_as_numbers_in_the_unit_asked(tmp_path: Path) -> None:
     (cut,) = list(csv.DictReader(inflations.open()))  # 101.5 kPa from the first sample on
     assert (cut["cut_start"], cut["cut_end"], cut["time_to_peak_s"]) == ("true", "true", "")
     assert float(cut["peak_pressure_kpa"]) == 101.5
+
+
+def test_a_stepped_inflation_exports_its_steps_and_marks(tmp_path: Path) -> None:
+    """The compliance result as CSV: a row per step and per MARK, numbers that parse."""
+    path = tmp_path / "c.mcap"
+    encoder = RecordEncoder("box")
+    f = RecordingFile(path, {"device": "box", "driver": "pvs", "session": "c1"})
+    rows, k = [], 0
+    for atm, seconds in [(0.0, 1.0), (1.0, 1.0), (2.0, 1.0), (3.0, 1.0), (0.0, 1.0)]:
+        for _ in range(int(seconds * 100)):  # 100 Hz, flat steps (a ramp is one sample)
+            t = T0 + k * 10_000_000
+            rows.append(StampedSample(t, t, k, {"pressure_kpa": atm * 101.325,
+                                                "volume_ml": atm * 0.5}, 0))  # fmt: skip
+            k += 1
+    mark = StampedEvent(T0 + 250 * 10_000_000, "mark", "step 2", None)
+    f.write(encoder.encode([Chunk(b"", T0, Samples.of(rows), [mark], [])]), encoder.channels)
+    f.close()
+    out = tmp_path / "steps.csv"
+    done = pvlog("recording", "export", str(path), "--table", "steps", "--units", "atm",
+                 "-o", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = list(csv.DictReader(out.open()))
+    assert [float(r["nominal_atm"]) for r in found] == [1.0, 2.0, 3.0]
+    assert [float(r["pressure_atm"]) for r in found] == [1.0, 2.0, 3.0]
+    assert [float(r["volume_ml"]) for r in found] == [0.5, 1.0, 1.5]
+    assert all(float(r["held_s"]) == 0.99 for r in found)
+    out = tmp_path / "marks.csv"
+    done = pvlog("recording", "export", str(path), "--table", "marks", "-o", str(out))
+    (m,) = list(csv.DictReader(out.open()))
+    assert (m["detail"], float(m["pressure_kpa"]), float(m["volume_ml"])) == (
+        "step 2",
+        2 * 101.325,
+        1.0,
+    )

@@ -6,8 +6,9 @@ import pytest
 
 from daemon.reports.analysis import DeviceReport, Trace, analyse
 from daemon.reports.plot import build_figure
-from daemon.tools.report import as_json, table
+from daemon.reports.text import as_json, table
 from drivers.units import KPA_PER_ATM
+from tests.unit.test_inflations import trace as inflation_trace
 
 
 def _report(volume: bool) -> DeviceReport:
@@ -42,7 +43,7 @@ def test_each_device_gets_labelled_traces_and_a_pressure_volume_curve() -> None:
 def test_table_has_a_row_per_inflation_and_says_burst() -> None:
     text = table(_report(volume=True))
     lines = text.splitlines()
-    assert lines[0].startswith("bench1: 2 inflation(s)") and "1 burst(s)" in lines[0]
+    assert lines[0].startswith("bench1: 2 inflation(s), burst at 9.00 atm (cycle 2)")
     assert "peak atm" in lines[1]
     assert lines[2].split()[0] == "1" and lines[2].split()[2] == "8.00"
     assert lines[3].split()[-1] == "BURST"
@@ -116,3 +117,35 @@ def test_a_plot_for_a_test_report_titled_legended_gridded_zeros_aligned() -> Non
     assert len(curves) == 2 and curves[0].get_color() != curves[1].get_color()
     assert min(curves[0].get_ydata()) >= 0, "no vacuum: the inflation phase only"
     assert [t.get_text() for t in ax_pv.get_legend().get_texts()] == ["cycle 1", "cycle 2"]
+
+
+def test_a_compliance_run_reports_its_steps_and_marks_and_a_burst_its_margin() -> None:
+    """A compliance test's result: each step's nominal and measured pressure, volume and
+    time held, and each MARK with its values; a burst beside the rated burst pressure."""
+    trace = Trace("bench1")
+    for t_ns, p, v in inflation_trace("compliance", rbp_atm=4.0, hold_s=1.0):
+        trace.add(t_ns, p, v)
+    # The operator marks the end of each hold (what the simulator's MARKs do).
+    for end in (2.9, 4.9, 6.9, 8.9):  # 1 s ramps, 1 s holds, from 1 s
+        trace.marks.append((trace.time_ns[0] + int(end * 1e9), "MARK"))
+    report = analyse(trace)
+    assert len(report.inflations) == 1, "one stepped inflation"
+    doc = as_json(report)
+    found = doc["inflations"][0]["steps"]
+    assert [s["nominal_atm"] for s in found] == [1.0, 2.0, 3.0, 4.0]
+    for s in found:
+        assert s["pressure_kpa"] / KPA_PER_ATM == pytest.approx(s["nominal_atm"], abs=0.01)
+        assert s["held_s"] == pytest.approx(1.0, abs=0.1)
+        assert s["volume_ml"] > 0
+    assert [s["volume_ml"] for s in found] == sorted(s["volume_ml"] for s in found)
+    assert [round(m["pressure_kpa"] / KPA_PER_ATM) for m in doc["marks"]] == [1, 2, 3, 4]
+    text = table(report)
+    assert "steps of inflation 1:" in text and "marks:" in text
+    assert "no burst" in text.splitlines()[0]
+
+    burst = Trace("b")
+    for t_ns, p, v in inflation_trace("burst", seed=4, rbp_atm=14.0):
+        burst.add(t_ns, p, v)
+    head = table(analyse(burst), "atm", rated_burst_atm=14.0).splitlines()[0]
+    peak = analyse(burst).inflations[0].peak_kpa / KPA_PER_ATM
+    assert f"burst at {peak:.2f} atm (cycle 1), rated 14.00 atm: +" in head

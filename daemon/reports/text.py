@@ -1,0 +1,144 @@
+"""A report as text and as JSON: the inflation table, and the results a test record needs.
+
+Per device: a summary (inflations, cycles, bursts and the failure cycle, the burst
+pressure against the rated one if given), a row per inflation, then, for a stepped
+(compliance) inflation, its steps (nominal and measured pressure, volume, time held),
+and the operator's marks with the pressure and volume at each. What the data did not
+see is ``-`` (text) or null (JSON), never a number that looks measured.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from daemon.acquisition.inflations import Inflation, inflation_fields
+from daemon.reports.analysis import DeviceReport
+from daemon.reports.steps import marks, steps
+from drivers.units import KPA_PER_ATM, per_kpa
+
+COLUMNS = (
+    ("#", 4),
+    ("start (UTC)", 24),
+    ("peak atm", 9),
+    ("to peak s", 10),
+    ("hold s", 8),
+    ("vol@peak mL", 12),
+    ("deflate s", 10),
+    ("burst", 6),
+    ("cut", 6),
+)
+"""``cut``: the data began (``start``) or ended (``end``) during the inflation; what it
+could not see is ``-``, not a number."""
+
+
+def table(report: DeviceReport, units: str = "atm", rated_burst_atm: float | None = None) -> str:
+    factor = per_kpa(units)
+    names = [f"peak {units}" if name == "peak atm" else name for name, _ in COLUMNS]
+    lines = [
+        f"{report.trace.device}: {summary(report, units, rated_burst_atm)}",
+        "  ".join(f"{name:>{width}}" for name, (_, width) in zip(names, COLUMNS, strict=True)),
+    ]
+    for f in report.inflations:
+        cells = (
+            str(f.cycle),
+            iso(f.start_ns),
+            f"{f.peak_kpa * factor:.2f}",
+            _number(f.time_to_peak_s, 2),
+            _number(f.hold_s, 2),
+            _number(f.volume_at_peak_ml, 3),
+            _number(f.deflation_s, 2),
+            "BURST" if f.burst else "no",
+            cut_text(f),
+        )
+        lines.append("  ".join(f"{c:>{w}}" for c, (_, w) in zip(cells, COLUMNS, strict=True)))
+    if any(f.cut_start for f in report.inflations):
+        lines.append("  (cut start: the data began during the inflation; its rise was not seen)")
+    if report.unfinished_since_ns is not None:
+        lines.append(
+            f"  (cut end: the inflation from {iso(report.unfinished_since_ns)} had not ended "
+            "when the data did; peak so far)"
+        )
+    for f in report.inflations:
+        found = steps(report.trace, f.start_ns, f.end_ns)
+        if len(found) >= 2:  # a stepped (compliance) inflation
+            lines.append(f"  steps of inflation {f.cycle}:")
+            lines.append(f"    {'nominal atm':>11}  {'measured ' + units:>14}  "
+                         f"{'volume mL':>10}  {'held s':>7}")  # fmt: skip
+            lines += [
+                f"    {s.nominal_atm:>11.1f}  {s.pressure_kpa * factor:>14.3f}  "
+                f"{_number(s.volume_ml, 3):>10}  {s.held_s:>7.2f}"
+                for s in found
+            ]
+    shown = marks(report.trace)
+    if shown:
+        lines.append("  marks:")
+        lines += [
+            f"    {iso(m.time_ns)}  {m.detail or '-':<16}  "
+            f"{_number(None if m.pressure_kpa is None else m.pressure_kpa * factor, 3)} {units}  "
+            f"{_number(m.volume_ml, 3)} mL"
+            for m in shown
+        ]
+    return "\n".join(lines)
+
+
+def cut_text(f: Inflation) -> str:
+    return " ".join(part for part, cut in (("start", f.cut_start), ("end", f.cut_end)) if cut)
+
+
+def _number(value: float | None, decimals: int) -> str:
+    return "-" if value is None else f"{value:.{decimals}f}"
+
+
+def summary(report: DeviceReport, units: str = "atm", rated_burst_atm: float | None = None) -> str:
+    found = report.inflations
+    if not found:
+        return f"no inflation in {len(report.trace.time_ns)} samples"
+    factor = per_kpa(units)
+    parts = [f"{len(found)} inflation(s)"]
+    cut = sum(f.cut for f in found)
+    if cut:
+        parts.append(f"{cut} cut by the data's ends")
+    burst = next((f for f in found if f.burst), None)
+    if burst is None:
+        parts.append("no burst")
+    else:
+        failed = f"burst at {burst.peak_kpa * factor:.2f} {units} (cycle {burst.cycle})"
+        if rated_burst_atm:
+            margin = (burst.peak_kpa / KPA_PER_ATM / rated_burst_atm - 1) * 100
+            failed += (
+                f", rated {rated_burst_atm * KPA_PER_ATM * factor:.2f} {units}: {margin:+.1f}%"
+            )
+        parts.append(failed)
+    parts.append(f"highest peak {max(f.peak_kpa for f in found) * factor:.2f} {units}")
+    parts.append(f"{len(report.trace.time_ns)} samples")
+    return ", ".join(parts)
+
+
+def iso(ns: int) -> str:
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9)) + f".{ns % 10**9 // 10**6:03d}Z"
+    )
+
+
+def as_json(report: DeviceReport) -> dict[str, Any]:
+    """Pressures in kPa, as stored; ``steps`` of each inflation, ``marks`` of the device."""
+    trace = report.trace
+    return {
+        "device": trace.device,
+        "about": trace.about,
+        "samples": len(trace.time_ns),
+        "unfinished_since_ns": report.unfinished_since_ns,
+        "inflations": [
+            {
+                "start_ns": f.start_ns,
+                "end_ns": f.end_ns,
+                **inflation_fields(f),
+                "steps": [
+                    {**s._asdict(), "held_s": s.held_s} for s in steps(trace, f.start_ns, f.end_ns)
+                ],
+            }
+            for f in report.inflations
+        ],
+        "marks": [m._asdict() for m in marks(trace)],
+    }
