@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import zstandard
 from mcap.exceptions import McapError
 from mcap.records import Channel, Message
 from mcap.stream_reader import StreamReader
@@ -38,8 +39,10 @@ slow reader slows the replay down and no byte is dropped."""
 def raw_chunks(path: Path) -> Iterator[tuple[int, bytes]]:
     """(receive time ns, bytes) of every ``raw`` message, in file order, to the last chunk."""
     raw_ids: set[int] = set()
-    # A file cut inside a record ends where its data does (struct.error: a field cut short).
-    with path.open("rb") as f, contextlib.suppress(McapError, EOFError, struct.error):
+    # A file cut inside a record ends where its data does (struct.error: a field cut
+    # short), and a damaged one where the damage is (a chunk that does not decompress).
+    damaged = (McapError, EOFError, struct.error, zstandard.ZstdError, ValueError, KeyError)
+    with path.open("rb") as f, contextlib.suppress(*damaged):
         for record in StreamReader(f, emit_chunks=False).records:
             if isinstance(record, Channel) and record.topic == "raw":
                 raw_ids.add(record.id)

@@ -15,8 +15,9 @@ import struct
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import zstandard
 from mcap.exceptions import McapError
 from mcap.records import Channel, Metadata, Schema
 from mcap.records import Message as McapMessage
@@ -93,15 +94,26 @@ Message = tuple[str, int, Any]
 ``SampleDecoder`` gives it) and ``events``."""
 
 
-def read(path: Path) -> Iterator[Message | dict[str, str]]:
-    """The file's metadata (dicts) and messages, decoded, to its last chunk."""
+UNREADABLE = (
+    McapError,  # a record or chunk CRC that does not check, a bad opcode or length
+    EOFError,  # the data ends inside a record
+    struct.error,  # a field cut short
+    zstandard.ZstdError,  # a compressed chunk damaged
+    ValueError,  # a message that does not decode (JSON, CDR), a bad UTF-8 text
+    KeyError,  # a message on a channel never declared
+)
+"""What damaged or cut-short data raises while it is read: the reading ends there."""
+
+
+def read(path: Path, problems: list[str] | None = None) -> Iterator[Message | dict[str, str]]:
+    """The file's metadata (dicts) and messages, decoded, as far as they read: where the
+    data is cut short or damaged, reading ends, and why is added to ``problems``."""
     topics: dict[int, str] = {}
     schemas: dict[int, bytes] = {}
     decoders: dict[int, SampleDecoder] = {}
     device = "?"
-    # A file cut inside a record ends where its data does (struct.error: a field cut short).
-    with path.open("rb") as f, contextlib.suppress(McapError, EOFError, struct.error):
-        for record in StreamReader(f, emit_chunks=False).records:
+    with path.open("rb") as f, _ending(f, problems):
+        for record in StreamReader(f, emit_chunks=False, validate_crcs=True).records:
             if isinstance(record, McapMessage):
                 topic = topics.get(record.channel_id, "?")
                 data: Any = record.data
@@ -120,6 +132,15 @@ def read(path: Path) -> Iterator[Message | dict[str, str]]:
             elif isinstance(record, Metadata) and record.name == "pvlog":
                 device = record.metadata.get("device", device)
                 yield dict(record.metadata)
+
+
+@contextlib.contextmanager
+def _ending(f: IO[bytes], problems: list[str] | None) -> Iterator[None]:
+    try:
+        yield
+    except UNREADABLE as exc:
+        if problems is not None:
+            problems.append(f"unreadable near byte {f.tell()}: {type(exc).__name__}: {exc}")
 
 
 def samples(path: Path) -> Iterator[dict[str, Any]]:

@@ -49,9 +49,12 @@ class _Files:
         self.channels: list[str] = []
         self.serials: dict[Path, str] = {}
         self.first_ns: int | None = None
+        self.problems: list[tuple[Path, str]] = []
+        """Where a file's data stopped reading (damaged, or cut short), said after."""
         found: set[str] = set()
         for path in paths:  # a first pass: memory stays flat however long the files
-            for item in read(path):
+            problems: list[str] = []
+            for item in read(path, problems):
                 if isinstance(item, dict):
                     continue
                 topic, _, data = item
@@ -61,6 +64,7 @@ class _Files:
                     self.first_ns = t if self.first_ns is None else min(self.first_ns, t)
                 elif topic == "events" and data["code"] == "identity":
                     self.serials.setdefault(path, identity_of(data["detail"]).get("serial", ""))
+            self.problems += [(path, p) for p in problems]
         self.channels = sorted(found)
 
     def messages(self, topic: str) -> Iterator[tuple[str, str, Any]]:
@@ -85,8 +89,10 @@ def export(
     *,
     table: str = "samples",
     units: str = "kPa",
+    problems: list[tuple[Path, str]] | None = None,
 ) -> int:
-    """Write ``table`` of ``paths`` to ``out`` (csv, jsonl, or lp for samples); how many rows."""
+    """Write ``table`` of ``paths`` to ``out`` (csv, jsonl, or lp for samples); how many rows.
+    Where a file stopped reading (damaged or cut short) is added to ``problems``."""
     if fmt == "lp":  # as pvlog run writes pv_sample, under the file's session
         n = 0
         for line in recording_lines(paths, session=None, events=False, progress=progress):
@@ -94,6 +100,8 @@ def export(
             n += 1
         return n
     files = _Files(paths)
+    if problems is not None:
+        problems += files.problems
     rows = {"samples": _samples, "events": _events, "inflations": _inflations,
             "steps": _steps, "marks": _marks}[table]  # fmt: skip
     n = 0

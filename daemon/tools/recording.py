@@ -45,7 +45,8 @@ def info(path: Path) -> dict[str, Any]:
     raw_bytes = 0
     channels: set[str] = set()
     identity = "-"
-    for item in read(path):
+    problems: list[str] = []
+    for item in read(path, problems):
         if isinstance(item, dict):
             meta = item
             spec = registry.DRIVERS.get(meta.get("driver", ""))
@@ -66,13 +67,19 @@ def info(path: Path) -> dict[str, Any]:
         elif topic == "samples":
             channels.update(k for k in data if k not in NOT_CHANNELS)
     whole = complete(path)
+    if not whole:
+        state = f"truncated: no end written, reads to {iso(last)}"
+    elif problems:
+        state = f"corrupt: {problems[0]}; reads to {iso(last)}"
+    else:
+        state = "complete"
     return {
         "file": str(path),
         "device": meta.get("device", "?"),
         "driver": meta.get("driver", "?"),
         "session": meta.get("session", "?"),
         "identity": identity,
-        "state": "complete" if whole else f"truncated: no end written, reads to {iso(last)}",
+        "state": state,
         "start": iso(first),
         "end": iso(last),
         "seconds": round((last - first) / 1e9, 3) if first is not None and last else 0.0,
@@ -142,14 +149,27 @@ def main(argv: Sequence[str]) -> int:
         print(f"pvlog recording {args.action}: {why}", file=sys.stderr)
         return 1
     if args.action == "info":
+        corrupt = 0
         for f in files:
             summary = info(f)
             print(json.dumps(summary) if args.json else info_text(summary) + "\n")
-        return 0
+            if summary["state"].startswith("corrupt"):
+                print(f"pvlog recording info: {f}: {summary['state']}", file=sys.stderr)
+                corrupt += 1
+        return 1 if corrupt else 0
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(args.output.open("w")) if args.output else sys.stdout
         progress = Progress("samples", sys.stderr, args.progress or sys.stderr.isatty())
-        n = export(files, args.format, out, progress, table=args.table, units=args.units)
+        problems: list[tuple[Path, str]] = []
+        n = export(files, args.format, out, progress, table=args.table, units=args.units,
+                   problems=problems)  # fmt: skip
         progress.done()
     print(f"{n} {args.table if args.format != 'lp' else 'samples'} exported", file=sys.stderr)
-    return 0
+    corrupt = False
+    for path, problem in problems:  # a file cut short is expected (a crash); damage is not
+        if complete(path):
+            corrupt = True
+            print(f"pvlog recording export: {path}: corrupt: {problem}", file=sys.stderr)
+        else:
+            print(f"pvlog recording export: {path}: truncated: read to its end", file=sys.stderr)
+    return 1 if corrupt else 0

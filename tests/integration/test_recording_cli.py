@@ -190,3 +190,26 @@ def test_a_stepped_inflation_exports_its_steps_and_marks(tmp_path: Path) -> None
         2 * 101.325,
         1.0,
     )
+
+
+def test_a_damaged_file_is_said_corrupt_and_fails_a_cut_one_reads_to_its_end(
+    tmp_path: Path,
+) -> None:
+    whole = tmp_path / "whole.mcap"
+    write_recording(whole)
+    data = whole.read_bytes()
+    damaged = tmp_path / "damaged.mcap"
+    middle = len(data) // 3
+    damaged.write_bytes(data[:middle] + b"\xff" * 64 + data[middle + 64 :])
+    for verb in (["recording", "info"], ["recording", "export", "-o", str(tmp_path / "o.csv")]):
+        done = pvlog(*verb, str(damaged))
+        assert done.returncode == 1, done.stderr
+        said = [x for x in done.stderr.splitlines() if "corrupt" in x]
+        assert len(said) == 1 and str(damaged) in said[0], done.stderr
+        assert "Traceback" not in done.stderr
+    assert "Traceback" not in pvlog("report", str(damaged)).stderr
+    cut = tmp_path / "cut.mcap"
+    cut.write_bytes(data[: len(data) // 2])
+    done = pvlog("recording", "export", str(cut), "-o", str(tmp_path / "c.csv"))
+    assert done.returncode == 0, "a file cut short (a crash) exports as far as it reads"
+    assert f"{cut}: truncated: read to its end" in done.stderr
