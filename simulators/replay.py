@@ -153,7 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a recording's raw bytes on a pty (default) or TCP port. Prints "
         "the port to open on the first line of standard output.",
     )
-    p.add_argument("file", type=Path, help="an MCAP recording (finished or cut short)")
+    p.add_argument(
+        "file",
+        type=Path,
+        help="an MCAP recording (finished or cut short), or a directory of one device's "
+        "recordings (a session split over files), played in order",
+    )
     p.add_argument("--tcp", metavar="HOST:PORT", help="serve on TCP instead of a pty")
     p.add_argument("--link", metavar="PATH", help="keep a symlink to the pty here")
     p.add_argument("--rate", default="1", help="speed-up factor, or 'max' (default 1)")
@@ -174,11 +179,19 @@ def main(argv: Sequence[str]) -> int:
     if rate is not None and not rate > 0:
         print("pvlog replay: --rate must be a positive number or 'max'", file=sys.stderr)
         return 2
-    why = _not_a_recording(args.file)
-    if why is not None:
-        print(f"pvlog replay: {args.file}: {why}", file=sys.stderr)
+    files = sorted(args.file.rglob("*.mcap")) if args.file.is_dir() else [args.file]
+    if not files:
+        print(f"pvlog replay: {args.file}: a directory with no recording in it", file=sys.stderr)
         return 1
-    chunks = window(list(raw_chunks(args.file)), args.start, args.end)
+    for f in files:
+        why = _not_a_recording(f)
+        if why is not None:
+            print(f"pvlog replay: {f}: {why}", file=sys.stderr)
+            return 1
+    # A directory: its recordings in name (= time) order, a session split over several
+    # files played as one.
+    every = [c for f in files for c in raw_chunks(f)]
+    chunks = window(every, args.start, args.end)
     if not chunks:
         print(f"pvlog replay: {args.file}: no raw data in that window", file=sys.stderr)
         return 2

@@ -3,7 +3,10 @@ exit for what is no recording, a file cut short said to be, a closed pipe ended 
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
+import select
 import subprocess
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import pytest
 from daemon.pipeline import Chunk, Samples, StampedEvent, StampedSample
 from daemon.recordings.encoder import RecordEncoder
 from daemon.recordings.file import RecordingFile
-from tests.support.helpers import REPO, pvlog_cmd
+from tests.support.helpers import REPO, pvlog_cmd, start_replay
 
 pytestmark = pytest.mark.integration
 
@@ -213,3 +216,24 @@ def test_a_damaged_file_is_said_corrupt_and_fails_a_cut_one_reads_to_its_end(
     done = pvlog("recording", "export", str(cut), "-o", str(tmp_path / "c.csv"))
     assert done.returncode == 0, "a file cut short (a crash) exports as far as it reads"
     assert f"{cut}: truncated: read to its end" in done.stderr
+
+
+def test_a_directory_replays_as_one_stream(tmp_path: Path) -> None:
+    """A session split over two files plays as one: every raw byte, in order, once."""
+    session = tmp_path / "s1"
+    session.mkdir()
+    write_recording(session / "box_0001.mcap", reads=20)
+    write_recording(session / "box_0002.mcap", start=20, reads=30)
+    replay = start_replay(session, "--rate", "max")
+    assert replay.stdout is not None
+    port = os.open(replay.stdout.readline().strip(), os.O_RDONLY | os.O_NOCTTY)
+    got = bytearray()
+    try:
+        with contextlib.suppress(OSError):  # EIO: the replay done, its pty gone
+            while select.select([port], [], [], 5.0)[0] and (chunk := os.read(port, 4096)):
+                got += chunk
+        assert replay.wait(30) == 0
+    finally:
+        os.close(port)
+        replay.kill()
+    assert bytes(got) == b"$PVS...\r\n" * 50
