@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Final, NamedTuple
 
-from drivers.records import DeviceInfo, Event, Record, SampleBlock
+from drivers.records import DeviceInfo, Event, Record, SampleBlock, resolution_text
 from drivers.units import KPA_PER_UNIT
 
 SYNC: Final = b"\xa5\x5a"
@@ -333,7 +333,11 @@ class LbxParser:
                 return
             self._layout, self.channels, self.skipped_channels = layout, channels, skipped
         self.accepted += 1
-        out.append(info._replace(rx_time_ns=rx_time_ns))
+        layout = self._layout
+        assert layout is not None  # set above
+        steps = zip(layout.fields, (abs(c[1]) * c[3] / c[4] for c in layout.columns), strict=True)
+        extra = {**info.extra, "resolution": resolution_text(steps)}
+        out.append(info._replace(rx_time_ns=rx_time_ns, extra=extra))
         while self._held:
             held, held_rx = self._held.popleft()
             self._samples(held, held_rx, out)

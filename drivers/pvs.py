@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from drivers.records import DeviceInfo, Event, Record, Sample
-from drivers.units import MILLI_TO_KPA
+from drivers.records import DeviceInfo, Event, Record, Sample, resolution_text
+from drivers.units import KPA_PER_UNIT, MILLI_TO_KPA
 
 MAX_SENTENCE: Final = 96
 """Bytes from ``$`` to LF inclusive."""
@@ -287,6 +287,9 @@ class PvsParser:
             return None
         model, serial, firmware, unit, p_min, p_max, v_max, rate = (g.decode() for g in m.groups())
         extra = {"p_unit": unit, "p_min": p_min, "p_max": p_max, "v_max_ml": v_max, "rate_hz": rate}
+        # A reading has at most three decimals, in the device's unit.
+        steps = (("pressure_kpa", float(KPA_PER_UNIT[unit]) / 1000), ("volume_ml", 0.001))
+        extra["resolution"] = resolution_text(steps)
         return DeviceInfo(model, serial, firmware, rx_time_ns, extra)
 
 

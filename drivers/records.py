@@ -65,13 +65,37 @@ class Event(NamedTuple):
 
 
 class DeviceInfo(NamedTuple):
-    """The device's identity, as it announced it."""
+    """The device's identity, as it announced it.
+
+    ``extra`` holds what else the driver learnt; ``resolution`` among it is the step of
+    each field's reading (``resolution_text``), so a table can round to what the device
+    resolves rather than print float noise or digits it never had.
+    """
 
     model: str
     serial: str
     firmware: str
     rx_time_ns: int
     extra: dict[str, str]
+
+
+def resolution_text(steps: Iterable[tuple[str, float]]) -> str:
+    """``pressure_kpa:0.01,volume_ml:0.001``: each field's step, in the field's unit."""
+    return ",".join(f"{field}:{step:.6g}" for field, step in steps if step > 0)
+
+
+def parse_resolution(text: str) -> dict[str, float]:
+    """``resolution_text`` back to field -> step; what does not read is left out."""
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        field, _, step = part.partition(":")
+        try:
+            value = float(step)
+        except ValueError:
+            continue
+        if value > 0 and value != float("inf"):
+            out[field] = value
+    return out
 
 
 Record = Sample | SampleBlock | Event | DeviceInfo

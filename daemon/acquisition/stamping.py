@@ -94,11 +94,14 @@ class Stamper:
 
 def identity_event(info: DeviceInfo) -> StampedEvent:
     detail = f"model={info.model} serial={info.serial} firmware={info.firmware}"
+    if info.extra.get("resolution"):
+        detail += f" resolution={info.extra['resolution']}"
     return StampedEvent(info.rx_time_ns, "identity", detail, None)
 
 
 def identity_of(detail: str) -> dict[str, str]:
-    """``model``, ``serial`` and ``firmware`` back from an ``identity`` event's detail."""
+    """``model``, ``serial``, ``firmware`` (and ``resolution``, where the driver gave one)
+    back from an ``identity`` event's detail."""
     return dict(part.split("=", 1) for part in detail.split() if "=" in part)
 
 

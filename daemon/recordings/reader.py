@@ -13,7 +13,7 @@ import contextlib
 import json
 import struct
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -105,7 +105,9 @@ UNREADABLE = (
 """What damaged or cut-short data raises while it is read: the reading ends there."""
 
 
-def read(path: Path, problems: list[str] | None = None) -> Iterator[Message | dict[str, str]]:
+def read(
+    path: Path, problems: list[str] | None = None
+) -> Generator[Message | dict[str, str], None, None]:
     """The file's metadata (dicts) and messages, decoded, as far as they read: where the
     data is cut short or damaged, reading ends, and why is added to ``problems``."""
     topics: dict[int, str] = {}
@@ -141,6 +143,27 @@ def _ending(f: IO[bytes], problems: list[str] | None) -> Iterator[None]:
     except UNREADABLE as exc:
         if problems is not None:
             problems.append(f"unreadable near byte {f.tell()}: {type(exc).__name__}: {exc}")
+
+
+def metadata(path: Path) -> dict[str, str]:
+    """The file's own metadata (device, driver, session, tags), read from its start only:
+    pvlog writes it first."""
+    with contextlib.closing(read(path)) as items:
+        first = next(items, None)
+    return first if isinstance(first, dict) else {}
+
+
+def select(files: Iterable[Path], session: str | None, device: str | None) -> list[Path]:
+    """The ``files`` of that session and device (None: any), in the order given."""
+    out = []
+    for f in files:
+        meta = metadata(f) if session or device else {}
+        if session and meta.get("session") != session:
+            continue
+        if device and meta.get("device") != device:
+            continue
+        out.append(f)
+    return out
 
 
 def samples(path: Path) -> Iterator[dict[str, Any]]:

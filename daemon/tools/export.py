@@ -2,8 +2,10 @@
 
 For a spreadsheet, pandas or a test record. The unit is in each column's name
 (``pressure_atm``, ``volume_ml``), not in a second row that would stop a reader
-parsing the numbers. Values are written to nine significant digits: beyond any
-device's resolution, short of float noise (``2.4170000000000003`` is ``2.417``).
+parsing the numbers. A reading is rounded to its device's resolution in the unit
+shown (an LBX's 0.01 kPa step is five decimals of atm): the identity event says each
+field's step. Anything else, or a device that never said, gets nine significant
+digits: short of float noise (``2.4170000000000003`` is ``2.417``).
 Each row says when (``time_ns``, ``time_utc``, ``elapsed_s`` since the first sample
 of the export), and of what (``session``, ``device``, the device's ``serial``).
 Files are read in the order given (a directory: its recordings in time order), so a
@@ -14,9 +16,10 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from daemon.acquisition.stamping import identity_of
 from daemon.recordings.format import time_ns_of
@@ -25,6 +28,7 @@ from daemon.reports.analysis import Trace, analyse
 from daemon.reports.steps import marks, steps
 from daemon.tools.importer import recording_lines
 from daemon.tools.progress import Progress
+from drivers.records import parse_resolution
 from drivers.units import per_kpa
 
 TABLES = ("samples", "events", "inflations", "steps", "marks")
@@ -41,41 +45,66 @@ def cell(value: Any) -> Any:
     return value
 
 
-class _Files:
-    """The files' samples and events in order, with each file's session and serial."""
+def places(step: float) -> int:
+    """Decimals that show a reading ``step`` apart from its neighbours, and no more."""
+    return max(0, math.ceil(round(-math.log10(step), 6)))
 
-    def __init__(self, paths: Sequence[Path]) -> None:
+
+class _Source(NamedTuple):
+    """What a file says about its rows: the session, the device's serial, and how many
+    decimals each field's readings resolve in the units exported."""
+
+    session: str
+    serial: str
+    places: dict[str, int]
+
+    def fix(self, field: str, value: float | None) -> float | None:
+        n = self.places.get(field)
+        return value if value is None or n is None else round(value, n)
+
+
+class _Files:
+    """The files' samples and events in order, with what each file says of its device."""
+
+    def __init__(self, paths: Sequence[Path], units: str) -> None:
         self.paths = paths
         self.channels: list[str] = []
-        self.serials: dict[Path, str] = {}
+        self.sources: dict[Path, _Source] = {}
         self.first_ns: int | None = None
         self.problems: list[tuple[Path, str]] = []
         """Where a file's data stopped reading (damaged, or cut short), said after."""
         found: set[str] = set()
+        factor = per_kpa(units)
         for path in paths:  # a first pass: memory stays flat however long the files
             problems: list[str] = []
+            session, identity = "?", None
             for item in read(path, problems):
                 if isinstance(item, dict):
+                    session = item.get("session", session)
                     continue
                 topic, _, data = item
                 if topic == "samples":
                     found.update(k for k in data if k not in NOT_CHANNELS)
                     t = time_ns_of(data)
                     self.first_ns = t if self.first_ns is None else min(self.first_ns, t)
-                elif topic == "events" and data["code"] == "identity":
-                    self.serials.setdefault(path, identity_of(data["detail"]).get("serial", ""))
+                elif topic == "events" and data["code"] == "identity" and identity is None:
+                    identity = identity_of(data["detail"])
+            identity = identity or {}
+            steps = parse_resolution(identity.get("resolution", ""))
+            shown = {f: step * factor if f.endswith("_kpa") else step for f, step in steps.items()}
+            self.sources[path] = _Source(
+                session, identity.get("serial", ""), {f: places(s) for f, s in shown.items()}
+            )
             self.problems += [(path, p) for p in problems]
         self.channels = sorted(found)
 
-    def messages(self, topic: str) -> Iterator[tuple[str, str, Any]]:
-        """(session, serial, message) of every ``topic`` message, file by file."""
+    def messages(self, topic: str) -> Iterator[tuple[_Source, Any]]:
+        """Every ``topic`` message, file by file, with what its file says."""
         for path in self.paths:
-            session = "?"
+            source = self.sources[path]
             for item in read(path):
-                if isinstance(item, dict):
-                    session = item.get("session", session)
-                elif item[0] == topic:
-                    yield session, self.serials.get(path, ""), item[2]
+                if not isinstance(item, dict) and item[0] == topic:
+                    yield source, item[2]
 
     def elapsed(self, t: int) -> float:
         return round((t - (self.first_ns or t)) / 1e9, 6)
@@ -99,7 +128,7 @@ def export(
             out.write(line + "\n")
             n += 1
         return n
-    files = _Files(paths)
+    files = _Files(paths, units)
     if problems is not None:
         problems += files.problems
     rows = {"samples": _samples, "events": _events, "inflations": _inflations,
@@ -127,13 +156,14 @@ def _samples(files: _Files, units: str) -> Rows:
     names = [_column(c, units) for c in files.channels]
     head = ["time_ns", "time_utc", "elapsed_s", "session", "device", "serial", "seq", "flags"]
     head += names
-    for session, serial, s in files.messages("samples"):
+    kpa = [c.endswith("_kpa") for c in files.channels]
+    for src, s in files.messages("samples"):
         t = time_ns_of(s)
         values = []
-        for c in files.channels:
+        for c, is_kpa in zip(files.channels, kpa, strict=True):
             v = s.get(c)
-            values.append(v * factor if v is not None and c.endswith("_kpa") else v)
-        yield head, [t, iso(t), files.elapsed(t), session, s["device"], serial, s["seq"],
+            values.append(src.fix(c, v * factor if v is not None and is_kpa else v))
+        yield head, [t, iso(t), files.elapsed(t), src.session, s["device"], src.serial, s["seq"],
                      s["flags"], *values]  # fmt: skip
 
 
@@ -145,23 +175,26 @@ def _column(channel: str, units: str) -> str:
 def _events(files: _Files, units: str) -> Rows:
     head = ["time_ns", "time_utc", "elapsed_s", "session", "device", "serial", "code",
             "detail", "value"]  # fmt: skip
-    for session, serial, e in files.messages("events"):
+    for src, e in files.messages("events"):
         t = time_ns_of(e)
-        yield head, [t, iso(t), files.elapsed(t), session, e["device"], serial, e["code"],
-                     e["detail"], e["value"]]  # fmt: skip
+        yield head, [t, iso(t), files.elapsed(t), src.session, e["device"], src.serial,
+                     e["code"], e["detail"], e["value"]]  # fmt: skip
 
 
-def _traces(files: _Files) -> dict[tuple[str, str, str], Trace]:
+Traces = dict[tuple[str, str, str], tuple[Trace, _Source]]
+
+
+def _traces(files: _Files) -> Traces:
     """Each (session, device, serial)'s samples and marks, as the report reads them."""
-    traces: dict[tuple[str, str, str], Trace] = {}
-    for session, serial, s in files.messages("samples"):
-        key = (session, s["device"], serial)
-        trace = traces.setdefault(key, Trace(s["device"]))
+    traces: Traces = {}
+    for src, s in files.messages("samples"):
+        key = (src.session, s["device"], src.serial)
+        trace, _ = traces.setdefault(key, (Trace(s["device"]), src))
         trace.add(time_ns_of(s), s.get("pressure_kpa"), s.get("volume_ml"))
-    for session, serial, e in files.messages("events"):
-        marked = traces.get((session, e["device"], serial))
+    for src, e in files.messages("events"):
+        marked = traces.get((src.session, e["device"], src.serial))
         if marked is not None and e["code"] == "mark":
-            marked.marks.append((time_ns_of(e), e["detail"]))
+            marked[0].marks.append((time_ns_of(e), e["detail"]))
     return traces
 
 
@@ -170,12 +203,13 @@ def _steps(files: _Files, units: str) -> Rows:
     factor = per_kpa(units)
     head = ["start_ns", "start_utc", "elapsed_s", "session", "device", "serial", "cycle",
             "nominal_atm", f"pressure_{units.lower()}", "volume_ml", "held_s"]  # fmt: skip
-    for (session, device, serial), trace in _traces(files).items():
+    for (session, device, serial), (trace, src) in _traces(files).items():
         for f in analyse(trace).inflations:
             for s in steps(trace, f.start_ns, f.end_ns):
                 yield head, [s.start_ns, iso(s.start_ns), files.elapsed(s.start_ns), session,
-                             device, serial, f.cycle, s.nominal_atm, s.pressure_kpa * factor,
-                             s.volume_ml, s.held_s]  # fmt: skip
+                             device, serial, f.cycle, s.nominal_atm,
+                             src.fix("pressure_kpa", s.pressure_kpa * factor),
+                             src.fix("volume_ml", s.volume_ml), s.held_s]  # fmt: skip
 
 
 def _marks(files: _Files, units: str) -> Rows:
@@ -183,25 +217,25 @@ def _marks(files: _Files, units: str) -> Rows:
     factor = per_kpa(units)
     head = ["time_ns", "time_utc", "elapsed_s", "session", "device", "serial", "detail",
             f"pressure_{units.lower()}", "volume_ml"]  # fmt: skip
-    for (session, device, serial), trace in _traces(files).items():
+    for (session, device, serial), (trace, src) in _traces(files).items():
         for m in marks(trace):
             p = None if m.pressure_kpa is None else m.pressure_kpa * factor
             yield head, [m.time_ns, iso(m.time_ns), files.elapsed(m.time_ns), session, device,
-                         serial, m.detail, p, m.volume_ml]  # fmt: skip
+                         serial, m.detail, src.fix("pressure_kpa", p),
+                         src.fix("volume_ml", m.volume_ml)]  # fmt: skip
 
 
 def _inflations(files: _Files, units: str) -> Rows:
     """The inflations the report finds (the same detector), one row each."""
     factor = per_kpa(units)
-    traces = _traces(files)
     head = ["start_ns", "start_utc", "elapsed_s", "session", "device", "serial", "cycle",
             f"peak_pressure_{units.lower()}", "time_to_peak_s", "hold_s", "volume_at_peak_ml",
             "deflation_s", "duration_s", "burst", "cut_start", "cut_end"]  # fmt: skip
-    for (session, device, serial), trace in traces.items():
+    for (session, device, serial), (trace, src) in _traces(files).items():
         for f in analyse(trace).inflations:
             yield head, [
                 f.start_ns, iso(f.start_ns), files.elapsed(f.start_ns), session, device, serial,
-                f.cycle, f.peak_kpa * factor, f.time_to_peak_s, f.hold_s,
-                f.volume_at_peak_ml, f.deflation_s, f.duration_s, f.burst, f.cut_start,
-                f.cut_end,
+                f.cycle, src.fix("pressure_kpa", f.peak_kpa * factor), f.time_to_peak_s,
+                f.hold_s, src.fix("volume_ml", f.volume_at_peak_ml), f.deflation_s,
+                f.duration_s, f.burst, f.cut_start, f.cut_end,
             ]  # fmt: skip

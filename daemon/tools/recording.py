@@ -28,6 +28,7 @@ from daemon.recordings.reader import (
     iso,
     read,
     recordings_or_problem,
+    select,
 )
 from daemon.tools.export import TABLES, export
 from daemon.tools.progress import Progress
@@ -120,6 +121,16 @@ def _verify(directory: Path) -> int:
     return 0 if verdict.ok else 1
 
 
+def _which(session: str | None, device: str | None) -> str:
+    return " and ".join(
+        f"{what} {name!r}" for what, name in (("session", session), ("device", device)) if name
+    )
+
+
+def _joined(paths: Sequence[Path]) -> str:
+    return ", ".join(map(str, paths))
+
+
 def main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="pvlog recording", description="look into MCAP recordings")
     sub = p.add_subparsers(dest="action", required=True)
@@ -135,6 +146,8 @@ def main(argv: Sequence[str]) -> int:
         "--table", choices=TABLES, default="samples", help="what to export (lp: samples only)"
     )
     e.add_argument("--units", choices=list(PRESSURE_UNITS), default="kPa", help="pressure's unit")
+    e.add_argument("--session", help="only this session's files (a directory: all its devices)")
+    e.add_argument("--device", help="only this device's files")
     e.add_argument("-o", "--output", type=Path, help="default: standard output")
     e.add_argument("--progress", action="store_true", help="show progress even off a terminal")
     v = sub.add_parser(
@@ -145,6 +158,10 @@ def main(argv: Sequence[str]) -> int:
     if args.action == "verify":
         return _verify(args.dir)
     files, why = recordings_or_problem(args.files)
+    if why is None and args.action == "export":
+        files = select(files, args.session, args.device)
+        if not files:
+            why = f"no recording of {_which(args.session, args.device)} in {_joined(args.files)}"
     if why is not None:
         print(f"pvlog recording {args.action}: {why}", file=sys.stderr)
         return 1

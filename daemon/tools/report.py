@@ -23,7 +23,7 @@ from daemon.config import ConfigError, load_config
 from daemon.influx.client import InfluxUnavailable
 from daemon.influx.v1 import InfluxV1
 from daemon.recordings.format import time_ns_of
-from daemon.recordings.reader import read, recording_files, recordings_or_problem
+from daemon.recordings.reader import read, recording_files, recordings_or_problem, select
 from daemon.reports.analysis import Trace, analyse
 from daemon.reports.text import as_json, table
 from drivers.units import PRESSURE_UNITS
@@ -153,7 +153,9 @@ def main(argv: Sequence[str]) -> int:
         "peak, deflation, burst; from InfluxDB (--session) or from recordings (FILE/DIR).",
     )
     p.add_argument("recordings", nargs="*", type=Path, help="MCAP files or directories")
-    p.add_argument("--session", help="read this session's samples from InfluxDB")
+    p.add_argument(
+        "--session", help="this session: from InfluxDB, or only its files among the recordings"
+    )
     p.add_argument("-c", "--config", help="take InfluxDB's address and database from this file")
     p.add_argument("--influx", default="http://127.0.0.1:8086", help="InfluxDB URL (without -c)")
     p.add_argument("--database", default="pvlog", help="InfluxDB database (without -c)")
@@ -169,8 +171,8 @@ def main(argv: Sequence[str]) -> int:
         "--rated-burst-atm", type=float, help="the balloon's rated burst pressure, for a burst run"
     )
     args = p.parse_args(argv)
-    if bool(args.session) == bool(args.recordings):
-        p.error("give either --session (InfluxDB) or recording files, not both")
+    if not (args.session or args.recordings):
+        p.error("give --session (from InfluxDB) or recording files")
     if not args.baseline_atm < args.threshold_atm:
         p.error("--baseline-atm must be below --threshold-atm")
     if args.plot is not None:
@@ -209,7 +211,10 @@ def _load(args: argparse.Namespace) -> dict[str, Trace]:
         _, why = recordings_or_problem(args.recordings)
         if why is not None:
             raise OSError(why)
-        return from_recordings(args.recordings, args.device)
+        files = select(recording_files(args.recordings), args.session, None)
+        if not files:
+            raise OSError(f"no recording of session {args.session!r} in the files given")
+        return from_recordings(files, args.device)
     url, database = args.influx, args.database
     if args.config:
         config = load_config(args.config, devices=False)

@@ -57,25 +57,29 @@ def test_info_and_export(short_tmp: Path, influx: InfluxV1) -> None:
 
     out = short_tmp / "s.csv"
     exported = pvlog(
-        "recording", "export", str(path), "--format", "csv", "-o", str(out), "--progress"
+        "recording", "export", str(path), "-o", str(out), "--units", "atm", "--progress"
     )
     assert exported.returncode == 0, exported.stderr
     assert exported.stderr.endswith(f"samples: {len(valid)}\n{len(valid)} samples exported\n")
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert list(rows[0]) == ["time_ns", "time_utc", "elapsed_s", "session", "device", "serial",
-                             "seq", "flags", "pressure_kpa", "volume_ml"]  # fmt: skip
+                             "seq", "flags", "pressure_atm", "volume_ml"]  # fmt: skip
     assert len(rows) == len(valid)
     assert rows[0]["session"] == "test" and float(rows[0]["elapsed_s"]) == 0.0
-    for r in rows:
-        want = valid[int(r["seq"])]["pressure_kpa"]
-        assert float(r["pressure_kpa"]) == pytest.approx(want, rel=1e-8, abs=1e-9)
+    for r in rows:  # in the device's own unit, what it displayed: its three decimals
+        assert float(r["pressure_atm"]) == float(valid[int(r["seq"])]["pressure"]), r
+        assert len(r["pressure_atm"].partition(".")[2]) <= 3, r
+    kpa = pvlog("recording", "export", str(path), "--format", "jsonl")
+    for line in kpa.stdout.splitlines():  # in kPa: a 0.001 atm step is 0.1 kPa
+        r = json.loads(line)
+        want = valid[r["seq"]]["pressure_kpa"]
+        assert r["pressure_kpa"] == round(want, 1) and abs(r["pressure_kpa"] - want) <= 0.05
 
     lp = pvlog("recording", "export", str(path), "--format", "lp")
     lines = lp.stdout.splitlines()
     assert len(lines) == len(valid)
     assert all(x.startswith("pv_sample,device=bench1,session=test ") for x in lines)
-    jsonl = pvlog("recording", "export", str(path), "--format", "jsonl")
-    assert [json.loads(x)["seq"] for x in jsonl.stdout.splitlines()] == list(valid)
+    assert [json.loads(x)["seq"] for x in kpa.stdout.splitlines()] == list(valid)
     assert pvlog("recording", "info", str(short_tmp / "missing.mcap")).returncode == 1
 
     # pvlog import: the recording's samples into InfluxDB under a new session name,

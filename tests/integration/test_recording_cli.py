@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import select
 import subprocess
@@ -22,18 +23,25 @@ pytestmark = pytest.mark.integration
 T0 = 1_764_000_000_000_000_000
 
 
-def write_recording(path: Path, *, start: int = 0, reads: int = 200) -> int:
+def write_recording(
+    path: Path,
+    *,
+    start: int = 0,
+    reads: int = 200,
+    identity: str = "model=PVS-1 serial=SN42 firmware=1.2",
+    values: dict[str, float] | None = None,
+    session: str = "s1",
+    device: str = "box",
+) -> int:
     """A recording of a PVS box: ``reads`` reads of 10 samples each; its sample count."""
-    encoder = RecordEncoder("box")
-    f = RecordingFile(path, {"device": "box", "driver": "pvs", "session": "s1"})
-    identity = StampedEvent(T0, "identity", "model=PVS-1 serial=SN42 firmware=1.2", None)
-    chunks = [Chunk(b"", T0, Samples(), [identity], [])]
+    encoder = RecordEncoder(device)
+    f = RecordingFile(path, {"device": device, "driver": "pvs", "session": session})
+    said = StampedEvent(T0, "identity", identity, None)
+    chunks = [Chunk(b"", T0, Samples(), [said], [])]
+    values = values or {"pressure_kpa": 101.5, "volume_ml": 0.25}
     for r in range(start, start + reads):
         t = T0 + r * 100_000_000
-        rows = [
-            StampedSample(t + k, t + k, r * 10 + k, {"pressure_kpa": 101.5, "volume_ml": 0.25}, 0)
-            for k in range(10)
-        ]
+        rows = [StampedSample(t + k, t + k, r * 10 + k, values, 0) for k in range(10)]
         chunks.append(Chunk(b"$PVS...\r\n", t, Samples.of(rows), [], []))
         if len(chunks) >= 20:
             f.write(encoder.encode(chunks), encoder.channels)
@@ -108,6 +116,32 @@ def test_a_directory_is_its_recordings_and_a_session_exports_in_one_go(tmp_path:
     assert f"{a + b} samples exported" in done.stderr
 
 
+def test_a_session_name_picks_its_files_from_a_directory_of_many(tmp_path: Path) -> None:
+    """``--session`` across files and devices: what QA asks for by name, not by file."""
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    a = write_recording(rec / "1_lot7_box_0001.mcap", reads=5, session="lot7")
+    b = write_recording(rec / "2_other_box_0001.mcap", reads=7, session="other")
+    c = write_recording(rec / "3_lot7_box_0002.mcap", start=5, reads=6, session="lot7")
+    d = write_recording(rec / "4_lot7_arm_0001.mcap", reads=4, session="lot7", device="arm")
+    out = tmp_path / "lot7.csv"
+    done = pvlog("recording", "export", str(rec), "--session", "lot7", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    data = list(csv.DictReader(out.open()))
+    assert len(data) == a + c + d and {r["session"] for r in data} == {"lot7"}
+    assert [int(r["seq"]) for r in data if r["device"] == "box"] == list(range(a + c))
+    one = pvlog("recording", "export", str(rec), "--session", "lot7", "--device", "arm")
+    assert one.returncode == 0 and len(one.stdout.splitlines()) == 1 + d
+    none = pvlog("recording", "export", str(rec), "--session", "lot8")
+    assert none.returncode == 1 and none.stdout == ""
+    assert none.stderr.strip() == f"pvlog recording export: no recording of session 'lot8' in {rec}"
+    report = pvlog("report", str(rec), "--session", "other", "--json")
+    assert report.returncode == 0, report.stderr
+    (summary,) = [json.loads(x) for x in report.stdout.splitlines()]
+    assert summary["device"] == "box" and summary["about"]["session"] == "other"
+    assert summary["samples"] == b
+
+
 def test_export_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     path = tmp_path / "r.mcap"
     write_recording(path)
@@ -159,6 +193,28 @@ def test_csv_tables_read_as_numbers_in_the_unit_asked(tmp_path: Path) -> None:
     (cut,) = list(csv.DictReader(inflations.open()))  # 101.5 kPa from the first sample on
     assert (cut["cut_start"], cut["cut_end"], cut["time_to_peak_s"]) == ("true", "true", "")
     assert float(cut["peak_pressure_kpa"]) == 101.5
+
+
+def test_readings_are_rounded_to_the_devices_resolution_in_the_unit_shown(
+    tmp_path: Path,
+) -> None:
+    """An LBX channel scaled 0.01 kPa: five decimals of atm, two of kPa, its own 0.001 mL."""
+    path = tmp_path / "r.mcap"
+    said = "model=CLX-4 serial=L1 firmware=1 resolution=pressure_kpa:0.01,volume_ml:0.001"
+    write_recording(path, reads=3, identity=said,
+                    values={"pressure_kpa": 1216.03 + 1e-10, "volume_ml": 1.2345678})  # fmt: skip
+    found = {}
+    for units in ("atm", "kPa", "psi"):
+        out = tmp_path / f"{units}.csv"
+        done = pvlog("recording", "export", str(path), "--units", units, "-o", str(out))
+        assert done.returncode == 0, done.stderr
+        found[units] = next(csv.DictReader(out.open()))
+    assert found["atm"]["pressure_atm"] == "12.00128"  # 1216.03 / 101.325 = 12.001283...
+    assert found["kPa"]["pressure_kpa"] == "1216.03"
+    assert found["psi"]["pressure_psi"] == "176.37"  # a 0.00145 psi step: 176.370, three
+    assert found["kPa"]["volume_ml"] == "1.235"
+    for head, cells in (("pressure_atm", found["atm"]), ("pressure_kpa", found["kPa"])):
+        assert float(cells[head]) > 0, "numbers a reader parses"
 
 
 def test_a_stepped_inflation_exports_its_steps_and_marks(tmp_path: Path) -> None:

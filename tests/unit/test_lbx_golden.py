@@ -32,7 +32,11 @@ EXPECTED: list[Record] = [
         "LBX0042",
         "1.0.7",
         RX,
-        {"channels": "bal_p:pressure:kPa,bal_v:volume:mL,ibp:ibp:mmHg"},
+        {
+            "channels": "bal_p:pressure:kPa,bal_v:volume:mL,ibp:ibp:mmHg",
+            # Each channel's scale, in its field's unit.
+            "resolution": "pressure_kpa:0.01,volume_ml:0.001,ibp_mmhg:0.01",
+        },
     ),
     # Engineering value = raw x scale + offset, as the spec defines it (in f64).
     Sample(

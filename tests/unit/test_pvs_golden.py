@@ -33,7 +33,15 @@ EXPECTED: list[Record] = [
         "SN00417",
         "2.3.1",
         RX,
-        {"p_unit": "ATM", "p_min": "-1", "p_max": "30", "v_max_ml": "30", "rate_hz": "50"},
+        {
+            "p_unit": "ATM",
+            "p_min": "-1",
+            "p_max": "30",
+            "v_max_ml": "30",
+            "rate_hz": "50",
+            # Three decimals at most: 0.001 atm and 0.001 mL.
+            "resolution": "pressure_kpa:0.101325,volume_ml:0.001",
+        },
     ),
     Sample(1234, 4294960000, RX, {"pressure_kpa": kpa("12.345", "101.325"), "volume_ml": 1.234}, 0),
     Sample(1235, 12704, RX, {"pressure_kpa": kpa("12.351", "101.325"), "volume_ml": 1.236}, 0),
