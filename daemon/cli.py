@@ -15,7 +15,7 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
-from daemon.config import ConfigError, broker_settings, load_config
+from daemon.config import Config, ConfigError, broker_settings, load_config
 from daemon.tools import session as session_cli
 from daemon.version import pvlog_version
 
@@ -25,7 +25,7 @@ EXIT_CONFIG = 2
 
 
 VERBOSE = ("-v", "--verbose")
-OWN_PARSERS = ("replay", "recording", "import", "report")
+OWN_PARSERS = ("replay", "recording", "import", "report", "ports")
 """Verbs with a parser of their own (``pvlog report -h`` shows their options)."""
 
 
@@ -78,6 +78,14 @@ def _main(argv: Sequence[str] | None = None) -> int:
         "check-config", help="validate a configuration file and exit", parents=[verbose]
     )
     check.add_argument("-c", "--config", required=True, help="TOML configuration file")
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="also read each device's port (writing nothing) and reach InfluxDB and the broker",
+    )
+    check.add_argument(
+        "--probe-seconds", type=_seconds, default=3.0, metavar="SECONDS", help="per port"
+    )
 
     simulate = sub.add_parser("simulate", help="serve a simulated device on a pty or TCP port")
     simulate.add_argument("model", choices=["pvs", "lbx"], help="device protocol to simulate")
@@ -101,6 +109,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         "--seconds", type=float, default=None, help="print the table once after this long"
     )
 
+    sub.add_parser("ports", help="the machine's serial ports, with the path for a config")
     sub.add_parser("replay", help="serve a recording's raw bytes on a pty or TCP port")
     sub.add_parser("recording", help="info about recordings, or their samples exported")
     sub.add_parser("import", help="load recordings into InfluxDB (through the outbox)")
@@ -132,6 +141,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
         from daemon.tools.importer import main as import_main
 
         return import_main(argv[1:])
+    if argv[:1] == ["ports"]:
+        from daemon.tools.ports import main as ports_main
+
+        return ports_main(argv[1:])
     if argv[:1] == ["report"]:
         from daemon.tools.report import main as report_main
 
@@ -152,7 +165,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
             return EXIT_CONFIG
         if args.command == "check-config":
             print(f"{args.config}: OK, {len(config.device)} device(s)")
-            return 0
+            return _probe(config, args.probe_seconds) if args.probe else 0
         from daemon.service.daemon import Daemon
 
         async def _run() -> bool:
@@ -182,6 +195,18 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return run_demo(seconds=args.seconds)
     parser.error(f"unknown command {args.command}")
     return EXIT_CONFIG
+
+
+def _probe(config: Config, seconds: float) -> int:
+    """Each finding on a line; exit 1 if anything is wrong."""
+    from daemon.tools.probe import probe
+
+    findings = asyncio.run(probe(config, seconds))
+    for f in findings:
+        print(f.line())
+    bad = sum(not f.ok for f in findings)
+    print(f"probe: {len(findings) - bad} OK, {bad} failed")
+    return 1 if bad else 0
 
 
 def _seconds(text: str) -> float:

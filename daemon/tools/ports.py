@@ -1,0 +1,108 @@
+"""``pvlog ports``: the machine's serial ports, and the path to put in a config.
+
+``/dev/ttyUSB0`` names whichever adapter the kernel found first: after a replug or a
+reboot it can be another device's. udev's ``/dev/serial/by-id/`` links name the
+adapter itself (its vendor, product and serial number), so a by-id path is what a
+config should hold. The rest (USB ids, manufacturer, product, serial number) is
+pyserial's ``list_ports``, read from sysfs. A by-id link to a port pyserial does not
+list (a pty, a port behind a driver it filters out) is listed all the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from serial.tools import list_ports
+
+BY_ID = Path("/dev/serial/by-id")
+
+
+@dataclass(frozen=True)
+class Port:
+    device: str
+    by_id: str | None
+    """The stable path: what to paste into ``[[device]] port``."""
+    vid: str | None
+    """USB vendor id, four hex digits."""
+    pid: str | None
+    manufacturer: str | None
+    product: str | None
+    serial_number: str | None
+    description: str
+
+    @property
+    def config_path(self) -> str:
+        return self.by_id or self.device
+
+
+def ports(by_id_dir: Path = BY_ID) -> list[Port]:
+    """Every serial port, by device path, with its by-id link where udev made one."""
+    links: dict[str, list[str]] = {}
+    if by_id_dir.is_dir():
+        for link in sorted(by_id_dir.iterdir()):
+            links.setdefault(os.path.realpath(link), []).append(str(link))
+    found: dict[str, Port] = {}
+    for p in list_ports.comports():
+        real = os.path.realpath(p.device)
+        found[real] = Port(
+            device=p.device,
+            by_id=next(iter(links.get(real, [])), None),
+            vid=None if p.vid is None else f"{p.vid:04x}",
+            pid=None if p.pid is None else f"{p.pid:04x}",
+            manufacturer=p.manufacturer,
+            product=p.product,
+            serial_number=p.serial_number,
+            description="" if p.description == "n/a" else p.description,
+        )
+    for real, paths in links.items():
+        if real not in found:
+            found[real] = Port(real, paths[0], None, None, None, None, None, "")
+    return sorted(found.values(), key=lambda p: p.device)
+
+
+def table(found: Sequence[Port]) -> str:
+    head = ("PORT (for the config)", "DEVICE", "USB ID", "MANUFACTURER", "PRODUCT", "SERIAL")
+    rows = [head] + [
+        (
+            p.config_path,
+            p.device,
+            f"{p.vid}:{p.pid}" if p.vid else "-",
+            p.manufacturer or "-",
+            p.product or p.description or "-",
+            p.serial_number or "-",
+        )
+        for p in found
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="pvlog ports",
+        description="The machine's serial ports; put the first column in [[device]] port.",
+    )
+    p.add_argument("--json", action="store_true", help="a JSON list, one object per port")
+    p.add_argument(
+        "--by-id-dir",
+        type=Path,
+        default=BY_ID,
+        help=f"where udev's stable links are (default {BY_ID})",
+    )
+    args = p.parse_args(argv)
+    found = ports(args.by_id_dir)
+    if args.json:
+        print(json.dumps([asdict(x) | {"config_path": x.config_path} for x in found], indent=1))
+    elif found:
+        print(table(found))
+    else:
+        print("no serial ports found", file=sys.stderr)
+    return 0
