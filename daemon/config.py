@@ -6,7 +6,7 @@ that into exit code 2. Secrets come from the environment, never from the file.
 
 from __future__ import annotations
 
-import os
+import ipaddress
 import re
 import socket
 import tomllib
@@ -24,54 +24,13 @@ from pydantic import (
 )
 
 from daemon.mqtt.link import Broker
+from daemon.secrets import ConfigError as ConfigError  # noqa: PLC0414 - load_config raises it
+from daemon.secrets import read_secret
+from daemon.sizes import parse_size
 from drivers import registry
-from drivers.errors import PvlogError
 from drivers.lbx import Channel, layout_for
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
-_UNITS = {
-    "b": 1,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-    "tb": 10**12,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
-}
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-
-
-class ConfigError(PvlogError):
-    """A configuration that cannot be used; the message is one line naming the key."""
-
-
-def read_secret(env: str, file: Path | None) -> str | None:
-    """A secret from the environment (``env``), or from a file: the one ``<env>_FILE``
-    names, else ``file``. Files are how container and systemd secrets arrive."""
-    value = os.environ.get(env)
-    if value:
-        return value
-    path = os.environ.get(f"{env}_FILE") or file
-    if path:
-        try:
-            return Path(path).read_text().strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"{env}: cannot read the secret file {path}: {exc.strerror}"
-            ) from None
-    return None
-
-
-def parse_size(value: str | int) -> int:
-    """``"2GiB"`` -> bytes. Plain integers are bytes."""
-    if isinstance(value, int):
-        return value
-    m = _SIZE.match(value)
-    if m is None:
-        raise ValueError(f"not a size: {value!r} (use e.g. 500MB or 2GiB)")
-    return int(float(m.group(1)) * _UNITS[(m.group(2) or "b").lower()])
 
 
 class _Section(BaseModel):
@@ -231,6 +190,37 @@ class MqttConfig(_Section):
         return v
 
 
+class HttpConfig(_Section):
+    """The operations listener (``/metrics``, ``/healthz``): on when the table is present."""
+
+    listen: str = "127.0.0.1:9108"
+    """``host:port``; a loopback address unless ``allow_remote``."""
+    allow_remote: bool = False
+    """Serve other hosts too (a non-loopback ``listen``): the metrics say what runs here."""
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @model_validator(mode="after")
+    def _loopback(self) -> HttpConfig:
+        host, _, port = self.listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"listen: {self.listen!r} is not host:port")
+        host = host.strip("[]")
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback and not self.allow_remote:
+            raise ValueError(
+                f"listen: {host} is not a loopback address; set allow_remote = true to "
+                "serve other hosts"
+            )
+        return self
+
+
 class SessionConfig(_Section):
     name: Annotated[str, Field(pattern=r"^(auto|[A-Za-z0-9][A-Za-z0-9_.:-]{0,99})$")] = "auto"
     tags: dict[str, str] = Field(default_factory=dict)
@@ -308,6 +298,7 @@ class Config(_Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     session: SessionConfig = Field(default_factory=SessionConfig)
     inflation: InflationConfig = Field(default_factory=InflationConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
     device: list[DeviceConfig] = Field(default_factory=list)
     """At least one for ``pvlog run``; ``pvlog record`` reads none."""
 
@@ -320,6 +311,11 @@ class Config(_Section):
     def live_enabled(self) -> bool:
         """MQTT live stream: only when the file asks for it with an ``[mqtt]`` table."""
         return "mqtt" in self.model_fields_set and self.mqtt.enabled
+
+    @property
+    def http_enabled(self) -> bool:
+        """``/metrics`` and ``/healthz``: only when the file asks with an ``[http]`` table."""
+        return "http" in self.model_fields_set
 
     @field_validator("device")
     @classmethod

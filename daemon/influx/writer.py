@@ -27,12 +27,17 @@ import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from prometheus_client import Histogram
+
 from daemon.backoff import backoff_s, first_of
 from daemon.influx.client import InfluxClient, InfluxUnavailable, Response
 from daemon.outbox.store import Batch, Outbox
 
 log = logging.getLogger(__name__)
 
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+"""A write of a few thousand lines to a local InfluxDB takes milliseconds; the long tail
+is a struggling server, up to ``influx.timeout_s``."""
 CYCLE_REQUESTS = 8
 
 
@@ -65,6 +70,14 @@ class InfluxWriter:
         self.retries = 0
         self.dead_lettered = 0
         self.last_latency_ms = 0.0
+        self.latency = Histogram(
+            "pvlog_write_latency_seconds",
+            "one InfluxDB write request, sent to answered",
+            registry=None,
+            buckets=LATENCY_BUCKETS_S,
+        )
+        self.failures = 0
+        """Requests that failed (no answer, 5xx): each is retried."""
         self.last_error = ""
         self._deadline: float | None = None
         """After a stop: ``time.monotonic()`` past which no request starts."""
@@ -248,7 +261,9 @@ class InfluxWriter:
         started = time.perf_counter()
         resp = self._client.write(body, timeout_s=self._time_left())
         self.requests += 1
-        self.last_latency_ms = (time.perf_counter() - started) * 1000
+        took = time.perf_counter() - started
+        self.last_latency_ms = took * 1000
+        self.latency.observe(took)
         return resp
 
     def _time_left(self) -> float | None:
@@ -263,6 +278,7 @@ class InfluxWriter:
     def _note_error(self, error: str | InfluxUnavailable, what: str = "InfluxDB write") -> None:
         if isinstance(error, _OutOfTime):
             return  # the stop's drain time is up: nothing failed, nothing is retried
+        self.failures += 1
         message = str(error)
         if message != self.last_error:
             log.warning("%s failed, will retry: %s", what, message)

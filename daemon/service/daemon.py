@@ -22,7 +22,7 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from typing import Any
 
 from daemon.acquisition.device import Acquisition
@@ -43,7 +43,9 @@ from daemon.outbox.factory import open_async_outbox, open_outbox
 from daemon.recordings.writer import FLUSH_S, DeviceRecording
 from daemon.service.health import HEALTH_INTERVAL_S, HealthReporter, read_depth
 from daemon.service.manifests import ManifestWriter, RecordedDevice
+from daemon.service.operations import Operations
 from daemon.service.run_marker import RunMarker, last_run_news
+from daemon.service.stop_line import counts, say_stopped
 from daemon.sessions.book import SessionBook, Transition
 from daemon.sessions.control import Command, SessionControl
 from daemon.version import pvlog_version
@@ -190,6 +192,10 @@ class Daemon:
         )
         self._sessions([self.book.start()])
         self._check_last_run()
+        ops = Operations(self.config, devices=[d.status for d in self.devices],
+                         outbox=self.outbox, batcher=self.batcher, writer=self.writer,
+                         live=self.live)  # fmt: skip
+        await ops.start()  # an address that cannot be bound stops the start here
         writer_stop = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
             batcher = tg.create_task(self._vital("batcher", self.batcher.run()))
@@ -215,7 +221,9 @@ class Daemon:
                     self.broker, self.config.mqtt.topic_prefix, self.host, self.session_command
                 )
                 live.append(tg.create_task(control.run(self.stop), name="session control"))
+            notifying = tg.create_task(ops.run(), name="systemd")
             await self.stop.wait()
+            ops.stopping()
             for task in loops:
                 task.cancel()
             await asyncio.gather(*readers, *loops, return_exceptions=True)
@@ -238,6 +246,8 @@ class Daemon:
                 self.writer.hand_over(uncommitted)
             writer_stop.set()
             await writer
+            notifying.cancel()
+        await ops.close()
         await self._close(len(uncommitted))
         return not self._failed
 
@@ -285,7 +295,7 @@ class Daemon:
         self._marker.stopped(lost)
         self.writer.close()
         for d in self.devices:
-            log.info("%s: %s", d.device.name, _counts(d.status.health()))
+            log.info("%s: %s", d.device.name, counts(d.status.health()))
         # The last commits may evict too, after the last report: said in the stop line.
         late = self.outbox.outbox.evicted_lines - self.health.losses.evicted
         if late > 0:
@@ -296,33 +306,7 @@ class Daemon:
                 late,
                 " (still in the raw recordings)" if self.config.recording_enabled else "",
             )
-        self._say_stopped(depth.lines, uncommitted, lost)
-
-    def _say_stopped(self, in_outbox: int, uncommitted: int, lost: int) -> None:
-        """The stop line: where every line went."""
-        where = self.config.outbox.path
-        if lost:
-            log.error(
-                "stopped: %d lines lost: the outbox could not take them (disk full) and "
-                "%s did not either (they are in the raw recordings, if on)",
-                lost,
-                "InfluxDB" if isinstance(self.writer, InfluxWriter) else "the broker",
-            )
-        elif uncommitted:
-            log.info("stopped; the %d lines the outbox could not take were sent", uncommitted)
-        uncleared = self.writer.uncleared_batches
-        if in_outbox:
-            log.warning(
-                "stopped with %d lines in the outbox (%s): they are sent on the next start%s",
-                in_outbox,
-                where,
-                f" ({uncleared} batches of them were sent already: the disk was too full "
-                "to clear them; sending them again is harmless)"
-                if uncleared
-                else "",
-            )
-        elif not lost:
-            log.info("stopped; outbox empty (%s)", _counts(self.writer.health()))
+        say_stopped(self.writer, self.config.outbox.path, depth.lines, uncommitted, lost)
 
     def _check_last_run(self) -> None:
         """Say how the last run on this outbox ended, if not cleanly and whole; then mark
@@ -392,7 +376,3 @@ async def _within(seconds: float, tasks: list[asyncio.Task[None]]) -> None:
     for task in pending:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _counts(health: Mapping[str, float]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in health.items() if v or k == "samples")

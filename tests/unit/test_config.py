@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import ConfigError, load_config, parse_size
+from daemon.config import ConfigError, load_config
+from daemon.sizes import parse_size
 
 REPO = Path(__file__).resolve().parents[2]
 

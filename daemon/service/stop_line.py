@@ -1,0 +1,44 @@
+"""The daemon's last log lines: where every line went, and each device's counts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from daemon.influx.writer import InfluxWriter
+from daemon.mqtt.edge import EdgeForwarder
+
+log = logging.getLogger("daemon.service.daemon")
+
+
+def say_stopped(
+    writer: InfluxWriter | EdgeForwarder, where: Path, in_outbox: int, uncommitted: int, lost: int
+) -> None:
+    """The stop line: where every line went."""
+    if lost:
+        log.error(
+            "stopped: %d lines lost: the outbox could not take them (disk full) and "
+            "%s did not either (they are in the raw recordings, if on)",
+            lost,
+            "InfluxDB" if isinstance(writer, InfluxWriter) else "the broker",
+        )
+    elif uncommitted:
+        log.info("stopped; the %d lines the outbox could not take were sent", uncommitted)
+    uncleared = writer.uncleared_batches
+    if in_outbox:
+        log.warning(
+            "stopped with %d lines in the outbox (%s): they are sent on the next start%s",
+            in_outbox,
+            where,
+            f" ({uncleared} batches of them were sent already: the disk was too full "
+            "to clear them; sending them again is harmless)"
+            if uncleared
+            else "",
+        )
+    elif not lost:
+        log.info("stopped; outbox empty (%s)", counts(writer.health()))
+
+
+def counts(health: Mapping[str, float]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in health.items() if v or k == "samples")
