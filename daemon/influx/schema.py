@@ -58,9 +58,11 @@ def session_line(session: str, fields: Fields, time_ns: int) -> str:
     return encode_line(series_prefix(SESSION, {"session": session}), fields, time_ns)
 
 
-def device_health_line(device: str, counts: Fields, time_ns: int) -> str:
-    return encode_line(series_prefix(HEALTH, {"device": device}), counts, time_ns)
+def device_health_line(device: str, counts: Fields, time_ns: int, host: str) -> str:
+    """``host``: which machine's pvlog (edges' health meets in one InfluxDB)."""
+    return encode_line(series_prefix(HEALTH, {"device": device, "host": host}), counts, time_ns)
 
 
-def component_health_line(component: str, fields: Fields, time_ns: int) -> str:
-    return encode_line(series_prefix(HEALTH, {"component": component}), fields, time_ns)
+def component_health_line(component: str, fields: Fields, time_ns: int, host: str) -> str:
+    tags = {"component": component, "host": host}
+    return encode_line(series_prefix(HEALTH, tags), fields, time_ns)

@@ -12,22 +12,27 @@ topics that are not batches (the live stream's JSON) are ignored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
 import signal
 import socket
+import sqlite3
+import time
 
 import aiomqtt
 
 from daemon.backoff import supervise
 from daemon.config import Config
+from daemon.influx import schema
 from daemon.influx.connect import influx_client
 from daemon.influx.writer import InfluxWriter
 from daemon.mqtt import topics
 from daemon.mqtt.link import MQTT_FAILURES
 from daemon.mqtt.link import client as mqtt_client
 from daemon.outbox.factory import open_async_outbox, open_outbox
+from daemon.service.health import HEALTH_INTERVAL_S, read_depth
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +71,7 @@ class Recorder:
         writer = asyncio.create_task(
             self.writer.run(writer_stop, self.config.outbox.drain_timeout_s), name="writer"
         )
+        health = asyncio.create_task(self._health_loop(), name="health")
         try:
             await supervise(
                 self._session,
@@ -76,6 +82,10 @@ class Recorder:
                 failure="MQTT connection lost",
             )
         finally:
+            health.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await health
+            await self._report_health()  # the last word: what it took, what waits
             writer_stop.set()
             await writer
             depth = await self.outbox.depth()
@@ -89,6 +99,32 @@ class Recorder:
                 depth.lines,
             )
         return True
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(HEALTH_INTERVAL_S)
+            await self._report_health()
+
+    async def _report_health(self) -> None:
+        """The recorder's own ``pvlog_health`` (``component=recorder``, its ``host``),
+        through its outbox like the edges' lines."""
+        depth = await read_depth(self.outbox)
+        fields: dict[str, float | int | str | bool | None] = {
+            "batches_taken": self.batches,
+            "lines_taken": self.lines,
+            "ignored_messages": self.ignored,
+            **self.writer.health(),
+        }
+        if depth is not None:
+            fields |= {"outbox_lines": depth.lines, "outbox_bytes": depth.bytes,
+                       "dead_letters": depth.dead_letters}  # fmt: skip
+        line = schema.component_health_line("recorder", fields, time.time_ns(), self.name)
+        try:
+            await self.outbox.put(line.encode(), 1)
+        except sqlite3.Error as exc:
+            log.warning("cannot commit the recorder's health: %s", exc)
+            return
+        self.committed.set()
 
     async def _session(self) -> None:
         async with mqtt_client(self.broker, f"recorder-{self.name}") as client:

@@ -98,6 +98,7 @@ class Daemon:
             self.batcher,
             self.writer,
             config.recording_enabled,
+            self.host,
         )
         self.manifests = ManifestWriter(
             config,
@@ -172,7 +173,7 @@ class Daemon:
     def _state_changed(self, status: DeviceStatus) -> None:
         """A device's new state goes into ``pvlog_health`` at once, not at the next report."""
         self.batcher.extend(
-            [schema.device_health_line(status.name, status.health(), time.time_ns())]
+            [schema.device_health_line(status.name, status.health(), time.time_ns(), self.host)]
         )
 
     # -- the run -----------------------------------------------------------------

@@ -47,6 +47,8 @@ class HealthReporter:
     writer: InfluxWriter | EdgeForwarder
     recording: bool
     """Whether raw recordings keep what InfluxDB lost (said in the loss events)."""
+    host: str
+    """The ``host`` tag: which machine (several edges' health meets in one InfluxDB)."""
     losses: Losses = field(default_factory=Losses)
     lost_at_last_stop: int = 0
 
@@ -82,7 +84,10 @@ class HealthReporter:
     def lines(self, depth: Depth | None, now_ns: int | None = None) -> list[str]:
         """The report: a line per device and the writer's (``depth``: None if unreadable)."""
         now = time.time_ns() if now_ns is None else now_ns
-        out = [schema.device_health_line(s.name, s.health(), now) for s, _event in self.devices]
+        out = [
+            schema.device_health_line(s.name, s.health(), now, self.host)
+            for s, _event in self.devices
+        ]
         self.report_losses()
         box, batcher = self.outbox, self.batcher
         fields: dict[str, float | int | str | bool | None] = {
@@ -102,7 +107,7 @@ class HealthReporter:
                 "outbox_bytes": depth.bytes,
                 "outbox_disk_bytes": depth.disk_bytes,
             }
-        out.append(schema.component_health_line("writer", fields, now))
+        out.append(schema.component_health_line("writer", fields, now, self.host))
         return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -94,3 +95,17 @@ def test_edges_and_recorders_lose_nothing(
     resent = [re.search(r"batches_resent (\d+)", e.log()) for e in edges]
     assert sum(int(m.group(1)) for m in resent if m) > 0
     assert "batches (" in recorders[1].log()
+    # Health says whose it is: each edge's device lines and each recorder's own line
+    # carry their host; the recorders' lines count what they took.
+    host = socket.gethostname()
+    got = influx.query(
+        "SELECT last(batches_taken) AS taken FROM pvlog_health "
+        "WHERE component = 'recorder' GROUP BY host"
+    )["results"][0]["series"]
+    assert [s["tags"]["host"] for s in got] == [host]
+    assert got[0]["values"][0][1] > 0
+    devices = influx.query(
+        "SELECT last(samples) FROM pvlog_health WHERE device =~ /^d/ GROUP BY device, host"
+    )["results"][0]["series"]
+    assert sorted(s["tags"]["device"] for s in devices) == [f"d{i}" for i in range(EDGES)]
+    assert {s["tags"]["host"] for s in devices} == {host}

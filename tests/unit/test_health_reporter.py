@@ -52,6 +52,7 @@ def setup() -> Setup:
         cast(batcher_module.Batcher, batcher),
         cast(InfluxWriter, Writer()),
         True,
+        "bench-pc",
     )
     return reporter, box, batcher, said
 
@@ -95,9 +96,9 @@ def test_the_writer_line_adds_up_to_what_was_said(setup: Setup) -> None:
     depth = Depth(batches=3, lines=300, dead_letters=0, bytes=9000, disk_bytes=16384)
     lines = reporter.lines(depth, now_ns=123)
     assert [x.split(" ", 1)[0] for x in lines] == [
-        "pvlog_health,device=d1",
-        "pvlog_health,device=d2",
-        "pvlog_health,component=writer",
+        "pvlog_health,device=d1,host=bench-pc",  # the host: which edge, at a recorder
+        "pvlog_health,device=d2,host=bench-pc",
+        "pvlog_health,component=writer,host=bench-pc",
     ]
     writer = lines[-1]
     assert "outbox_evicted_lines=40i" in writer and "memory_dropped_lines=2i" in writer

@@ -48,8 +48,12 @@ def written() -> set[tuple[str, str, str]]:
         SimpleNamespace(health=lambda: {"lines_sent": 1, "requests": 1, "retries": 0,
                                         "write_latency_ms": 1.0}),  # type: ignore[arg-type]
         recording=True,
+        host="bench-pc",
     )  # fmt: skip
     lines += HealthReporter.lines(reporter, Depth(1, 1, 0, 1, 1), 1)
+    recorder = {"batches_taken": 1, "lines_taken": 1, "ignored_messages": 0, "lines_sent": 1,
+                "outbox_lines": 1, "outbox_bytes": 1, "dead_letters": 0}  # fmt: skip
+    lines.append(schema.component_health_line("recorder", recorder, 1, "rec-1"))
     out = set()
     for line in lines:
         measurement, names = parse(line)
