@@ -8,6 +8,7 @@ recordings, and draws them.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from daemon.acquisition.inflations import InflationDetector
 from daemon.influx.v1 import InfluxV1
 from daemon.tools import report as report_module
 from drivers.units import KPA_PER_ATM
+from tests.support import grafana
 from tests.support.helpers import REPO, DaemonProcess, SimProcess, finish, pvlog_cmd, write_config
 
 pytestmark = pytest.mark.e2e
@@ -46,6 +48,7 @@ def report(*args: str) -> list[dict[str, Any]]:
 def test_fatigue_cycles_and_a_burst_live_and_in_the_report(
     short_tmp: Path, influx: InfluxV1
 ) -> None:
+    started = time.time_ns()
     fatigue = SimProcess(
         short_tmp, "fat0", "--rate", "200", "--seed", "4", "--profile", "fatigue",
         "--cycles", str(CYCLES), "--rbp", str(RBP_ATM), "--hold", "0.5",
@@ -124,3 +127,37 @@ def test_fatigue_cycles_and_a_burst_live_and_in_the_report(
         capture_output=True, text=True, cwd=REPO, check=True,
     ).stdout  # fmt: skip
     assert "burst1: 1 inflation(s)" in table and "BURST" in table
+
+    # Grafana's dashboard over this session: every variable, panel and annotation query,
+    # as Grafana substitutes it, returns the series a user expects to see.
+    check_dashboard(influx, ["burst1", "fatigue1"], (started, time.time_ns()))
+
+
+def check_dashboard(influx: InfluxV1, devices: list[str], window: tuple[int, int]) -> None:
+    doc = grafana.load()
+    device_var, session_var = doc["templating"]["list"]
+    (shown,) = grafana.run(influx, device_var["query"])
+    assert sorted(v[1] for v in shown["values"]) == devices
+    (sessions,) = grafana.run(influx, grafana.substitute(session_var["query"], devices, [], window))
+    assert [v[1] for v in sessions["values"]] == ["test"]
+    inflations = len(rows(influx, "SELECT * FROM pv_inflation"))
+    for panel in grafana.panels(doc):
+        for target in panel.get("targets", []):
+            query = grafana.substitute(target["query"], devices, ["test"], window)
+            series = grafana.run(influx, query)
+            assert series, f"{panel['title']}: nothing for {query}"
+            tags = [s.get("tags", {}) for s in series]
+            if "device" in tags[0]:
+                assert sorted(t["device"] for t in tags) == devices, panel["title"]
+            if "host" in tags[0]:
+                assert {t["host"] for t in tags} == {socket.gethostname()}, panel["title"]
+            values = [v for s in series for v in s["values"]]
+            assert any(x is not None for v in values for x in v[1:]), panel["title"]
+            if panel["type"] == "table":
+                assert len(values) == inflations, "one row per inflation"
+    events, session_marks = (a for a in doc["annotations"]["list"] if not a.get("builtIn"))
+    found = grafana.run(influx, grafana.substitute(events["query"], devices, ["test"], window))
+    codes = {row[2] for s in found for row in s["values"]}
+    assert "burst" in codes and "identity" in codes, codes
+    found = grafana.run(influx, grafana.substitute(session_marks["query"], [], ["test"], window))
+    assert [row[1] for s in found for row in s["values"]] == ["start", "stop"]
