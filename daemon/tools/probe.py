@@ -139,7 +139,16 @@ def probe_influx(config: Config) -> Finding:
         return Finding(what, ok=False, said=f"no answer to /ping: {_reason(exc)}")
     try:
         if c.api == "v2":
-            found = json.loads(get("/api/v2/buckets", {"name": str(c.bucket), "org": str(c.org)}))
+            try:
+                listed = get("/api/v2/buckets", {"name": str(c.bucket), "org": str(c.org)})
+            except urllib.error.HTTPError as exc:
+                if exc.code in (401, 403):
+                    return Finding(what, ok=False, said=f"the token is refused: {_reason(exc)}")
+                if exc.code not in (400, 404):
+                    raise
+                said = "answers; it has no bucket API (a v2-compatible server): bucket not checked"
+                return Finding(what, ok=True, said=said)
+            found = json.loads(listed)
             if not found.get("buckets"):
                 return Finding(what, ok=False, said=f"no bucket {c.bucket!r} in org {c.org!r}")
             return Finding(what, ok=True, said=f"answers; bucket {c.bucket!r} exists")

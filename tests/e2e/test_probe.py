@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 from serial.tools import list_ports
 
+from daemon.config import Config, load_config
 from daemon.influx.v1 import InfluxV1
+from daemon.tools.probe import probe_influx
 from tests.support.helpers import REPO, SimProcess, pvlog_cmd
 from tests.support.mosquitto import PrivateMosquitto
+from tests.support.victoria import PrivateVictoria
 
 pytestmark = pytest.mark.e2e
 
@@ -136,3 +139,27 @@ def test_ports_lists_stable_by_id_paths_and_what_pyserial_enumerates(tmp_path: P
     for p in list_ports.comports():  # whatever this machine has, pyserial's view of it
         assert p.device in found
     assert shown.stdout.splitlines()[0].startswith("PORT (for the config)")
+
+
+def test_a_v2_write_server_is_reached_and_said_what_it_can_check(tmp_path: Path) -> None:
+    """VictoriaMetrics takes the v2 write API but has no bucket API: the probe says so."""
+    server = PrivateVictoria(tmp_path)
+    server.start()
+    try:
+        cfg = load_config_text(
+            tmp_path,
+            f'[influx]\nurl = "{server.url}"\napi = "v2"\norg = "lab"\nbucket = "b1"\n',
+        )
+        found = probe_influx(cfg)
+    finally:
+        server.cleanup()
+    assert found.ok, found.said
+    assert (
+        found.said == "answers; it has no bucket API (a v2-compatible server): bucket not checked"
+    )
+
+
+def load_config_text(tmp: Path, text: str) -> Config:
+    path = tmp / "v2.toml"
+    path.write_text(text)
+    return load_config(path, devices=False)
