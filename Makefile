@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_PACKAGES := influxdb mosquitto
-TEST_APT_PACKAGES := victoria-metrics openssl prometheus systemd
+TEST_APT_PACKAGES := victoria-metrics openssl prometheus systemd chromium chromium-driver
 
 .PHONY: install system-packages test-packages demo test bench lint clean
 
@@ -13,8 +13,9 @@ install: system-packages $(STAMP)
 
 # Debian packages the tests and the demo run for real (InfluxDB, Mosquitto); installed only
 # when missing. Their services are not started: pvlog starts private instances itself.
-# The tests also need VictoriaMetrics (a server of the InfluxDB v2 write API) and openssl
-# (to make a CA): those only `make test` installs.
+# The tests also need VictoriaMetrics (a server of the InfluxDB v2 write API), openssl
+# (to make a CA), Prometheus, systemd-analyze and a headless Chromium with its driver:
+# those only `make test` installs.
 system-packages:
 	@$(MAKE) --no-print-directory apt PACKAGES="$(APT_PACKAGES)"
 

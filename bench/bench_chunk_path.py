@@ -23,12 +23,13 @@ from daemon.influx.sink import InfluxSink
 from daemon.mqtt.live import BATCH_INTERVAL_S, LiveStream
 from daemon.recordings.writer import FLUSH_S, DeviceRecording
 from daemon.sessions.state import SessionState
+from daemon.web.view import DeviceView
 from simulators.lbx_stream import BLOCK, T0_US, block_frame, waveform
 
 RATE = 2000
 READ_NS = 16_000_000
 SECONDS = 10
-CONFIGS = ("parse+stamp", "influx", "+inflation", "+live", "+recording")
+CONFIGS = ("parse+stamp", "influx", "+inflation", "+live", "+recording", "+web")
 
 
 def reads() -> list[bytes]:
@@ -60,6 +61,8 @@ def run_once(data: list[bytes], config: str, tmp: Path) -> tuple[float, int]:
         recording = DeviceRecording(tmp / config, "box0", session, metadata={},
                                     max_file_bytes=2**30)  # fmt: skip
         acq.add_sink(recording)
+    if upto >= 5:  # the live page's picture (its readers are per page, not per sample)
+        acq.add_sink(DeviceView(acq.status, session))
     rx = 1_764_000_000_000_000_000
     batch_every = round(BATCH_INTERVAL_S * 1e9 / READ_NS)
     flush_every = round(FLUSH_S * 1e9 / READ_NS)

@@ -191,12 +191,19 @@ class MqttConfig(_Section):
 
 
 class HttpConfig(_Section):
-    """The operations listener (``/metrics``, ``/healthz``): on when the table is present."""
+    """The operations listener (``/metrics``, ``/healthz``, the live page): on when the
+    table is present."""
 
     listen: str = "127.0.0.1:9108"
     """``host:port``; a loopback address unless ``allow_remote``."""
     allow_remote: bool = False
     """Serve other hosts too (a non-loopback ``listen``): the metrics say what runs here."""
+    token_file: Path | None = None
+    """With ``allow_remote``: the page's session control takes this token (or
+    ``PVLOG_HTTP_TOKEN``); without one it is off."""
+
+    def token(self) -> str | None:
+        return read_secret("PVLOG_HTTP_TOKEN", self.token_file)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -314,7 +321,7 @@ class Config(_Section):
 
     @property
     def http_enabled(self) -> bool:
-        """``/metrics`` and ``/healthz``: only when the file asks with an ``[http]`` table."""
+        """``/metrics``, ``/healthz``, the page: only when the file has an ``[http]`` table."""
         return "http" in self.model_fields_set
 
     @field_validator("device")

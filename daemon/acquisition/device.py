@@ -104,7 +104,12 @@ class Acquisition:
             read_interval_s=device.read_interval_ms / 1000,
             flow=self.flow,
         )
-        port.open()
+        try:
+            port.open()
+        except PortError:
+            if status.state == "starting":  # never opened: offline from the first try
+                self._state("offline", "port_unavailable")
+            raise
         if status.port_outages:
             log.info("%s: %s is back", device.name, device.port)
             self.event("port_restored", f"{device.port} reopened", None)

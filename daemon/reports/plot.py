@@ -15,6 +15,7 @@ import bisect
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 import matplotlib
 
@@ -51,7 +52,7 @@ def build_figure(reports: Sequence[DeviceReport], units: str = "atm") -> Figure:
     return fig
 
 
-def save_plot(reports: Sequence[DeviceReport], path: Path, units: str = "atm") -> None:
+def save_plot(reports: Sequence[DeviceReport], path: Path | IO[bytes], units: str = "atm") -> None:
     fig = build_figure(reports, units)
     try:
         fig.savefig(path, format="png")

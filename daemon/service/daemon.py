@@ -49,6 +49,7 @@ from daemon.service.stop_line import counts, say_stopped
 from daemon.sessions.book import SessionBook, Transition
 from daemon.sessions.control import Command, SessionControl
 from daemon.version import pvlog_version
+from daemon.web.view import DeviceView
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class Daemon:
         self.live: list[LiveStream] = []
         self.recordings: list[DeviceRecording] = []
         self.inflation_sinks: list[InflationSink] = []
+        self.views: list[DeviceView] = []
         self.devices = [self._device(d) for d in config.device]
         self.health = HealthReporter(
             [(d.status, d.event) for d in self.devices],
@@ -148,6 +150,10 @@ class Daemon:
             sink = InflationSink(device.name, detector, acq.emit)
             acq.add_sink(sink)
             self.inflation_sinks.append(sink)
+        if self.config.http_enabled:  # the live page's picture, after the inflations
+            view = DeviceView(acq.status, session)
+            acq.add_sink(view)
+            self.views.append(view)
         return acq
 
     def _recording(self, device: DeviceConfig, acq: Acquisition) -> DeviceRecording:
@@ -195,7 +201,8 @@ class Daemon:
         self._check_last_run()
         ops = Operations(self.config, devices=[d.status for d in self.devices],
                          outbox=self.outbox, batcher=self.batcher, writer=self.writer,
-                         live=self.live)  # fmt: skip
+                         live=self.live, views=self.views, book=self.book,
+                         control=self.session_command)  # fmt: skip
         await ops.start()  # an address that cannot be bound stops the start here
         writer_stop = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
@@ -347,7 +354,8 @@ class Daemon:
     # -- sessions ----------------------------------------------------------------
 
     def session_command(self, command: Command) -> str:
-        """Start or stop a session (from MQTT); returns the session now in force."""
+        """Start or stop a session (over MQTT, or from the page); returns the session now
+        in force."""
         self._sessions(self.book.command(command, time.time_ns()))
         if command.action == "stop":
             log.info("session stopped; back to %s", self.session)

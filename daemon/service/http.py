@@ -1,4 +1,5 @@
-"""The operations listener: ``/metrics`` for Prometheus, ``/healthz`` for a probe.
+"""The operations listener: ``/metrics`` for Prometheus, ``/healthz`` for a probe, and
+the live page (``daemon.web.page``).
 
 aiohttp's server, already in the dependency tree (influxdb-client's async API), on
 the daemon's own event loop: a scrape reads the counters where they are, with no
@@ -17,6 +18,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from daemon.outbox.store import Depth
 from daemon.service.metrics import DaemonMetrics
+from daemon.web.page import LivePage
 
 
 class OpsServer:
@@ -25,8 +27,10 @@ class OpsServer:
         address: tuple[str, int],
         metrics: DaemonMetrics,
         read_depth: Callable[[], Awaitable[Depth | None]],
+        page: LivePage | None = None,
     ) -> None:
         self.address = address
+        self.page = page
         self.metrics = metrics
         self._read_depth = read_depth
         self._registry = CollectorRegistry(auto_describe=False)
@@ -38,6 +42,8 @@ class OpsServer:
         app = web.Application()
         app.router.add_get("/metrics", self._scrape)
         app.router.add_get("/healthz", self._health)
+        if self.page is not None:
+            self.page.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         host, port = self.address
@@ -50,6 +56,8 @@ class OpsServer:
             raise OSError(exc.errno, why) from exc
 
     async def close(self) -> None:
+        if self.page is not None:
+            self.page.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -1,5 +1,5 @@
-"""What operators see of a running daemon: ``/metrics`` and ``/healthz`` (with an
-``[http]`` table), and systemd's notify protocol (under ``Type=notify``)."""
+"""What operators see of a running daemon: ``/metrics``, ``/healthz`` and the live page
+(with an ``[http]`` table), and systemd's notify protocol (under ``Type=notify``)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ from daemon.service.health import read_depth
 from daemon.service.http import OpsServer
 from daemon.service.metrics import DaemonMetrics
 from daemon.service.notify import Notifier
+from daemon.sessions.book import SessionBook
+from daemon.sessions.control import Handler
+from daemon.web.feed import Feed
+from daemon.web.page import LivePage
+from daemon.web.view import DeviceView
 
 
 class Operations:
@@ -28,13 +33,19 @@ class Operations:
         batcher: Batcher,
         writer: InfluxWriter | EdgeForwarder,
         live: Sequence[LiveStream],
+        views: Sequence[DeviceView] = (),
+        book: SessionBook | None = None,
+        control: Handler | None = None,
     ) -> None:
         self.devices = devices
         self.outbox = outbox
         self.server: OpsServer | None = None
         if config.http_enabled:
             metrics = DaemonMetrics(devices, outbox.outbox, batcher, writer, live)
-            self.server = OpsServer(config.http.address, metrics, self._depth)
+            page = None
+            if book is not None and control is not None:
+                page = live_page(config, views, book, control)
+            self.server = OpsServer(config.http.address, metrics, self._depth, page)
         self.systemd = Notifier()
 
     async def start(self) -> None:
@@ -66,3 +77,24 @@ class Operations:
         depth = await read_depth(self.outbox)
         waiting = "?" if depth is None else str(depth.lines)
         return f"{online} of {len(self.devices)} devices online; {waiting} lines in the outbox"
+
+
+def live_page(
+    config: Config, views: Sequence[DeviceView], book: SessionBook, control: Handler
+) -> LivePage:
+    """The page, as the configuration sets it up: its inflation levels, its downloads."""
+    settings = {
+        "threshold_atm": config.inflation.threshold_atm,
+        "baseline_atm": config.inflation.baseline_atm,
+        "token_required": config.http.allow_remote,
+        "recording": config.recording_enabled,
+    }
+    feed = Feed(views, book.state, config.session.tags, settings)
+    return LivePage(
+        feed,
+        control=control,
+        running=lambda: {book.base, book.current},
+        recordings=config.recording.dir if config.recording_enabled else None,
+        token=config.http.token(),
+        allow_remote=config.http.allow_remote,
+    )

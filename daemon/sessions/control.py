@@ -33,7 +33,7 @@ from drivers.errors import PvlogError
 
 log = logging.getLogger(__name__)
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 _TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 RESERVED_TAGS = frozenset(
     {"device", "session", "code", "state", "host", "pvlog_version", "devices"}
@@ -76,7 +76,7 @@ def parse_command(payload: bytes) -> Command:
     if action != "start":
         raise CommandError(f"action must be 'start' or 'stop', not {action!r}")
     name = msg.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not SESSION_NAME.match(name):
         raise CommandError("name: 1-100 characters of A-Z a-z 0-9 _ . : -, starting alnum")
     tags = msg.get("tags", {})
     if not isinstance(tags, dict):

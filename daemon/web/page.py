@@ -1,0 +1,226 @@
+"""The live page's routes, on the operations listener (``[http] listen``).
+
+``/`` and ``/static/``: the page and its files (uPlot among them, shipped in the
+package: a bench PC may have no internet). ``/events``: the live feed as
+server-sent events, which a browser's ``EventSource`` reconnects by itself.
+``/api/session``: start or stop a session, the JSON ``pvlog session`` sends over
+MQTT, through the same validation and the same ``Daemon.session_command``: it
+controls the logger's metadata, never a device. ``/api/sessions`` and
+``/sessions/<name>/...``: a finished session's report PNG and CSVs.
+
+Session control is the one thing here that changes anything, so it is guarded: a
+JSON body only (a plain form from another site cannot send one without the
+browser asking first, and nothing here answers that), an ``Origin`` that is this
+server's own, and on loopback a ``Host`` that is loopback (a page served by a
+rebound DNS name is refused). With ``allow_remote`` it takes the token in
+``PVLOG_HTTP_TOKEN`` (or ``_FILE``) as ``Authorization: Bearer``, and without a
+token it is off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from daemon.backoff import sleep_unless
+from daemon.sessions.control import CommandError, Handler, parse_command
+from daemon.web import downloads
+from daemon.web.feed import Feed
+from drivers.units import PRESSURE_UNITS
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+UPDATE_S = 0.2
+"""Five messages a second per page: a trace that moves smoothly, a server that idles."""
+MAX_COMMAND_BYTES = 16_384
+
+
+class LivePage:
+    def __init__(
+        self,
+        feed: Feed,
+        *,
+        control: Handler,
+        running: Callable[[], set[str]],
+        recordings: Path | None,
+        token: str | None,
+        allow_remote: bool,
+    ) -> None:
+        self.feed = feed
+        self._control = control
+        self._running = running
+        """The sessions not finished (the one in force, and the run's own)."""
+        self.recordings = recordings
+        self._token = token
+        self._allow_remote = allow_remote
+        self._closing = asyncio.Event()
+        self.pages = 0
+        """Pages connected now."""
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/", self._index)
+        app.router.add_static("/static/", STATIC)
+        app.router.add_get("/events", self._events)
+        app.router.add_post("/api/session", self._session)
+        app.router.add_get("/api/sessions", self._sessions)
+        app.router.add_get("/sessions/{name}/report.png", self._png)
+        app.router.add_get("/sessions/{name}/{table}.csv", self._csv)
+
+    def close(self) -> None:
+        """Ends every page's feed, so the server's stop need not wait for browsers."""
+        self._closing.set()
+
+    async def _index(self, _request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+        )
+        await response.prepare(request)
+        reader = self.feed.reader()
+        message = self.feed.hello(reader)
+        self.pages += 1
+        try:
+            while True:
+                await response.write(message.encode())
+                if await sleep_unless(self._closing, UPDATE_S):
+                    break
+                message = self.feed.update(reader)
+        except ConnectionError:
+            pass  # the page went away
+        finally:
+            self.pages -= 1
+        return response
+
+    # -- session control ---------------------------------------------------------
+
+    async def _session(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        body = await request.content.read(MAX_COMMAND_BYTES + 1)
+        if len(body) > MAX_COMMAND_BYTES:
+            return _reply(413, error="a command is a small JSON object")
+        try:
+            command = parse_command(body)
+            session = self._control(command)
+        except CommandError as exc:
+            return _reply(400, error=str(exc), request_id=_request_id(body))
+        return _reply(200, session=session, request_id=command.request_id)
+
+    def _refused(self, request: web.Request) -> web.Response | None:
+        """Why this request may not control sessions, as the answer to give; None: it may."""
+        if request.content_type != "application/json":
+            return _reply(415, error="send the command as application/json")
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != f"{request.scheme}://{request.host}":
+            return _reply(403, error=f"origin {origin} is not this server")
+        if not self._allow_remote and not _loopback_host(request.host):
+            return _reply(403, error=f"host {request.host} is not loopback")
+        if self._allow_remote:
+            if not self._token:
+                return _reply(
+                    403, error="allow_remote is on: session control needs PVLOG_HTTP_TOKEN"
+                )
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self._token}".encode()):
+                return _reply(401, error="a wrong or missing token")
+        return None
+
+    # -- downloads -----------------------------------------------------------------
+
+    async def _sessions(self, _request: web.Request) -> web.Response:
+        if self.recordings is None:
+            return _reply(200, sessions=[], why="recording is off: nothing to download")
+        found = await asyncio.to_thread(
+            downloads.finished_sessions, self.recordings, self._running()
+        )
+        listed = [{"name": s.name, "files": len(s.files), "bytes": s.bytes} for s in found]
+        return _reply(200, sessions=listed, tables=list(downloads.TABLES))
+
+    async def _png(self, request: web.Request) -> web.Response:
+        name, units = request.match_info["name"], _units(request)
+        settings = self.feed.settings
+
+        def draw(files: downloads.SessionFiles) -> bytes:
+            return downloads.report_png(
+                files, units, settings["threshold_atm"], settings["baseline_atm"]
+            )
+
+        try:
+            body = await self._made(name, draw)
+        except ImportError:
+            return _reply(501, error="the report's PNG needs matplotlib: pip install 'pvlog[plot]'")
+        if isinstance(body, web.Response):
+            return body
+        return web.Response(body=body, content_type="image/png", headers=_attachment(name, "png"))
+
+    async def _csv(self, request: web.Request) -> web.Response:
+        name, table, units = (
+            request.match_info["name"],
+            request.match_info["table"],
+            _units(request),
+        )
+        if table not in downloads.TABLES:
+            raise web.HTTPNotFound(text=f"no table {table!r}: {', '.join(downloads.TABLES)}")
+        body = await self._made(name, lambda files: downloads.table_csv(files, table, units))
+        if isinstance(body, web.Response):
+            return body
+        return web.Response(
+            text=body, content_type="text/csv", headers=_attachment(f"{name}_{table}", "csv")
+        )
+
+    async def _made(self, name: str, make: Callable[[downloads.SessionFiles], Any]) -> Any:
+        """``make`` of the session's files, in a thread; or the answer saying why not."""
+        if self.recordings is None:
+            return _reply(404, error="recording is off: no session files to make it from")
+        try:
+            files = downloads.session_files(self.recordings, name, self._running())
+            return await asyncio.to_thread(make, files)
+        except downloads.NotFound as exc:
+            return _reply(404, error=str(exc))
+
+
+def _reply(status: int, **doc: Any) -> web.Response:
+    ok = status < 400
+    return web.json_response({"ok": ok, **doc}, status=status)
+
+
+def _request_id(body: bytes) -> str | None:
+    try:
+        value = json.loads(body).get("request_id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _loopback_host(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.split("]")[0].strip("[")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _units(request: web.Request) -> str:
+    units = request.query.get("units", "atm")
+    if units not in PRESSURE_UNITS:
+        raise web.HTTPBadRequest(text=f"units: one of {', '.join(PRESSURE_UNITS)}")
+    return units
+
+
+def _attachment(stem: str, ext: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{stem}.{ext}"'}

@@ -1,0 +1,388 @@
+"use strict";
+// The live page's wiring: the daemon's feed (server-sent events, /events) into uPlot
+// charts and plain tables. The server decimates; this keeps the last two minutes it
+// sent and draws at most once a frame. Every string that comes from a device or a
+// person (identity, tags, event details, session names) goes in as textContent,
+// never as HTML.
+
+const KPA_PER_ATM = 101.325;
+const LOOPS_SHOWN = 5;
+const ROWS_SHOWN = 200;
+const EVENTS_SHOWN = 50;
+
+const state = {
+  settings: null, session: null, devices: new Map(),
+  updates: 0, lagMs: null, frames: 0, longestFrameMs: 0, errors: [],
+};
+window.pvlog = state; // the page's own state, for a look from the console (and the tests)
+window.addEventListener("error", (e) => state.errors.push(String(e.message)));
+
+const $ = (id) => document.getElementById(id);
+const unit = () => $("units").value || "atm";
+const factor = () => (state.settings ? state.settings.units[unit()] : 1 / KPA_PER_ATM);
+const windowS = () => Number($("window").value);
+let dirty = false;
+
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (cls) node.className = cls;
+  return node;
+}
+
+function fixed(x, places) {
+  return x === null || x === undefined ? "" : Number(x).toFixed(places);
+}
+
+// -- the feed -------------------------------------------------------------------
+
+function connect() {
+  const source = new EventSource("/events");
+  source.addEventListener("hello", (e) => hello(JSON.parse(e.data)));
+  source.addEventListener("update", (e) => update(JSON.parse(e.data)));
+  source.onopen = () => setLink("online", "live");
+  source.onerror = () => setLink("offline", "reconnecting");
+}
+
+function setLink(cls, text) {
+  $("link").className = "badge " + cls;
+  $("link").textContent = text;
+}
+
+function hello(msg) {
+  state.settings = msg;
+  fillUnits(Object.keys(msg.units));
+  $("token").hidden = !msg.token_required;
+  for (const dev of state.devices.values()) {
+    dev.card.remove();
+  }
+  state.devices.clear();
+  for (const d of msg.devices) {
+    ingest(addDevice(d.name), d);
+  }
+  showSession(msg.session);
+  refreshSessions();
+  dirty = true;
+}
+
+function update(msg) {
+  state.updates += 1;
+  let lag = null;
+  for (const d of msg.devices) {
+    const dev = state.devices.get(d.name);
+    if (!dev) continue;
+    ingest(dev, d);
+    if (dev.t.length) {
+      const behind = Date.now() - dev.t[dev.t.length - 1] * 1000;
+      lag = lag === null ? behind : Math.max(lag, behind);
+    }
+  }
+  state.lagMs = lag;
+  if (!state.session || msg.session.name !== state.session.name) refreshSessions();
+  showSession(msg.session);
+  dirty = true;
+}
+
+function ingest(dev, d) {
+  if (d.reset) {
+    dev.t = []; dev.p = []; dev.v = [];
+  }
+  dev.received += d.t.length;
+  for (let i = 0; i < d.t.length; i++) {
+    dev.t.push(d.t[i]); dev.p.push(d.p[i]); dev.v.push(d.v[i]);
+  }
+  if (dev.t.length) {
+    const cut = lowerBound(dev.t, dev.t[dev.t.length - 1] - state.settings.window_s);
+    if (cut > 0) {
+      dev.t.splice(0, cut); dev.p.splice(0, cut); dev.v.splice(0, cut);
+    }
+  }
+  if (d.events.length) {
+    dev.events = dev.events.concat(d.events).slice(-EVENTS_SHOWN);
+    dev.eventsChanged = true;
+  }
+  if (d.inflations.length) {
+    dev.inflations = dev.inflations.concat(d.inflations).slice(-1000);
+    dev.tableChanged = true;
+  }
+  dev.status = d;
+}
+
+function lowerBound(xs, x) {
+  let lo = 0, hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid] < x) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
+// -- a device's card --------------------------------------------------------------
+
+function addDevice(name) {
+  const card = $("device-card").content.firstElementChild.cloneNode(true);
+  card.dataset.device = name;
+  card.querySelector(".name").textContent = name;
+  $("devices").appendChild(card);
+  const dev = {
+    name, card, t: [], p: [], v: [], events: [], inflations: [], status: null, received: 0,
+    eventsChanged: true, tableChanged: true, trace: null, loop: null,
+  };
+  state.devices.set(name, dev);
+  makeCharts(dev);
+  return dev;
+}
+
+function makeCharts(dev) {
+  if (dev.trace) dev.trace.destroy();
+  if (dev.loop) dev.loop.destroy();
+  const u = unit();
+  const traceBox = dev.card.querySelector(".trace");
+  dev.trace = new uPlot({
+    width: Math.max(300, traceBox.clientWidth), height: 280,
+    scales: {
+      x: { time: true, range: (_u, min, max) => (max === null ? [min, max] : [max - windowS(), max]) },
+      p: { auto: true }, v: { auto: true },
+    },
+    series: [
+      {},
+      { label: "pressure (" + u + ")", scale: "p", stroke: "#c0392b", width: 1.5, points: { show: false } },
+      { label: "volume (mL)", scale: "v", stroke: "#2471a3", width: 1.5, points: { show: false } },
+    ],
+    axes: [
+      {},
+      { scale: "p", label: "pressure (" + u + ")" },
+      { scale: "v", side: 1, label: "volume (mL)", grid: { show: false } },
+    ],
+  }, [[], [], []], traceBox);
+  const loopBox = dev.card.querySelector(".loop");
+  const facets = [{ scale: "x", auto: true }, { scale: "y", auto: true }];
+  const series = [{}, { label: "under way", stroke: "#c0392b", width: 2, facets, points: { show: false } }];
+  for (let i = 0; i < LOOPS_SHOWN; i++) {
+    const alpha = (0.6 - 0.1 * i).toFixed(2);
+    series.push({ label: "before", stroke: "rgba(36,113,163," + alpha + ")", width: 1, facets, points: { show: false } });
+  }
+  dev.loop = new uPlot({
+    mode: 2, width: Math.max(260, loopBox.clientWidth), height: 280,
+    title: "pressure-volume loop", legend: { show: false }, cursor: { show: false },
+    scales: { x: { time: false, auto: true }, y: { auto: true } },
+    axes: [{ scale: "x", label: "volume (mL)" }, { scale: "y", label: "pressure (" + u + ")" }],
+    series,
+  }, loopData(dev), loopBox);
+}
+
+function loopData(dev) {
+  const f = factor();
+  const data = [null];
+  const n = dev.p.length;
+  const base = state.settings ? state.settings.baseline_atm * KPA_PER_ATM : 0;
+  let now = [[], []];
+  if (n && dev.p[n - 1] > base) { // an inflation under way: from its last baseline on
+    let i = n - 1;
+    while (i > 0 && dev.p[i - 1] > base) i--;
+    now = pairs(dev, Math.max(0, i - 1), n, f);
+  }
+  data.push(now);
+  const done = dev.inflations.slice(-LOOPS_SHOWN).reverse();
+  for (let k = 0; k < LOOPS_SHOWN; k++) {
+    const inf = done[k];
+    data.push(inf ? pairs(dev, lowerBound(dev.t, inf.start), lowerBound(dev.t, inf.end + 1e-3), f) : [[], []]);
+  }
+  return data;
+}
+
+function pairs(dev, from, to, f) {
+  const xs = [], ys = [];
+  for (let i = from; i < to; i++) {
+    if (dev.v[i] !== null && dev.p[i] !== null) {
+      xs.push(dev.v[i]); ys.push(dev.p[i] * f);
+    }
+  }
+  return [xs, ys];
+}
+
+function draw(dev) {
+  const f = factor();
+  const from = dev.t.length ? lowerBound(dev.t, dev.t[dev.t.length - 1] - windowS()) : 0;
+  const t = dev.t.slice(from);
+  const p = dev.p.slice(from).map((x) => (x === null ? null : x * f));
+  dev.trace.setData([t, p, dev.v.slice(from)]);
+  dev.loop.setData(loopData(dev));
+  drawHeader(dev);
+  if (dev.tableChanged) drawTable(dev);
+  if (dev.eventsChanged) drawEvents(dev);
+}
+
+function drawHeader(dev) {
+  const s = dev.status;
+  if (!s) return;
+  const badge = dev.card.querySelector(".state");
+  badge.className = "badge state " + s.state;
+  badge.textContent = s.state + (s.reason ? " (" + s.reason + ")" : "");
+  const id = s.identity;
+  dev.card.querySelector(".identity").textContent = id
+    ? [id.model, "serial " + id.serial, "firmware " + id.firmware].join(", ") : "identity not seen yet";
+  dev.card.querySelector(".counts").textContent =
+    s.samples + " samples, " + s.dropped + " dropped, " + s.gaps + " gaps (" + s.driver + " on " + s.port + ")";
+}
+
+function drawTable(dev) {
+  dev.tableChanged = false;
+  const f = factor();
+  dev.card.querySelector("th.peak").textContent = "peak (" + unit() + ")";
+  const body = dev.card.querySelector(".inflations tbody");
+  const rows = [];
+  for (const r of dev.inflations.slice(-ROWS_SHOWN).reverse()) {
+    const tr = el("tr", null, r.burst ? "burst" : "");
+    const cut = r.cut_start || r.cut_end ? " (cut)" : "";
+    const cells = [
+      r.cycle + cut, new Date(r.start * 1000).toLocaleTimeString(), fixed(r.peak_pressure_kpa * f, 3),
+      fixed(r.time_to_peak_s, 2), fixed(r.hold_s, 2), fixed(r.volume_at_peak_ml, 3),
+      fixed(r.deflation_s, 2), fixed(r.duration_s, 2), r.session, r.burst ? "BURST" : "",
+    ];
+    for (const c of cells) tr.appendChild(el("td", c));
+    rows.push(tr);
+  }
+  body.replaceChildren(...rows);
+}
+
+function drawEvents(dev) {
+  dev.eventsChanged = false;
+  const items = dev.events.slice().reverse().map((e) =>
+    el("li", new Date(e.t * 1000).toLocaleTimeString() + "  " + e.code + (e.detail ? ": " + e.detail : "")));
+  dev.card.querySelector(".events").replaceChildren(...items);
+}
+
+function frame(now) {
+  if (state.lastFrame !== undefined) {
+    state.longestFrameMs = Math.max(state.longestFrameMs, now - state.lastFrame);
+  }
+  state.lastFrame = now;
+  state.frames += 1;
+  if (dirty && state.settings) {
+    dirty = false;
+    for (const dev of state.devices.values()) draw(dev);
+  }
+  requestAnimationFrame(frame);
+}
+
+// -- session and downloads ----------------------------------------------------------
+
+function showSession(session) {
+  state.session = session;
+  $("session-name").textContent = session.name;
+  const tags = Object.entries(session.tags).map(([k, v]) => el("span", k + "=" + v, "tag"));
+  $("session-tags").replaceChildren(...tags);
+}
+
+function parseTags(text) {
+  const tags = {};
+  for (const part of text.split(",")) {
+    if (!part.trim()) continue;
+    const eq = part.indexOf("=");
+    if (eq < 1) throw new Error("tags: key=value, separated by commas (" + part.trim() + ")");
+    tags[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  }
+  return tags;
+}
+
+async function command(body) {
+  const said = $("session-said");
+  const headers = { "Content-Type": "application/json" };
+  const token = $("token").value;
+  if (token) headers.Authorization = "Bearer " + token;
+  body.request_id = "page-" + Date.now();
+  try {
+    const resp = await fetch("/api/session", { method: "POST", headers, body: JSON.stringify(body) });
+    const reply = await resp.json();
+    said.className = reply.ok ? "" : "error";
+    said.textContent = reply.ok ? "session now: " + reply.session : reply.error;
+  } catch (err) {
+    said.className = "error";
+    said.textContent = String(err);
+  }
+}
+
+function startSession(event) {
+  event.preventDefault();
+  let tags;
+  try {
+    tags = parseTags($("start-tags").value);
+  } catch (err) {
+    $("session-said").className = "error";
+    $("session-said").textContent = err.message;
+    return;
+  }
+  command({ action: "start", name: $("start-name").value.trim(), tags });
+}
+
+async function refreshSessions() {
+  const said = $("downloads-said");
+  let reply;
+  try {
+    reply = await (await fetch("/api/sessions")).json();
+  } catch (err) {
+    said.textContent = "cannot list the sessions: " + err;
+    return;
+  }
+  said.textContent = reply.why || (reply.sessions.length ? "" : "no finished session recorded yet");
+  const rows = reply.sessions.map((s) => {
+    const tr = el("tr");
+    tr.dataset.session = s.name;
+    const base = "/sessions/" + encodeURIComponent(s.name) + "/";
+    const query = "?units=" + encodeURIComponent(unit());
+    tr.appendChild(el("td", s.name));
+    tr.appendChild(el("td", s.files));
+    tr.appendChild(el("td", (s.bytes / 1e6).toFixed(2) + " MB"));
+    const png = el("td");
+    png.appendChild(link(base + "report.png" + query, "PNG"));
+    tr.appendChild(png);
+    const csv = el("td");
+    for (const table of reply.tables) csv.appendChild(link(base + table + ".csv" + query, table));
+    tr.appendChild(csv);
+    return tr;
+  });
+  document.querySelector("#sessions tbody").replaceChildren(...rows);
+}
+
+function link(href, text) {
+  const a = el("a", text);
+  a.href = href;
+  a.setAttribute("download", "");
+  a.style.marginRight = ".6em";
+  return a;
+}
+
+// -- controls ---------------------------------------------------------------------
+
+function fillUnits(names) {
+  const select = $("units");
+  if (select.options.length) return;
+  for (const name of names) {
+    const opt = el("option", name);
+    opt.value = name;
+    select.appendChild(opt);
+  }
+  select.value = "atm";
+}
+
+$("units").addEventListener("change", () => {
+  for (const dev of state.devices.values()) {
+    makeCharts(dev);
+    dev.tableChanged = true;
+  }
+  refreshSessions();
+  dirty = true;
+});
+$("window").addEventListener("change", () => { dirty = true; });
+$("session-start").addEventListener("submit", startSession);
+$("stop").addEventListener("click", () => command({ action: "stop" }));
+window.addEventListener("resize", () => {
+  for (const dev of state.devices.values()) {
+    dev.trace.setSize({ width: Math.max(300, dev.card.querySelector(".trace").clientWidth), height: 280 });
+    dev.loop.setSize({ width: Math.max(260, dev.card.querySelector(".loop").clientWidth), height: 280 });
+  }
+});
+
+connect();
+requestAnimationFrame(frame);
