@@ -7,7 +7,6 @@ that into exit code 2. Secrets come from the environment, never from the file.
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 import tomllib
 from pathlib import Path
@@ -15,26 +14,22 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from daemon.device_config import ChannelConfig as ChannelConfig  # noqa: PLC0414 - the file's
+from daemon.device_config import DeviceConfig as DeviceConfig  # noqa: PLC0414 - [[device]]
+from daemon.device_config import RegisterConfig as RegisterConfig  # noqa: PLC0414
 from daemon.mqtt.link import Broker
 from daemon.secrets import ConfigError as ConfigError  # noqa: PLC0414 - load_config raises it
 from daemon.secrets import read_secret
+from daemon.section import Section
 from daemon.sizes import parse_size
-from drivers import registry
-from drivers.lbx import Channel, layout_for
 
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Section = Section
 
 
 class InfluxConfig(_Section):
@@ -243,61 +238,6 @@ class SessionConfig(_Section):
         return v
 
 
-class ChannelConfig(_Section):
-    """One LBX channel, for recording before the box's first INFO (INFO wins when it comes)."""
-
-    kind: Literal["pressure", "volume", "ibp", "temperature"]
-    unit: Literal["kPa", "mmHg", "mL", "atm", "C"]
-    scale: float
-    offset: float = 0.0
-    name: str = ""
-
-
-class DeviceConfig(_Section):
-    name: Annotated[str, Field(pattern=_NAME)]
-    driver: str
-    """A name in ``drivers.registry.DRIVERS``."""
-    port: Annotated[str, Field(min_length=1)]
-    baudrate: Annotated[int, Field(ge=300, le=4_000_000)] = 0
-    """0 or absent: the driver's default (its spec's link speed)."""
-    read_interval_ms: Annotated[float, Field(ge=0, le=1000)] = 16
-    """While bytes flow, read the port this often (0: on every arrival). Longer costs
-    less CPU per sample with many fast devices; samples keep their device times."""
-    channels: list[ChannelConfig] = Field(default_factory=list)
-    """LBX only: the channel map, in the box's channel order."""
-    stall_timeout_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
-    """An open port silent this long is a stalled device (a ``stalled`` event and
-    status); 0: never. Both supported devices send at least once a second."""
-
-    @field_validator("driver")
-    @classmethod
-    def _known_driver(cls, v: str) -> str:
-        try:
-            registry.driver(v)
-        except registry.UnknownDriver as exc:
-            raise ValueError(str(exc)) from None  # pydantic names the key
-        return v
-
-    @model_validator(mode="after")
-    def _per_driver(self) -> DeviceConfig:
-        spec = registry.driver(self.driver)
-        if self.baudrate == 0:
-            object.__setattr__(self, "baudrate", spec.default_baudrate)
-        if self.channels:
-            if not spec.takes_channel_map:
-                raise ValueError("channels: only the lbx driver takes a channel map")
-            _layout, skipped = layout_for(self.channel_map())
-            if skipped:
-                raise ValueError(f"channels: {skipped[0]}")
-        return self
-
-    def channel_map(self) -> list[Channel]:
-        return [
-            Channel(i, c.kind, c.unit, c.scale, c.offset, c.name)
-            for i, c in enumerate(self.channels)
-        ]
-
-
 class Config(_Section):
     influx: InfluxConfig = Field(default_factory=InfluxConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
@@ -365,8 +305,8 @@ def _first_error(exc: ValidationError) -> str:
     # The typo is the one to name.
     errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     err = errors[0]
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    key = re.sub(r"^device\.(\d+)", lambda m: f"device[{m.group(1)}]", key)
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+    key = key.removeprefix(".") or "(top level)"
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key"

@@ -155,6 +155,9 @@ class Chunk(NamedTuple):
     samples: Samples
     events: list[StampedEvent]
     inflations: list[Inflation]
+    written: bytes = b""
+    """A polled device's request, as sent at ``rx_time_ns`` (then nothing else is set):
+    the recording keeps what pvlog wrote beside what it read."""
 
 
 def events_only(*events: StampedEvent) -> Chunk:

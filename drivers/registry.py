@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from drivers.errors import PvlogError
 from drivers.lbx import Channel, LbxParser
+from drivers.modbus import ModbusParser, Register
 from drivers.pvs import PvsParser
 from drivers.records import Record
 
@@ -41,6 +42,36 @@ class Parser(Protocol):
     def feed(self, chunk: bytes, rx_time_ns: int) -> list[Record]: ...
 
 
+class Polled(Parser, Protocol):
+    """A driver that asks: its requests go out in turn, each answered or timed out
+    (``daemon.acquisition.polling``), and each round's readings come from ``end_cycle``."""
+
+    @property
+    def requests(self) -> tuple[bytes, ...]: ...
+
+    @property
+    def awaiting(self) -> bool: ...
+
+    @property
+    def outcome(self) -> str | None: ...
+
+    def sent(self, index: int) -> None: ...
+
+    def timed_out(self) -> None: ...
+
+    def end_cycle(self) -> list[Record]: ...
+
+
+class Options(NamedTuple):
+    """What a device's config tells its driver beyond the port."""
+
+    channels: Sequence[Channel] = ()
+    """LBX: the channel map used before the box's first INFO."""
+    unit_id: int = 1
+    registers: Sequence[Register] = ()
+    """Modbus: what to read."""
+
+
 @dataclass(frozen=True)
 class Driver:
     name: str
@@ -49,10 +80,12 @@ class Driver:
     """The spec's link speed, used when a device's config gives none."""
     takes_channel_map: bool
     """Whether ``[[device.channels]]`` means anything to it."""
-    _make: Callable[[Sequence[Channel]], Parser]
+    _make: Callable[[Options], Parser]
+    polled: bool = False
+    """It sends read requests (declared: ``allowed_writes``) and takes registers."""
 
-    def parser(self, channel_map: Sequence[Channel] = ()) -> Parser:
-        return self._make(channel_map)
+    def parser(self, options: Options | None = None) -> Parser:
+        return self._make(options or Options())
 
 
 class UnknownDriver(PvlogError):
@@ -70,7 +103,15 @@ DRIVERS: Mapping[str, Driver] = {
             "cath-lab interface box, binary frames",
             921600,
             True,
-            lambda channels: LbxParser(channels or None),
+            lambda o: LbxParser(o.channels or None),
+        ),
+        Driver(
+            "modbus",
+            "Modbus RTU instrument, polled: read functions 3 and 4 only",
+            19200,
+            False,
+            lambda o: ModbusParser(o.unit_id, o.registers),
+            polled=True,
         ),
     )
 }

@@ -10,18 +10,23 @@ the live stream, the recording and the inflation detector all take it the same w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from typing import cast
 
+from daemon.acquisition.polling import poll
 from daemon.acquisition.stamping import Stamper
 from daemon.acquisition.status import DeviceStatus
 from daemon.backoff import first_of, supervise
 from daemon.config import DeviceConfig
-from daemon.pipeline import Chunk, Sink, StampedEvent, events_only
+from daemon.pipeline import Chunk, Samples, Sink, StampedEvent, events_only
 from drivers import registry
 from drivers.port import FlowControl, PortError, SerialPort
+from drivers.records import Record
+from drivers.registry import Polled
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,11 @@ class Acquisition:
         flow: FlowControl | None = None,
     ) -> None:
         self.device = device
-        self.parser = registry.driver(device.driver).parser(device.channel_map())
+        spec = registry.driver(device.driver)
+        self.parser = spec.parser(device.options())
+        self._polled = cast(Polled, self.parser) if spec.polled else None
+        self._answered = asyncio.Event() if spec.polled else None
+        """Set when a polled device's answer is in (``daemon.acquisition.polling``)."""
         self.status = DeviceStatus(device.name, device.driver, device.port)
         self.status.dropped = self.parser.dropped
         self.sinks: list[Sink] = list(sinks)
@@ -131,10 +140,13 @@ class Acquisition:
         self.port = port
         self._last_rx = time.monotonic()
         watchdog = asyncio.create_task(self._watch_for_stall())
+        asking: asyncio.Task[None] | None = None
         try:
             port.start(self._on_chunk)
             assert port.lost is not None
             lost = port.lost
+            if self._answered is not None:
+                asking = asyncio.create_task(self._poll(port, stop))
             await first_of(lost, stop.wait())
             if lost.done():
                 return str(lost.result())
@@ -142,8 +154,35 @@ class Acquisition:
             return "stopping"
         finally:
             watchdog.cancel()
+            if asking is not None:
+                asking.cancel()
+                with contextlib.suppress(asyncio.CancelledError, PortError):
+                    await asking
             port.close()
             self.port = None
+
+    async def _poll(self, port: SerialPort, stop: asyncio.Event) -> None:
+        """Ask a polled device (``daemon.acquisition.polling``); a write that fails
+        means the port is going, which the read side says."""
+        assert self._polled is not None
+        assert self._answered is not None
+        d = self.device
+        try:
+            await poll(self._polled, lambda request: self._send(port, request),
+                       self._answered, self._cycle,
+                       interval_s=d.poll_interval_ms / 1000, timeout_s=d.timeout_ms / 1000,
+                       retries=d.retries, stop=stop)  # fmt: skip
+        except PortError as exc:
+            log.warning("%s: cannot ask %s: %s", d.name, d.port, exc)
+
+    def _send(self, port: SerialPort, request: bytes) -> None:
+        """A declared request to the device, and into the recording as sent."""
+        port.write(request)
+        self.emit(Chunk(b"", time.time_ns(), Samples(), [], [], request))
+
+    def _cycle(self, time_ns: int, records: list[Record]) -> None:
+        if records:
+            self._deliver(b"", time_ns, records, rebooted=False)
 
     async def _watch_for_stall(self) -> None:
         """An open port silent for ``stall_timeout_s`` is a stalled device: said once."""
@@ -183,7 +222,15 @@ class Acquisition:
         parser = self.parser
         boots = parser.boots
         records = parser.feed(data, rx_time_ns)
-        chunk = self.stamper.stamp(data, rx_time_ns, records, rebooted=parser.boots != boots)
+        if self._polled is not None and not self._polled.awaiting:
+            assert self._answered is not None
+            self._answered.set()
+        self._deliver(data, rx_time_ns, records, rebooted=parser.boots != boots)
+
+    def _deliver(self, data: bytes, rx_time_ns: int, records: list[Record], *,
+                 rebooted: bool) -> None:  # fmt: skip
+        status = self.status
+        chunk = self.stamper.stamp(data, rx_time_ns, records, rebooted=rebooted)
         status.samples += len(chunk.samples)
         for event in chunk.events:
             if event.code == "gap":

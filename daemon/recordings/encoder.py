@@ -97,6 +97,8 @@ class RecordEncoder:
         for chunk in batch:
             if chunk.raw:
                 self._message(buf, RAW, chunk.rx_time_ns, chunk.raw)
+            if chunk.written:
+                self._message(buf, self._written_id(), chunk.rx_time_ns, chunk.written)
             if chunk.samples:
                 self._samples(buf, chunk.samples)
             for e in chunk.events:
@@ -125,6 +127,16 @@ class RecordEncoder:
             [t % NS for t in times], samples.seq, samples.flags, *columns,
         )  # fmt: skip
         buf.add(ch.id, ch.pack_run(n)(*chain.from_iterable(records)), times, ch.size)
+
+    def _written_id(self) -> int:
+        """The ``written`` channel: what pvlog sent a polled device (its declared read
+        requests), declared once something was; a streaming device's files have none."""
+        for ch in self.channels:
+            if ch.topic == "written":
+                return ch.id
+        cid = len(self.channels) + 1
+        self.channels.append(ChannelDef(cid, "written", "", 0))
+        return cid
 
     def _layout_for(self, fields: tuple[str, ...]) -> _SampleLayout:
         """The layout for samples with ``fields``: the current one if it has them all (a

@@ -1,11 +1,13 @@
 """Raw recordings: every byte a device sent, with its receive time, in MCAP.
 
 One file per device and session (and a new one past ``max_file_bytes``), named to
-sort by time and say what it holds: ``<start>_<session>_<device>_<n>.mcap``. Three
+sort by time and say what it holds: ``<start>_<session>_<device>_<n>.mcap``. Its
 channels:
 
 - ``raw``: each chunk exactly as read from the port; log time = receive time. This
   is what ``pvlog replay`` serves again.
+- ``written`` (a polled device only): each request pvlog sent it, as sent; log time =
+  send time.
 - ``samples``: the decoded samples in CDR (``ros2msg`` schema), ``events`` in JSON
   (``daemon.recordings.format``: forms Foxglove and Lichtblick open and plot); log
   time = the aligned sample time.
@@ -54,7 +56,12 @@ RETRY_S = 5.0
 
 def _messages(chunk: Chunk) -> int:
     """The messages ``chunk`` becomes in the file."""
-    return (1 if chunk.raw else 0) + len(chunk.samples) + len(chunk.events)
+    return (
+        (1 if chunk.raw else 0)
+        + (1 if chunk.written else 0)
+        + len(chunk.samples)
+        + len(chunk.events)
+    )
 
 
 def _buffered(buf: ChunkBuffer) -> int:

@@ -3,9 +3,10 @@
 A config can be valid and still record nothing: a wrong path is retried forever, and
 ``/dev/null`` opens. The probe reads each port for a few seconds through the same
 port layer and driver as ``pvlog run``, and says per device what it decoded (samples,
-identity, drops by reason) or exactly what is wrong. It writes nothing to any port,
-whatever the driver declares (``allowed_writes`` is empty here), and, like ``run``,
-leaves DTR and RTS alone. Then it reaches InfluxDB and the broker the config names.
+identity, drops by reason) or exactly what is wrong. It writes nothing to a streaming
+device; a polled one (modbus) is asked with its driver's own declared read requests,
+as ``run`` asks it, and nothing else. Like ``run``, it leaves DTR and RTS alone. Then
+it reaches InfluxDB and the broker the config names.
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import aiomqtt
 
+from daemon.acquisition.polling import poll
 from daemon.config import Config, DeviceConfig
 from daemon.mqtt.link import client as mqtt_client
 from drivers import registry
 from drivers.port import PortError, SerialPort
-from drivers.records import DeviceInfo, Sample, SampleBlock
+from drivers.records import DeviceInfo, Record, Sample, SampleBlock
+from drivers.registry import Polled
 
 PROBE_S = 3.0
 
@@ -63,19 +67,27 @@ def _why_not_open(exc: PortError) -> str:
 
 async def probe_device(device: DeviceConfig, seconds: float = PROBE_S) -> Finding:
     what = f"device {device.name} ({device.driver} on {device.port})"
-    parser = registry.driver(device.driver).parser(device.channel_map())
-    # Nothing may be written while probing, whatever the driver would poll with.
-    port = SerialPort(device.port, baudrate=device.baudrate, allowed_writes=frozenset())
+    spec = registry.driver(device.driver)
+    parser = spec.parser(device.options())
+    # Nothing is written while probing but a polled driver's own declared read requests.
+    allowed = parser.allowed_writes if spec.polled else frozenset()
+    port = SerialPort(device.port, baudrate=device.baudrate, allowed_writes=allowed)
     try:
         port.open()
     except PortError as exc:
         return Finding(what, ok=False, said=_why_not_open(exc))
     got = {"bytes": 0, "samples": 0}
     identity: list[DeviceInfo] = []
+    answered = asyncio.Event()
 
     def take(chunk: bytes, rx_time_ns: int) -> None:
         got["bytes"] += len(chunk)
-        for r in parser.feed(chunk, rx_time_ns):
+        records(parser.feed(chunk, rx_time_ns))
+        if spec.polled and not cast(Polled, parser).awaiting:
+            answered.set()
+
+    def records(found: list[Record]) -> None:
+        for r in found:
             if isinstance(r, SampleBlock):
                 got["samples"] += len(r.device_time_us)
             elif isinstance(r, Sample):
@@ -83,13 +95,25 @@ async def probe_device(device: DeviceConfig, seconds: float = PROBE_S) -> Findin
             elif isinstance(r, DeviceInfo):
                 identity.append(r)
 
+    asking = None
     try:
         port.start(take)
         assert port.lost is not None
+        if spec.polled:
+            asking = asyncio.create_task(poll(cast(Polled, parser), port.write, answered,
+                                              lambda _t, found: records(found),
+                                              interval_s=device.poll_interval_ms / 1000,
+                                              timeout_s=device.timeout_ms / 1000,
+                                              retries=device.retries,
+                                              stop=asyncio.Event()))  # fmt: skip
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(port.lost), seconds)
         ended = port.lost.result() if port.lost.done() else None
     finally:
+        if asking is not None:
+            asking.cancel()
+            with contextlib.suppress(asyncio.CancelledError, PortError):
+                await asking
         port.close()
     dropped = {k: v for k, v in parser.dropped.items() if v}
     details: dict[str, object] = {**got, "dropped": dropped, "bytes_written": port.bytes_written}

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from daemon.config import ChannelConfig, Config, DeviceConfig
+from daemon.config import ChannelConfig, Config, DeviceConfig, RegisterConfig
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 ROW = re.compile(r"^\| `([a-z_.]+)` \| `([^`]*)` \|", re.MULTILINE)
@@ -21,6 +21,7 @@ def sections() -> Iterator[tuple[str, type[BaseModel]]]:
         if name == "device":
             yield "device", DeviceConfig
             yield "device.channels", ChannelConfig
+            yield "device.registers", RegisterConfig
         else:
             assert isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
             yield name, field.annotation

@@ -14,19 +14,25 @@ from daemon.sessions.state import SessionState
 from daemon.tools.recording import info
 from drivers import registry
 from drivers.lbx import LbxParser
+from drivers.modbus import KELLER, ModbusParser, read_request
 from drivers.pvs import PvsParser, sentence
 
 GOLDEN_PVS = b"$PVS,1234,4294960000,12.345,ATM,1.234,00*38\r\n"
 
 
-def test_every_driver_is_named_with_its_spec_speed_and_writes_nothing() -> None:
-    assert sorted(registry.DRIVERS) == ["lbx", "pvs"]
+def test_every_driver_is_named_with_its_spec_speed_and_declares_its_writes() -> None:
+    assert sorted(registry.DRIVERS) == ["lbx", "modbus", "pvs"]
     assert registry.driver("pvs").default_baudrate == 115200
     assert registry.driver("lbx").default_baudrate == 921600
+    assert registry.driver("modbus").default_baudrate == 19200
     assert isinstance(registry.driver("pvs").parser(), PvsParser)
     assert isinstance(registry.driver("lbx").parser(), LbxParser)
     for spec in registry.DRIVERS.values():
-        assert spec.parser().allowed_writes == frozenset(), f"{spec.name} streams: no writes"
+        if not spec.polled:
+            assert spec.parser().allowed_writes == frozenset(), f"{spec.name} streams: no writes"
+    modbus = registry.driver("modbus").parser(registry.Options(unit_id=3, registers=KELLER))
+    assert isinstance(modbus, ModbusParser)
+    assert modbus.allowed_writes == {read_request(3, KELLER[0])}  # its one read, nothing else
 
 
 def test_a_parser_from_the_registry_decodes_its_protocol() -> None:
@@ -37,8 +43,8 @@ def test_a_parser_from_the_registry_decodes_its_protocol() -> None:
 
 
 def test_an_unknown_driver_is_an_error_naming_the_known_ones() -> None:
-    with pytest.raises(registry.UnknownDriver, match=r"'modbus' \(known: lbx, pvs\)"):
-        registry.driver("modbus")
+    with pytest.raises(registry.UnknownDriver, match=r"'canbus' \(known: lbx, modbus, pvs\)"):
+        registry.driver("canbus")
 
 
 def test_config_names_the_key_and_the_known_drivers(tmp_path: Path) -> None:
@@ -46,7 +52,7 @@ def test_config_names_the_key_and_the_known_drivers(tmp_path: Path) -> None:
     cfg.write_text('[[device]]\nname = "d"\ndriver = "xyz"\nport = "/dev/null"\n')
     with pytest.raises(ConfigError) as err:
         load_config(cfg)
-    assert "device[0].driver: unknown driver 'xyz' (known: lbx, pvs)" in str(err.value)
+    assert "device[0].driver: unknown driver 'xyz' (known: lbx, modbus, pvs)" in str(err.value)
 
 
 def test_the_channel_map_goes_only_to_a_driver_that_takes_one(tmp_path: Path) -> None:
@@ -74,3 +80,39 @@ def test_recording_info_decodes_with_the_files_driver_and_never_guesses(tmp_path
     assert info(known)["errors"] == {"checksum": 1}
     assert info(unknown)["driver"] == "newfangled"
     assert info(unknown)["errors"] == {}, "not decoded with a driver it was not recorded with"
+
+
+@pytest.mark.parametrize(
+    ("table", "said"),
+    [
+        ('driver = "modbus"', "device[0]: registers: a modbus device needs a preset"),
+        ('driver = "pvs"\npreset = "keller"', "registers, preset: only the modbus driver"),
+        ('driver = "modbus"\n[[device.registers]]\nfield = "pressure_kpa"\naddress = 2\n'
+         'unit = "mL"', "device[0].registers[0]: unit 'mL': pressure_kpa takes"),
+        ('driver = "modbus"\n[[device.registers]]\nfield = "x"\naddress = 2\nfunction = 6',
+         "device[0].registers[0].function: Input should be 3 or 4"),
+        ('driver = "modbus"\n[[device.registers]]\nfield = "x"\naddress = 65535\n',
+         "address: the value runs past register 0xFFFF"),
+    ],
+)  # fmt: skip
+def test_a_register_map_that_cannot_be_read_is_refused_at_load(
+    tmp_path: Path, table: str, said: str
+) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[[device]]\nname = "g"\nport = "/dev/null"\n{table}\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    assert said in str(err.value)
+
+
+def test_a_keller_preset_and_its_extra_register_read_in_order(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[device]]\nname = "g"\nport = "/dev/null"\ndriver = "modbus"\n'
+                   'preset = "keller"\nunit_id = 5\n[[device.registers]]\nfield = "t_c"\n'
+                   'address = 8\ntype = "int16"\nfunction = 4\nscale = 0.1\n')  # fmt: skip
+    (device,) = load_config(cfg).device
+    assert device.read_interval_ms == 0  # answers read as they arrive
+    assert [(r.field, r.address, r.function) for r in device.register_map()] == [
+        ("pressure_kpa", 2, 3), ("t_c", 8, 4)]  # fmt: skip
+    parser = registry.driver("modbus").parser(device.options())
+    assert isinstance(parser, ModbusParser) and parser.unit_id == 5

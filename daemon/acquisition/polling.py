@@ -1,0 +1,59 @@
+"""The poll loop of a device that is asked (Modbus): each declared request in turn,
+its answer awaited or timed out, a failed one sent again, then the cycle's sample.
+
+The only bytes it writes are the driver's own ``requests``, through ``send`` (the
+port's ``SerialPort.write``, which refuses anything the driver did not declare). It
+waits for an answer on an event the port's reader sets (``answered``), so an answer is
+taken the moment it is read, not at the next tick of a loop. Cycles start every
+``interval_s`` on a fixed grid; a cycle that overran starts the next at once, never a
+burst of catch-up cycles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+from daemon.backoff import sleep_unless
+from drivers.records import Record
+from drivers.registry import Polled
+
+FINAL = ("ok", "exception")
+"""Outcomes a retry would not change: an instrument that answered an exception will
+answer it again."""
+
+
+async def poll(
+    parser: Polled,
+    send: Callable[[bytes], None],
+    answered: asyncio.Event,
+    deliver: Callable[[int, list[Record]], None],
+    *,
+    interval_s: float,
+    timeout_s: float,
+    retries: int,
+    stop: asyncio.Event,
+) -> None:
+    """Poll until ``stop`` (or cancelled, when the port goes); ``deliver`` gets each
+    cycle's records with the time the cycle ended."""
+    loop = asyncio.get_running_loop()
+    due = loop.time()
+    while not stop.is_set():
+        for index, request in enumerate(parser.requests):
+            for _attempt in range(1 + retries):
+                answered.clear()
+                parser.sent(index)
+                send(request)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(answered.wait(), timeout_s)
+                if parser.awaiting:
+                    parser.timed_out()
+                if parser.outcome in FINAL or stop.is_set():
+                    break
+        deliver(time.time_ns(), parser.end_cycle())
+        due += interval_s
+        now = loop.time()
+        due = max(due, now)  # overran: start again now, and keep the grid from here
+        await sleep_unless(stop, due - now)

@@ -1,0 +1,132 @@
+"""``[[device]]``: one table per device, and what its driver takes beyond the port (an
+LBX's channel map; a Modbus instrument's registers, unit id and polling).
+
+Validated here, at load, so a register map that cannot be read (an unknown type, a
+pressure in mL, a write function) is a one-line error naming the key, never a
+surprise on the bench.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from daemon.section import NAME, Section
+from drivers import registry
+from drivers.lbx import Channel, layout_for
+from drivers.modbus import PRESETS, TYPES, Register, field_factor
+
+_FIELD = r"^[a-z][a-z0-9_]{0,63}$"
+
+
+class ChannelConfig(Section):
+    """One LBX channel, for recording before the box's first INFO (INFO wins when it comes)."""
+
+    kind: Literal["pressure", "volume", "ibp", "temperature"]
+    unit: Literal["kPa", "mmHg", "mL", "atm", "C"]
+    scale: float
+    offset: float = 0.0
+    name: str = ""
+
+
+class RegisterConfig(Section):
+    """One Modbus value: where it is, how it is encoded, and the field it becomes."""
+
+    field: Annotated[str, Field(pattern=_FIELD)]
+    address: Annotated[int, Field(ge=0, le=0xFFFF)]
+    type: Literal["float32", "int16", "uint16", "int32", "uint32"] = "float32"
+    function: Literal[3, 4] = 3
+    """3: holding registers, 4: input registers. pvlog never writes."""
+    word_order: Literal["big", "little"] = "big"
+    byte_order: Literal["big", "little"] = "big"
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: str = ""
+
+    @model_validator(mode="after")
+    def _unit_fits(self) -> RegisterConfig:
+        try:
+            field_factor(self.field, self.unit)
+        except ValueError as exc:
+            raise ValueError(f"unit {self.unit!r}: {exc}") from None
+        if self.address + TYPES[self.type][0] > 0x10000:
+            raise ValueError("address: the value runs past register 0xFFFF")
+        return self
+
+    def register(self) -> Register:
+        return Register(self.field, self.address, self.type, self.function, self.word_order,
+                        self.byte_order, self.scale, self.offset, self.unit)  # fmt: skip
+
+
+class DeviceConfig(Section):
+    name: Annotated[str, Field(pattern=NAME)]
+    driver: str
+    """A name in ``drivers.registry.DRIVERS``."""
+    port: Annotated[str, Field(min_length=1)]
+    baudrate: Annotated[int, Field(ge=300, le=4_000_000)] = 0
+    """0 or absent: the driver's default (its spec's link speed)."""
+    read_interval_ms: Annotated[float, Field(ge=0, le=1000)] = 16
+    """While bytes flow, read the port this often (0: on every arrival). Longer costs
+    less CPU per sample with many fast devices; samples keep their device times. A
+    polled driver (modbus) reads on every arrival unless told otherwise."""
+    channels: list[ChannelConfig] = Field(default_factory=list)
+    """LBX only: the channel map, in the box's channel order."""
+    stall_timeout_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
+    """An open port silent this long is a stalled device (a ``stalled`` event and
+    status); 0: never. Both supported devices send at least once a second."""
+    unit_id: Annotated[int, Field(ge=1, le=247)] = 1
+    """Modbus: the instrument's address on the bus."""
+    preset: Literal["", "keller", "keller-0100"] = ""
+    """Modbus: a known instrument's registers (``drivers.modbus.PRESETS``)."""
+    registers: list[RegisterConfig] = Field(default_factory=list)
+    """Modbus: what to read, each cycle, in this order (after the preset's)."""
+    poll_interval_ms: Annotated[float, Field(ge=10, le=3_600_000)] = 100
+    """Modbus: a cycle starts this often (later, if the last one took longer)."""
+    timeout_ms: Annotated[float, Field(ge=5, le=10_000)] = 200
+    """Modbus: how long an answer may take."""
+    retries: Annotated[int, Field(ge=0, le=5)] = 1
+    """Modbus: a request that timed out or failed its CRC is sent again this often."""
+
+    @field_validator("driver")
+    @classmethod
+    def _known_driver(cls, v: str) -> str:
+        try:
+            registry.driver(v)
+        except registry.UnknownDriver as exc:
+            raise ValueError(str(exc)) from None  # pydantic names the key
+        return v
+
+    @model_validator(mode="after")
+    def _per_driver(self) -> DeviceConfig:
+        spec = registry.driver(self.driver)
+        if self.baudrate == 0:
+            object.__setattr__(self, "baudrate", spec.default_baudrate)
+        if spec.polled and "read_interval_ms" not in self.model_fields_set:
+            # An answer is read the moment it arrives: its receive time is the sample's.
+            object.__setattr__(self, "read_interval_ms", 0.0)
+        if self.channels:
+            if not spec.takes_channel_map:
+                raise ValueError("channels: only the lbx driver takes a channel map")
+            _layout, skipped = layout_for(self.channel_map())
+            if skipped:
+                raise ValueError(f"channels: {skipped[0]}")
+        if spec.polled and not self.register_map():
+            raise ValueError("registers: a modbus device needs a preset or registers to read")
+        if not spec.polled and (self.registers or self.preset):
+            raise ValueError("registers, preset: only the modbus driver reads registers")
+        return self
+
+    def channel_map(self) -> list[Channel]:
+        return [
+            Channel(i, c.kind, c.unit, c.scale, c.offset, c.name)
+            for i, c in enumerate(self.channels)
+        ]
+
+    def register_map(self) -> list[Register]:
+        preset = list(PRESETS[self.preset]) if self.preset else []
+        return preset + [r.register() for r in self.registers]
+
+    def options(self) -> registry.Options:
+        """What the driver takes from this table."""
+        return registry.Options(self.channel_map(), self.unit_id, self.register_map())
