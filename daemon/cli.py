@@ -88,9 +88,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     )
 
     simulate = sub.add_parser("simulate", help="serve a simulated device on a pty or TCP port")
-    simulate.add_argument("model", choices=["pvs", "lbx"], help="device protocol to simulate")
+    simulate.add_argument("model", choices=["pvs", "lbx", "gauge"], help="device to simulate")
     simulate.add_argument(
-        "args", nargs=argparse.REMAINDER, help="see `pvlog simulate pvs -h` (or lbx)"
+        "args", nargs=argparse.REMAINDER, help="see `pvlog simulate pvs -h` (or lbx, gauge)"
     )
 
     session = sub.add_parser(

@@ -1,5 +1,6 @@
 """``[[device]]``: one table per device, and what its driver takes beyond the port (an
-LBX's channel map; a Modbus instrument's registers, unit id and polling).
+LBX's channel map; a Modbus instrument's registers, unit id and polling; an ASCII
+instrument's line).
 
 Validated here, at load, so a register map that cannot be read (an unknown type, a
 pressure in mL, a write function) is a one-line error naming the key, never a
@@ -8,6 +9,7 @@ surprise on the bench.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -15,6 +17,8 @@ from pydantic import Field, field_validator, model_validator
 from daemon.section import NAME, Section
 from drivers import registry
 from drivers.lbx import Channel, layout_for
+from drivers.lines import Field as LineField
+from drivers.lines import LinesParser, LinesSpec
 from drivers.modbus import PRESETS, TYPES, Register, field_factor
 
 _FIELD = r"^[a-z][a-z0-9_]{0,63}$"
@@ -59,6 +63,31 @@ class RegisterConfig(Section):
                         self.byte_order, self.scale, self.offset, self.unit)  # fmt: skip
 
 
+class LineFieldConfig(Section):
+    """One named group of a ``lines`` instrument's pattern, and the field it becomes."""
+
+    group: Annotated[str, Field(min_length=1)]
+    field: Annotated[str, Field(pattern=_FIELD)]
+    unit: str = ""
+    """The reading's unit; empty with ``unit_group`` set: the unit each line names."""
+    unit_group: str = ""
+    scale: float = 1.0
+    offset: float = 0.0
+
+    @model_validator(mode="after")
+    def _unit_fits(self) -> LineFieldConfig:
+        if self.unit or not self.unit_group:
+            try:
+                field_factor(self.field, self.unit)
+            except ValueError as exc:
+                raise ValueError(f"unit {self.unit!r}: {exc}") from None
+        return self
+
+    def spec(self) -> LineField:
+        return LineField(self.group, self.field, self.unit, self.unit_group, self.scale,
+                         self.offset)  # fmt: skip
+
+
 class DeviceConfig(Section):
     name: Annotated[str, Field(pattern=NAME)]
     driver: str
@@ -86,7 +115,19 @@ class DeviceConfig(Section):
     timeout_ms: Annotated[float, Field(ge=5, le=10_000)] = 200
     """Modbus: how long an answer may take."""
     retries: Annotated[int, Field(ge=0, le=5)] = 1
-    """Modbus: a request that timed out or failed its CRC is sent again this often."""
+    """Modbus, or lines with a poll: a request that timed out or failed is sent again
+    this often."""
+    pattern: str = ""
+    """Lines: a regular expression a whole line matches; its named groups are readings."""
+    fields: list[LineFieldConfig] = Field(default_factory=list)
+    """Lines: which group becomes which field, in which unit."""
+    terminator: Annotated[str, Field(min_length=1)] = "\r\n"
+    """Lines: the bytes that end a line."""
+    checksum: Literal["none", "xor", "sum"] = "none"
+    """Lines: ``*HH`` at the line's end, the XOR (NMEA) or the sum of the bytes before."""
+    poll: str = ""
+    """Lines: sent every ``poll_interval_ms`` to ask for a line (``"*R\\r"``): the only
+    bytes pvlog will ever write to it. Empty: the instrument streams."""
 
     @field_validator("driver")
     @classmethod
@@ -102,7 +143,8 @@ class DeviceConfig(Section):
         spec = registry.driver(self.driver)
         if self.baudrate == 0:
             object.__setattr__(self, "baudrate", spec.default_baudrate)
-        if spec.polled and "read_interval_ms" not in self.model_fields_set:
+        asks = spec.polled or bool(self.poll)
+        if asks and "read_interval_ms" not in self.model_fields_set:
             # An answer is read the moment it arrives: its receive time is the sample's.
             object.__setattr__(self, "read_interval_ms", 0.0)
         if self.channels:
@@ -115,6 +157,17 @@ class DeviceConfig(Section):
             raise ValueError("registers: a modbus device needs a preset or registers to read")
         if not spec.polled and (self.registers or self.preset):
             raise ValueError("registers, preset: only the modbus driver reads registers")
+        lines = self.driver == "lines"
+        if lines != bool(self.pattern or self.fields or self.poll):
+            raise ValueError(
+                "pattern, fields: a lines device needs a pattern and fields"
+                if lines else "pattern, fields, poll: only the lines driver takes them"
+            )  # fmt: skip
+        if lines:
+            try:
+                LinesParser(self.lines_spec())
+            except (ValueError, re.error) as exc:
+                raise ValueError(f"pattern: {exc}") from None
         return self
 
     def channel_map(self) -> list[Channel]:
@@ -127,6 +180,12 @@ class DeviceConfig(Section):
         preset = list(PRESETS[self.preset]) if self.preset else []
         return preset + [r.register() for r in self.registers]
 
+    def lines_spec(self) -> LinesSpec:
+        fields = [f.spec() for f in self.fields]
+        return LinesSpec(self.pattern, fields, self.terminator.encode("latin-1"),
+                         self.checksum, self.poll.encode("latin-1"))  # fmt: skip
+
     def options(self) -> registry.Options:
         """What the driver takes from this table."""
-        return registry.Options(self.channel_map(), self.unit_id, self.register_map())
+        lines = self.lines_spec() if self.driver == "lines" else None
+        return registry.Options(self.channel_map(), self.unit_id, self.register_map(), lines)

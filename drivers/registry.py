@@ -13,6 +13,7 @@ from typing import NamedTuple, Protocol
 
 from drivers.errors import PvlogError
 from drivers.lbx import Channel, LbxParser
+from drivers.lines import LinesParser, LinesSpec
 from drivers.modbus import ModbusParser, Register
 from drivers.pvs import PvsParser
 from drivers.records import Record
@@ -70,6 +71,8 @@ class Options(NamedTuple):
     unit_id: int = 1
     registers: Sequence[Register] = ()
     """Modbus: what to read."""
+    lines: LinesSpec | None = None
+    """An ASCII instrument: its line, as its config describes it."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,12 @@ class Driver:
     """Whether ``[[device.channels]]`` means anything to it."""
     _make: Callable[[Options], Parser]
     polled: bool = False
-    """It sends read requests (declared: ``allowed_writes``) and takes registers."""
+    """It always asks (read requests, declared in ``allowed_writes``) and takes
+    registers. A ``lines`` instrument asks only when its config gives a poll string:
+    whether a parser asks is whether it declares writes."""
+    described: bool = False
+    """What it decodes is described in the device's config (registers, a line): a
+    recording's bytes alone cannot be decoded again without it."""
 
     def parser(self, options: Options | None = None) -> Parser:
         return self._make(options or Options())
@@ -112,6 +120,15 @@ DRIVERS: Mapping[str, Driver] = {
             False,
             lambda o: ModbusParser(o.unit_id, o.registers),
             polled=True,
+            described=True,
+        ),
+        Driver(
+            "lines",
+            "ASCII instrument described in config: a line, a pattern, an optional poll",
+            9600,
+            False,
+            lambda o: LinesParser(o.lines or LinesSpec("", ())),
+            described=True,
         ),
     )
 }

@@ -1,4 +1,4 @@
-"""``pvlog simulate pvs|lbx``: serve a simulated device on a pty (default) or TCP port."""
+"""``pvlog simulate pvs|lbx|gauge``: serve a simulated device on a pty (default) or TCP port."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from drivers.units import KPA_PER_UNIT
 from simulators.arterial import ArterialSettings
 from simulators.balloon import Balloon
 from simulators.faults import Faults
+from simulators.gauge_device import GaugeDevice, GaugeSettings
 from simulators.lbx_device import LbxDevice, LbxSettings
 from simulators.link import Link, PtyLink, TcpLink
 from simulators.profiles import PROFILES, ProfilePlayer, segments
@@ -38,7 +39,7 @@ FAULT_HELP = {
     "drop": "per sentence/frame: not sent at all (a gap)",
     "sync": "lbx, per frame: a sample whose raw bytes are SYNC1 SYNC2",
 }
-RATES = {"pvs": (10, 500, 50.0), "lbx": (100, 2000, 1000.0)}
+RATES = {"pvs": (10, 500, 50.0), "lbx": (100, 2000, 1000.0), "gauge": (1, 100, 10.0)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a simulated device. Prints the port to open (a pty path such as "
         "/dev/pts/7, or socket://host:port) on the first line of standard output.",
     )
-    p.add_argument("model", choices=["pvs", "lbx"])
+    p.add_argument("model", choices=["pvs", "lbx", "gauge"])
     where = p.add_mutually_exclusive_group()
     where.add_argument("--tcp", metavar="HOST:PORT", help="serve on TCP instead of a pty")
     p.add_argument(
@@ -58,8 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate",
         type=float,
         default=None,
-        help="samples per second (per channel): pvs 10-500 (50), lbx 100-2000 (1000)",
+        help="samples per second (per channel): pvs 10-500 (50), lbx 100-2000 (1000), "
+        "gauge 1-100 (10)",
     )
+    p.add_argument("--poll", action="store_true", help="gauge: answer *R\\r, else say nothing")
+    p.add_argument("--checksum", action="store_true", help="gauge: $P,value,bar*HH lines")
     p.add_argument("--unit", choices=sorted(KPA_PER_UNIT), default="ATM", help="pvs only")
     p.add_argument("--block", type=int, default=0, help="lbx: samples per frame (0: ~100/s)")
     p.add_argument("--heart-rate", type=float, default=72.0, help="lbx: beats per minute")
@@ -111,7 +115,11 @@ def main(argv: Sequence[str]) -> int:
     )
     balloon = Balloon.parse(args.balloon)
     device: SimDevice
-    if args.model == "lbx":
+    if args.model == "gauge":
+        gauge = GaugeSettings(rate_hz=rate, poll=args.poll, checksum=args.checksum,
+                              noise_atm=args.noise)  # fmt: skip
+        device = GaugeDevice(gauge, player, rng, faults=faults)
+    elif args.model == "lbx":
         lbx = LbxSettings(
             rate_hz=rate,
             block_samples=args.block,

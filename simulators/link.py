@@ -23,6 +23,7 @@ import struct
 import termios
 import time
 import tty
+from collections.abc import Callable
 from pathlib import Path
 
 MAX_PENDING = 1 << 20
@@ -37,6 +38,8 @@ class Link(abc.ABC):
     rx_bytes = 0
     overruns = 0
     plugged = False
+    on_receive: Callable[[bytes], None] | None = None
+    """Called with what the host wrote (an instrument that answers requests)."""
 
     @property
     @abc.abstractmethod
@@ -164,6 +167,8 @@ class PtyLink(Link):
                 await asyncio.sleep(0.02)
                 continue
             self.rx_bytes += len(data)
+            if self.on_receive is not None:
+                self.on_receive(data)
 
     def send(self, data: bytes) -> bool:
         if self._master is None or not self._listening:
@@ -272,6 +277,8 @@ class TcpLink(Link):
         try:
             while data := await reader.read(65536):
                 self.rx_bytes += len(data)
+                if self.on_receive is not None:
+                    self.on_receive(data)
         except OSError:
             pass
         finally:

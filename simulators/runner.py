@@ -85,6 +85,9 @@ class Simulator:
     async def run(self, on_ready: Callable[[Simulator], None] | None = None) -> None:
         """Serve until stopped; ``on_ready`` is called once the port can be opened."""
         loop = asyncio.get_running_loop()
+        answer = getattr(self.device, "answer", None)
+        if answer is not None:  # an instrument that is asked: it answers as it hears
+            self.link.on_receive = lambda data: self._answer(answer(data))
         await self.link.start()
         control = None
         if self.control_path:
@@ -126,6 +129,11 @@ class Simulator:
             self.link.close()
             if self.truth is not None:
                 self.truth.flush()
+
+    def _answer(self, emissions: list[Emission]) -> None:
+        if emissions:
+            self._take(emissions)
+            self._send()
 
     def _take(self, emissions: list[Emission]) -> None:
         """Queue what the device sent, stamped with when it was taken (true host time)."""

@@ -50,8 +50,9 @@ class Acquisition:
         self.device = device
         spec = registry.driver(device.driver)
         self.parser = spec.parser(device.options())
-        self._polled = cast(Polled, self.parser) if spec.polled else None
-        self._answered = asyncio.Event() if spec.polled else None
+        asks = bool(self.parser.allowed_writes)  # a driver that declares writes asks
+        self._polled = cast(Polled, self.parser) if asks else None
+        self._answered = asyncio.Event() if asks else None
         """Set when a polled device's answer is in (``daemon.acquisition.polling``)."""
         self.status = DeviceStatus(device.name, device.driver, device.port)
         self.status.dropped = self.parser.dropped

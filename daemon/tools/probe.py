@@ -70,8 +70,8 @@ async def probe_device(device: DeviceConfig, seconds: float = PROBE_S) -> Findin
     spec = registry.driver(device.driver)
     parser = spec.parser(device.options())
     # Nothing is written while probing but a polled driver's own declared read requests.
-    allowed = parser.allowed_writes if spec.polled else frozenset()
-    port = SerialPort(device.port, baudrate=device.baudrate, allowed_writes=allowed)
+    asks = bool(parser.allowed_writes)
+    port = SerialPort(device.port, baudrate=device.baudrate, allowed_writes=parser.allowed_writes)
     try:
         port.open()
     except PortError as exc:
@@ -83,7 +83,7 @@ async def probe_device(device: DeviceConfig, seconds: float = PROBE_S) -> Findin
     def take(chunk: bytes, rx_time_ns: int) -> None:
         got["bytes"] += len(chunk)
         records(parser.feed(chunk, rx_time_ns))
-        if spec.polled and not cast(Polled, parser).awaiting:
+        if asks and not cast(Polled, parser).awaiting:
             answered.set()
 
     def records(found: list[Record]) -> None:
@@ -99,7 +99,7 @@ async def probe_device(device: DeviceConfig, seconds: float = PROBE_S) -> Findin
     try:
         port.start(take)
         assert port.lost is not None
-        if spec.polled:
+        if asks:
             asking = asyncio.create_task(poll(cast(Polled, parser), port.write, answered,
                                               lambda _t, found: records(found),
                                               interval_s=device.poll_interval_ms / 1000,

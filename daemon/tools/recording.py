@@ -51,7 +51,7 @@ def info(path: Path) -> dict[str, Any]:
         if isinstance(item, dict):
             meta = item
             spec = registry.DRIVERS.get(meta.get("driver", ""))
-            parser = None if spec is None or spec.polled else spec.parser()
+            parser = None if spec is None or spec.described else spec.parser()
             continue
         topic, log_time, data = item
         counts[topic] += 1

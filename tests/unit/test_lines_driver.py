@@ -1,0 +1,119 @@
+"""The lines driver: an ASCII instrument described in config, taken apart line by line
+however the bytes arrive (sans-IO), every wrong line counted by reason."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from daemon.config import ConfigError, load_config
+from drivers import registry
+from drivers.lines import Field, LinesParser, LinesSpec, checksum_ok
+from drivers.records import Sample
+
+REPO = Path(__file__).resolve().parents[2]
+DRUCK = LinesSpec(r"(?P<value>[-+]?[0-9]+(?:\.[0-9]+)?),(?P<unit>[A-Za-z]+)",
+                  [Field("value", "pressure_kpa", unit_group="unit")])  # fmt: skip
+NMEA = LinesSpec(r"\$P,(?P<value>[-+0-9.]+),bar", [Field("value", "pressure_kpa", "bar")],
+                 checksum="xor")  # fmt: skip
+
+
+def values(records: list[object]) -> list[dict[str, float]]:
+    return [r.values for r in records if isinstance(r, Sample)]
+
+
+@given(st.lists(st.floats(-1, 40, allow_nan=False).map(lambda x: round(x, 5)), max_size=20),
+       st.sets(st.integers(1, 400), max_size=6))  # fmt: skip
+def test_a_stream_reads_the_same_however_it_is_cut(readings: list[float], cuts: set[int]) -> None:
+    stream = b"".join(b"%.5f,bar\r\n" % r for r in readings)
+    parser = LinesParser(DRUCK)
+    got = []
+    edges = [0, *sorted(c for c in cuts if c < len(stream)), len(stream)]
+    for a, b in itertools.pairwise(edges):
+        got += values(parser.feed(stream[a:b], a))
+    assert got == [{"pressure_kpa": pytest.approx(r * 100)} for r in readings]
+    assert sum(parser.dropped.values()) == 0
+
+
+def test_the_unit_each_line_names_and_wrong_lines_by_reason() -> None:
+    parser = LinesParser(DRUCK)
+    out = parser.feed(b"2.5,psi\r\n1,BAR\r\nhello\r\n3.0,furlong\r\n\r\n7,bar\r\n", 9)
+    assert values(out) == [{"pressure_kpa": pytest.approx(2.5 * 6.894757)},
+                           {"pressure_kpa": 100.0}, {"pressure_kpa": 700.0}]  # fmt: skip
+    assert all(isinstance(r, Sample) and r.rx_time_ns == 9 for r in out)
+    assert parser.dropped["no_match"] == 1 and parser.dropped["bad_value"] == 1
+    assert parser.allowed_writes == frozenset()  # it streams: pvlog writes nothing
+
+
+def test_checksums_xor_and_sum() -> None:
+    assert checksum_ok(b"$P,1.01325,bar*0B", "xor") == (True, b"$P,1.01325,bar")
+    body = b"P,1.01325,bar"
+    assert checksum_ok(b"$%s*%02X" % (body, sum(body) & 0xFF), "sum")[0]
+    assert not checksum_ok(b"$P,1.01325,bar*0C", "xor")[0]
+    assert not checksum_ok(b"$P,1.01325,bar", "xor")[0]  # none at all
+    assert not checksum_ok(b"$P,1.01325,bar*ZZ", "xor")[0]
+    parser = LinesParser(NMEA)
+    out = parser.feed(b"$P,1.01325,bar*0B\r\n$P,2.00000,bar*0B\r\n", 1)
+    assert values(out) == [{"pressure_kpa": pytest.approx(101.325)}]
+    assert parser.dropped["checksum"] == 1
+
+
+def test_an_overlong_line_is_counted_once_and_skipped_to_its_end() -> None:
+    parser = LinesParser(DRUCK)
+    assert parser.feed(b"x" * 3000, 1) == []
+    assert parser.feed(b"y" * 3000 + b"\r\n1,bar\r\n", 2) != []
+    assert parser.dropped["overlong"] == 1 and parser.dropped["no_match"] == 0
+
+
+def test_a_polled_instrument_answers_what_it_is_asked_and_nothing_else_counts() -> None:
+    parser = LinesParser(DRUCK._replace(poll=b"*R\r"))
+    assert parser.allowed_writes == {b"*R\r"} and parser.requests == (b"*R\r",)
+    assert parser.feed(b"1,bar\r\n", 1) == []  # unasked
+    assert parser.dropped["unsolicited"] == 1
+    parser.sent(0)
+    assert parser.awaiting
+    assert parser.feed(b"2,b", 2) == [] and parser.awaiting
+    parser.feed(b"ar\r\n", 3)
+    assert (parser.awaiting, parser.outcome) == (False, "ok")
+    (answer,) = parser.end_cycle()
+    assert isinstance(answer, Sample) and answer.rx_time_ns == 3
+    assert answer.values == {"pressure_kpa": 200.0}
+    parser.sent(0)
+    parser.timed_out()
+    assert parser.outcome == "timeout" and parser.end_cycle() == []
+    parser.sent(0)
+    parser.feed(b"garbled\r\n", 4)  # answered, wrongly: said at once, not waited out
+    assert (parser.awaiting, parser.outcome) == (False, "no_match")
+
+
+def test_the_shipped_druck_example_asks_with_its_poll_only() -> None:
+    (device,) = load_config(REPO / "config" / "druck.toml").device
+    parser = registry.driver("lines").parser(device.options())
+    assert parser.allowed_writes == {b"*R\r"}
+    assert device.read_interval_ms == 0
+
+
+@pytest.mark.parametrize(
+    ("table", "said"),
+    [
+        ("", "pattern, fields: a lines device needs a pattern and fields"),
+        ("pattern = '(?P<v>[0-9]+'\n[[device.fields]]\ngroup = 'v'\nfield = 'x'",
+         "pattern: missing ), unterminated subpattern"),
+        ("pattern = '(?P<v>[0-9]+)'\n[[device.fields]]\ngroup = 'w'\nfield = 'x'",
+         "pattern: group 'w' is not in the pattern"),
+        ("pattern = '(?P<v>[0-9]+)'\n[[device.fields]]\ngroup = 'v'\nfield = 'pressure_kpa'"
+         "\nunit = 'mL'", "device[0].fields[0]: unit 'mL': pressure_kpa takes a pressure"),
+    ],
+)  # fmt: skip
+def test_a_line_that_cannot_be_read_is_refused_at_load(
+    tmp_path: Path, table: str, said: str
+) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[[device]]\nname = "g"\nport = "/dev/null"\ndriver = "lines"\n{table}\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    assert said in str(err.value)
