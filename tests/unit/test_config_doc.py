@@ -3,6 +3,7 @@ documented with its default, and the document names no key the model lacks."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from daemon.config import ChannelConfig, Config, DeviceConfig, RegisterConfig
+from daemon.device_config import LineFieldConfig
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 ROW = re.compile(r"^\| `([a-z_.]+)` \| `([^`]*)` \|", re.MULTILINE)
@@ -22,6 +24,7 @@ def sections() -> Iterator[tuple[str, type[BaseModel]]]:
             yield "device", DeviceConfig
             yield "device.channels", ChannelConfig
             yield "device.registers", RegisterConfig
+            yield "device.fields", LineFieldConfig
         else:
             assert isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
             yield name, field.annotation
@@ -36,7 +39,9 @@ def default_text(field: FieldInfo) -> str:
         return "none"
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, (str, Path)):
+    if isinstance(value, str):
+        return json.dumps(value)  # as a TOML basic string: "\r\n" escaped
+    if isinstance(value, Path):
         return f'"{value}"'
     if isinstance(value, list):
         return "[]"

@@ -21,7 +21,7 @@ GOLDEN_PVS = b"$PVS,1234,4294960000,12.345,ATM,1.234,00*38\r\n"
 
 
 def test_every_driver_is_named_with_its_spec_speed_and_declares_its_writes() -> None:
-    assert sorted(registry.DRIVERS) == ["lbx", "modbus", "pvs"]
+    assert sorted(registry.DRIVERS) == ["lbx", "lines", "modbus", "pvs"]
     assert registry.driver("pvs").default_baudrate == 115200
     assert registry.driver("lbx").default_baudrate == 921600
     assert registry.driver("modbus").default_baudrate == 19200
@@ -43,7 +43,7 @@ def test_a_parser_from_the_registry_decodes_its_protocol() -> None:
 
 
 def test_an_unknown_driver_is_an_error_naming_the_known_ones() -> None:
-    with pytest.raises(registry.UnknownDriver, match=r"'canbus' \(known: lbx, modbus, pvs\)"):
+    with pytest.raises(registry.UnknownDriver, match=r"'canbus' \(known: lbx, lines, modbus, pvs\)"):
         registry.driver("canbus")
 
 
@@ -52,7 +52,7 @@ def test_config_names_the_key_and_the_known_drivers(tmp_path: Path) -> None:
     cfg.write_text('[[device]]\nname = "d"\ndriver = "xyz"\nport = "/dev/null"\n')
     with pytest.raises(ConfigError) as err:
         load_config(cfg)
-    assert "device[0].driver: unknown driver 'xyz' (known: lbx, modbus, pvs)" in str(err.value)
+    assert "device[0].driver: unknown driver 'xyz' (known: lbx, lines, modbus, pvs)" in str(err.value)
 
 
 def test_the_channel_map_goes_only_to_a_driver_that_takes_one(tmp_path: Path) -> None:
