@@ -43,7 +43,8 @@ def test_a_parser_from_the_registry_decodes_its_protocol() -> None:
 
 
 def test_an_unknown_driver_is_an_error_naming_the_known_ones() -> None:
-    with pytest.raises(registry.UnknownDriver, match=r"'canbus' \(known: lbx, lines, modbus, pvs\)"):
+    known = r"\(known: lbx, lines, modbus, pvs\)"
+    with pytest.raises(registry.UnknownDriver, match=rf"'canbus' {known}"):
         registry.driver("canbus")
 
 
@@ -52,7 +53,8 @@ def test_config_names_the_key_and_the_known_drivers(tmp_path: Path) -> None:
     cfg.write_text('[[device]]\nname = "d"\ndriver = "xyz"\nport = "/dev/null"\n')
     with pytest.raises(ConfigError) as err:
         load_config(cfg)
-    assert "device[0].driver: unknown driver 'xyz' (known: lbx, lines, modbus, pvs)" in str(err.value)
+    said = "device[0].driver: unknown driver 'xyz' (known: lbx, lines, modbus, pvs)"
+    assert said in str(err.value)
 
 
 def test_the_channel_map_goes_only_to_a_driver_that_takes_one(tmp_path: Path) -> None:
