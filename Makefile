@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_PACKAGES := influxdb mosquitto
-TEST_APT_PACKAGES := victoria-metrics openssl prometheus systemd chromium chromium-driver
+TEST_APT_PACKAGES := victoria-metrics openssl prometheus systemd chromium chromium-driver ser2net
 
 .PHONY: install system-packages test-packages demo test bench lint clean
 

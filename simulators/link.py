@@ -167,6 +167,7 @@ class PtyLink(Link):
                 await asyncio.sleep(0.02)
                 continue
             self.rx_bytes += len(data)
+            self._listening = True  # it wrote: it has the port open
             if self.on_receive is not None:
                 self.on_receive(data)
 

@@ -3,7 +3,9 @@
 Every ``raw`` chunk goes out when its receive time comes round again (relative to
 the first, divided by ``--rate``), or back to back with ``--rate max``; so
 ``pvlog run`` on the other end sees the device as it was, and QA can compare the
-result with the original session. Finished and cut-short files both play: the
+result with the original session. A polled device's recording (one with a
+``written`` channel) is played as the instrument instead: it answers each request
+as it was answered then (``simulators.answers``). Finished and cut-short files both play: the
 file is read as a stream (a cut-short one has no summary).
 """
 
@@ -25,6 +27,7 @@ from mcap.records import Channel, Message
 from mcap.stream_reader import StreamReader
 from mcap.writer import MCAP0_MAGIC
 
+from simulators.answers import AnswerReplay, exchanges, has_writes
 from simulators.link import Link, PtyLink, TcpLink
 
 SETTLE_S = 0.2
@@ -188,6 +191,8 @@ def main(argv: Sequence[str]) -> int:
         if why is not None:
             print(f"pvlog replay: {f}: {why}", file=sys.stderr)
             return 1
+    if any(has_writes(f) for f in files):  # a polled device: it answers when asked
+        return _answer(files, _link(args), wait=not args.no_wait)
     # A directory: its recordings in name (= time) order, a session split over several
     # files played as one.
     every = [c for f in files for c in raw_chunks(f)]
@@ -195,13 +200,7 @@ def main(argv: Sequence[str]) -> int:
     if not chunks:
         print(f"pvlog replay: {args.file}: no raw data in that window", file=sys.stderr)
         return 2
-    link: Link
-    if args.tcp:
-        host, _, port = args.tcp.rpartition(":")
-        link = TcpLink(host or "127.0.0.1", int(port))
-    else:
-        link = PtyLink(args.link)
-    replay = Replay(chunks, link, rate=rate, loop=args.loop)
+    replay = Replay(chunks, _link(args), rate=rate, loop=args.loop)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
@@ -215,6 +214,34 @@ def main(argv: Sequence[str]) -> int:
     print(
         f"replayed {replay.sent_chunks} chunks, {replay.sent_bytes} bytes; "
         f"pacing p99 {p99:.2f} ms late",
+        file=sys.stderr,
+        flush=True,
+    )
+    return 0
+
+
+def _link(args: argparse.Namespace) -> Link:
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        return TcpLink(host or "127.0.0.1", int(port))
+    return PtyLink(args.link)
+
+
+def _answer(files: list[Path], link: Link, *, wait: bool) -> int:
+    """A polled device's recording: each request heard is answered as it was then
+    (``simulators.answers``); pacing and windows do not apply, the asker sets the pace."""
+    replay = AnswerReplay(exchanges(files), link)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, replay.stopping.set)
+        await replay.run(wait_listener=wait)
+
+    asyncio.run(run())
+    print(
+        f"answered {replay.answered} of {len(replay.recorded)} recorded requests, "
+        f"{replay.sent_bytes} bytes; {replay.unknown_bytes} bytes heard that were no request",
         file=sys.stderr,
         flush=True,
     )

@@ -23,6 +23,8 @@ from daemon.recordings.writer import DeviceRecording
 from daemon.sessions.state import SessionState
 from daemon.tools.probe import probe_device
 from drivers.modbus import ModbusParser
+from simulators.answers import AnswerReplay, exchanges
+from simulators.link import PtyLink
 from tests.support.helpers import REPO
 from tests.support.modbus_server import RATE_BAR_S
 
@@ -117,6 +119,27 @@ async def test_a_keller_transmitter_is_read_each_cycle_at_its_answers_time(
     assert answers - 9 <= len(raw) <= answers
     assert [m[2]["temperature_c"] for m in messages if m[0] == "samples"] == [
         pytest.approx(21.5)] * len(taken.samples)  # fmt: skip
+    # Replayed, the recording answers as the instrument did: the same readings again.
+    again = await replayed(tmp_path / "replay", recording_files([tmp_path]), preset="keller",
+                           registers=[TEMPERATURE])  # fmt: skip
+    assert [s.values for s in again] == [s.values for s in taken.samples]
+
+
+async def replayed(tmp: Path, files: list[Path], **device: Any) -> list[StampedSample]:
+    """``pvlog replay``'s answering instrument on a pty, read until it has said all."""
+    replay = AnswerReplay(exchanges(files), PtyLink(str(tmp)))
+    serving = asyncio.create_task(replay.run())
+    acq = Acquisition(DeviceConfig(name="gauge", driver="modbus", port=str(tmp),
+                                   poll_interval_ms=10, **device))  # fmt: skip
+    taken = Taken()
+    acq.add_sink(taken)
+    stop = asyncio.Event()
+    reading = asyncio.create_task(acq.run(stop))
+    await asyncio.wait_for(serving, 30)  # the port closes when the exchanges run out
+    await asyncio.sleep(0.2)
+    stop.set()
+    await reading
+    return taken.samples
 
 
 async def test_an_exception_answer_is_counted_never_recorded(instrument: Instrument) -> None:
