@@ -158,11 +158,10 @@ class DeviceConfig(Section):
         if not spec.polled and (self.registers or self.preset):
             raise ValueError("registers, preset: only the modbus driver reads registers")
         lines = self.driver == "lines"
-        if lines != bool(self.pattern or self.fields or self.poll):
-            raise ValueError(
-                "pattern, fields: a lines device needs a pattern and fields"
-                if lines else "pattern, fields, poll: only the lines driver takes them"
-            )  # fmt: skip
+        if lines and not (self.pattern and self.fields):
+            raise ValueError("pattern, fields: a lines device needs a pattern and fields")
+        if not lines and (self.pattern or self.fields or self.poll):
+            raise ValueError("pattern, fields, poll: only the lines driver takes them")
         if lines:
             try:
                 LinesParser(self.lines_spec())

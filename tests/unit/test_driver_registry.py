@@ -89,6 +89,7 @@ def test_recording_info_decodes_with_the_files_driver_and_never_guesses(tmp_path
     [
         ('driver = "modbus"', "device[0]: registers: a modbus device needs a preset"),
         ('driver = "pvs"\npreset = "keller"', "registers, preset: only the modbus driver"),
+        ('driver = "pvs"\npoll = "*R"', "pattern, fields, poll: only the lines driver takes them"),
         ('driver = "modbus"\n[[device.registers]]\nfield = "pressure_kpa"\naddress = 2\n'
          'unit = "mL"', "device[0].registers[0]: unit 'mL': pressure_kpa takes"),
         ('driver = "modbus"\n[[device.registers]]\nfield = "x"\naddress = 2\nfunction = 6',

@@ -101,6 +101,7 @@ def test_the_shipped_druck_example_asks_with_its_poll_only() -> None:
     ("table", "said"),
     [
         ("", "pattern, fields: a lines device needs a pattern and fields"),
+        ("pattern = '(?P<v>[0-9]+)'", "pattern, fields: a lines device needs a pattern and fields"),
         ("pattern = '(?P<v>[0-9]+'\n[[device.fields]]\ngroup = 'v'\nfield = 'x'",
          "pattern: missing ), unterminated subpattern"),
         ("pattern = '(?P<v>[0-9]+)'\n[[device.fields]]\ngroup = 'w'\nfield = 'x'",
