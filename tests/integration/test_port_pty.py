@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import serial
 
+from drivers.modbus import KELLER, ModbusParser, with_crc
 from drivers.port import EAGER_S, PortError, SerialPort, WriteRefused
 from simulators.link import PtyLink, TcpLink
 
@@ -108,9 +109,16 @@ async def test_undeclared_writes_are_refused_declared_ones_sent(tmp_path: Path) 
     polled.write(b"\x01\x03\x00\x00")
     with pytest.raises(WriteRefused):
         polled.write(b"\x01\x06\x00\x00")  # a write-register request: never
+    # A Modbus gauge's port: its read request goes, a well-formed write to the same
+    # register (function 6, a valid CRC) does not.
+    gauge = ModbusParser(1, KELLER)
+    polled.allowed_writes = gauge.allowed_writes
+    polled.write(gauge.requests[0])
+    with pytest.raises(WriteRefused):
+        polled.write(with_crc(bytes([1, 6, 0, 2, 0, 0])))
     await asyncio.sleep(0.2)
     polled.close()
-    assert link.rx_bytes == 4  # exactly the declared request, nothing else
+    assert link.rx_bytes == 4 + 8  # exactly the declared requests, nothing else
     link.close()
 
 
