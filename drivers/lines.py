@@ -22,9 +22,10 @@ instrument spoke unasked), ``timeout`` (asked, no line in time).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
+from drivers.counted import CountedParser
 from drivers.modbus import field_factor
 from drivers.records import Record, Sample
 from drivers.units import KPA_PER_UNIT
@@ -79,7 +80,7 @@ def checksum_ok(line: bytes, rule: str) -> tuple[bool, bytes]:
         return False, line
 
 
-class LinesParser:
+class LinesParser(CountedParser):
     def __init__(self, spec: LinesSpec) -> None:
         if not spec.terminator:
             raise ValueError("terminator: at least one byte")
@@ -95,27 +96,14 @@ class LinesParser:
             if f.unit or not f.unit_group:
                 field_factor(f.field, f.unit)
         self.requests: tuple[bytes, ...] = (spec.poll,) if spec.poll else ()
-        self._allowed = frozenset(self.requests)
-        self._dropped = dict.fromkeys(("checksum", "no_match", "bad_value", "overlong",
-                                       "unsolicited", "timeout"), 0)  # fmt: skip
+        super().__init__(self.requests, ("checksum", "no_match", "bad_value", "overlong",
+                                         "unsolicited", "timeout"))  # fmt: skip
         self._buf = bytearray()
         self._skipping = False
         self._seq = 0
         self._awaiting = False
         self.outcome: str | None = None
         self._answer: Sample | None = None
-
-    @property
-    def allowed_writes(self) -> frozenset[bytes]:
-        return self._allowed
-
-    @property
-    def dropped(self) -> Mapping[str, int]:
-        return self._dropped
-
-    @property
-    def boots(self) -> int:
-        return 0
 
     # -- a polled instrument (``poll`` set) ---------------------------------------
 

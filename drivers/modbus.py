@@ -30,6 +30,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+from drivers.counted import CountedParser
 from drivers.records import Record, Sample
 from drivers.units import KPA_PER_UNIT
 
@@ -126,7 +127,7 @@ def decode(register: Register, data: bytes) -> float:
     return float(value)
 
 
-class ModbusParser:
+class ModbusParser(CountedParser):
     """One instrument on one port: its declared requests, and the answers to them."""
 
     def __init__(self, unit_id: int, registers: Sequence[Register]) -> None:
@@ -136,9 +137,8 @@ class ModbusParser:
         self.registers = tuple(registers)
         self.requests = tuple(read_request(unit_id, r) for r in self.registers)
         self._factors = [field_factor(r.field, r.unit) for r in self.registers]
-        self._allowed = frozenset(self.requests)
-        self._dropped = dict.fromkeys(("crc", "exception", "timeout", "mismatch",
-                                       "garbage_bytes"), 0)  # fmt: skip
+        super().__init__(self.requests, ("crc", "exception", "timeout", "mismatch",
+                                         "garbage_bytes"))  # fmt: skip
         self._buf = bytearray()
         self._pending: int | None = None
         self.outcome: str | None = None
@@ -148,18 +148,6 @@ class ModbusParser:
         self._values: dict[str, float] = {}
         self._first_rx: int | None = None
         self._seq = 0
-
-    @property
-    def allowed_writes(self) -> frozenset[bytes]:
-        return self._allowed
-
-    @property
-    def dropped(self) -> Mapping[str, int]:
-        return self._dropped
-
-    @property
-    def boots(self) -> int:
-        return 0  # no device clock: nothing to restart
 
     @property
     def awaiting(self) -> bool:

@@ -96,9 +96,19 @@ def test_recording_info_decodes_with_the_files_driver_and_never_guesses(tmp_path
          "device[0].registers[0].function: Input should be 3 or 4"),
         ('driver = "modbus"\n[[device.registers]]\nfield = "x"\naddress = 65535\n',
          "address: the value runs past register 0xFFFF"),
+        ('driver = "lines"', "pattern, fields: a lines device needs a pattern and fields"),
+        ("driver = 'lines'\npattern = '(?P<v>[0-9]+)'",
+         "pattern, fields: a lines device needs a pattern and fields"),
+        ("driver = 'lines'\npattern = '(?P<v>[0-9]+'\n[[device.fields]]\ngroup = 'v'\nfield = 'x'",
+         "pattern: missing ), unterminated subpattern"),
+        ("driver = 'lines'\npattern = '(?P<v>[0-9]+)'\n[[device.fields]]\ngroup = 'w'\nfield = 'x'",
+         "pattern: group 'w' is not in the pattern"),
+        ("driver = 'lines'\npattern = '(?P<v>[0-9]+)'\n[[device.fields]]\ngroup = 'v'\n"
+         "field = 'pressure_kpa'\nunit = 'mL'",
+         "device[0].fields[0]: unit 'mL': pressure_kpa takes a pressure"),
     ],
 )  # fmt: skip
-def test_a_register_map_that_cannot_be_read_is_refused_at_load(
+def test_a_register_map_or_line_that_cannot_be_read_is_refused_at_load(
     tmp_path: Path, table: str, said: str
 ) -> None:
     cfg = tmp_path / "c.toml"

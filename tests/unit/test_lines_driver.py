@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.config import ConfigError, load_config
+from daemon.config import load_config
 from drivers import registry
 from drivers.lines import Field, LinesParser, LinesSpec, checksum_ok
 from drivers.records import Sample
@@ -95,26 +95,3 @@ def test_the_shipped_druck_example_asks_with_its_poll_only() -> None:
     parser = registry.driver("lines").parser(device.options())
     assert parser.allowed_writes == {b"*R\r"}
     assert device.read_interval_ms == 0
-
-
-@pytest.mark.parametrize(
-    ("table", "said"),
-    [
-        ("", "pattern, fields: a lines device needs a pattern and fields"),
-        ("pattern = '(?P<v>[0-9]+)'", "pattern, fields: a lines device needs a pattern and fields"),
-        ("pattern = '(?P<v>[0-9]+'\n[[device.fields]]\ngroup = 'v'\nfield = 'x'",
-         "pattern: missing ), unterminated subpattern"),
-        ("pattern = '(?P<v>[0-9]+)'\n[[device.fields]]\ngroup = 'w'\nfield = 'x'",
-         "pattern: group 'w' is not in the pattern"),
-        ("pattern = '(?P<v>[0-9]+)'\n[[device.fields]]\ngroup = 'v'\nfield = 'pressure_kpa'"
-         "\nunit = 'mL'", "device[0].fields[0]: unit 'mL': pressure_kpa takes a pressure"),
-    ],
-)  # fmt: skip
-def test_a_line_that_cannot_be_read_is_refused_at_load(
-    tmp_path: Path, table: str, said: str
-) -> None:
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[[device]]\nname = "g"\nport = "/dev/null"\ndriver = "lines"\n{table}\n')
-    with pytest.raises(ConfigError) as err:
-        load_config(cfg)
-    assert said in str(err.value)
