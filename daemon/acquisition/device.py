@@ -5,6 +5,9 @@ fault or silence never holds up another's samples. The port is reopened with cap
 backoff whenever it fails or vanishes; the outage becomes an event. What a read
 becomes is one ``Chunk`` for every sink (``daemon.pipeline``): the InfluxDB lines,
 the live stream, the recording and the inflation detector all take it the same way.
+A device that is asked (its driver declares writes: a Modbus instrument, a polled
+ASCII one) has a poll loop beside the reader (``daemon.acquisition.polling``); each
+request it sends goes to the sinks too, as a chunk's ``written``, for the recording.
 """
 
 from __future__ import annotations
