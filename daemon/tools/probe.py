@@ -126,7 +126,10 @@ async def probe_device(device: DeviceConfig, seconds: float = PROBE_S) -> Findin
         who = f"{info.model} {info.serial}" if identity else "identity not yet seen"
         said = f"{got['samples']} samples in {seconds:g} s; {who}; dropped: {drops}"
         return Finding(what, ok=True, said=said, details=details)
-    if got["bytes"]:
+    if dropped.get("exception"):  # it answers, and says what it does not have
+        said = (f"it answers with Modbus exceptions (a register or function it does not "
+                f"have? unit_id {device.unit_id}?); dropped: {drops}")  # fmt: skip
+    elif got["bytes"]:
         said = (f"{got['bytes']} bytes, none decode as {device.driver} (wrong driver or "
                 f"baud rate {device.baudrate}?); dropped: {drops}")  # fmt: skip
     elif ended is not None:

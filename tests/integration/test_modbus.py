@@ -202,4 +202,5 @@ async def test_the_probe_asks_with_its_declared_reads_and_says_what_came(
                          poll_interval_ms=50)  # fmt: skip
     found = await probe_device(wrong, seconds=0.5)
     assert not found.ok
+    assert found.said.startswith("it answers with Modbus exceptions (a register or function")
     assert "dropped: exception" in found.said
