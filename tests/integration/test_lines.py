@@ -80,8 +80,13 @@ async def test_a_polled_instrument_is_asked_with_its_poll_string_only(short_tmp:
     # What it heard is what was declared (the last few asked after it stopped, unheard).
     assert 3 * (len(taken.written) - 10) <= status["rx_bytes"] <= 3 * len(taken.written)
     assert status["rx_bytes"] % 3 == 0
-    answered = truth_kpa(sim)
-    assert [s.values["pressure_kpa"] for s in taken.samples] == pytest.approx(answered)
+    # Each sample is an answer the instrument gave, in order, none twice; all it answered
+    # was read but for one in flight as it stopped (its truth's "delivered" and the read
+    # can disagree by that one at the edge: a CI run saw 43 read of 42 marked delivered).
+    answers = iter(t["pressure_kpa"] for t in sim.truth() if t.get("kind") == "sample")
+    recorded = [s.values["pressure_kpa"] for s in taken.samples]
+    assert all(any(v == pytest.approx(a) for a in answers) for v in recorded)
+    assert abs(len(truth_kpa(sim)) - len(recorded)) <= 1
     # Asked before it listened, or after it went: timeouts; nothing else went wrong.
     dropped = acq.parser.dropped
     assert dropped["timeout"] <= 12 and sum(dropped.values()) == dropped["timeout"]
