@@ -72,7 +72,7 @@ async def test_a_streaming_instrument_with_a_checksum(short_tmp: Path) -> None:
 async def test_a_polled_instrument_is_asked_with_its_poll_string_only(short_tmp: Path) -> None:
     sim = SimProcess(short_tmp, "gauge1", "--poll", "--rate", "100", model="gauge")
     acq, taken, status = await read(sim, 2.0, pattern=rf"{VALUE},(?P<unit>[a-z]+)",
-                                    poll="*R\r", poll_interval_ms=50,
+                                    poll="*R\r", poll_interval_ms=50, timeout_ms=1000,
                                     fields=[{"group": "value", "field": "pressure_kpa",
                                              "unit_group": "unit"}])  # fmt: skip
     assert len(taken.samples) >= 15  # about 40 cycles in 2 s

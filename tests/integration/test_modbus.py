@@ -30,6 +30,9 @@ from tests.support.modbus_server import RATE_BAR_S
 
 pytestmark = pytest.mark.integration
 
+SLOW_MS = 1000
+"""An answer takes a millisecond; a loaded CI machine may hold one up far longer, and
+these tests are about the values, not about timeouts (that test sets its own)."""
 TEMPERATURE = {"field": "temperature_c", "address": 16, "type": "int16", "scale": 0.1,
                "unit": "C"}  # fmt: skip
 
@@ -92,7 +95,8 @@ async def test_a_keller_transmitter_is_read_each_cycle_at_its_answers_time(
     instrument: Instrument, tmp_path: Path
 ) -> None:
     acq, taken = await read_for(2.0, tmp_path, port=instrument.url, preset="keller",
-                                registers=[TEMPERATURE], poll_interval_ms=50)  # fmt: skip
+                                registers=[TEMPERATURE], poll_interval_ms=50,
+                                timeout_ms=SLOW_MS)  # fmt: skip
     assert len(taken.samples) >= 20  # about 40 cycles in 2 s; a loaded machine, fewer
     for s in taken.samples:
         assert set(s.values) == {"pressure_kpa", "temperature_c"}
@@ -130,7 +134,8 @@ async def replayed(tmp: Path, files: list[Path], **device: Any) -> list[StampedS
     replay = AnswerReplay(exchanges(files), PtyLink(str(tmp)))
     serving = asyncio.create_task(replay.run())
     acq = Acquisition(DeviceConfig(name="gauge", driver="modbus", port=str(tmp),
-                                   poll_interval_ms=10, **device))  # fmt: skip
+                                   poll_interval_ms=10, timeout_ms=SLOW_MS,
+                                   **device))  # fmt: skip
     taken = Taken()
     acq.add_sink(taken)
     stop = asyncio.Event()
@@ -146,7 +151,8 @@ async def test_an_exception_answer_is_counted_never_recorded(instrument: Instrum
     """Register 0x0100 is not there: the instrument answers exception 2 every cycle.
     The other register still reads; no retry is spent on an answer that will not change."""
     acq, taken = await read_for(1.0, port=instrument.url, preset="keller-0100",
-                                registers=[TEMPERATURE], poll_interval_ms=50)  # fmt: skip
+                                registers=[TEMPERATURE], poll_interval_ms=50,
+                                timeout_ms=SLOW_MS)  # fmt: skip
     parser = acq.parser
     assert isinstance(parser, ModbusParser)
     assert len(taken.samples) >= 8
@@ -190,7 +196,7 @@ async def test_the_probe_asks_with_its_declared_reads_and_says_what_came(
     instrument: Instrument,
 ) -> None:
     device = DeviceConfig(name="gauge", driver="modbus", port=instrument.url, preset="keller",
-                          poll_interval_ms=50)  # fmt: skip
+                          poll_interval_ms=50, timeout_ms=SLOW_MS)  # fmt: skip
     found = await probe_device(device, seconds=1.0)
     assert found.ok, found.said
     samples = found.details["samples"]
@@ -199,7 +205,7 @@ async def test_the_probe_asks_with_its_declared_reads_and_says_what_came(
     # Only its 8-byte read request went out, once per cycle (and the cycle under way).
     assert found.details["bytes_written"] in (8 * samples, 8 * (samples + 1))
     wrong = DeviceConfig(name="gauge", driver="modbus", port=instrument.url, preset="keller-0100",
-                         poll_interval_ms=50)  # fmt: skip
+                         poll_interval_ms=50, timeout_ms=SLOW_MS)  # fmt: skip
     found = await probe_device(wrong, seconds=0.5)
     assert not found.ok
     assert found.said.startswith("it answers with Modbus exceptions (a register or function")
