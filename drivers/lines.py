@@ -14,15 +14,16 @@ one, the instrument streams and pvlog never writes.
 
 Drops, by reason, never a recorded value: ``checksum`` (the line's checksum is wrong
 or missing), ``no_match`` (the line is not what the pattern describes), ``bad_value``
-(a group is no number, or names a unit that cannot be), ``overlong`` (no terminator
-within ``MAX_LINE`` bytes: counted once, the bytes skipped), ``unsolicited`` (a polled
-instrument spoke unasked), ``timeout`` (asked, no line in time).
+(a group is no number, NaN or infinite, or names a unit that cannot be), ``overlong``
+(no terminator within ``MAX_LINE`` bytes: counted once, the bytes skipped),
+``unsolicited`` (a polled instrument spoke unasked), ``timeout`` (asked, no line in time).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from math import isfinite
 from typing import NamedTuple
 
 from drivers.counted import CountedParser
@@ -173,6 +174,8 @@ class LinesParser(CountedParser):
                 unit = found.group(f.unit_group) if f.unit_group else f.unit
                 factor = field_factor(f.field, _unit_name(unit))
             except (TypeError, ValueError):
+                raw = float("nan")
+            if not isfinite(raw):  # no number, "nan", "inf", or no such unit: no reading
                 self._drop("bad_value")
                 return None
             values[f.field] = (raw * f.scale + f.offset) * factor

@@ -21,13 +21,15 @@ error. There is no device clock to align.
 ``exception`` (the instrument answered with a Modbus exception: an address it does not
 have, a function it does not support), ``timeout`` (no whole answer in time),
 ``mismatch`` (an answer from another unit, to another function, or of the wrong
-length) and ``garbage_bytes`` (bytes nobody asked for, counted in bytes).
+length), ``bad_value`` (a float32 NaN or infinity: no reading) and ``garbage_bytes``
+(bytes nobody asked for, counted in bytes).
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Mapping, Sequence
+from math import isfinite
 from typing import NamedTuple
 
 from drivers.counted import CountedParser
@@ -138,7 +140,7 @@ class ModbusParser(CountedParser):
         self.requests = tuple(read_request(unit_id, r) for r in self.registers)
         self._factors = [field_factor(r.field, r.unit) for r in self.registers]
         super().__init__(self.requests, ("crc", "exception", "timeout", "mismatch",
-                                         "garbage_bytes"))  # fmt: skip
+                                         "bad_value", "garbage_bytes"))  # fmt: skip
         self._buf = bytearray()
         self._pending: int | None = None
         self.outcome: str | None = None
@@ -207,6 +209,9 @@ class ModbusParser(CountedParser):
             self._end("exception")
         else:
             raw = decode(register, frame[3:-2])
+            if not isfinite(raw):  # a float32 NaN or infinity: the instrument has no reading
+                self._end("bad_value")
+                return
             index = self._pending
             value = (raw * register.scale + register.offset) * self._factors[index]
             self._values[register.field] = value

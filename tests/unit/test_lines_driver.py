@@ -42,6 +42,8 @@ def test_a_stream_reads_the_same_however_it_is_cut(readings: list[float], cuts: 
 def test_the_unit_each_line_names_and_wrong_lines_by_reason() -> None:
     parser = LinesParser(DRUCK)
     out = parser.feed(b"2.5,psi\r\n1,BAR\r\nhello\r\n3.0,furlong\r\n\r\n7,bar\r\n", 9)
+    assert LinesParser(DRUCK._replace(pattern=r"(?P<value>\S+),(?P<unit>\w+)")).feed(
+        b"nan,bar\r\ninf,bar\r\n", 1) == []  # an instrument's no-reading is no value  # fmt: skip
     assert values(out) == [{"pressure_kpa": pytest.approx(2.5 * 6.894757)},
                            {"pressure_kpa": 100.0}, {"pressure_kpa": 700.0}]  # fmt: skip
     assert all(isinstance(r, Sample) and r.rx_time_ns == 9 for r in out)

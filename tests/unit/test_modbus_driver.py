@@ -130,8 +130,10 @@ def test_what_is_wrong_is_counted_by_reason_and_never_becomes_a_value() -> None:
     parser.timed_out()  # half an answer, then nothing
     assert parser.outcome == "timeout"
     assert parser.end_cycle() == []
+    assert read_one(parser, answer(1, keller, [0x7FC0, 0])) == "bad_value"  # a float NaN
+    assert parser.end_cycle() == []
     assert dict(parser.dropped) == {"crc": 1, "exception": 1, "timeout": 1, "mismatch": 2,
-                                    "garbage_bytes": 2}  # fmt: skip
+                                    "bad_value": 1, "garbage_bytes": 2}  # fmt: skip
     assert read_one(parser, good + b"\x00\x00") == "ok"  # a trailing line glitch: counted
     assert parser.dropped["garbage_bytes"] == 4
 
