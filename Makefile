@@ -7,7 +7,12 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := influxdb mosquitto
 TEST_APT_PACKAGES := victoria-metrics openssl prometheus systemd chromium chromium-driver ser2net
 
-.PHONY: install system-packages test-packages demo test bench lint clean
+.PHONY: install system-packages test-packages demo test check bench lint clean
+
+# Test workers: the suite mostly waits (servers, ptys, processes), so more workers than
+# cores. Each worker has its own ports, InfluxDB, databases and temporary directories.
+WORKERS ?= 4
+PYTEST := $(PY) -m pytest -q -n $(WORKERS) --dist worksteal
 
 install: system-packages $(STAMP)
 
@@ -41,8 +46,13 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/pvlog demo
 
+# The whole suite, as CI runs it: unit, integration on real ptys and servers, end to end.
 test: install test-packages
-	$(PY) -m pytest -q
+	$(PYTEST)
+
+# The daily loop, under a minute: lint, then the unit and integration tests.
+check: install test-packages lint
+	$(PYTEST) tests/unit tests/integration
 
 bench: install test-packages
 	$(PY) -m bench

@@ -27,7 +27,6 @@ from mcap.stream_reader import StreamReader
 
 from simulators.link import Link
 
-SETTLE_S = 0.2
 DAMAGED = (McapError, EOFError, struct.error, zstandard.ZstdError, ValueError, KeyError)
 
 
@@ -78,9 +77,7 @@ class AnswerReplay:
         await self.link.start()
         print(self.link.address, flush=True)
         if wait_listener:
-            while not self.link.listening and not self.stopping.is_set():  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(SETTLE_S)
+            await self.link.reader_settled(self.stopping)
         try:
             await self.stopping.wait()
         finally:

@@ -27,6 +27,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 MAX_PENDING = 1 << 20
+SETTLE_S = 0.2
+"""A reader whose opening the link cannot see end (one that does not flush the port's
+input, as pyserial does when it opens it) gets this long to configure the port."""
+FLUSH_WAIT_S = 2.0
+"""How long a pty link waits for a new reader's flush before settling for ``SETTLE_S``."""
 DRAIN_STALL_S = 10.0
 """A reader that takes nothing for this long is gone or stuck: a replay stops waiting
 for it (a paused pvlog resumes within a commit's time)."""
@@ -63,6 +68,14 @@ class Link(abc.ABC):
     def unread(self) -> int:
         """Bytes sent that the reader has not taken yet, as far as the link can see."""
         return self.backlog()
+
+    async def reader_settled(self, stopping: asyncio.Event) -> None:
+        """Wait for a reader to open the port and finish opening it: what is sent before
+        then may be thrown away by the reader's own opening (pyserial flushes the input
+        when it opens a port). By default: listening, then ``SETTLE_S``."""
+        while not self.listening and not stopping.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)  # the link learns of a reader by polling, too
+        await asyncio.sleep(SETTLE_S)
 
     async def drained(self, stall_s: float = DRAIN_STALL_S) -> None:
         """Wait until the reader has taken everything sent, or has taken nothing for
@@ -105,6 +118,9 @@ class PtyLink(Link):
         self._plugs = 0
         """Counts plug-ins: a watcher cancelled by ``unplug`` knows its pty is gone."""
         self.plugged = False
+        self.flushed = asyncio.Event()
+        """The reader flushed its input since it opened the port (the master in packet
+        mode hears of it): it has finished opening, and keeps what is sent from now on."""
 
     @property
     def address(self) -> str:
@@ -119,6 +135,7 @@ class PtyLink(Link):
         tty.setraw(slave)
         self._path = os.ttyname(slave)
         os.close(slave)  # the slave path lives as long as the master is open
+        fcntl.ioctl(master, termios.TIOCPKT, struct.pack("i", 1))
         os.set_blocking(master, False)
         self._master = master
         self._plugs += 1
@@ -163,13 +180,34 @@ class PtyLink(Link):
                 if exc.errno != errno.EIO:
                     raise
                 self._listening = False
+                self.flushed.clear()
                 self._pending.clear()
                 await asyncio.sleep(0.02)
                 continue
+            self._listening = True  # a packet: it has the port open
+            if data[0] != termios.TIOCPKT_DATA:  # a control packet: the reader's doing
+                if data[0] & termios.TIOCPKT_FLUSHREAD:
+                    self.flushed.set()
+                continue
+            data = data[1:]
             self.rx_bytes += len(data)
-            self._listening = True  # it wrote: it has the port open
             if self.on_receive is not None:
                 self.on_receive(data)
+
+    async def reader_settled(self, stopping: asyncio.Event) -> None:
+        """A reader that flushes its input on opening (pyserial, so pvlog) is settled
+        once it has, however long a loaded machine takes it; one that never flushes
+        gets ``SETTLE_S`` once ``FLUSH_WAIT_S`` has passed."""
+        while not self.listening and not stopping.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        waits = [asyncio.ensure_future(e.wait()) for e in (self.flushed, stopping)]
+        done, pending = await asyncio.wait(
+            waits, timeout=FLUSH_WAIT_S, return_when=asyncio.FIRST_COMPLETED
+        )
+        for wait in pending:
+            wait.cancel()
+        if not done:
+            await asyncio.sleep(SETTLE_S)
 
     def send(self, data: bytes) -> bool:
         if self._master is None or not self._listening:
@@ -301,14 +339,34 @@ class TcpLink(Link):
     def backlog(self) -> int:
         return 0 if self._writer is None else self._writer.transport.get_write_buffer_size()
 
+    def unread(self) -> int:
+        """The transport's buffer and what the kernel holds unacknowledged (SIOCOUTQ)."""
+        if self._writer is None:
+            return 0
+        waiting = 0
+        sock = self._writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+                waiting = struct.unpack("i", raw)[0]
+        return self.backlog() + waiting
+
     def unplug(self) -> None:
+        """A yanked cable: what is on its way is lost (a reset, not a goodbye)."""
         if self._writer is not None:
             self._writer.transport.abort()
             self._writer = None
+        self._close_server()
+
+    def close(self) -> None:
+        """The device switched off: what was sent still reaches the reader, then EOF."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._close_server()
+
+    def _close_server(self) -> None:
         if self._server is not None:
             self._server.close()
             self._server = None
         self.plugged = False
-
-    def close(self) -> None:
-        self.unplug()

@@ -30,7 +30,6 @@ from mcap.writer import MCAP0_MAGIC
 from simulators.answers import AnswerReplay, exchanges, has_writes
 from simulators.link import Link, PtyLink, TcpLink
 
-SETTLE_S = 0.2
 SPIN_NS = 2_000_000
 MAX_BACKLOG = 1 << 16
 """Bytes a replay lets wait for the reader before it waits too: whatever the rate, a
@@ -96,9 +95,7 @@ class Replay:
         await self.link.start()
         print(self.link.address, flush=True)
         if wait_listener:
-            while not self.link.listening and not self.stopping.is_set():  # noqa: ASYNC110
-                await asyncio.sleep(0.01)  # the link learns of a reader by polling, too
-            await asyncio.sleep(SETTLE_S)
+            await self.link.reader_settled(self.stopping)
         total = len(self.chunks)
         try:
             while not self.stopping.is_set():

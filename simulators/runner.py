@@ -32,9 +32,6 @@ from simulators.link import Link
 log = logging.getLogger(__name__)
 
 TICK_S = 0.005
-LINGER_S = 0.1
-SETTLE_S = 0.2
-"""After a reader opens the port, wait this long before sending (it is still configuring it)."""
 
 
 class _Settings(Protocol):
@@ -97,9 +94,7 @@ class Simulator:
         if on_ready is not None:
             on_ready(self)
         if self.wait_listener:
-            while not self.link.listening and not self.stopping.is_set():  # noqa: ASYNC110
-                await asyncio.sleep(0.01)  # the link learns of a reader by polling, too
-            await asyncio.sleep(SETTLE_S)
+            await self.link.reader_settled(self.stopping)
         self._wall0 = time.time_ns()
         start = loop.time()
         self._take(self.device.reboot(self.device.clock_us0))
@@ -111,7 +106,7 @@ class Simulator:
                     break
                 while self.sim_s + dt <= now:
                     self.sim_s += dt
-                    if loop.time() < self.stall_until:
+                    if self.sim_s <= self.stall_until:
                         self.device.idle(dt)
                     else:
                         self._take(self.device.step())
@@ -120,8 +115,9 @@ class Simulator:
         finally:
             self._send()
             # Like a UART, the last bytes sent are on the wire before the device goes
-            # off: give the reader time to take them before the pty closes.
-            await asyncio.sleep(LINGER_S)
+            # off: closing a pty discards what its reader has not taken, so wait until
+            # it has (however late a loaded machine lets it read), not a fixed time.
+            await self.link.drained()
             if control is not None:
                 control.close()
                 with contextlib.suppress(FileNotFoundError):
@@ -191,8 +187,9 @@ class Simulator:
             self.device.faults = self.device.faults.updated(changes)
             return {"ok": True}
         if cmd == "stall":
-            loop = asyncio.get_running_loop()
-            self.stall_until = loop.time() + float(msg["seconds"])
+            # In the device's own time: however late a loaded machine runs this loop,
+            # the device is silent for exactly that long of its time.
+            self.stall_until = self.sim_s + float(msg["seconds"])
             return {"ok": True}
         if cmd == "unplug":
             self.link.unplug()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -12,10 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from daemon.influx.server import PrivateInfluxd, influxd_path
 from daemon.influx.v1 import InfluxV1
 from tests.support.mosquitto import MOSQUITTO, PrivateMosquitto
+from tests.support.ports import free_port
+
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+"""This pytest worker's name: in every name the workers' tests share (databases)."""
+
+settings.register_profile("pvlog", deadline=None, derandomize=True, print_blob=True)
+settings.register_profile("explore", deadline=None, max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "pvlog"))
+"""Property tests draw the same examples on every run (derandomize: the suite never fails
+by chance) and never time an example (a deadline measures a loaded machine, not pvlog).
+``HYPOTHESIS_PROFILE=explore`` draws new ones, ten times as many, to hunt for bugs."""
 
 _db_names = itertools.count()
 _figures: list[str] = []
@@ -32,7 +45,13 @@ def figure(request: pytest.FixtureRequest) -> Callable[[str], None]:
     return say
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    seed = getattr(config.option, "randomly_seed", None)
+    if seed is not None:  # printed even with -q: the order a failure came in, to rerun it
+        terminalreporter.write_line(
+            f"tests ran in random order, seed {seed}: --randomly-seed={seed} runs them in "
+            "that order again (-p no:randomly: in file order)"
+        )
     if _figures:
         terminalreporter.section("figures")
         for line in _figures:
@@ -44,7 +63,7 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateInfluxd
     """One InfluxDB for the session; each test writes to a database of its own."""
     if influxd_path() is None:
         pytest.fail("influxd is missing: `make test` installs Debian's influxdb package")
-    server = PrivateInfluxd(tmp_path_factory.mktemp("influxd"))
+    server = PrivateInfluxd(tmp_path_factory.mktemp("influxd"), ports=free_port)
     server.start()
     yield server
     server.cleanup()
@@ -53,7 +72,7 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateInfluxd
 @pytest.fixture
 def influx(influxd: PrivateInfluxd, request: pytest.FixtureRequest) -> InfluxV1:
     """A client for a fresh, not yet created, database named after the test."""
-    name = f"t{next(_db_names)}_{request.node.name[:40]}".replace("[", "_").replace("]", "_")
+    name = f"{WORKER}_t{next(_db_names)}_{request.node.name[:40]}"
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
     return InfluxV1(influxd.url, name)
 

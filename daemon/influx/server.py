@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -76,11 +77,15 @@ class PrivateInfluxd:
         port: int | None = None,
         *,
         https: tuple[Path, Path, Path] | None = None,
+        ports: Callable[[], int] | None = None,
     ) -> None:
-        """``https=(certificate, key, CA)``: serve HTTPS (InfluxDB's https-enabled)."""
+        """``https=(certificate, key, CA)``: serve HTTPS (InfluxDB's https-enabled).
+        ``ports``: where its ports come from (the tests hand out ports of their own)."""
         self._own_root = root is None
         self.root = root or Path(tempfile.mkdtemp(prefix="pvlog-influxd-"))
-        self.port = port or free_port()
+        ports = ports or free_port
+        self.port = port or ports()
+        self._rpc_port = ports()
         self.https = https
         self.url = f"{'https' if https else 'http'}://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -98,7 +103,9 @@ class PrivateInfluxd:
             else ""
         )
         conf.write_text(
-            _CONFIG.format(root=self.root, http_port=self.port, rpc_port=free_port(), https=https)
+            _CONFIG.format(
+                root=self.root, http_port=self.port, rpc_port=self._rpc_port, https=https
+            )
         )
         log = (self.root / "influxd.log").open("ab")
         self.proc = subprocess.Popen(  # noqa: S603

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import Histogram
 
-from daemon.backoff import backoff_s, first_of
+from daemon.backoff import backoff_s, first_of, jitter
 from daemon.influx.client import InfluxClient, InfluxUnavailable, Response
 from daemon.outbox.store import Batch, Outbox
 
@@ -39,6 +39,8 @@ LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10
 """A write of a few thousand lines to a local InfluxDB takes milliseconds; the long tail
 is a struggling server, up to ``influx.timeout_s``."""
 CYCLE_REQUESTS = 8
+JITTER_NAME = "influx writer"
+"""Names the writer's jitter source (``daemon.backoff.jitter``)."""
 
 
 class Outcome(enum.Enum):
@@ -88,6 +90,7 @@ class InfluxWriter:
         self._sent_uncleared: list[int] = []
         """Batches InfluxDB took whose delete failed: not sent again, deleted later."""
         self._backlog = False
+        self._jitter = jitter(JITTER_NAME)
 
     def hand_over(self, lines: list[str]) -> None:
         """Lines the outbox could not take: sent straight from memory, first thing."""
@@ -127,7 +130,7 @@ class InfluxWriter:
                 attempt = 0
             else:
                 self.retries += 1
-                delay = backoff_s(attempt)
+                delay = backoff_s(attempt, self._jitter)
                 attempt += 1
                 if deadline is not None:
                     delay = min(delay, max(0.0, deadline - loop.time()))

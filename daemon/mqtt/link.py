@@ -6,7 +6,7 @@ under ``daemon.backoff.supervise``, retrying on ``MQTT_FAILURES``.
 
 from __future__ import annotations
 
-import random
+import secrets
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +63,7 @@ def client(
     return aiomqtt.Client(
         host,
         port,
-        identifier=f"pvlog-{role}-{random.getrandbits(32):08x}",
+        identifier=f"pvlog-{role}-{secrets.token_hex(4)}",
         username=b.username,
         password=b.password,
         tls_context=ssl.create_default_context(cafile=b.ca_file) if b.tls else None,

@@ -56,8 +56,12 @@ class Notifier:
         period = STATUS_EVERY_S
         if self.watchdog_s is not None:
             period = min(period, self.watchdog_s / 2)
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
-            await asyncio.sleep(period)
+            # On a fixed schedule: the time ``status()`` takes is not added to each wait.
+            due = max(due + period, loop.time())
+            await asyncio.sleep(due - loop.time())
             self._ping(STATUS=await status())
 
     def _ping(self, **fields: str) -> None:

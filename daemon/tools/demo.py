@@ -7,6 +7,7 @@ directory that is removed afterwards.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from daemon.influx.server import PrivateInfluxd
 from daemon.influx.v1 import InfluxV1
@@ -84,17 +86,27 @@ def run_demo(seconds: float = 20.0) -> int:
             print(f"simulated PVS inflation device on {sim.stdout.readline().decode().strip()}")
             daemon = subprocess.Popen(_pvlog("run", "-c", str(cfg)), stderr=subprocess.PIPE)  # noqa: S603
             procs.append(daemon)
+            truth = root / "truth.jsonl"
+            if not _wait_delivered(truth, daemon, timeout_s=60):
+                _, err = daemon.communicate(timeout=60)
+                print(err.decode(errors="replace"), file=sys.stderr)
+                print("pvlog run never read the device", file=sys.stderr)
+                return 1
             print(f"recording for {seconds:.0f} s (clinical profile: ramp, hold, quick release)...")
             time.sleep(seconds)
+            # The device goes off first (its last bytes are read), then pvlog stops: all
+            # the device sent is recorded, which the last line checks.
+            sim.send_signal(signal.SIGTERM)
+            sim.wait(60)
             daemon.send_signal(signal.SIGTERM)
             _, err = daemon.communicate(timeout=60)
-            sim.send_signal(signal.SIGTERM)
-            sim.wait(10)
             if daemon.returncode != 0:
                 print(err.decode(errors="replace"), file=sys.stderr)
                 print(f"pvlog run exited with {daemon.returncode}", file=sys.stderr)
                 return 1
-            print(summary(InfluxV1(influxd.url, "pvlog")))
+            client = InfluxV1(influxd.url, "pvlog")
+            print(summary(client))
+            print(_checked(client, truth))
             return 0
     finally:
         for p in procs:
@@ -102,6 +114,35 @@ def run_demo(seconds: float = 20.0) -> int:
                 p.kill()
                 p.wait()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _delivered(truth: Path) -> list[dict[str, Any]]:
+    """The valid samples the simulated device sent while pvlog had its port open."""
+    if not truth.exists():
+        return []
+    with truth.open() as f:
+        rows = [json.loads(line) for line in f if line.endswith("\n")]
+    return [t for t in rows if t["kind"] == "sample" and t["valid"] and t["delivered"]]
+
+
+def _wait_delivered(truth: Path, daemon: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    """Wait until pvlog reads the device: the demo records for its seconds from then on,
+    however long a busy machine takes to start pvlog."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and daemon.poll() is None:
+        if _delivered(truth):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _checked(client: InfluxV1, truth: Path) -> str:
+    """The check a bench engineer makes of a logger: all the device sent, recorded."""
+    sent = len(_delivered(truth))
+    res = client.query("SELECT count(seq) FROM pv_sample")
+    series = res["results"][0].get("series", [])
+    recorded = series[0]["values"][0][1] if series else 0
+    return f"the device sent {sent} valid samples; {recorded} recorded, {sent - recorded} lost"
 
 
 def summary(client: InfluxV1) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from daemon.influx.server import PrivateInfluxd, free_port
+from daemon.influx.server import PrivateInfluxd
 from daemon.influx.v1 import InfluxV1
 from daemon.outbox.store import FOOTPRINT_MARGIN
 from daemon.recordings import writer as recording
@@ -35,6 +35,7 @@ from tests.support.helpers import (
     write_config,
 )
 from tests.support.mosquitto import PrivateMosquitto
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -181,7 +182,7 @@ def test_the_outbox_quota_evicts_the_oldest_and_says_so(
     cfg = write_config(short_tmp, f"http://127.0.0.1:{port}", "quota", {"bench1": str(sim.link)})
     cfg.write_text(cfg.read_text().replace("[outbox]", '[outbox]\nmax_bytes = "64KiB"'))
     daemon = DaemonProcess(cfg)
-    server = PrivateInfluxd(short_tmp / "influxd", port=port)
+    server = PrivateInfluxd(short_tmp / "influxd", port=port, ports=free_port)
     try:
         sim.wait_listening()
         wait_for(lambda: "the oldest" in daemon.log(), 20, "the eviction to be logged")
@@ -264,7 +265,7 @@ def test_the_outbox_files_stay_within_max_bytes_plus_a_mebibyte(
     configure(cfg, max_bytes="1MiB")
     path = short_tmp / "outbox.sqlite"
     daemon = DaemonProcess(cfg)
-    server = PrivateInfluxd(short_tmp / "influxd", port=port)
+    server = PrivateInfluxd(short_tmp / "influxd", port=port, ports=free_port)
     footprint = Footprint(path)
     try:
         sim.wait_listening()
@@ -330,7 +331,7 @@ def test_what_neither_disk_nor_influxdb_takes_at_stop_is_counted_then_and_next_s
     lines go out on that next start, and what is missing is exactly the newest."""
     drain_s = 2.0
     port = free_port()
-    server = PrivateInfluxd(short_tmp / "influxd", port=port)
+    server = PrivateInfluxd(short_tmp / "influxd", port=port, ports=free_port)
     with tmpfs(short_tmp / "box", "1m") as box:
         sim = SimProcess(short_tmp, "pvs0", "--rate", "200", "--seed", "64")
         cfg = write_config(short_tmp, f"http://127.0.0.1:{port}", "lost", {"bench1": str(sim.link)})

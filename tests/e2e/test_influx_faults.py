@@ -1,4 +1,4 @@
-"""InfluxDB away for twenty seconds, and InfluxDB misbehaving (500s, hanging, answering late):
+"""InfluxDB away for twelve seconds, and InfluxDB misbehaving (500s, hanging, answering late):
 nothing lost, nothing doubled, retries paced by a capped, jittered backoff, and the
 backlog drained in order and fast."""
 
@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon.influx.server import PrivateInfluxd, free_port
+from daemon.backoff import JITTER_SEED_ENV, backoff_s, jitter, step_s
+from daemon.influx.server import PrivateInfluxd
 from daemon.influx.v1 import InfluxV1
+from daemon.influx.writer import JITTER_NAME
 from tests.support.helpers import (
     DaemonProcess,
     SimProcess,
@@ -23,14 +25,17 @@ from tests.support.helpers import (
     wait_for,
     write_config,
 )
-from tests.support.influx_proxy import InfluxProxy
+from tests.support.influx_proxy import InfluxProxy, Seen
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
-OUTAGE_S = 20
-"""Long enough for the backoff to reach its cap and the outbox to hold thousands of lines
-(200 batches); the ten-minute outage at 5,000 samples/s is `make bench`'s (bench_outage_memory)."""
+OUTAGE_S = 12
+"""Long enough for the writer's backoff to reach its 5 s cap (its waits add up to at most
+6.2 s before it does) and for the outbox to hold thousands of lines; the ten-minute outage
+at 5,000 samples/s is `make bench`'s (bench_outage_memory)."""
 RATE_HZ = 200
+JITTER_SEED = "82"
 
 
 def outbox_lines(path: Path) -> int:
@@ -42,11 +47,26 @@ def sample_seqs(body: bytes) -> list[int]:
     return [int(m) for m in re.findall(rb"^pv_sample,.*?seq=(\d+)i", body, flags=re.M)]
 
 
-def test_influxdb_away_twenty_seconds_loses_nothing_and_drains_in_order(
+def writer_failures_before(seen: list[Seen], first: Seen) -> int:
+    """How many retries the writer made before ``first`` (each drew a wait): a write that
+    begins with a line sent before is the retry of one that failed (a loaded machine can
+    make even a healthy write miss its timeout)."""
+    sent: set[bytes] = set()
+    retries = 0
+    for write in seen:
+        if write is first:
+            return retries
+        head = write.body.split(b"\n", 1)[0]
+        retries += head in sent
+        sent.update(write.body.split(b"\n"))
+    raise AssertionError("not a write the proxy saw")
+
+
+def test_influxdb_away_loses_nothing_and_drains_in_order(
     short_tmp: Path, figure: Callable[[str], None]
 ) -> None:
     port = free_port()
-    server = PrivateInfluxd(short_tmp / "influxd", port=port)
+    server = PrivateInfluxd(short_tmp / "influxd", port=port, ports=free_port)
     server.start()
     with InfluxProxy(port) as proxy:
         sim = SimProcess(short_tmp, "pvs0", "--rate", str(RATE_HZ), "--seed", "81")
@@ -99,7 +119,7 @@ def test_500s_hangs_and_slow_answers_are_retried_paced_and_never_doubled(
         sim = SimProcess(short_tmp, "pvs0", "--rate", "100", "--seed", "82")
         cfg = write_config(short_tmp, proxy.url, influx.database, {"bench1": str(sim.link)})
         cfg.write_text(cfg.read_text().replace("timeout_s = 5", "timeout_s = 1"))
-        daemon = DaemonProcess(cfg)
+        daemon = DaemonProcess(cfg, env={JITTER_SEED_ENV: JITTER_SEED})
         try:
             sim.wait_listening()
             time.sleep(1.5)
@@ -117,11 +137,28 @@ def test_500s_hangs_and_slow_answers_are_retried_paced_and_never_doubled(
     with sqlite3.connect(short_tmp / "outbox.sqlite") as db:
         assert db.execute("SELECT count(*) FROM dead_letter").fetchone() == (0,)
 
+    # Pacing: with the daemon's jitter seeded, the test knows every wait its writer draws.
+    # A try follows a 500 only after its own wait: the waits grow with each attempt, a
+    # tenth of the step at least (no tight loop), never more than the step (capped).
     errors = proxy.writes("error500")
     gaps = [b.at - a.at for a, b in itertools.pairwise(errors)]
-    figure(f"500s: {len(errors)} tries in 5 s, gaps {[round(g, 2) for g in gaps]}")
-    assert 2 <= len(errors) <= 15, "retried, and not in a tight loop"
-    assert min(gaps) >= 0.02 and max(gaps) >= 0.5, "backoff grows from 20 ms"
+    draws = writer_failures_before(proxy.seen, errors[0])
+    rng = jitter(JITTER_NAME, JITTER_SEED)
+    for _ in range(draws):
+        rng.random()
+    waits = [backoff_s(attempt, rng) for attempt in range(len(gaps))]
+    figure(
+        f"500s: {len(errors)} tries in 5 s, gaps {[round(g, 2) for g in gaps]}, "
+        f"each after its drawn wait {[round(w, 2) for w in waits]}"
+    )
+    assert len(errors) >= 2, "retried"
+    for attempt, (gap, wait) in enumerate(zip(gaps, waits, strict=True)):
+        assert step_s(attempt) / 10 <= wait <= step_s(attempt)
+        assert gap >= wait - 0.001, (
+            f"try {attempt + 1} came {gap:.3f} s after a 500, not {wait:.3f}"
+        )
+    phase_s = phases["hang"] - phases["error500"]
+    assert len(errors) <= 1 + sum(1 for t in itertools.accumulate(waits) if t <= phase_s)
     hangs = proxy.writes("hang")
     figure(f"hang: {len(hangs)} tries in 5 s (1 s timeout each)")
     assert 1 <= len(hangs) <= 5

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import signal
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -130,13 +132,13 @@ async def test_live_batches_events_status_and_a_broker_restart(
             seen[seq] = seen.get(seq, 0) + 1
     assert set(seen.values()) == {1}, "no sample twice"
     # About ten batches a second (100 ms), never one message per sample (100/s here) nor
-    # one a second: bounds a loaded machine's late timers stay well within.
-    per_batch = sum(len(b["seq"]) for _, b in batches) / len(batches)
+    # one a second. Medians: a loaded machine may hold one timer late, not the schedule.
+    per_batch = statistics.median(len(b["seq"]) for _, b in batches)
     before = [t for t, _ in batches if t < restarted]
-    per_s = len(before) / (before[-1] - before[0])
-    figure(f"live: {per_s:.1f} batches/s, {per_batch:.1f} samples each (100 Hz device)")
+    gap = statistics.median(b - a for a, b in itertools.pairwise(before))
+    figure(f"live: a batch every {gap * 1000:.0f} ms, {per_batch:.0f} samples each (100 Hz)")
     assert 3 <= per_batch <= 40, per_batch
-    assert 4 <= per_s <= 25, per_s
+    assert 0.04 <= gap <= 0.25, gap
     assert any(t > restarted + 1.5 for t, _ in batches), "publishing resumed after the restart"
     # Live is best effort: what it may miss is only around the broker's outage (down
     # 1 s, then the daemon's reconnect backoff, capped at 5 s, and a loaded machine's
@@ -152,7 +154,11 @@ async def test_live_batches_events_status_and_a_broker_restart(
     assert statuses[0]["state"] in ("starting", "online")
     assert any(s["state"] == "online" and s["samples"] > 0 for s in statuses)
     assert after_restart["state"] == "online"
-    assert 70 <= after_restart["rate_hz"] <= 130  # the 100 Hz device, by the host's clock
+    assert after_restart["rate_hz"] > 0
+    # The 100 Hz device, by the host's clock over each status's second: the median of
+    # them (one second a loaded machine reads late is not the device's rate).
+    rates = [s["rate_hz"] for s in statuses if s["state"] == "online" and s["rate_hz"]]
+    assert 80 <= statistics.median(rates) <= 120, rates
     assert status["state"] == "offline"  # said by the daemon itself on SIGTERM
     assert status["port"] == str(sim.link)
 
@@ -176,7 +182,7 @@ async def test_the_will_marks_a_killed_daemon_offline(
 
 
 def test_no_broker_never_stops_the_recording(short_tmp: Path, influx: InfluxV1) -> None:
-    from daemon.influx.server import free_port
+    from tests.support.ports import free_port
 
     sim = SimProcess(short_tmp, "pvs0", "--rate", "100", "--seed", "5")
     url = f"mqtt://127.0.0.1:{free_port()}"  # nobody listens there

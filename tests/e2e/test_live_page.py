@@ -19,10 +19,10 @@ import pytest
 from PIL import Image
 from selenium.webdriver.common.by import By
 
-from daemon.influx.server import free_port
 from daemon.influx.v1 import InfluxV1
 from tests.support.browser import WIDTH, browser, console_errors
 from tests.support.helpers import REPO, DaemonProcess, SimProcess, wait_for, write_config
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

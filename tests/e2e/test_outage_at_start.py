@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon.influx.server import PrivateInfluxd, free_port
+from daemon.influx.server import PrivateInfluxd
 from daemon.influx.v1 import InfluxV1
 from tests.support.helpers import DaemonProcess, SimProcess, query_samples, wait_for, write_config
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +22,7 @@ def test_outbox_fills_while_influxdb_is_down_and_drains_when_it_comes(short_tmp:
     sim = SimProcess(short_tmp, "pvs0", "--rate", "100", "--seed", "3")
     cfg = write_config(short_tmp, url, "late", {"inflator1": str(sim.link)})
     daemon = DaemonProcess(cfg)
-    server = PrivateInfluxd(short_tmp / "influxd", port=port)
+    server = PrivateInfluxd(short_tmp / "influxd", port=port, ports=free_port)
     try:
         sim.wait_listening()
         time.sleep(3)

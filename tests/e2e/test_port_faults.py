@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from daemon.influx.server import free_port
+from daemon.acquisition.device import REOPEN_CAP_S
 from daemon.influx.v1 import InfluxV1
 from tests.e2e.test_live_mqtt import retained_status
 from tests.support.helpers import DaemonProcess, SimProcess, finish, query_samples, write_config
 from tests.support.mosquitto import PrivateMosquitto
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -94,7 +95,8 @@ def test_unplug_replug_and_stall(
     assert {"port_lost", "port_restored", "stalled", "resumed"} <= set(events)
     resumed_after_s = (events["port_restored"]["time"] - back_ns) / 1e9
     figure(f"{link}: reading again {resumed_after_s:.2f} s after the port came back")
-    assert resumed_after_s < 1.0
+    # Retries are capped at REOPEN_CAP_S; the second beyond it is a loaded machine's.
+    assert resumed_after_s < REOPEN_CAP_S + 1.0
     assert events["resumed"]["value"] == pytest.approx(3.0, abs=0.6)
 
     health = rows(
@@ -111,6 +113,8 @@ def test_unplug_replug_and_stall(
     # arrive): those last few are the only delivered samples allowed to be missing.
     in_flight = [s for s in truth if s not in set(got)]
     offsets_ms = [(truth[s]["host_ns"] - unplug_ns) / 1e6 for s in in_flight]
-    assert all(-300 < ms < 300 for ms in offsets_ms), offsets_ms  # around the yank
+    # Taken before the yank (after it, nothing is delivered), and not read yet: how far
+    # a loaded machine lets the reader fall behind (idle: within 50 ms).
+    assert all(-1500 < ms < 300 for ms in offsets_ms), offsets_ms
     figure(f"{link}: {len(got)} of {len(truth)} delivered samples recorded; "
            f"{len(in_flight)} were in flight when the cable went")  # fmt: skip

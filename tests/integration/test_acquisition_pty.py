@@ -43,7 +43,7 @@ async def test_samples_gaps_and_a_replugged_port(tmp_path: Path) -> None:
     )
     stop = asyncio.Event()
     task = asyncio.create_task(acq.run(stop))
-    await wait_until(lambda: link.listening)
+    await asyncio.wait_for(link.reader_settled(asyncio.Event()), 10)  # opened: it keeps all
     data = device_bytes(200)
     cut = data.index(b"$PVS,100,")
     skip = data.index(b"$PVS,103,")
@@ -63,7 +63,7 @@ async def test_samples_gaps_and_a_replugged_port(tmp_path: Path) -> None:
     link.link.unlink()  # as udev does: no other process's pty is found behind the old path
     await wait_until(lambda: any("code=port_lost" in x for x in lines))
     await link.replug()  # a new pty; the stable path is made again, pointing to it
-    await wait_until(lambda: link.listening, timeout=3)
+    await asyncio.wait_for(link.reader_settled(asyncio.Event()), 10)
     await wait_until(lambda: any("code=port_restored" in x for x in lines))
     link.send(device_bytes(10))
     await wait_until(lambda: acq.status.samples == 207)

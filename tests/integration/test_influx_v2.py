@@ -15,6 +15,7 @@ from daemon.influx.v1 import InfluxV1
 from daemon.influx.v2 import InfluxV2
 from tests.support.helpers import wait_for
 from tests.support.influx_proxy import InfluxProxy
+from tests.support.ports import free_port
 from tests.support.tls import make_ca
 from tests.support.victoria import PrivateVictoria
 
@@ -64,7 +65,9 @@ def test_https_trusts_only_the_configured_ca(tmp_path: Path) -> None:
 def test_influxdb_over_https_with_its_own_ca(tmp_path: Path) -> None:
     """The v1 API over InfluxDB's own https-enabled listener, trusting only the CA given."""
     ca, other = make_ca(tmp_path / "ca"), make_ca(tmp_path / "other")
-    with PrivateInfluxd(tmp_path / "influxd", https=(ca.cert, ca.key, ca.ca)) as server:
+    with PrivateInfluxd(
+        tmp_path / "influxd", https=(ca.cert, ca.key, ca.ca), ports=free_port
+    ) as server:
         assert server.url.startswith("https://")
         client = InfluxV1(server.url, "secure", ca_file=ca.ca)
         client.ensure_database()

@@ -16,12 +16,12 @@ import pytest
 from aiohttp import web
 
 from daemon.acquisition.status import DeviceStatus
-from daemon.influx.server import free_port
 from daemon.sessions.book import SessionBook
 from daemon.sessions.control import Command
 from daemon.web.feed import Feed
 from daemon.web.page import LivePage
 from daemon.web.view import BUCKET_NS, DeviceView
+from tests.support.ports import free_port
 from tests.unit.test_live_view import T0, chunk
 
 pytestmark = pytest.mark.integration

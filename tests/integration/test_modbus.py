@@ -16,7 +16,6 @@ import pytest
 
 from daemon.acquisition.device import Acquisition
 from daemon.config import DeviceConfig
-from daemon.influx.server import free_port
 from daemon.pipeline import Chunk, StampedSample
 from daemon.recordings.reader import read, recording_files
 from daemon.recordings.writer import DeviceRecording
@@ -27,6 +26,7 @@ from simulators.answers import AnswerReplay, exchanges
 from simulators.link import PtyLink
 from tests.support.helpers import REPO
 from tests.support.modbus_server import RATE_BAR_S
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 

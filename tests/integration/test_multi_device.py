@@ -20,7 +20,6 @@ from simulators.lbx_device import LbxDevice, LbxSettings
 from simulators.link import PtyLink
 from simulators.profiles import ProfilePlayer, segments
 from simulators.pvs_device import PvsDevice, PvsSettings
-from tests.integration.test_acquisition_pty import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -28,8 +27,7 @@ pytestmark = pytest.mark.integration
 async def test_one_device_in_trouble_never_delays_another(
     tmp_path: Path, figure: Callable[[str], None]
 ) -> None:
-    rng = random.Random(4)
-    pvs_link, lbx_link = PtyLink(str(tmp_path / "pvs")), PtyLink(str(tmp_path / "lbx"))
+    links = pvs_link, lbx_link = PtyLink(str(tmp_path / "pvs")), PtyLink(str(tmp_path / "lbx"))
     await pvs_link.start()
     await lbx_link.start()
     arrivals: dict[int, float] = {}
@@ -53,10 +51,18 @@ async def test_one_device_in_trouble_never_delays_another(
     ]
     stop = asyncio.Event()
     tasks = [asyncio.create_task(a.run(stop)) for a in acqs]
-    await wait_until(lambda: pvs_link.listening and lbx_link.listening)
-    pvs = PvsDevice(PvsSettings(rate_hz=100), ProfilePlayer(segments("clinical", rng)), rng)
-    box = LbxDevice(LbxSettings(rate_hz=1000), ProfilePlayer(segments("clinical", rng)), rng)
+    # Sent to only once each port is open: what comes while pvlog opens it is flushed.
+    never = asyncio.Event()
+    await asyncio.wait_for(asyncio.gather(*(k.reader_settled(never) for k in links)), 10)
+    # A seeded source of its own for each task: how the event loop interleaves the two
+    # never changes what either device sends.
+    pvs_rng, box_rng = random.Random(4), random.Random(5)
+    pvs = PvsDevice(PvsSettings(rate_hz=100), ProfilePlayer(segments("clinical", pvs_rng)), pvs_rng)
+    box = LbxDevice(
+        LbxSettings(rate_hz=1000), ProfilePlayer(segments("clinical", box_rng)), box_rng
+    )
     sent: dict[int, float] = {}
+    phases: dict[str, tuple[float, float]] = {}
 
     async def inflator() -> None:
         while not stop.is_set():
@@ -69,17 +75,21 @@ async def test_one_device_in_trouble_never_delays_another(
         for _ in range(150):  # 1.5 s of normal frames (a heartbeat says uptime 1 s)
             lbx_link.send(b"".join(e.data for _ in range(10) for e in box.step()))
             await asyncio.sleep(0.01)
+        began = time.monotonic()
         for _ in range(50):  # line noise: 2 MB in 1 s
-            lbx_link.send(b"".join(junk(rng, binary=True) for _ in range(2000)))
+            lbx_link.send(b"".join(junk(box_rng, binary=True) for _ in range(2000)))
             await asyncio.sleep(0.02)
+        phases["flood"] = (began, began := time.monotonic())
         await asyncio.sleep(1.0)  # stalled
+        phases["stall"] = (began, began := time.monotonic())
         lbx_link.unplug()
         # As udev does, the device's link goes with it: a pty another process takes
         # meanwhile (a parallel test) may get the old number, and must not be opened.
         (tmp_path / "lbx").unlink()
         await asyncio.sleep(1.0)
+        phases["unplugged"] = (began, time.monotonic())
         await lbx_link.replug()
-        await wait_until(lambda: lbx_link.listening)
+        await asyncio.wait_for(lbx_link.reader_settled(never), 10)
         lbx_link.send(b"".join(e.data for e in box.reboot()))
         for _ in range(50):
             lbx_link.send(b"".join(e.data for _ in range(10) for e in box.step()))
@@ -102,10 +112,14 @@ async def test_one_device_in_trouble_never_delays_another(
         f"inflator latency p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
         f"p99 {p99 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms"
     )
-    # Held up by the box, the inflator would wait out the flood or the stall (seconds);
-    # a loaded machine's scheduler may hold one sample a while, not many.
-    assert p99 < 0.25, "the inflator's samples were held up by the box"
-    assert latencies[-1] < 1.0, "the inflator's samples were held up by the box"
+    # Held up by the box, the inflator's samples would wait out each of its troubles and
+    # arrive after it. They arrive during it: most of those sent in the first half of
+    # each one-second trouble, by its end (the latency itself is a figure, not a bound:
+    # a loaded machine's scheduler decides it).
+    for what, (began, ended) in phases.items():
+        early = [q for q, t in sent.items() if began <= t <= (began + ended) / 2]
+        on_time = [q for q in early if q in arrivals and arrivals[q] <= ended]
+        assert len(on_time) >= len(early) / 2 > 10, f"held up by the box's {what}"
     box_acq = acqs[1]
     assert box_acq.status.samples >= 1500  # decoded before the trouble and after the replug
     assert box_acq.parser.dropped["garbage_bytes"] > 1_000_000

@@ -27,7 +27,10 @@ class SimProcess:
     def __init__(
         self, tmp: Path, name: str = "pvs0", *args: str, model: str = "pvs", tcp: int = 0
     ) -> None:
-        """On a pty behind the symlink ``tmp/name``, or on TCP port ``tcp`` if given."""
+        """On a pty behind the symlink ``tmp/name``, or on TCP port ``tcp`` if given.
+        Seeded (``--seed 1`` unless ``args`` name one): a test never depends on luck."""
+        if "--seed" not in args:
+            args = (*args, "--seed", "1")
         self.dir = tmp
         self.link = tmp / name
         self.truth_path = tmp / f"{name}.truth.jsonl"

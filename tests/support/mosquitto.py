@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from daemon.influx.server import free_port
+from tests.support.ports import free_port
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"

@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from daemon.influx.server import free_port
+from tests.support.ports import free_port
 
 SER2NET = shutil.which("ser2net") or "/usr/sbin/ser2net"
 

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from daemon.influx.server import free_port
+from tests.support.ports import free_port
 
 VICTORIA = "/usr/bin/victoria-metrics"
 

@@ -89,7 +89,7 @@ def test_the_indexed_reader_finds_every_message_and_the_summary_adds_up(tmp_path
     assert sorted(m.sequence for _, _, m in messages) == list(range(1, 67))
     # Seeking by time uses the chunk and message indexes.
     with path.open("rb") as f:
-        late = list(make_reader(f).iter_messages(start_time=T0 + 41 * 500_000))
+        late = list(make_reader(f).iter_messages(starting_at=T0 + 41 * 500_000))
     assert [m.log_time for _, c, m in late if c.topic == "samples"] == [
         T0 + i * 500_000 for i in range(41, 61)
     ]

@@ -30,8 +30,17 @@ async def failing(runs: int, error: Exception) -> int:
             stop.set()
         raise error
 
+    # Waits of a millisecond or less; a connection counts as having worked only after a
+    # minute, so however slowly a loaded machine runs them, these runs are one run.
     supervisor = supervise(
-        connection, stop, what="thing", log=log, retry_on=(Flaky,), first_s=0.001, cap_s=0.01
+        connection,
+        stop,
+        what="thing",
+        log=log,
+        retry_on=(Flaky,),
+        first_s=0.0001,
+        cap_s=0.001,
+        healthy_s=60,
     )
     await asyncio.wait_for(supervisor, 5)
     return ran
@@ -79,3 +88,25 @@ async def test_first_of_cancels_only_what_it_made() -> None:
     done.set()
     assert await first_of(theirs, done.wait()) == [False, True]
     assert not theirs.cancelled(), "a future of the caller's is left as it is"
+
+
+async def test_a_connection_that_worked_makes_the_next_failure_a_new_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    stop = asyncio.Event()
+    ran = 0
+
+    async def connection() -> None:
+        nonlocal ran
+        ran += 1
+        await asyncio.sleep(0.02)  # at least as long as ``healthy_s``, however loaded
+        if ran == 3:
+            stop.set()
+        raise Flaky("lost")
+
+    supervisor = supervise(
+        connection, stop, what="thing", log=log, retry_on=(Flaky,), cap_s=0.001, healthy_s=0.01
+    )
+    await asyncio.wait_for(supervisor, 5)
+    assert len(caplog.records) == 3, "each failure after a working connection is said"
