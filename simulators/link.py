@@ -231,14 +231,15 @@ class PtyLink(Link):
     def unread(self) -> int:
         """The link's queue and what waits in the terminal for the reader (FIONREAD
         on the slave side, opened for the question only)."""
-        waiting = 0
-        with contextlib.suppress(OSError):
+        try:
             fd = os.open(self._path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
             try:
                 raw = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
-                waiting = struct.unpack("i", raw)[0]
             finally:
                 os.close(fd)
+            waiting = int(struct.unpack("i", raw)[0])
+        except OSError:
+            waiting = 1  # cannot tell: not drained (the reader's leaving ends the wait)
         return len(self._pending) + waiting
 
     def _queue(self, data: bytes) -> None:
