@@ -97,8 +97,9 @@ def test_unplug_replug_and_stall(
     assert {"port_lost", "port_restored", "stalled", "resumed"} <= set(events)
     resumed_after_s = (events["port_restored"]["time"] - back_ns) / 1e9
     figure(f"{link}: reading again {resumed_after_s:.2f} s after the port came back")
-    # Retries are capped at REOPEN_CAP_S; the second beyond it is a loaded machine's.
-    assert resumed_after_s < REOPEN_CAP_S + 1.0
+    # Retries are capped at REOPEN_CAP_S (idle: read again within 0.3 s); the rest of
+    # the bound is a loaded machine's (3 s seen beside a CPU hog and three other workers).
+    assert resumed_after_s < REOPEN_CAP_S + 10
     assert events["resumed"]["value"] == pytest.approx(5.0, abs=0.6)
 
     health = rows(
