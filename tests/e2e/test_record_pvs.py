@@ -129,7 +129,12 @@ def test_every_valid_sample_exactly_once(
         h[f"dropped_{k}"]
         for k in ("checksum", "no_checksum", "too_long", "truncated", "not_ascii", "bad_field")
     )
-    assert sentence_drops == Counter(t["why"] for t in corrupt if t["why"] != "dropped").total()
+    # A truncated sentence is told by the next one's start: if the device went off right
+    # after one (where the stop falls is the machine's timing), nothing ever ends it.
+    last = [t for t in sim.truth() if t["delivered"]][-1]
+    unended = last in corrupt and last["why"] == "truncated"
+    counted = Counter(t["why"] for t in corrupt if t["why"] != "dropped").total()
+    assert sentence_drops == counted - unended
 
     session = influx.query('SELECT "state" FROM pv_session')["results"][0]["series"][0]["values"]
     assert [s for _, s in session] == ["start", "stop"]
