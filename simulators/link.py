@@ -4,10 +4,13 @@ Like a real UART, a link sends whether or not anyone listens; bytes sent while n
 one has the port open are not delivered (``send`` says so, for the truth file).
 Every byte arriving from the reader is counted: pvlog must send none.
 
-The pty is put in raw mode at creation (no echo, no CR/LF translation), before
-any reader can open it. ``unplug`` closes it as a yanked USB adapter would; a
-replug makes a new pty, and the optional stable ``link`` path (a symlink, like
-``/dev/serial/by-id/...``) is re-pointed to it.
+The pty is put in raw mode at creation (no echo, no CR/LF translation), before any
+reader can open it, and its master in packet mode, so that it hears when the reader
+flushes its input: pyserial does as it opens a port, and what was sent before then is
+gone, so a reader counts as listening (what is sent is delivered) only from then on.
+``unplug`` closes it as a yanked USB adapter would, and removes the optional stable
+``link`` path (a symlink, like ``/dev/serial/by-id/...``) as udev does; a replug makes
+a new pty and the link again, pointing to it.
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ from pathlib import Path
 
 MAX_PENDING = 1 << 20
 SETTLE_S = 0.2
-"""A reader whose opening the link cannot see end (one that does not flush the port's
-input, as pyserial does when it opens it) gets this long to configure the port."""
+"""A reader whose opening the link cannot see end (a TCP client; pyserial discards what
+its socket holds when it opens one) gets this long to finish opening."""
 FLUSH_WAIT_S = 2.0
-"""How long a pty link waits for a new reader's flush before settling for ``SETTLE_S``."""
+"""How long a pty link waits for a new reader's flush before taking it as opened."""
 DRAIN_STALL_S = 10.0
 """A reader that takes nothing for this long is gone or stuck: a replay stops waiting
 for it (a paused pvlog resumes within a commit's time)."""
@@ -112,7 +115,8 @@ class PtyLink(Link):
         self.link = Path(link) if link else None
         self._master: int | None = None
         self._path = ""
-        self._listening = False
+        self._opened_at: float | None = None
+        """When the reader was first seen to have the port open (monotonic)."""
         self._pending = bytearray()
         self._watch: asyncio.Task[None] | None = None
         self._plugs = 0
@@ -128,7 +132,16 @@ class PtyLink(Link):
 
     @property
     def listening(self) -> bool:
-        return self._listening
+        """A reader has the port open and has finished opening it: it has flushed its
+        input (pyserial does, so pvlog), or has had ``FLUSH_WAIT_S`` to do so. Before
+        then what is sent is not delivered: the reader's opening may throw it away."""
+        if self._opened_at is None:
+            return False
+        return self.flushed.is_set() or time.monotonic() - self._opened_at >= FLUSH_WAIT_S
+
+    def _reader_open(self) -> None:
+        if self._opened_at is None:
+            self._opened_at = time.monotonic()
 
     async def start(self) -> None:
         master, slave = os.openpty()
@@ -163,7 +176,7 @@ class PtyLink(Link):
             try:
                 data = os.read(master, 65536)
             except BlockingIOError:
-                self._listening = True
+                self._reader_open()
                 readable.clear()
                 loop.add_reader(master, readable.set)
                 try:
@@ -179,12 +192,12 @@ class PtyLink(Link):
             except OSError as exc:
                 if exc.errno != errno.EIO:
                     raise
-                self._listening = False
+                self._opened_at = None
                 self.flushed.clear()
                 self._pending.clear()
                 await asyncio.sleep(0.02)
                 continue
-            self._listening = True  # a packet: it has the port open
+            self._reader_open()  # a packet: it has the port open
             if data[0] != termios.TIOCPKT_DATA:  # a control packet: the reader's doing
                 if data[0] & termios.TIOCPKT_FLUSHREAD:
                     self.flushed.set()
@@ -195,22 +208,13 @@ class PtyLink(Link):
                 self.on_receive(data)
 
     async def reader_settled(self, stopping: asyncio.Event) -> None:
-        """A reader that flushes its input on opening (pyserial, so pvlog) is settled
-        once it has, however long a loaded machine takes it; one that never flushes
-        gets ``SETTLE_S`` once ``FLUSH_WAIT_S`` has passed."""
+        """Listening, as this link means it (see ``listening``): however long a loaded
+        machine takes the reader to open the port, nothing sent is thrown away."""
         while not self.listening and not stopping.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
-        waits = [asyncio.ensure_future(e.wait()) for e in (self.flushed, stopping)]
-        done, pending = await asyncio.wait(
-            waits, timeout=FLUSH_WAIT_S, return_when=asyncio.FIRST_COMPLETED
-        )
-        for wait in pending:
-            wait.cancel()
-        if not done:
-            await asyncio.sleep(SETTLE_S)
 
     def send(self, data: bytes) -> bool:
-        if self._master is None or not self._listening:
+        if self._master is None or not self.listening:
             return False
         if self._pending:
             self._queue(data)
@@ -264,6 +268,13 @@ class PtyLink(Link):
             asyncio.get_running_loop().remove_writer(self._master)
 
     def unplug(self) -> None:
+        """The adapter yanked: its pty goes, and so does its stable path, as udev removes
+        a device's ``/dev/serial/by-id`` link (were it left, a reader retrying it could
+        open whatever pty another process makes next with the old number)."""
+        if self.link is not None:
+            with contextlib.suppress(FileNotFoundError):
+                if self.link.is_symlink():
+                    self.link.unlink()
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None
@@ -275,15 +286,12 @@ class PtyLink(Link):
             self._master = None
         self._plugs += 1
         self._pending.clear()
-        self._listening = False
+        self._opened_at = None
+        self.flushed.clear()
         self.plugged = False
 
     def close(self) -> None:
         self.unplug()
-        if self.link is not None:
-            with contextlib.suppress(FileNotFoundError):
-                if self.link.is_symlink():
-                    self.link.unlink()
 
 
 class TcpLink(Link):

@@ -58,9 +58,8 @@ async def test_samples_gaps_and_a_replugged_port(tmp_path: Path) -> None:
         if x.startswith("pv_sample")
     )
 
-    link.unplug()
-    assert link.link is not None
-    link.link.unlink()  # as udev does: no other process's pty is found behind the old path
+    link.unplug()  # its stable path goes with it, as udev removes it
+    assert link.link is not None and not link.link.exists()
     await wait_until(lambda: any("code=port_lost" in x for x in lines))
     await link.replug()  # a new pty; the stable path is made again, pointing to it
     await asyncio.wait_for(link.reader_settled(asyncio.Event()), 10)
