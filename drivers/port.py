@@ -281,7 +281,13 @@ class SerialPort:
             raise WriteRefused(f"refused to send {data!r} to {self.url}: not a declared request")
         if self._serial is None:
             raise PortError(f"{self.url} is not open")
-        self._serial.write(data)
+        try:
+            self._serial.write(data)
+        except (serial.SerialException, OSError) as exc:
+            # The port is going (a network serial server dropped us, a USB adapter went):
+            # the same loss a failed read is, whichever of the two notices first.
+            self._set_lost(f"write failed: {exc}")
+            raise PortError(f"cannot write to {self.url}: {exc}") from exc
         self.bytes_written += len(data)
 
     def _detach(self) -> None:

@@ -76,7 +76,7 @@ def test_a_burst_run_watched_live_in_chromium(
         # No device yet: its card says so (the port is missing, not a blank chart).
         wait_for(lambda: device("d.status.state") == "offline", 30, "the device offline")
         badge = driver.find_element(By.CSS_SELECTOR, "[data-device='box'] .state")
-        wait_for(lambda: badge.text == "offline (port_unavailable)", 10, "the badge")
+        wait_for(lambda: badge.text == "offline (port_unavailable)", 30, "the badge")
 
         # A session, started from the page before the run begins.
         driver.find_element(By.ID, "start-name").send_keys("page-run")
@@ -120,7 +120,7 @@ def test_a_burst_run_watched_live_in_chromium(
         assert frames >= 4 and longest_ms < 3000  # drawing, never frozen
 
         wait_for(lambda: device("d.inflations.some((r) => r.burst)"), 60, "the burst")
-        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "tr.burst"), 10, "the burst row")
+        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "tr.burst"), 30, "the burst row")
         row = driver.find_element(By.CSS_SELECTOR, "[data-device='box'] tr.burst")
         assert row.text.endswith("BURST") and "page-run" in row.text
         held, span_s = device("[d.t.length, d.t[d.t.length - 1] - d.t[0]]")

@@ -30,7 +30,7 @@ def rows(influx: InfluxV1, q: str) -> list[dict[str, Any]]:
     return [dict(zip(series[0]["columns"], v, strict=True)) for v in series[0]["values"]]
 
 
-def wait_status(url: str, state: str, timeout_s: float = 10) -> dict[str, Any]:
+def wait_status(url: str, state: str, timeout_s: float = 30) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         status = asyncio.run(retained_status(url, "bench1"))

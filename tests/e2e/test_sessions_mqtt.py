@@ -44,7 +44,7 @@ def test_sessions_start_and_stop_over_mqtt(
     daemon = DaemonProcess(cfg)
     try:
         sim.wait_listening()
-        wait_for(lambda: "session control: listening" in daemon.log(), 10, "the subscription")
+        wait_for(lambda: "session control: listening" in daemon.log(), 30, "the subscription")
         time.sleep(1)
         started = session(
             mosquitto.url, "start", "--name", "run42", "--tag", "operator=alice", "--tag", "lot=L7"

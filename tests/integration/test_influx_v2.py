@@ -38,7 +38,7 @@ def test_a_write_carries_the_token_and_lands(victoria: PrivateVictoria) -> None:
     assert resp.status == 204
     (seen,) = proxy.seen
     assert seen.headers["Authorization"] == "Token tkn"
-    wait_for(lambda: victoria.export("pv_sample_pressure_kpa"), 10, "the row to be searchable")
+    wait_for(lambda: victoria.export("pv_sample_pressure_kpa"), 30, "the row to be searchable")
     (series,) = victoria.export("pv_sample_pressure_kpa")
     assert series["metric"]["device"] == "d1"
     assert series["values"] == [101.325]

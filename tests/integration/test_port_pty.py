@@ -160,6 +160,36 @@ async def test_unplug_is_reported_and_replug_reopens(tmp_path: Path) -> None:
     link.close()
 
 
+async def test_a_write_to_a_dropped_connection_is_the_port_lost() -> None:
+    """A network serial server that drops pvlog: the next poll's write fails, and that is
+    the port lost (said once, by ``lost``), never an error of another kind."""
+    link = TcpLink("127.0.0.1", 0)
+    await link.start()
+    port = SerialPort(link.address, allowed_writes=frozenset({b"*R\r"}))
+    port.open()
+    port.start(lambda d, t: None)
+    for _ in range(250):
+        if link.listening:
+            break
+        await asyncio.sleep(0.02)
+    link.unplug()  # a reset, as a server that goes away sends
+
+    async def write_until_refused() -> str:
+        for _ in range(250):  # the first write after a reset may still be taken
+            try:
+                port.write(b"*R\r")
+            except PortError as exc:
+                return str(exc)
+            await asyncio.sleep(0.02)
+        return "every write taken"
+
+    assert (await write_until_refused()).startswith("cannot write to socket://")
+    assert port.lost is not None
+    why = await asyncio.wait_for(port.lost, 5)
+    assert why.startswith(("write failed", "read failed", "end of file"))
+    port.close()
+
+
 async def test_socket_url() -> None:
     link = TcpLink("127.0.0.1", 0)
     await link.start()

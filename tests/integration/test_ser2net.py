@@ -56,14 +56,14 @@ async def test_an_instrument_behind_ser2net_survives_the_server_restarting(
     stop = asyncio.Event()
     task = asyncio.create_task(acq.run(stop))
     try:
-        await until(lambda: len(taken.samples) >= 10, 15, "samples through ser2net")
+        await until(lambda: len(taken.samples) >= 10, 30, "samples through ser2net")
         await asyncio.to_thread(server.stop)  # the server restarts: the connection goes
-        await until(lambda: acq.status.port_outages == 1, 10, "the port lost")
+        await until(lambda: acq.status.port_outages == 1, 30, "the port lost")
         assert acq.status.state == "offline"
         before = len(taken.samples)
         await asyncio.sleep(0.5)
         await asyncio.to_thread(server.start)
-        await until(lambda: len(taken.samples) >= before + 10, 15, "samples after the restart")
+        await until(lambda: len(taken.samples) >= before + 10, 30, "samples after the restart")
         assert acq.status.state == "online"
         assert "port_lost" in events and "port_restored" in events
     finally:

@@ -58,7 +58,7 @@ class SimProcess:
     def control(self, **msg: Any) -> dict[str, Any]:
         return control_request(self.control_path, msg)
 
-    def wait_listening(self, timeout_s: float = 10) -> None:
+    def wait_listening(self, timeout_s: float = 30) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.control(cmd="status")["listening"]:

@@ -41,7 +41,7 @@ class Ser2net:
                 [SER2NET, "-n", "-u", "-c", str(self.config), "-P", str(self.config) + ".pid"],
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()
             try:
