@@ -52,10 +52,25 @@ def build_figure(reports: Sequence[DeviceReport], units: str = "atm") -> Figure:
     return fig
 
 
+PLOT_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+"""What a plot file may be, by its suffix: matplotlib draws all three, and a report filed
+as a PDF must be a PDF, not PNG bytes behind a .pdf name."""
+
+
+def plot_format(path: Path) -> str:
+    """The format ``path``'s suffix names; ValueError (one line) for any other."""
+    fmt = PLOT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"--plot {path}: name a .png, .svg or .pdf file")
+    return fmt
+
+
 def save_plot(reports: Sequence[DeviceReport], path: Path | IO[bytes], units: str = "atm") -> None:
+    """Draw ``reports`` into ``path``, in the format its suffix names (a stream: PNG)."""
+    fmt = plot_format(path) if isinstance(path, Path) else "png"
     fig = build_figure(reports, units)
     try:
-        fig.savefig(path, format="png")
+        fig.savefig(path, format=fmt)
     finally:
         plt.close(fig)
 

@@ -162,7 +162,11 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--device", help="only this device")
     p.add_argument("--threshold-atm", type=float, default=THRESHOLD_ATM)
     p.add_argument("--baseline-atm", type=float, default=BASELINE_ATM)
-    p.add_argument("--plot", type=Path, help="write a PNG: traces with inflations, and P-V")
+    p.add_argument(
+        "--plot",
+        type=Path,
+        help="write the traces with inflations, and P-V: PNG, SVG or PDF by the file's suffix",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per device")
     p.add_argument(
         "--units", choices=PRESSURE_UNITS, default="atm", help="pressure in the table and plot"
@@ -182,6 +186,13 @@ def main(argv: Sequence[str]) -> int:
             print(
                 "pvlog report: --plot needs matplotlib: pip install 'pvlog[plot]'", file=sys.stderr
             )
+            return 2
+        from daemon.reports.plot import plot_format
+
+        try:
+            plot_format(args.plot)  # refused before any reading, not after
+        except ValueError as exc:
+            print(f"pvlog report: {exc}", file=sys.stderr)
             return 2
     try:
         traces = _load(args)

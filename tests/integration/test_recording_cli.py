@@ -293,3 +293,18 @@ def test_a_directory_replays_as_one_stream(tmp_path: Path) -> None:
         os.close(port)
         replay.kill()
     assert bytes(got) == b"$PVS...\r\n" * 50
+
+
+def test_any_other_suffix_is_refused_in_one_line_before_anything_is_read(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "no-such.mcap"
+    done = subprocess.run(
+        pvlog_cmd("report", str(missing), "--plot", str(tmp_path / "report.jpg")),
+        capture_output=True, text=True, cwd=REPO, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"pvlog report: --plot {tmp_path / 'report.jpg'}: name a .png, .svg or .pdf file"
+    ]
+    assert not (tmp_path / "report.jpg").exists()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from daemon.reports.analysis import DeviceReport, Trace, analyse
-from daemon.reports.plot import build_figure
+from daemon.reports.plot import build_figure, save_plot
 from daemon.reports.text import as_json, table
 from drivers.units import KPA_PER_ATM
 from tests.unit.test_inflations import trace as inflation_trace
@@ -149,3 +151,14 @@ def test_a_compliance_run_reports_its_steps_and_marks_and_a_burst_its_margin() -
     head = table(analyse(burst), "atm", rated_burst_atm=14.0).splitlines()[0]
     peak = analyse(burst).inflations[0].peak_kpa / KPA_PER_ATM
     assert f"burst at {peak:.2f} atm (cycle 1), rated 14.00 atm: +" in head
+
+
+@pytest.mark.parametrize(
+    ("suffix", "magic"), [(".png", b"\x89PNG"), (".PDF", b"%PDF"), (".svg", b"<?xml")]
+)
+def test_a_plot_is_written_in_the_format_its_suffix_names(
+    tmp_path: Path, suffix: str, magic: bytes
+) -> None:
+    path = tmp_path / f"report{suffix}"
+    save_plot([_report(volume=True)], path)
+    assert path.read_bytes().startswith(magic)
