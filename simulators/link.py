@@ -30,9 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 MAX_PENDING = 1 << 20
-SETTLE_S = 0.2
-"""A reader whose opening the link cannot see end (a TCP client; pyserial discards what
-its socket holds when it opens one) gets this long to finish opening."""
+SETTLE_S = 0.5
+"""A TCP client counts as listening this long after it connected: pyserial discards what
+its socket holds as it opens one, and the link cannot see when that is done."""
 FLUSH_WAIT_S = 2.0
 """How long a pty link waits for a new reader's flush before taking it as opened."""
 DRAIN_STALL_S = 10.0
@@ -73,12 +73,11 @@ class Link(abc.ABC):
         return self.backlog()
 
     async def reader_settled(self, stopping: asyncio.Event) -> None:
-        """Wait for a reader to open the port and finish opening it: what is sent before
-        then may be thrown away by the reader's own opening (pyserial flushes the input
-        when it opens a port). By default: listening, then ``SETTLE_S``."""
+        """Wait for a reader to open the port and finish opening it (``listening``, as
+        each link means it): what is sent before then may be thrown away by the reader's
+        own opening (pyserial flushes the input when it opens a port)."""
         while not self.listening and not stopping.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.01)  # the link learns of a reader by polling, too
-        await asyncio.sleep(SETTLE_S)
 
     async def drained(self, stall_s: float = DRAIN_STALL_S) -> None:
         """Wait until the reader has taken everything sent, or has taken nothing for
@@ -207,12 +206,6 @@ class PtyLink(Link):
             if self.on_receive is not None:
                 self.on_receive(data)
 
-    async def reader_settled(self, stopping: asyncio.Event) -> None:
-        """Listening, as this link means it (see ``listening``): however long a loaded
-        machine takes the reader to open the port, nothing sent is thrown away."""
-        while not self.listening and not stopping.is_set():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-
     def send(self, data: bytes) -> bool:
         if self._master is None or not self.listening:
             return False
@@ -301,6 +294,7 @@ class TcpLink(Link):
         self.host, self.port = host, port
         self._server: asyncio.Server | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._connected_at = 0.0
         self.plugged = False
 
     @property
@@ -309,7 +303,10 @@ class TcpLink(Link):
 
     @property
     def listening(self) -> bool:
-        return self._writer is not None and not self._writer.is_closing()
+        """A client connected ``SETTLE_S`` ago or more, and still there: before then,
+        what is sent is not delivered (its opening may discard it)."""
+        connected = self._writer is not None and not self._writer.is_closing()
+        return connected and time.monotonic() - self._connected_at >= SETTLE_S
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._client, self.host, self.port)
@@ -318,10 +315,11 @@ class TcpLink(Link):
         self.plugged = True
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.listening:
+        if self._writer is not None and not self._writer.is_closing():
             writer.close()  # one reader at a time, like a serial port
             return
         self._writer = writer
+        self._connected_at = time.monotonic()
         try:
             while data := await reader.read(65536):
                 self.rx_bytes += len(data)
