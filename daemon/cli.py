@@ -130,7 +130,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         argv = [a for a in argv if a not in VERBOSE]
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
     if argv[:1] == ["replay"]:  # its own parser: `pvlog replay -h` shows its options
-        from simulators.replay import main as replay_main
+        from daemon.tools.replay import main as replay_main
 
         return replay_main(argv[1:])
     if argv[:1] == ["recording"]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import zstandard
@@ -30,7 +30,13 @@ from simulators.link import Link
 DAMAGED = (McapError, EOFError, struct.error, zstandard.ZstdError, ValueError, KeyError)
 
 
-def _messages(path: Path) -> Iterator[tuple[str, bytes]]:
+IoMessages = Callable[[Path], Iterator[tuple[str, int, bytes]]]
+"""A recording's ``raw`` and ``written`` messages: (topic, log time, bytes), in file order.
+``pvlog replay`` passes pvlog's own reader, which reads past a damaged chunk."""
+
+
+def io_messages(path: Path) -> Iterator[tuple[str, int, bytes]]:
+    """As far as the file reads as a stream: to its end, or to the first damage."""
     topics: dict[int, str] = {}
     with path.open("rb") as f, contextlib.suppress(*DAMAGED):
         for record in StreamReader(f, emit_chunks=False).records:
@@ -39,19 +45,19 @@ def _messages(path: Path) -> Iterator[tuple[str, bytes]]:
             elif isinstance(record, Message):
                 topic = topics.get(record.channel_id)
                 if topic in ("raw", "written"):
-                    yield topic, record.data
+                    yield topic, record.log_time, record.data
 
 
-def has_writes(path: Path) -> bool:
+def has_writes(path: Path, messages: IoMessages = io_messages) -> bool:
     """Whether pvlog asked the device (the recording has a ``written`` channel)."""
-    return any(topic == "written" for topic, _ in _messages(path))
+    return any(topic == "written" for topic, _, _ in messages(path))
 
 
-def exchanges(paths: list[Path]) -> list[tuple[bytes, bytes]]:
+def exchanges(paths: list[Path], messages: IoMessages = io_messages) -> list[tuple[bytes, bytes]]:
     """(request, the bytes read after it until the next request), in recording order."""
     out: list[tuple[bytes, bytearray]] = []
     for path in paths:
-        for topic, data in _messages(path):
+        for topic, _, data in messages(path):
             if topic == "written":
                 out.append((data, bytearray()))
             elif out:  # bytes before the first request were nobody's answer

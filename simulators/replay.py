@@ -13,21 +13,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import signal
-import struct
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import zstandard
-from mcap.exceptions import McapError
-from mcap.records import Channel, Message
-from mcap.stream_reader import StreamReader
 from mcap.writer import MCAP0_MAGIC
 
-from simulators.answers import AnswerReplay, exchanges, has_writes
+from simulators.answers import AnswerReplay, IoMessages, exchanges, has_writes, io_messages
 from simulators.link import Link, PtyLink, TcpLink
 
 SPIN_NS = 2_000_000
@@ -38,18 +32,11 @@ slow reader slows the replay down and no byte is dropped."""
 """After a reader opens the port, wait this long before sending (it is still configuring it)."""
 
 
-def raw_chunks(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(receive time ns, bytes) of every ``raw`` message, in file order, to the last chunk."""
-    raw_ids: set[int] = set()
-    # A file cut inside a record ends where its data does (struct.error: a field cut
-    # short), and a damaged one where the damage is (a chunk that does not decompress).
-    damaged = (McapError, EOFError, struct.error, zstandard.ZstdError, ValueError, KeyError)
-    with path.open("rb") as f, contextlib.suppress(*damaged):
-        for record in StreamReader(f, emit_chunks=False).records:
-            if isinstance(record, Channel) and record.topic == "raw":
-                raw_ids.add(record.id)
-            elif isinstance(record, Message) and record.channel_id in raw_ids:
-                yield record.log_time, record.data
+def raw_chunks(path: Path, messages: IoMessages = io_messages) -> Iterator[tuple[int, bytes]]:
+    """(receive time ns, bytes) of every ``raw`` message, in file order, as far as it reads."""
+    for topic, log_time, data in messages(path):
+        if topic == "raw":
+            yield log_time, data
 
 
 def _not_a_recording(path: Path) -> str | None:
@@ -166,10 +153,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=float, default=0.0, help="seconds into the recording")
     p.add_argument("--end", type=float, default=None, help="seconds into the recording")
     p.add_argument("--no-wait", action="store_true", help="do not wait for a reader")
+    p.add_argument(
+        "--allow-damaged",
+        action="store_true",
+        help="play a damaged recording, its damaged chunks left out (what was lost is said)",
+    )
     return p
 
 
-def main(argv: Sequence[str]) -> int:
+Accept = Callable[[list[Path], bool], bool]
+"""Whether to play these files (``--allow-damaged`` given or not): pvlog's check that
+none is damaged, said on stderr."""
+
+
+def main(
+    argv: Sequence[str], messages: IoMessages = io_messages, accept: Accept | None = None
+) -> int:
     args = build_parser().parse_args(argv)
     rate: float | None
     try:
@@ -188,11 +187,13 @@ def main(argv: Sequence[str]) -> int:
         if why is not None:
             print(f"pvlog replay: {f}: {why}", file=sys.stderr)
             return 1
-    if any(has_writes(f) for f in files):  # a polled device: it answers when asked
-        return _answer(files, _link(args), wait=not args.no_wait)
+    if accept is not None and not accept(files, args.allow_damaged):
+        return 1
+    if any(has_writes(f, messages) for f in files):  # a polled device: it answers when asked
+        return _answer(files, _link(args), messages, wait=not args.no_wait)
     # A directory: its recordings in name (= time) order, a session split over several
     # files played as one.
-    every = [c for f in files for c in raw_chunks(f)]
+    every = [c for f in files for c in raw_chunks(f, messages)]
     chunks = window(every, args.start, args.end)
     if not chunks:
         print(f"pvlog replay: {args.file}: no raw data in that window", file=sys.stderr)
@@ -224,10 +225,10 @@ def _link(args: argparse.Namespace) -> Link:
     return PtyLink(args.link)
 
 
-def _answer(files: list[Path], link: Link, *, wait: bool) -> int:
+def _answer(files: list[Path], link: Link, messages: IoMessages, *, wait: bool) -> int:
     """A polled device's recording: each request heard is answered as it was then
     (``simulators.answers``); pacing and windows do not apply, the asker sets the pace."""
-    replay = AnswerReplay(exchanges(files), link)
+    replay = AnswerReplay(exchanges(files, messages), link)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()

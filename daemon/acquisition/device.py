@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import cast
 
 from daemon.acquisition.polling import poll
-from daemon.acquisition.stamping import Stamper
+from daemon.acquisition.stamping import Stamper, identity_event
 from daemon.acquisition.status import DeviceStatus
 from daemon.backoff import first_of, supervise
 from daemon.config import DeviceConfig
@@ -92,6 +92,13 @@ class Acquisition:
     def event(self, code: str, detail: str, value: float | None) -> None:
         """A pvlog-side event for this device (port lost, outbox full...), stamped now."""
         self.emit(events_only(StampedEvent(time.time_ns(), code, detail, value)))
+
+    def identity_again(self) -> None:
+        """A session began: the device's last known identity, said again into it, so its
+        records (``pv_event``, its recording) name the device though it said so earlier."""
+        info = self.stamper.identity
+        if info is not None:
+            self.emit(events_only(identity_event(info, time.time_ns())))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read until ``stop``; a failure of this device never ends the task."""

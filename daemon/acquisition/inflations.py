@@ -31,6 +31,11 @@ The definitions, all on gauge pressure:
   has one whose end it never saw (``finish``, ``cut_end``): time to peak, hold and
   deflation are unknown, and its peak is the highest so far. Unknown is ``None``,
   never a number that looks measured.
+- **Gap**: samples further apart than the device's own spacing allows (more than
+  ``GAP_SPACINGS`` times its mean spacing so far, and at least ``GAP_MIN_S``: a port
+  lost, a stall, a daemon stopped and started) are data that ended and data that
+  began: what was under way is cut there (``cut_end``), and what is under way after
+  is ``cut_start``. Nothing is measured across a time nobody was recording.
 
 Sans-IO: times are the caller's nanoseconds, nothing here reads a clock.
 """
@@ -51,6 +56,11 @@ BURST_LOW = 0.2
 BURST_FALL_S = 0.5
 BURST_FALL_NO_VOLUME_S = 0.15
 BURST_VOLUME_KEPT = 0.9
+GAP_MIN_S = 2.0
+"""No gap is shorter: a receive-time-stamped device on a loaded PC can pause a second."""
+GAP_SPACINGS = 10
+"""A gap is longer than this many of the device's mean sample spacings (a device polled
+every 5 s is not in a gap between two polls)."""
 RISE_STEP_KPA = 0.005 * KPA_PER_ATM
 """Resolution of the record of the rise (time to peak is exact to one step of
 pressure, 5 ms on a 1 atm/s ramp); it keeps that record to a few thousand entries."""
@@ -125,6 +135,11 @@ class InflationDetector:
         self.cycles = 0
         self._last_low_ns: int | None = None
         self._open: _Open | None = None
+        self._prev_ns: int | None = None
+        """The last sample's time: the gap rule's reference."""
+        self._span_ns = 0
+        self._intervals = 0
+        """The spacings seen so far that were no gap: their sum and count."""
 
     @property
     def in_progress_since(self) -> int | None:
@@ -141,6 +156,10 @@ class InflationDetector:
         """
         if self._open is not None or not pressures_kpa or max(pressures_kpa) > self.threshold_kpa:
             return False
+        # Within GAP_MIN_S no spacing is a gap; before it, only the first can be.
+        if times_ns[-1] - times_ns[0] > GAP_MIN_S * 1e9 or self._gap(times_ns[0]):
+            return False
+        self._spaced(times_ns[0], times_ns[-1], len(times_ns))
         baseline = self.baseline_kpa
         for i in range(len(pressures_kpa) - 1, -1, -1):
             if pressures_kpa[i] <= baseline:
@@ -148,7 +167,36 @@ class InflationDetector:
                 break
         return True
 
+    def _gap(self, time_ns: int) -> bool:
+        """Whether the data broke off before ``time_ns``."""
+        prev = self._prev_ns
+        if prev is None or not self._intervals:  # the first spacing is the device's own
+            return False
+        return time_ns - prev > max(GAP_MIN_S * 1e9, GAP_SPACINGS * self._span_ns / self._intervals)
+
+    def _spaced(self, first_ns: int, last_ns: int, samples: int) -> None:
+        """``samples`` more, from ``first_ns`` to ``last_ns``, none after a gap: the same
+        sums whether they come one by one or as a chunk."""
+        if self._prev_ns is None:
+            self._span_ns += last_ns - first_ns
+            self._intervals += samples - 1
+        else:
+            self._span_ns += last_ns - self._prev_ns
+            self._intervals += samples
+        self._prev_ns = last_ns
+
     def add(self, time_ns: int, pressure_kpa: float, volume_ml: float | None) -> Inflation | None:
+        cut = None
+        prev = self._prev_ns
+        if prev is not None and self._gap(time_ns):
+            cut = self.finish(prev)
+            self._last_low_ns = None  # what comes after the gap did not start here
+            self._prev_ns = None  # nor is the gap a spacing of the device's
+        self._spaced(time_ns, time_ns, 1)
+        done = self._add(time_ns, pressure_kpa, volume_ml)
+        return cut if cut is not None else done
+
+    def _add(self, time_ns: int, pressure_kpa: float, volume_ml: float | None) -> Inflation | None:
         cur = self._open
         if cur is None:
             if pressure_kpa <= self.baseline_kpa:

@@ -92,11 +92,12 @@ class Stamper:
         )
 
 
-def identity_event(info: DeviceInfo) -> StampedEvent:
+def identity_event(info: DeviceInfo, time_ns: int | None = None) -> StampedEvent:
+    """``info`` as an event: when it was received, or ``time_ns`` (said again later)."""
     detail = f"model={info.model} serial={info.serial} firmware={info.firmware}"
     if info.extra.get("resolution"):
         detail += f" resolution={info.extra['resolution']}"
-    return StampedEvent(info.rx_time_ns, "identity", detail, None)
+    return StampedEvent(info.rx_time_ns if time_ns is None else time_ns, "identity", detail, None)
 
 
 def identity_of(detail: str) -> dict[str, str]:

@@ -23,20 +23,25 @@ HEALTH = "pvlog_health"
 Fields = Mapping[str, float | int | str | bool | None]
 
 
-def sample_lines(device: str, session: str, static_tags: Mapping[str, str]) -> SampleLines:
-    """The encoder of one device's ``pv_sample`` series (configured tags, device, session)."""
-    return SampleLines(series_prefix(SAMPLE, {**static_tags, "device": device, "session": session}))
+def sample_lines(
+    device: str, session: str, static_tags: Mapping[str, str], run: str = ""
+) -> SampleLines:
+    """The encoder of one device's ``pv_sample`` series (configured tags, device, session,
+    run: a recording made before runs had ids has none, and its lines no ``run`` tag)."""
+    tags = {**static_tags, "device": device, "session": session, "run": run}
+    return SampleLines(series_prefix(SAMPLE, tags))
 
 
-def event_line(device: str, session: str, event: StampedEvent) -> str:
-    prefix = series_prefix(EVENT, {"device": device, "session": session, "code": event.code})
+def event_line(device: str, session: str, event: StampedEvent, run: str = "") -> str:
+    tags = {"device": device, "session": session, "code": event.code, "run": run}
     value = None if event.value is None else float(event.value)
-    return encode_line(prefix, {"detail": event.detail, "value": value}, event.time_ns)
+    return encode_line(series_prefix(EVENT, tags), {"detail": event.detail, "value": value},
+                       event.time_ns)  # fmt: skip
 
 
-def inflation_line(device: str, session: str, inflation: Inflation) -> str:
+def inflation_line(device: str, session: str, inflation: Inflation, run: str = "") -> str:
     """A ``pv_inflation`` point, at the inflation's start."""
-    prefix = series_prefix(INFLATION, {"device": device, "session": session})
+    prefix = series_prefix(INFLATION, {"device": device, "session": session, "run": run})
     return encode_line(prefix, inflation_fields(inflation), inflation.start_ns)
 
 
@@ -53,9 +58,9 @@ def session_fields(
     }
 
 
-def session_line(session: str, fields: Fields, time_ns: int) -> str:
+def session_line(session: str, fields: Fields, time_ns: int, run: str = "") -> str:
     """A ``pv_session`` point: ``state`` start or stop, with the session's metadata."""
-    return encode_line(series_prefix(SESSION, {"session": session}), fields, time_ns)
+    return encode_line(series_prefix(SESSION, {"session": session, "run": run}), fields, time_ns)
 
 
 def device_health_line(device: str, counts: Fields, time_ns: int, host: str) -> str:

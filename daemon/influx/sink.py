@@ -34,11 +34,11 @@ class InfluxSink:
         self._samples: SampleLines | None = None
 
     def take(self, chunk: Chunk) -> None:
-        name = self._session.name
+        name, run = self._session.name, self._session.run
         encoder = self._samples
         if encoder is None or name != self._name:
             self._name = name
-            encoder = self._samples = schema.sample_lines(self.device, name, self._static_tags)
+            encoder = self._samples = schema.sample_lines(self.device, name, self._static_tags, run)
         samples = chunk.samples
         lines = (
             encoder.encode_columns(samples.time_ns, samples.seq, samples.flags,
@@ -47,8 +47,8 @@ class InfluxSink:
             else []
         )  # fmt: skip
         if chunk.events:
-            lines += [schema.event_line(self.device, name, e) for e in chunk.events]
+            lines += [schema.event_line(self.device, name, e, run) for e in chunk.events]
         if chunk.inflations:
-            lines += [schema.inflation_line(self.device, name, i) for i in chunk.inflations]
+            lines += [schema.inflation_line(self.device, name, i, run) for i in chunk.inflations]
         if lines:
             self._out(lines)

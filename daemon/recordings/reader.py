@@ -1,10 +1,10 @@
-"""Reading recordings: a file's metadata and messages, as a stream, as far as it goes.
+"""Reading recordings: a file's metadata and messages, decoded, past any damage.
 
-A file cut short by a crash has no summary and no end, so it is read as a stream
-(``mcap.stream_reader.StreamReader``) until the data runs out; mcap's sorting
-readers want the whole file first and give nothing from such a file. What is not a
-recording at all (missing, empty, another format) is said before any reading
-(``problem``), and a file without its end is told from a whole one (``complete``).
+A file cut short by a crash has no summary and no end; one damaged in its middle has
+chunks that do not check. Both are read record by record (``daemon.recordings.scan``):
+to the last whole chunk, and past a damaged one, what it held said in the file's
+``Findings``. What is not a recording at all (missing, empty, another format, the
+magic and nothing MCAP after it) is said before any reading (``problem``).
 """
 
 from __future__ import annotations
@@ -15,15 +15,13 @@ import struct
 import time
 from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import zstandard
-from mcap.exceptions import McapError
-from mcap.records import Channel, Metadata, Schema
-from mcap.records import Message as McapMessage
-from mcap.stream_reader import StreamReader
-
+from daemon.recordings.findings import Findings, Loss
 from daemon.recordings.format import SampleDecoder
+from daemon.recordings.mcap_bytes import header_reads
+from daemon.recordings.scan import Message as ScanMessage
+from daemon.recordings.scan import Metadata, Scanner
 
 MAGIC = b"\x89MCAP0\r\n"
 """What an MCAP file begins and, once it is whole (its footer written), ends with."""
@@ -59,6 +57,8 @@ def problem(path: Path) -> str | None:
         return "empty file: not a recording"
     if head != MAGIC:
         return "not an MCAP recording"
+    if not header_reads(path) and Scanner(path).next_chunk(len(MAGIC) - 1) < 0:
+        return "not an MCAP recording: nothing after its first bytes reads as MCAP"
     return None
 
 
@@ -94,55 +94,40 @@ Message = tuple[str, int, Any]
 ``SampleDecoder`` gives it) and ``events``."""
 
 
-UNREADABLE = (
-    McapError,  # a record or chunk CRC that does not check, a bad opcode or length
-    EOFError,  # the data ends inside a record
-    struct.error,  # a field cut short
-    zstandard.ZstdError,  # a compressed chunk damaged
-    ValueError,  # a message that does not decode (JSON, CDR), a bad UTF-8 text
-    KeyError,  # a message on a channel never declared
-)
-"""What damaged or cut-short data raises while it is read: the reading ends there."""
-
-
 def read(
-    path: Path, problems: list[str] | None = None
+    path: Path, findings: list[Findings] | None = None
 ) -> Generator[Message | dict[str, str], None, None]:
-    """The file's metadata (dicts) and messages, decoded, as far as they read: where the
-    data is cut short or damaged, reading ends, and why is added to ``problems``."""
-    topics: dict[int, str] = {}
-    schemas: dict[int, bytes] = {}
+    """The file's metadata (dicts) and messages, decoded, read past any damage: what a
+    damaged chunk held is skipped and said in the ``Findings`` added to ``findings``
+    (as is a file cut short)."""
+    scanner = Scanner(path)
+    if findings is not None:
+        findings.append(scanner.findings)
     decoders: dict[int, SampleDecoder] = {}
     device = "?"
-    with path.open("rb") as f, _ending(f, problems):
-        for record in StreamReader(f, emit_chunks=False, validate_crcs=True).records:
-            if isinstance(record, McapMessage):
-                topic = topics.get(record.channel_id, "?")
-                data: Any = record.data
+    for item in scanner.items():
+        if isinstance(item, ScanMessage):
+            channel = item.channel
+            topic = channel.topic
+            data: Any = item.data
+            try:
                 if topic == "samples":
-                    data = decoders[record.channel_id](data)
+                    decoder = decoders.get(channel.id)
+                    if decoder is None:
+                        decoder = decoders[channel.id] = SampleDecoder(
+                            channel.encoding, channel.schema, device
+                        )
+                    data = decoder(data)
                 elif topic == "events":
                     data = json.loads(data)
-                yield topic, record.log_time, data
-            elif isinstance(record, Channel):
-                topics[record.id] = record.topic
-                if record.topic == "samples":
-                    schema = schemas.get(record.schema_id, b"")
-                    decoders[record.id] = SampleDecoder(record.message_encoding, schema, device)
-            elif isinstance(record, Schema):
-                schemas[record.id] = record.data
-            elif isinstance(record, Metadata) and record.name == "pvlog":
-                device = record.metadata.get("device", device)
-                yield dict(record.metadata)
-
-
-@contextlib.contextmanager
-def _ending(f: IO[bytes], problems: list[str] | None) -> Iterator[None]:
-    try:
-        yield
-    except UNREADABLE as exc:
-        if problems is not None:
-            problems.append(f"unreadable near byte {f.tell()}: {type(exc).__name__}: {exc}")
+            except (ValueError, KeyError, struct.error) as exc:  # passed its CRC: not damage
+                why = f"a {topic} message does not decode: {exc}"
+                scanner.findings.losses.append(Loss(why, item.log_time, item.log_time, 1))
+                continue
+            yield topic, item.log_time, data
+        elif isinstance(item, Metadata) and item.name == "pvlog":
+            device = item.values.get("device", device)
+            yield dict(item.values)
 
 
 def metadata(path: Path) -> dict[str, str]:

@@ -116,6 +116,9 @@ class DeviceRecording:
         self.dropped = 0
         """Messages not recorded because the disk fell behind or failed."""
         self.raw_bytes = 0
+        self.identity = ""
+        """The device's last ``identity`` detail: every file opened after it says it in its
+        metadata, so a file begun by a new session or by rotation names its device."""
 
     # -- from the event loop: appends only ---------------------------------
 
@@ -124,6 +127,9 @@ class DeviceRecording:
             self._follow_session()
         self._pending.append(chunk)
         self.raw_bytes += len(chunk.raw)
+        for event in chunk.events:
+            if event.code == "identity":
+                self.identity = event.detail
 
     def _follow_session(self) -> None:
         """A new session starts a new file (what is pending goes to the old one)."""
@@ -261,7 +267,8 @@ class DeviceRecording:
         path = self.directory / session / name
         log.info("%s: recording to %s", self.device, path)
         tags = {f"tag.{k}": v for k, v in self._session.tags.items()}
-        f = RecordingFile(path, {**self.metadata, **tags, "session": session})
+        known = {"identity": self.identity} if self.identity else {}
+        f = RecordingFile(path, {**self.metadata, **tags, **known, "session": session})
         self.files.append(path)
         return f
 

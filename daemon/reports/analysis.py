@@ -16,9 +16,13 @@ from daemon.acquisition.inflations import (
 
 @dataclass
 class Trace:
-    """One device's samples in time order: the columns a report and a plot need."""
+    """One device's samples in one session and run, in time order: the columns a report
+    and a plot need."""
 
     device: str
+    session: str = ""
+    run: str = ""
+    """The daemon run that recorded it (empty for data from before runs had ids)."""
     time_ns: list[int] = field(default_factory=list)
     pressure_kpa: list[float] = field(default_factory=list)
     volume_ml: list[float | None] = field(default_factory=list)

@@ -76,11 +76,13 @@ def save_plot(reports: Sequence[DeviceReport], path: Path | IO[bytes], units: st
 
 
 def title(report: DeviceReport) -> str:
-    """Device, session, start, the device's model and serial, the session's tags."""
+    """Device, session, run, start, the device's model and serial, the session's tags."""
     trace, about = report.trace, report.trace.about
     parts = [trace.device]
     if "session" in about:
         parts.append(f"session {about['session']}")
+    if about.get("run"):
+        parts.append(f"run {about['run']}")
     if trace.time_ns:
         parts.append(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(trace.time_ns[0] / 1e9)))
     device = " ".join(about[k] for k in ("model", "serial") if about.get(k))

@@ -36,7 +36,7 @@ def table(report: DeviceReport, units: str = "atm", rated_burst_atm: float | Non
     factor = per_kpa(units)
     names = [f"peak {units}" if name == "peak atm" else name for name, _ in COLUMNS]
     lines = [
-        f"{report.trace.device}: {summary(report, units, rated_burst_atm)}",
+        f"{heading(report)}: {summary(report, units, rated_burst_atm)}",
         "  ".join(f"{name:>{width}}" for name, (_, width) in zip(names, COLUMNS, strict=True)),
     ]
     for f in report.inflations:
@@ -82,6 +82,18 @@ def table(report: DeviceReport, units: str = "atm", rated_burst_atm: float | Non
     return "\n".join(lines)
 
 
+def heading(report: DeviceReport) -> str:
+    """Which result this is: the device, its session and the daemon run that recorded it."""
+    trace = report.trace
+    parts = [f"session {trace.session}"] if trace.session else []
+    if trace.run:
+        parts.append(f"run {trace.run}")
+    device = " ".join(trace.about[k] for k in ("model", "serial") if trace.about.get(k))
+    if device:
+        parts.append(device)
+    return f"{trace.device} ({', '.join(parts)})" if parts else trace.device
+
+
 def cut_text(f: Inflation) -> str:
     return " ".join(part for part, cut in (("start", f.cut_start), ("end", f.cut_end)) if cut)
 
@@ -104,8 +116,8 @@ def summary(report: DeviceReport, units: str = "atm", rated_burst_atm: float | N
         parts.append("no burst")
     else:
         failed = f"burst at {burst.peak_kpa * factor:.2f} {units} (cycle {burst.cycle})"
-        if rated_burst_atm:
-            margin = (burst.peak_kpa / KPA_PER_ATM / rated_burst_atm - 1) * 100
+        margin = burst_margin_pct(report, rated_burst_atm)
+        if rated_burst_atm and margin is not None:
             failed += (
                 f", rated {rated_burst_atm * KPA_PER_ATM * factor:.2f} {units}: {margin:+.1f}%"
             )
@@ -115,18 +127,37 @@ def summary(report: DeviceReport, units: str = "atm", rated_burst_atm: float | N
     return ", ".join(parts)
 
 
+def burst_margin_pct(report: DeviceReport, rated_burst_atm: float | None) -> float | None:
+    """How far above (+) or below (-) the rated burst pressure the first burst was."""
+    burst = next((f for f in report.inflations if f.burst), None)
+    if burst is None or not rated_burst_atm:
+        return None
+    return (burst.peak_kpa / KPA_PER_ATM / rated_burst_atm - 1) * 100
+
+
 def iso(ns: int) -> str:
     return (
         time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9)) + f".{ns % 10**9 // 10**6:03d}Z"
     )
 
 
-def as_json(report: DeviceReport) -> dict[str, Any]:
-    """Pressures in kPa, as stored; ``steps`` of each inflation, ``marks`` of the device."""
+def as_json(report: DeviceReport, rated_burst_atm: float | None = None) -> dict[str, Any]:
+    """One result (a session's device in one run): pressures in kPa, as stored; ``steps``
+    of each inflation, ``marks`` of the device; the first burst against the rated one."""
     trace = report.trace
+    burst = next((f for f in report.inflations if f.burst), None)
     return {
+        "session": trace.session,
         "device": trace.device,
+        "run": trace.run or None,
         "about": trace.about,
+        "start_ns": trace.time_ns[0] if trace.time_ns else None,
+        "end_ns": trace.time_ns[-1] if trace.time_ns else None,
+        "bursts": sum(f.burst for f in report.inflations),
+        "burst_pressure_kpa": None if burst is None else burst.peak_kpa,
+        "burst_cycle": None if burst is None else burst.cycle,
+        "rated_burst_atm": rated_burst_atm,
+        "burst_margin_pct": burst_margin_pct(report, rated_burst_atm),
         "samples": len(trace.time_ns),
         "unfinished_since_ns": report.unfinished_since_ns,
         "inflations": [

@@ -163,6 +163,7 @@ class Daemon:
             "baudrate": str(device.baudrate),
             "host": self.host,
             "pvlog_version": pvlog_version(),
+            "run": self.book.run,
             # The session's tags (lot, operator...): the config's; one started over MQTT
             # adds its own per file (``DeviceRecording``).
             **{f"tag.{k}": v for k, v in self.config.session.tags.items()},
@@ -357,6 +358,8 @@ class Daemon:
         """Start or stop a session (over MQTT, or from the page); returns the session now
         in force."""
         self._sessions(self.book.command(command, time.time_ns()))
+        for device in self.devices:
+            device.identity_again()
         if command.action == "stop":
             log.info("session stopped; back to %s", self.session)
         else:
@@ -369,7 +372,7 @@ class Daemon:
             devices = [d.device.name for d in self.devices]
             tags = {**self.config.session.tags, **t.tags}
             fields = schema.session_fields(t.state, self.host, devices, tags)
-            self.batcher.extend([schema.session_line(t.session, fields, t.time_ns)])
+            self.batcher.extend([schema.session_line(t.session, fields, t.time_ns, self.book.run)])
             if self.stop.is_set():
                 continue  # the stop writes every manifest itself, complete
             self.manifests.schedule(t.session, complete=t.state == "stop")

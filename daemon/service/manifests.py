@@ -90,6 +90,7 @@ class ManifestWriter:
             "complete": complete,
             "pvlog_version": self.version,
             "host": self.host,
+            "run": self.book.run,
             "run_started_ns": self.book.started_ns,
             "stretches": [
                 {"start_ns": a, "stop_ns": b} for a, b in self.book.stretches.get(session, [])

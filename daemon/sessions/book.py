@@ -9,6 +9,7 @@ and manifests. Pure: times are passed in.
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import NamedTuple
 
@@ -23,6 +24,14 @@ def session_name(configured: str, now_ns: int) -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now_ns / 1e9))
 
 
+def run_id(started_ns: int) -> str:
+    """A run's id: its start (UTC, to the second) and six random hex digits, e.g.
+    ``20261206T053012Z-4f1a9c``: sortable, and unique though two daemons start together."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started_ns / 1e9)) + (
+        "-" + secrets.token_hex(3)
+    )
+
+
 class Transition(NamedTuple):
     state: str
     """``start`` or ``stop``."""
@@ -32,10 +41,11 @@ class Transition(NamedTuple):
 
 
 class SessionBook:
-    def __init__(self, configured: str, started_ns: int) -> None:
+    def __init__(self, configured: str, started_ns: int, run: str = "") -> None:
         self.base = session_name(configured, started_ns)
         """The run's own session; sessions started over MQTT come and go within it."""
-        self.state = SessionState(self.base)
+        self.run = run or run_id(started_ns)
+        self.state = SessionState(self.base, run=self.run)
         self.stretches: dict[str, list[list[int | None]]] = {self.base: [[started_ns, None]]}
         """Each session this run recorded: [start, stop] per stretch (the run's own
         pauses while a session started over MQTT runs)."""

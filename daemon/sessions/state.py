@@ -14,3 +14,6 @@ class SessionState:
     name: str
     tags: dict[str, str] = field(default_factory=dict)
     """The tags given when the session was started over MQTT (on top of the config's)."""
+    run: str = ""
+    """This run of the daemon (``daemon.sessions.book.run_id``): a session name reused
+    across restarts (a fixed ``[session] name``) never merges two runs' data."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from daemon.acquisition.stamping import identity_of
+from daemon.recordings.findings import Findings
 from daemon.recordings.format import time_ns_of
 from daemon.recordings.reader import NOT_CHANNELS, iso, read
 from daemon.reports.analysis import Trace, analyse
@@ -71,16 +72,16 @@ class _Files:
         self.channels: list[str] = []
         self.sources: dict[Path, _Source] = {}
         self.first_ns: int | None = None
-        self.problems: list[tuple[Path, str]] = []
-        """Where a file's data stopped reading (damaged, or cut short), said after."""
+        self.findings: list[Findings] = []
+        """What each file lost (damaged) or lacked (cut short), said after."""
         found: set[str] = set()
         factor = per_kpa(units)
         for path in paths:  # a first pass: memory stays flat however long the files
-            problems: list[str] = []
-            session, identity = "?", None
-            for item in read(path, problems):
+            session, identity, said = "?", None, ""
+            for item in read(path, self.findings):
                 if isinstance(item, dict):
                     session = item.get("session", session)
+                    said = item.get("identity", said)  # known when the file was opened
                     continue
                 topic, _, data = item
                 if topic == "samples":
@@ -89,13 +90,12 @@ class _Files:
                     self.first_ns = t if self.first_ns is None else min(self.first_ns, t)
                 elif topic == "events" and data["code"] == "identity" and identity is None:
                     identity = identity_of(data["detail"])
-            identity = identity or {}
+            identity = identity or identity_of(said)
             steps = parse_resolution(identity.get("resolution", ""))
             shown = {f: step * factor if f.endswith("_kpa") else step for f, step in steps.items()}
             self.sources[path] = _Source(
                 session, identity.get("serial", ""), {f: places(s) for f, s in shown.items()}
             )
-            self.problems += [(path, p) for p in problems]
         self.channels = sorted(found)
 
     def messages(self, topic: str) -> Iterator[tuple[_Source, Any]]:
@@ -118,19 +118,22 @@ def export(
     *,
     table: str = "samples",
     units: str = "kPa",
-    problems: list[tuple[Path, str]] | None = None,
+    findings: list[Findings] | None = None,
 ) -> int:
     """Write ``table`` of ``paths`` to ``out`` (csv, jsonl, or lp for samples); how many rows.
-    Where a file stopped reading (damaged or cut short) is added to ``problems``."""
+    What each file lost (damaged) or lacked (cut short) is added to ``findings``."""
     if fmt == "lp":  # as pvlog run writes pv_sample, under the file's session
         n = 0
-        for line in recording_lines(paths, session=None, events=False, progress=progress):
+        lines = recording_lines(
+            paths, session=None, events=False, progress=progress, findings=findings
+        )
+        for line in lines:
             out.write(line + "\n")
             n += 1
         return n
     files = _Files(paths, units)
-    if problems is not None:
-        problems += files.problems
+    if findings is not None:
+        findings += files.findings
     rows = {"samples": _samples, "events": _events, "inflations": _inflations,
             "steps": _steps, "marks": _marks}[table]  # fmt: skip
     n = 0

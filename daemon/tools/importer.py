@@ -25,8 +25,10 @@ from daemon.influx.lineprotocol import SampleLines
 from daemon.influx.writer import InfluxWriter
 from daemon.outbox.factory import open_outbox
 from daemon.pipeline import StampedEvent
+from daemon.recordings.findings import Findings
 from daemon.recordings.format import time_ns_of
 from daemon.recordings.reader import NOT_CHANNELS, read, recording_files, recordings_or_problem
+from daemon.tools import damage
 from daemon.tools.progress import Progress
 
 
@@ -38,19 +40,21 @@ def recording_lines(
     inflation: InflationConfig | None = None,
     events: bool = True,
     progress: Progress | None = None,
+    findings: list[Findings] | None = None,
 ) -> Iterator[str]:
     """Line protocol for the recordings' samples, events and (if asked) inflations.
 
     ``session=None`` keeps each file's own session name.
     """
     tags = static_tags or {}
-    encoders: dict[tuple[str, str], SampleLines] = {}
-    detectors: dict[str, InflationDetector] = {}
+    encoders: dict[tuple[str, str, str], SampleLines] = {}
+    detectors: dict[tuple[str, str, str], tuple[InflationDetector, list[int]]] = {}
+    """Per device, session and run (whose cycles count from 1, as live), with its last time."""
     for path in recording_files(paths):
-        file_session = ""
-        for item in read(path):
+        file_session = run = ""
+        for item in read(path, findings):
             if isinstance(item, dict):
-                file_session = item.get("session", "")
+                file_session, run = item.get("session", ""), item.get("run", "")
                 continue
             topic, _log_time, data = item
             if topic != "samples" and (topic != "events" or not events):
@@ -61,11 +65,11 @@ def recording_lines(
             t = time_ns_of(msg)
             if topic == "events":
                 event = StampedEvent(t, msg["code"], msg["detail"], msg["value"])
-                yield schema.event_line(device, name, event)
+                yield schema.event_line(device, name, event, run)
                 continue
-            enc = encoders.get((device, name))
+            enc = encoders.get((device, name, run))
             if enc is None:
-                enc = encoders[device, name] = schema.sample_lines(device, name, tags)
+                enc = encoders[device, name, run] = schema.sample_lines(device, name, tags, run)
             values = {
                 k: float(v) for k, v in msg.items() if k not in NOT_CHANNELS and v is not None
             }
@@ -73,14 +77,19 @@ def recording_lines(
             if progress is not None:
                 progress.add()
             if inflation is not None and inflation.enabled and "pressure_kpa" in values:
-                det = detectors.get(device)
-                if det is None:
-                    det = detectors[device] = InflationDetector(
-                        threshold_atm=inflation.threshold_atm, baseline_atm=inflation.baseline_atm
-                    )
+                key = (device, name, run)
+                if key not in detectors:
+                    detectors[key] = (InflationDetector(threshold_atm=inflation.threshold_atm,
+                                      baseline_atm=inflation.baseline_atm), [t])  # fmt: skip
+                det, last = detectors[key]
+                last[0] = t
                 done = det.add(t, values["pressure_kpa"], values.get("volume_ml"))
                 if done is not None:
-                    yield schema.inflation_line(device, name, done)
+                    yield schema.inflation_line(device, name, done, run)
+    for (device, name, run), (det, last) in detectors.items():  # as a run's stop does
+        cut = det.finish(last[0])
+        if cut is not None:
+            yield schema.inflation_line(device, name, cut, run)
 
 
 def import_recordings(
@@ -166,15 +175,19 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--session", required=True, help="the session name the samples get")
     p.add_argument("-c", "--config", required=True, help="InfluxDB, outbox and tags from here")
     p.add_argument("--progress", action="store_true", help="show progress even off a terminal")
+    damage.add_flag(p)
     args = p.parse_args(argv)
     try:
         config = load_config(args.config, devices=False)
     except ConfigError as exc:
         print(f"pvlog: config error: {exc}", file=sys.stderr)
         return 2
-    _, why = recordings_or_problem(args.recordings)
+    files, why = recordings_or_problem(args.recordings)
     if why is not None:
         print(f"pvlog import: {why}", file=sys.stderr)
+        return 1
+    if damage.say("pvlog import", damage.scan(files), allow=args.allow_damaged):
+        print("pvlog import: nothing imported", file=sys.stderr)
         return 1
     progress = Progress("samples read", sys.stderr, args.progress or sys.stderr.isatty())
     committed, left = import_recordings(config, args.recordings, args.session, progress)

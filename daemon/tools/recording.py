@@ -1,9 +1,11 @@
 """``pvlog recording info|export``: what a recording holds, and its samples in other formats.
 
-Files are read as a stream, so a recording cut short by a crash reads as far as
-it goes, and ``info`` says it is ``truncated``. ``info`` decodes the ``raw`` channel
-again with the device's driver, so its error counts are the driver's own (checksum
-or CRC failures, garbage...), whatever the recorded ``samples`` channel says.
+A recording cut short by a crash reads as far as it goes (``info`` says
+``truncated``); one damaged in its middle reads past the damage, says what it lost,
+and exits 1 unless ``--allow-damaged`` (``daemon.tools.damage``). ``info`` decodes
+the ``raw`` channel again with the device's driver, so its error counts are the
+driver's own (checksum or CRC failures, garbage...), whatever the recorded ``samples``
+channel says.
 
 Like any Unix tool: files and directories alike (a directory is every recording
 under it, in time order: a session split over several files is one export), one
@@ -21,22 +23,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from daemon.recordings.findings import Findings
 from daemon.recordings.manifest import verify
 from daemon.recordings.reader import (
     NOT_CHANNELS,
-    complete,
     iso,
     read,
     recordings_or_problem,
     select,
 )
+from daemon.tools import damage
 from daemon.tools.export import TABLES, export
 from daemon.tools.progress import Progress
 from drivers import registry
 from drivers.units import PRESSURE_UNITS
 
 
-def info(path: Path) -> dict[str, Any]:
+def info(path: Path, findings: list[Findings] | None = None) -> dict[str, Any]:
     meta: dict[str, str] = {}
     counts: Counter[str] = Counter()
     events: Counter[str] = Counter()
@@ -46,10 +49,11 @@ def info(path: Path) -> dict[str, Any]:
     raw_bytes = 0
     channels: set[str] = set()
     identity = "-"
-    problems: list[str] = []
-    for item in read(path, problems):
+    found: list[Findings] = []
+    for item in read(path, found):
         if isinstance(item, dict):
             meta = item
+            identity = meta.get("identity", identity)  # known when the file was opened
             spec = registry.DRIVERS.get(meta.get("driver", ""))
             parser = None if spec is None or spec.described else spec.parser()
             continue
@@ -67,11 +71,14 @@ def info(path: Path) -> dict[str, Any]:
                 identity = data["detail"]
         elif topic == "samples":
             channels.update(k for k in data if k not in NOT_CHANNELS)
-    whole = complete(path)
-    if not whole:
+    (read_as,) = found
+    if findings is not None:
+        findings.append(read_as)
+    if read_as.damaged:
+        lost = "an unknown number of" if read_as.lost is None else str(read_as.lost)
+        state = f"damaged: {lost} messages lost ({'; '.join(read_as.lines())})"
+    elif read_as.cut_short:
         state = f"truncated: no end written, reads to {iso(last)}"
-    elif problems:
-        state = f"corrupt: {problems[0]}; reads to {iso(last)}"
     else:
         state = "complete"
     return {
@@ -89,7 +96,10 @@ def info(path: Path) -> dict[str, Any]:
         "raw_bytes": raw_bytes,
         "events": dict(events),
         "errors": {} if parser is None else {k: v for k, v in parser.dropped.items() if v},
-        "metadata": {k: v for k, v in meta.items() if k not in {"device", "driver", "session"}},
+        "metadata": {
+            k: v for k, v in meta.items() if k not in {"device", "driver", "session", "identity"}
+        },
+        "damage": read_as.as_json() if read_as.damaged else None,
     }
 
 
@@ -137,6 +147,7 @@ def main(argv: Sequence[str]) -> int:
     i = sub.add_parser("info", help="devices, time span, sample, event and error counts")
     i.add_argument("files", nargs="+", type=Path, help="MCAP files or directories")
     i.add_argument("--json", action="store_true", help="one JSON object per file")
+    damage.add_flag(i)
     e = sub.add_parser("export", help="the samples as CSV, JSON lines or line protocol")
     e.add_argument(
         "files", nargs="+", type=Path, help="MCAP files or directories: one export, in order"
@@ -150,6 +161,7 @@ def main(argv: Sequence[str]) -> int:
     e.add_argument("--device", help="only this device's files")
     e.add_argument("-o", "--output", type=Path, help="default: standard output")
     e.add_argument("--progress", action="store_true", help="show progress even off a terminal")
+    damage.add_flag(e)
     v = sub.add_parser(
         "verify", help="check a directory's QA manifests: every file there, whole and unaltered"
     )
@@ -165,28 +177,17 @@ def main(argv: Sequence[str]) -> int:
     if why is not None:
         print(f"pvlog recording {args.action}: {why}", file=sys.stderr)
         return 1
+    findings: list[Findings] = []
     if args.action == "info":
-        corrupt = 0
         for f in files:
-            summary = info(f)
+            summary = info(f, findings)
             print(json.dumps(summary) if args.json else info_text(summary) + "\n")
-            if summary["state"].startswith("corrupt"):
-                print(f"pvlog recording info: {f}: {summary['state']}", file=sys.stderr)
-                corrupt += 1
-        return 1 if corrupt else 0
+        return 1 if damage.say("pvlog recording info", findings, allow=args.allow_damaged) else 0
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(args.output.open("w")) if args.output else sys.stdout
         progress = Progress("samples", sys.stderr, args.progress or sys.stderr.isatty())
-        problems: list[tuple[Path, str]] = []
         n = export(files, args.format, out, progress, table=args.table, units=args.units,
-                   problems=problems)  # fmt: skip
+                   findings=findings)  # fmt: skip
         progress.done()
     print(f"{n} {args.table if args.format != 'lp' else 'samples'} exported", file=sys.stderr)
-    corrupt = False
-    for path, problem in problems:  # a file cut short is expected (a crash); damage is not
-        if complete(path):
-            corrupt = True
-            print(f"pvlog recording export: {path}: corrupt: {problem}", file=sys.stderr)
-        else:
-            print(f"pvlog recording export: {path}: truncated: read to its end", file=sys.stderr)
-    return 1 if corrupt else 0
+    return 1 if damage.say("pvlog recording export", findings, allow=args.allow_damaged) else 0

@@ -22,10 +22,12 @@ from daemon.acquisition.stamping import identity_of
 from daemon.config import ConfigError, load_config
 from daemon.influx.client import InfluxUnavailable
 from daemon.influx.v1 import InfluxV1
+from daemon.recordings.findings import Findings
 from daemon.recordings.format import time_ns_of
 from daemon.recordings.reader import read, recording_files, recordings_or_problem, select
 from daemon.reports.analysis import Trace, analyse
 from daemon.reports.text import as_json, table
+from daemon.tools import damage
 from drivers.units import PRESSURE_UNITS
 
 PAGE = 50_000
@@ -35,18 +37,32 @@ PAGE = 50_000
 # -- where the samples come from ---------------------------------------------
 
 
+Key = tuple[str, str, str]
+"""(session, device, run): what one result is of. Sessions recorded in one directory,
+or at the same time under one device name, and runs of one session name (a daemon
+restarted), are never merged."""
+
+
+def _trace(traces: dict[Key, Trace], session: str, device: str, run: str) -> Trace:
+    trace = traces.get((session, device, run))
+    if trace is None:
+        trace = traces[session, device, run] = Trace(device, session=session, run=run)
+        trace.learn({"session": session, **({"run": run} if run else {})})
+    return trace
+
+
 def from_influx(
     client: InfluxV1, session: str, device: str | None = None, *, page: int = PAGE
-) -> dict[str, Trace]:
-    """The session's samples by device, read in pages of ``page`` rows."""
+) -> list[Trace]:
+    """The session's samples by device and run, read in pages of ``page`` rows."""
     where = "session = $session" + (" AND device = $device" if device else "")
     params = {"session": session, "device": device or ""}
-    traces: dict[str, Trace] = {}
+    traces: dict[Key, Trace] = {}
     last = -(2**63)
     while True:
         # The names are bound parameters; only integers go into the text.
         q = (
-            "SELECT pressure_kpa, volume_ml, device FROM pv_sample WHERE "  # noqa: S608
+            "SELECT pressure_kpa, volume_ml, device, run FROM pv_sample WHERE "  # noqa: S608
             f"{where} AND time > {last} ORDER BY time LIMIT {int(page)}"
         )
         result = client.query(q, params)["results"][0]
@@ -57,34 +73,32 @@ def from_influx(
             break
         cols = series[0]["columns"]
         rows = series[0]["values"]
-        it, ip, iv, idev = (cols.index(c) for c in ("time", "pressure_kpa", "volume_ml", "device"))
+        it, ip, iv, idev, irun = (
+            cols.index(c) for c in ("time", "pressure_kpa", "volume_ml", "device", "run")
+        )
         for row in rows:
-            name = row[idev]
-            trace = traces.get(name)
-            if trace is None:
-                trace = traces[name] = Trace(name)
-            trace.add(row[it], row[ip], row[iv])
+            _trace(traces, session, row[idev], row[irun] or "").add(row[it], row[ip], row[iv])
         last = rows[-1][it]
         if len(rows) < page:
             break
     _influx_context(client, traces, session, params, where)
-    return traces
+    return _ordered(traces)
 
 
-SESSION_FIELDS = {"time", "state", "host", "pvlog_version", "devices", "session", "source"}
+SESSION_FIELDS = {"time", "state", "host", "pvlog_version", "devices", "session", "source", "run"}
 """A ``pv_session`` point's own fields; the rest are the session's tags."""
 
 
 def _influx_context(
-    client: InfluxV1, traces: dict[str, Trace], session: str, params: dict[str, str], where: str
+    client: InfluxV1, traces: dict[Key, Trace], session: str, params: dict[str, str], where: str
 ) -> None:
     """Marks, identities and the session's tags, for the report's titles and plot."""
-    q = f"SELECT detail, device, code FROM pv_event WHERE {where}"  # noqa: S608
+    q = f"SELECT detail, device, code, run FROM pv_event WHERE {where}"  # noqa: S608
     for series in client.query(q, params)["results"][0].get("series") or []:
         cols = series["columns"]
         for row in series["values"]:
             r = dict(zip(cols, row, strict=True))
-            trace = traces.get(r["device"])
+            trace = traces.get((session, r["device"], r["run"] or ""))
             if trace is None:
                 continue
             if r["code"] == "mark":
@@ -92,7 +106,7 @@ def _influx_context(
             elif r["code"] == "identity":
                 trace.learn(identity_of(r["detail"] or ""))
     q = "SELECT * FROM pv_session WHERE session = $session AND state = 'start' LIMIT 1"
-    tags: dict[str, str] = {"session": session}
+    tags: dict[str, str] = {}
     for series in client.query(q, params)["results"][0].get("series") or []:
         for row in series["values"]:
             for col, value in zip(series["columns"], row, strict=True):
@@ -102,15 +116,23 @@ def _influx_context(
         trace.learn(tags)
 
 
-def from_recordings(paths: Iterable[Path], device: str | None = None) -> dict[str, Trace]:
-    """The samples of MCAP recordings (files, or directories of them), by device, with
-    their marks, the session and its tags, and the device's identity."""
-    traces: dict[str, Trace] = {}
+def from_recordings(
+    paths: Iterable[Path], device: str | None = None, findings: list[Findings] | None = None
+) -> list[Trace]:
+    """The samples of MCAP recordings (files, or directories of them), by session, device
+    and run, with their marks, the session's tags and the device's identity. What a
+    damaged file lost is added to ``findings``."""
+    traces: dict[Key, Trace] = {}
     for path in recording_files(paths):
         about: dict[str, str] = {}
-        for item in read(path):
+        session = run = "?"
+        told: set[str] = set()
+        """The devices told this file's ``about`` (once each, not per sample)."""
+        for item in read(path, findings):
             if isinstance(item, dict):
-                about = {k: v for k, v in item.items() if k == "session" or k.startswith("tag.")}
+                session, run = item.get("session", "?"), item.get("run", "")
+                about = {k: v for k, v in item.items() if k.startswith("tag.")}
+                about |= identity_of(item.get("identity", ""))  # known at the file's opening
                 continue
             topic, _, message = item
             if topic not in ("samples", "events"):
@@ -118,20 +140,25 @@ def from_recordings(paths: Iterable[Path], device: str | None = None) -> dict[st
             name = message["device"]
             if device and name != device:
                 continue
-            trace = traces.get(name)
-            if trace is None:
-                trace = traces[name] = Trace(name)
-            trace.learn(about)
+            trace = _trace(traces, session, name, run)
+            if name not in told:
+                told.add(name)
+                trace.learn(about)
             if topic == "samples":
                 p, v = message.get("pressure_kpa"), message.get("volume_ml")
                 trace.add(time_ns_of(message), p, v)
             elif topic == "events" and message["code"] == "mark":
                 trace.marks.append((time_ns_of(message), message["detail"]))
             elif topic == "events" and message["code"] == "identity":
-                trace.learn(identity_of(message["detail"]))
+                trace.about.update(identity_of(message["detail"]))  # the device's own word
     for trace in traces.values():  # parts of one device are read in name (= time) order;
         _sort(trace)  # sort anyway, for files given out of order
-    return traces
+    return _ordered(traces)
+
+
+def _ordered(traces: dict[Key, Trace]) -> list[Trace]:
+    """By session, then device, then run in time order."""
+    return sorted(traces.values(), key=lambda t: (t.session, t.device, t.time_ns[:1] or [0], t.run))
 
 
 def _sort(trace: Trace) -> None:
@@ -150,7 +177,8 @@ def main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(
         prog="pvlog report",
         description="Each inflation of a session: start, peak, time to peak, hold, volume at "
-        "peak, deflation, burst; from InfluxDB (--session) or from recordings (FILE/DIR).",
+        "peak, deflation, burst; from InfluxDB (--session) or from recordings (FILE/DIR). "
+        "One result per session, device and run of the daemon.",
     )
     p.add_argument("recordings", nargs="*", type=Path, help="MCAP files or directories")
     p.add_argument(
@@ -167,13 +195,18 @@ def main(argv: Sequence[str]) -> int:
         type=Path,
         help="write the traces with inflations, and P-V: PNG, SVG or PDF by the file's suffix",
     )
-    p.add_argument("--json", action="store_true", help="one JSON object per device")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON document: {results: [one per session, device and run], damaged: [...]}",
+    )
     p.add_argument(
         "--units", choices=PRESSURE_UNITS, default="atm", help="pressure in the table and plot"
     )
     p.add_argument(
         "--rated-burst-atm", type=float, help="the balloon's rated burst pressure, for a burst run"
     )
+    damage.add_flag(p)
     args = p.parse_args(argv)
     if not (args.session or args.recordings):
         p.error("give --session (from InfluxDB) or recording files")
@@ -194,30 +227,42 @@ def main(argv: Sequence[str]) -> int:
         except ValueError as exc:
             print(f"pvlog report: {exc}", file=sys.stderr)
             return 2
+    findings: list[Findings] = []
     try:
-        traces = _load(args)
+        traces = _load(args, findings)
     except (ConfigError, InfluxUnavailable, OSError) as exc:
         print(f"pvlog report: {exc}", file=sys.stderr)
         return 1 if not isinstance(exc, ConfigError) else 2
+    failed = damage.say("pvlog report", findings, allow=args.allow_damaged)
     if not traces:
         print("pvlog report: no samples found", file=sys.stderr)
         return 1
     reports = [
-        analyse(traces[name], threshold_atm=args.threshold_atm, baseline_atm=args.baseline_atm)
-        for name in sorted(traces)
+        analyse(t, threshold_atm=args.threshold_atm, baseline_atm=args.baseline_atm) for t in traces
     ]
-    for r in reports:
-        text = table(r, args.units, args.rated_burst_atm)
-        print(json.dumps(as_json(r)) if args.json else text + "\n")
+    if args.json:
+        doc = {
+            "format": JSON_FORMAT,
+            "results": [as_json(r, args.rated_burst_atm) for r in reports],
+            "damaged": [f.as_json() for f in findings if f.damaged],
+        }
+        print(json.dumps(doc, indent=1))
+    else:
+        for r in reports:
+            print(table(r, args.units, args.rated_burst_atm) + "\n")
     if args.plot is not None:
         from daemon.reports.plot import save_plot
 
         save_plot(reports, args.plot, args.units)
         print(f"plot written to {args.plot}", file=sys.stderr)
-    return 0
+    return 1 if failed else 0
 
 
-def _load(args: argparse.Namespace) -> dict[str, Trace]:
+JSON_FORMAT = "pvlog-report/2"
+"""``--json``'s document; /1 was JSON Lines, one object per device."""
+
+
+def _load(args: argparse.Namespace, findings: list[Findings]) -> list[Trace]:
     if args.recordings:
         _, why = recordings_or_problem(args.recordings)
         if why is not None:
@@ -225,7 +270,7 @@ def _load(args: argparse.Namespace) -> dict[str, Trace]:
         files = select(recording_files(args.recordings), args.session, None)
         if not files:
             raise OSError(f"no recording of session {args.session!r} in the files given")
-        return from_recordings(files, args.device)
+        return from_recordings(files, args.device, findings)
     url, database = args.influx, args.database
     if args.config:
         config = load_config(args.config, devices=False)

@@ -74,10 +74,7 @@ def report_png(
     traces = from_recordings(session.files)
     if not traces:
         raise NotFound(f"session {session.name!r} has no samples")
-    reports = [
-        analyse(traces[n], threshold_atm=threshold_atm, baseline_atm=baseline_atm)
-        for n in sorted(traces)
-    ]
+    reports = [analyse(t, threshold_atm=threshold_atm, baseline_atm=baseline_atm) for t in traces]
     out = io.BytesIO()
     with _drawing:
         save_plot(reports, out, units)

@@ -42,7 +42,10 @@ def report(*args: str) -> list[dict[str, Any]]:
         pvlog_cmd("report", "--json", *args), capture_output=True, text=True, cwd=REPO, check=False
     )
     assert out.returncode == 0, out.stderr
-    return [json.loads(line) for line in out.stdout.splitlines()]
+    doc = json.loads(out.stdout)
+    assert doc["format"] == "pvlog-report/2" and doc["damaged"] == []
+    results: list[dict[str, Any]] = doc["results"]
+    return results
 
 
 def test_fatigue_cycles_and_a_burst_live_and_in_the_report(

@@ -137,8 +137,8 @@ def test_a_session_name_picks_its_files_from_a_directory_of_many(tmp_path: Path)
     assert none.stderr.strip() == f"pvlog recording export: no recording of session 'lot8' in {rec}"
     report = pvlog("report", str(rec), "--session", "other", "--json")
     assert report.returncode == 0, report.stderr
-    (summary,) = [json.loads(x) for x in report.stdout.splitlines()]
-    assert summary["device"] == "box" and summary["about"]["session"] == "other"
+    (summary,) = json.loads(report.stdout)["results"]  # one document, json.load reads it
+    assert summary["device"] == "box" and summary["session"] == "other"
     assert summary["samples"] == b
 
 

@@ -1,0 +1,30 @@
+"""``pvlog replay``: the simulators' replay, reading recordings pvlog's way.
+
+The replay itself (pacing, the pty or TCP port, answering a polled device's requests)
+is the simulators' (``simulators.replay``), which must not import the daemon; this
+gives it pvlog's reader, so a damaged chunk is skipped rather than ending the replay,
+and refuses a damaged recording unless ``--allow-damaged``, having said what it lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from daemon.recordings.reader import read
+from daemon.tools import damage
+from simulators.replay import main as replay_main
+
+
+def io_messages(path: Path) -> Iterator[tuple[str, int, bytes]]:
+    for item in read(path):
+        if not isinstance(item, dict) and item[0] in ("raw", "written"):
+            yield item
+
+
+def accept(files: list[Path], allow: bool) -> bool:
+    return not damage.say("pvlog replay", damage.scan(files), allow=allow)
+
+
+def main(argv: Sequence[str]) -> int:
+    return replay_main(argv, io_messages, accept)
