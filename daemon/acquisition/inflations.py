@@ -15,8 +15,12 @@ The definitions, all on gauge pressure:
 - **Peak**: the highest pressure in between; the volume at peak is read at that
   sample.
 - The **plateau** is every sample within ``max(0.1 atm, 2 % of peak)`` of the peak:
-  time to peak runs from the start to the first sample in it, the hold from there
-  to the last, the deflation from there to the end.
+  time to peak runs from the start to the first sample in it, the deflation from the
+  last to the end. The **hold** is the time on it once the pressure stopped climbing:
+  the climb goes on while the highest pressure so far keeps rising, by at least
+  ``RISE_STEP`` within ``RISE_GAP_S`` (or three sample spacings, if longer); so the
+  ramp's last stretch through the band is not counted as held, and a burst that
+  broke at the top of its ramp held for 0 s (under ``HOLD_MIN_S`` is no hold).
 - **Burst**: the pressure collapses from at least 80 % of peak to at most 20 % of
   it within 0.5 s, while the delivered volume does not fall back (at the end, at
   least 90 % of the volume at peak). A quick release is as fast, but the fluid goes
@@ -61,6 +65,12 @@ GAP_MIN_S = 2.0
 GAP_SPACINGS = 10
 """A gap is longer than this many of the device's mean sample spacings (a device polled
 every 5 s is not in a gap between two polls)."""
+RISE_GAP_S = 0.1
+"""A pause this long in the climb of the highest pressure so far ends the climb: noise
+on a hold lifts that maximum only now and then, a ramp lifts it at every sample."""
+HOLD_MIN_S = 0.1
+"""Less time than this on the plateau is no hold (0 s): the first ms of a burst's
+collapse, still within 2 % of its peak, are not one."""
 RISE_STEP_KPA = 0.005 * KPA_PER_ATM
 """Resolution of the record of the rise (time to peak is exact to one step of
 pressure, 5 ms on a 1 atm/s ramp); it keeps that record to a few thousand entries."""
@@ -258,6 +268,7 @@ class InflationDetector:
         band_low = peak - max(PLATEAU_MIN_ATM * KPA_PER_ATM, PLATEAU_FRACTION * peak)
         # The first recorded rise into the plateau; the peak sample itself if none is.
         reached_ns = next((t for p, t in cur.rises if p >= band_low), cur.peak_ns)
+        climbed_ns = self._climbed(cur.rises, reached_ns)
         if cur.peak_v is None or end_volume is None:
             burst = cur.collapse_s <= BURST_FALL_NO_VOLUME_S
         else:
@@ -276,13 +287,30 @@ class InflationDetector:
             peak_kpa=peak,
             peak_ns=cur.peak_ns,
             time_to_peak_s=None if cur.cut_start else (reached_ns - cur.start_ns) / 1e9,
-            hold_s=None if on_plateau_at_start else (cur.last_in_band_ns - reached_ns) / 1e9,
+            hold_s=None if on_plateau_at_start else _held(cur.last_in_band_ns - climbed_ns),
             volume_at_peak_ml=cur.peak_v,
             deflation_s=None if peak_unseen else (end_ns - cur.last_in_band_ns) / 1e9,
             burst=burst,
             burst_ns=cur.last_high_ns if burst else None,
             cut_start=cur.cut_start,
         )
+
+    def _climbed(self, rises: list[tuple[float, int]], reached_ns: int) -> int:
+        """When the climb through the plateau's band ended (see the module's hold)."""
+        spacing = self._span_ns / self._intervals if self._intervals else 0.0
+        gap = max(RISE_GAP_S * 1e9, 3 * spacing)
+        climbed = reached_ns
+        for _, t in rises:
+            if t <= reached_ns:
+                continue
+            if t - climbed > gap:
+                break
+            climbed = t
+        return climbed
+
+
+def _held(ns: int) -> float:
+    return ns / 1e9 if ns >= HOLD_MIN_S * 1e9 else 0.0
 
 
 def inflation_fields(inflation: Inflation) -> dict[str, float | int | bool | None]:

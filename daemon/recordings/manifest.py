@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from daemon.recordings.scan import Scanner
+
 FORMAT = "pvlog-manifest/1"
 SUFFIX = ".manifest.json"
 REDACTED = "***"
@@ -129,8 +131,10 @@ def verify(directory: Path) -> Verdict:
                 problems.append(
                     f"{where}: {entry['name']}: {size} bytes, manifest says {entry['bytes']}"
                 )
+                problems += _damage(where, path)
             elif "sha256" in entry and sha256_file(path) != entry["sha256"]:
                 problems.append(f"{where}: {entry['name']}: SHA-256 differs: altered")
+                problems += _damage(where, path)
             else:
                 n_files += 1
                 n_bytes += size
@@ -142,3 +146,15 @@ def verify(directory: Path) -> Verdict:
     if not manifests:
         problems.append(f"{directory}: no manifest")
     return Verdict(len(manifests), n_files, n_bytes, problems)
+
+
+def _damage(where: Path, path: Path) -> list[str]:
+    """What an altered file's chunks lost, read through (``daemon.recordings.scan``):
+    QA learns whether the alteration cost data, and which."""
+    try:
+        scanner = Scanner(path)
+        for _ in scanner.items():
+            pass
+    except (OSError, ValueError) as exc:  # ValueError: no longer an MCAP file at all
+        return [f"{where}: {path.name}: does not read: {exc}"]
+    return [f"{where}: {path.name}: damaged: {line}" for line in scanner.findings.lines()]

@@ -3,11 +3,14 @@
 A compliance test raises the pressure in steps (1 atm, 2 atm, ... up to the rated burst
 pressure), holds each while the balloon settles and the operator marks it, and the
 result is the pressure and volume at each step. Here a **step** is a stretch of at least
-``STEP_MIN_S`` over which the pressure stays within ``STEP_TOLERANCE_ATM`` of where the
-stretch began (a ramp leaves that band within a fraction of a second); its pressure is
-the stretch's mean, its volume the last reading (the balloon settled), its nominal
-pressure the measured one rounded to ``NOMINAL_ATM``. A **mark** is the operator's MARK
-with the pressure and volume of the last sample at or before it.
+``STEP_MIN_S`` over which the pressure stays within a band of the stretch's own mean:
+``STEP_TOLERANCE_ATM`` plus four times the trace's noise (estimated from it, so a hold
+read at 2 kHz with 0.02 atm of noise is one step, not a dozen), a stretch ending only
+when ``STEP_OUT_SAMPLES`` samples in a row leave the band (one noisy sample does not
+split a hold). A ramp leaves the band within a fraction of a second. A step's pressure
+is the stretch's mean, its volume the mean of its last ``SETTLED_S`` (the balloon
+settled), its nominal pressure the measured one rounded to ``NOMINAL_ATM``. A **mark**
+is the operator's MARK with the pressure and volume of the last sample at or before it.
 
 Pure: the trace's columns in, rows out.
 """
@@ -15,13 +18,21 @@ Pure: the trace's columns in, rows out.
 from __future__ import annotations
 
 import bisect
+import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from daemon.reports.analysis import Trace
 from drivers.units import KPA_PER_ATM
 
 STEP_TOLERANCE_ATM = 0.05
+NOISE_BANDS = 4.0
+STEP_OUT_SAMPLES = 3
 STEP_MIN_S = 0.5
+EDGE_ATM = 0.01
+"""A step begins and ends at its first and last sample within this (and twice the
+noise) of its mean: not where a ramp entered its wider band."""
+SETTLED_S = 0.2
 NOMINAL_ATM = 0.5
 
 
@@ -48,19 +59,53 @@ def steps(trace: Trace, start_ns: int, end_ns: int) -> list[Step]:
     """The plateaus of ``trace`` between two times (an inflation's start and end)."""
     t, p, v = trace.time_ns, trace.pressure_kpa, trace.volume_ml
     lo, hi = bisect.bisect_left(t, start_ns), bisect.bisect_right(t, end_ns)
-    tolerance = STEP_TOLERANCE_ATM * KPA_PER_ATM
+    if hi - lo < 2:
+        return []
+    noise = noise_kpa(p[lo:hi])
+    tolerance = STEP_TOLERANCE_ATM * KPA_PER_ATM + NOISE_BANDS * noise
+    edge = EDGE_ATM * KPA_PER_ATM + 2 * noise
     out: list[Step] = []
     a = lo
-    for i in range(lo, hi + 1):
-        if i < hi and abs(p[i] - p[a]) <= tolerance:
-            continue
-        last = i - 1
-        if last > a and t[last] - t[a] >= STEP_MIN_S * 1e9:
-            mean = sum(p[a:i]) / (i - a)
+    while a < hi:
+        total, count, last, out_run = p[a], 1, a, 0
+        i = a + 1
+        while i < hi and out_run < STEP_OUT_SAMPLES:
+            if abs(p[i] - total / count) <= tolerance:
+                total, count, last, out_run = total + p[i], count + 1, i, 0
+            else:
+                out_run += 1
+            i += 1
+        first, mean = a, total / count
+        while first < last and abs(p[first] - mean) > edge:  # the ramp's end, into the band
+            first += 1
+        while last > first and abs(p[last] - mean) > edge:  # the next ramp's start
+            last -= 1
+        if t[last] - t[first] >= STEP_MIN_S * 1e9:
+            mean = sum(p[first : last + 1]) / (last + 1 - first)
             nominal = round(mean / KPA_PER_ATM / NOMINAL_ATM) * NOMINAL_ATM
-            out.append(Step(t[a], t[last], mean, v[last], nominal))
-        a = i
+            out.append(Step(t[first], t[last], mean, _settled(t, v, first, last), nominal))
+            a = last + 1
+        else:
+            a = max(a + 1, i - out_run)  # again from the first sample out of the band
     return out
+
+
+def noise_kpa(p: Sequence[float]) -> float:
+    """The trace's noise (one sigma), from the median second difference between samples:
+    a ramp at any rate has none (a first difference would take a 10 Hz ramp's 0.1 atm
+    steps for noise), only its corners do, a few samples of a run."""
+    d2 = sorted(abs(c - 2 * b + a) for a, b, c in zip(p, p[1:], p[2:], strict=False))
+    if not d2:
+        return 0.0
+    # For Gaussian noise, a second difference is N(0, 6 sigma^2): its |median| 0.6745 of that.
+    return d2[len(d2) // 2] / (0.6745 * math.sqrt(6))
+
+
+def _settled(t: list[int], v: list[float | None], first: int, last: int) -> float | None:
+    """The step's volume: the mean over its last ``SETTLED_S`` (its last reading if none)."""
+    since = t[last] - int(SETTLED_S * 1e9)
+    got = [x for k in range(last, first - 1, -1) if t[k] >= since and (x := v[k]) is not None]
+    return sum(got) / len(got) if got else v[last]
 
 
 def marks(trace: Trace) -> list[Mark]:

@@ -3,7 +3,10 @@
 Made from the session's recordings (the daemon writes them under
 ``<recording.dir>/<session>/``) by the same code as ``pvlog report --plot`` and
 ``pvlog recording export``, so a download and the command line give the same file.
-Blocking work (reading MCAP, drawing): the page's server runs it in a thread.
+Blocking work (reading MCAP, drawing): the page's server runs it in a thread. A
+session with a damaged recording is listed with what it lost, and made (past the
+damaged chunks) only when asked with ``allow_damaged=1``, as ``--allow-damaged`` does
+on the command line.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from daemon.recordings.findings import Findings
 from daemon.recordings.reader import recording_files
 from daemon.reports.analysis import analyse
 from daemon.sessions.control import SESSION_NAME
+from daemon.tools import damage
 from daemon.tools.export import export
 from daemon.tools.report import from_recordings
 from drivers.errors import PvlogError
@@ -39,6 +44,23 @@ class SessionFiles:
     @property
     def bytes(self) -> int:
         return sum(f.stat().st_size for f in self.files)
+
+    def damaged(self) -> list[str]:
+        """What the session's damaged files lost, a line each (none: whole)."""
+        return [f"{f.path.name}: {line}" for f in map(_findings, self.files) for line in f.lines()]
+
+
+_scanned: dict[tuple[Path, int, int], Findings] = {}
+"""Each file read through once for damage, by path, size and time: a finished
+session's files do not change, and its listing is asked for again and again."""
+
+
+def _findings(path: Path) -> Findings:
+    st = path.stat()
+    key = (path, st.st_size, st.st_mtime_ns)
+    if key not in _scanned:
+        (_scanned[key],) = damage.scan([path])
+    return _scanned[key]
 
 
 def finished_sessions(directory: Path, running: set[str]) -> list[SessionFiles]:

@@ -145,7 +145,11 @@ class LivePage:
         found = await asyncio.to_thread(
             downloads.finished_sessions, self.recordings, self._running()
         )
-        listed = [{"name": s.name, "files": len(s.files), "bytes": s.bytes} for s in found]
+        damaged = await asyncio.to_thread(lambda: [s.damaged() for s in found])
+        listed = [
+            {"name": s.name, "files": len(s.files), "bytes": s.bytes, "damaged": d}
+            for s, d in zip(found, damaged, strict=True)
+        ]
         return _reply(200, sessions=listed, tables=list(downloads.TABLES))
 
     async def _png(self, request: web.Request) -> web.Response:
@@ -158,7 +162,7 @@ class LivePage:
             )
 
         try:
-            body = await self._made(name, draw)
+            body = await self._made(name, draw, request)
         except ImportError:
             return _reply(501, error="the report's PNG needs matplotlib: pip install 'pvlog[plot]'")
         if isinstance(body, web.Response):
@@ -173,19 +177,28 @@ class LivePage:
         )
         if table not in downloads.TABLES:
             raise web.HTTPNotFound(text=f"no table {table!r}: {', '.join(downloads.TABLES)}")
-        body = await self._made(name, lambda files: downloads.table_csv(files, table, units))
+        body = await self._made(
+            name, lambda files: downloads.table_csv(files, table, units), request
+        )
         if isinstance(body, web.Response):
             return body
         return web.Response(
             text=body, content_type="text/csv", headers=_attachment(f"{name}_{table}", "csv")
         )
 
-    async def _made(self, name: str, make: Callable[[downloads.SessionFiles], Any]) -> Any:
-        """``make`` of the session's files, in a thread; or the answer saying why not."""
+    async def _made(
+        self, name: str, make: Callable[[downloads.SessionFiles], Any], request: web.Request
+    ) -> Any:
+        """``make`` of the session's files, in a thread; or the answer saying why not (a
+        damaged recording: 409 and what it lost, unless ``allow_damaged=1``)."""
         if self.recordings is None:
             return _reply(404, error="recording is off: no session files to make it from")
         try:
             files = downloads.session_files(self.recordings, name, self._running())
+            lost = await asyncio.to_thread(files.damaged)
+            if lost and request.query.get("allow_damaged") != "1":
+                why = f"session {name!r} has damaged recordings; allow_damaged=1 to go past"
+                return _reply(409, error=why, damaged=lost)
             return await asyncio.to_thread(make, files)
         except downloads.NotFound as exc:
             return _reply(404, error=str(exc))

@@ -330,8 +330,15 @@ async function refreshSessions() {
     const tr = el("tr");
     tr.dataset.session = s.name;
     const base = "/sessions/" + encodeURIComponent(s.name) + "/";
-    const query = "?units=" + encodeURIComponent(unit());
-    tr.appendChild(el("td", s.name));
+    // A damaged recording is said before it is downloaded; its links then go past it.
+    const query = "?units=" + encodeURIComponent(unit()) + (s.damaged.length ? "&allow_damaged=1" : "");
+    const name = el("td", s.name);
+    if (s.damaged.length) {
+      const warn = el("div", "damaged: " + s.damaged.join("; "));
+      warn.className = "error";
+      name.appendChild(warn);
+    }
+    tr.appendChild(name);
     tr.appendChild(el("td", s.files));
     tr.appendChild(el("td", (s.bytes / 1e6).toFixed(2) + " MB"));
     const png = el("td");
