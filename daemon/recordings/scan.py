@@ -111,7 +111,7 @@ class Scanner:
         pos, size = len(MAGIC), len(data)
         self._summary_chunks()  # its channels, should the data's own be damaged
         while True:
-            if pos + HEAD.size > size:
+            if pos + HEAD.size > size:  # the data ends without its end record
                 self.findings.cut_short = True
                 break
             opcode, length = HEAD.unpack_from(data, pos)
@@ -122,7 +122,7 @@ class Scanner:
                     break
                 continue
             if end > size:  # a record cut short: the file ends, or a length is damaged
-                if opcode == CHUNK and self.next_chunk(pos) < 0:  # the last: the file ends
+                if opcode == CHUNK and self.next_chunk(pos) < 0 and not self._whole():
                     self.findings.cut_short = True
                     break
                 pos = self._resync(pos, f"byte {pos}: a record longer than the file")
@@ -292,6 +292,10 @@ class Scanner:
                 for offset, i in lost
             ] or [Loss(f"{what}; bytes {pos}-{upto} skipped: no chunk among them", None, None, 0)]
         return nxt
+
+    def _whole(self) -> bool:
+        """Whether the file ends as a finished one does: then it was not cut short."""
+        return self._data[-len(MAGIC) :] == MAGIC or self._summary_chunks() is not None
 
     def _summary_chunks(self) -> dict[int, _Index] | None:
         """The file's chunk index (offset -> chunk), if its end is whole."""

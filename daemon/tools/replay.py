@@ -8,10 +8,11 @@ and refuses a damaged recording unless ``--allow-damaged``, having said what it 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from daemon.recordings.reader import read
+from daemon.recordings.reader import problem, read
 from daemon.tools import damage
 from simulators.replay import main as replay_main
 
@@ -23,6 +24,12 @@ def io_messages(path: Path) -> Iterator[tuple[str, int, bytes]]:
 
 
 def accept(files: list[Path], allow: bool) -> bool:
+    """Whether to play ``files``: each one a recording, and none damaged (or ``allow``)."""
+    for f in files:
+        why = problem(f)
+        if why is not None:
+            print(f"pvlog replay: {f}: {why}", file=sys.stderr)
+            return False
     return not damage.say("pvlog replay", damage.scan(files), allow=allow)
 
 

@@ -82,7 +82,8 @@ def test_info_and_export(short_tmp: Path, influx: InfluxV1) -> None:
     lp = pvlog("recording", "export", str(path), "--format", "lp")
     lines = lp.stdout.splitlines()
     assert len(lines) == len(valid)
-    assert all(x.startswith("pv_sample,device=bench1,session=test ") for x in lines)
+    run = summary["metadata"]["run"]  # this run of the daemon: as pvlog run tagged it
+    assert all(x.startswith(f"pv_sample,device=bench1,run={run},session=test ") for x in lines)
     assert [json.loads(x)["seq"] for x in kpa.stdout.splitlines()] == list(valid)
     assert pvlog("recording", "info", str(short_tmp / "missing.mcap")).returncode == 1
 

@@ -173,3 +173,34 @@ async def test_downloads_reach_only_finished_sessions_in_the_recordings(
             assert r.status == 200 and "<title>pvlog live</title>" in await r.text()
         async with s.get(server.url + "/static/uPlot.LICENSE.txt") as r:
             assert "MIT License" in await r.text()
+
+
+async def test_a_damaged_session_is_listed_with_its_loss_and_made_only_when_allowed(
+    server: Served, tmp_path: Path
+) -> None:
+    """As ``--allow-damaged`` on the command line: said first, read past when asked."""
+    from tests.integration.test_recording_cli import write_recording
+    from tests.unit.test_recording_damage import chunks
+
+    whole = tmp_path / "lot3" / "20251124T160000Z_lot3_box_0001.mcap"
+    write_recording(whole, reads=200, session="lot3")
+    index = chunks(whole)[4]
+    data = bytearray(whole.read_bytes())
+    middle = index.chunk_start_offset + index.chunk_length // 2
+    data[middle : middle + 16] = b"\x00" * 16
+    whole.write_bytes(bytes(data))
+    async with aiohttp.ClientSession() as s:
+        async with s.get(server.url + "/api/sessions") as r:
+            (listed,) = (await r.json())["sessions"]
+        assert listed["name"] == "lot3"
+        (lost,) = listed["damaged"]
+        assert lost.startswith(f"{whole.name}: chunk at byte {index.chunk_start_offset}")
+        assert "220 messages lost" in lost
+        async with s.get(server.url + "/sessions/lot3/samples.csv") as r:
+            assert r.status == 409
+            said = await r.json()
+            assert said["ok"] is False and said["damaged"] == [lost]
+        async with s.get(server.url + "/sessions/lot3/samples.csv?allow_damaged=1") as r:
+            assert r.status == 200
+            rows = (await r.text()).splitlines()
+        assert len(rows) == 1 + 1800, "every sample but the damaged chunk's 200"

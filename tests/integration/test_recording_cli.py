@@ -32,6 +32,7 @@ def write_recording(
     values: dict[str, float] | None = None,
     session: str = "s1",
     device: str = "box",
+    raw: bytes = b"$PVS...\r\n",
 ) -> int:
     """A recording of a PVS box: ``reads`` reads of 10 samples each; its sample count."""
     encoder = RecordEncoder(device)
@@ -42,7 +43,7 @@ def write_recording(
     for r in range(start, start + reads):
         t = T0 + r * 100_000_000
         rows = [StampedSample(t + k, t + k, r * 10 + k, values, 0) for k in range(10)]
-        chunks.append(Chunk(b"$PVS...\r\n", t, Samples.of(rows), [], []))
+        chunks.append(Chunk(raw.replace(b"...", b"%04d" % r), t, Samples.of(rows), [], []))
         if len(chunks) >= 20:
             f.write(encoder.encode(chunks), encoder.channels)
             chunks = []
@@ -63,6 +64,7 @@ def pvlog(*args: str) -> subprocess.CompletedProcess[str]:
         (None, "no such file or directory"),
         (b"", "empty file: not a recording"),
         (bytes(range(100)), "not an MCAP recording"),
+        (b"\x89MCAP0\r\n" + bytes(range(7, 256)) * 20, "not an MCAP recording: nothing after"),
     ],
 )
 @pytest.mark.parametrize(
@@ -251,29 +253,6 @@ def test_a_stepped_inflation_exports_its_steps_and_marks(tmp_path: Path) -> None
     )
 
 
-def test_a_damaged_file_is_said_corrupt_and_fails_a_cut_one_reads_to_its_end(
-    tmp_path: Path,
-) -> None:
-    whole = tmp_path / "whole.mcap"
-    write_recording(whole)
-    data = whole.read_bytes()
-    damaged = tmp_path / "damaged.mcap"
-    middle = len(data) // 3
-    damaged.write_bytes(data[:middle] + b"\xff" * 64 + data[middle + 64 :])
-    for verb in (["recording", "info"], ["recording", "export", "-o", str(tmp_path / "o.csv")]):
-        done = pvlog(*verb, str(damaged))
-        assert done.returncode == 1, done.stderr
-        said = [x for x in done.stderr.splitlines() if "corrupt" in x]
-        assert len(said) == 1 and str(damaged) in said[0], done.stderr
-        assert "Traceback" not in done.stderr
-    assert "Traceback" not in pvlog("report", str(damaged)).stderr
-    cut = tmp_path / "cut.mcap"
-    cut.write_bytes(data[: len(data) // 2])
-    done = pvlog("recording", "export", str(cut), "-o", str(tmp_path / "c.csv"))
-    assert done.returncode == 0, "a file cut short (a crash) exports as far as it reads"
-    assert f"{cut}: truncated: read to its end" in done.stderr
-
-
 def test_a_directory_replays_as_one_stream(tmp_path: Path) -> None:
     """A session split over two files plays as one: every raw byte, in order, once."""
     session = tmp_path / "s1"
@@ -292,7 +271,7 @@ def test_a_directory_replays_as_one_stream(tmp_path: Path) -> None:
     finally:
         os.close(port)
         replay.kill()
-    assert bytes(got) == b"$PVS...\r\n" * 50
+    assert bytes(got) == b"".join(b"$PVS%04d\r\n" % r for r in range(50))
 
 
 def test_any_other_suffix_is_refused_in_one_line_before_anything_is_read(
