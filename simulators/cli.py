@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rbp", type=float, default=14.0, help="rated burst pressure, atm")
     p.add_argument("--cycles", type=int, default=10, help="fatigue cycles")
     p.add_argument("--hold", type=float, default=None, help="hold time at each plateau, s")
+    p.add_argument(
+        "--ramp", type=float, default=None, help="ramp rate, atm/s (default: the profile's)"
+    )
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--truth", metavar="FILE", help="write every emitted sentence as JSON lines")
     p.add_argument("--control", metavar="PATH", help="Unix socket for run-time commands")
@@ -103,7 +106,14 @@ def main(argv: Sequence[str]) -> int:
         return 2
     rng = random.Random(args.seed)
     player = ProfilePlayer(
-        segments(args.profile, rng, rbp_atm=args.rbp, cycles=args.cycles, hold_s=args.hold)
+        segments(
+            args.profile,
+            rng,
+            rbp_atm=args.rbp,
+            cycles=args.cycles,
+            hold_s=args.hold,
+            ramp_atm_s=args.ramp,
+        )
     )
     faults = Faults(
         bad_checksum=args.bad_checksum,

@@ -58,12 +58,15 @@ def segments(
     rbp_atm: float = 14.0,
     cycles: int = 10,
     hold_s: float | None = None,
+    ramp_atm_s: float | None = None,
 ) -> Iterator[Segment]:
-    """The segments of profile ``name``; clinical repeats for ever, the others end."""
+    """The segments of profile ``name``; clinical repeats for ever, the others end.
+    ``ramp_atm_s``: every ramp's rate (default: the profile's, 1 atm/s; fatigue 4)."""
+    rate = ramp_atm_s or RAMP_ATM_S
     if name == "clinical":
         while True:
             yield Hold(2.0)
-            yield Ramp(round(rng.uniform(6, 12), 1))
+            yield Ramp(round(rng.uniform(6, 12), 1), rate)
             yield Hold(hold_s if hold_s is not None else rng.uniform(10, 60), mark=True)
             yield Release()
             yield Hold(3.0)
@@ -72,20 +75,20 @@ def segments(
         yield Hold(1.0)
         step = 1.0
         while step <= rbp_atm + 1e-9:
-            yield Ramp(step)
+            yield Ramp(step, rate)
             yield Hold(hold_s if hold_s is not None else 5.0, mark=True)
             step += 1.0
         yield Release()
         yield Hold(2.0)
     elif name == "burst":
         yield Hold(1.0)
-        yield Ramp(rbp_atm + rng.uniform(2, 6))
+        yield Ramp(rbp_atm + rng.uniform(2, 6), rate)
         yield Burst(collapse_s=rng.uniform(0.05, 0.2))
         yield Hold(5.0)
     elif name == "fatigue":
         yield Hold(1.0)
         for _ in range(cycles):
-            yield Ramp(rbp_atm, rate_atm_s=4.0)
+            yield Ramp(rbp_atm, rate_atm_s=ramp_atm_s or 4.0)
             yield Hold(hold_s if hold_s is not None else 1.0, mark=True)
             yield Release(seconds=1.0)
             yield Hold(0.5)

@@ -46,6 +46,7 @@ Sans-IO: times are the caller's nanoseconds, nothing here reads a clock.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -60,8 +61,10 @@ BURST_LOW = 0.2
 BURST_FALL_S = 0.5
 BURST_FALL_NO_VOLUME_S = 0.15
 BURST_VOLUME_KEPT = 0.9
-GAP_MIN_S = 2.0
-"""No gap is shorter: a receive-time-stamped device on a loaded PC can pause a second."""
+GAP_MIN_S = 0.5
+"""No gap is shorter: a device stamped with its receive time (no clock of its own) shows
+its reader's pauses, and a loaded PC can pause it for a few hundred ms. A lost second
+of a 200 Hz stream (a damaged chunk of its recording) is a gap."""
 GAP_SPACINGS = 10
 """A gap is longer than this many of the device's mean sample spacings (a device polled
 every 5 s is not in a gap between two polls)."""
@@ -166,8 +169,14 @@ class InflationDetector:
         """
         if self._open is not None or not pressures_kpa or max(pressures_kpa) > self.threshold_kpa:
             return False
-        # Within GAP_MIN_S no spacing is a gap; before it, only the first can be.
-        if times_ns[-1] - times_ns[0] > GAP_MIN_S * 1e9 or self._gap(times_ns[0]):
+        # No spacing of GAP_MIN_S or less is a gap: within the chunk (if it spans more,
+        # its widest spacing says), or before it (only its first can be one).
+        gap_min = GAP_MIN_S * 1e9
+        if times_ns[-1] - times_ns[0] > gap_min and (
+            max(map(operator.sub, times_ns[1:], times_ns[:-1])) > gap_min
+        ):
+            return False
+        if self._gap(times_ns[0]):
             return False
         self._spaced(times_ns[0], times_ns[-1], len(times_ns))
         baseline = self.baseline_kpa

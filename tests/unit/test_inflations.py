@@ -239,3 +239,45 @@ def test_a_cut_inflation_says_so_in_its_pv_inflation_point() -> None:
     assert "time_to_peak_s" not in line, "unknown is left out, never written as a number"
     (whole,) = detect(iter(_trapezoid()))
     assert "cut_start=false" in inflation_line("box", "s1", whole)
+
+
+def test_a_gap_in_the_data_ends_the_inflation_under_way_and_cuts_the_next() -> None:
+    """A port lost for 3 s mid-inflation: nothing is measured across it."""
+    samples = list(trace("fatigue", cycles=3, rbp_atm=10.0, hold_s=2.0))
+    t0 = samples[0][0]
+    lost_from, lost_to = t0 + int(4.0e9), t0 + int(7.0e9)  # in cycle 1's hold, to cycle 2
+    kept = [s for s in samples if not lost_from <= s[0] < lost_to]
+    found = detect(iter(kept))
+    cut = next(f for f in found if f.cut_end)
+    assert cut.end_ns < lost_from and cut.hold_s is None and cut.deflation_s is None
+    after = found[found.index(cut) + 1]
+    assert after.start_ns >= lost_to, "what follows starts after the gap"
+    assert all(not (f.start_ns < lost_from and f.end_ns >= lost_to) for f in found)
+    assert [f.cycle for f in found] == list(range(1, len(found) + 1)), "one count, on"
+
+
+def test_polled_slowly_is_no_gap() -> None:
+    """A device read every 2 s: its own spacing, not a gap between every two samples."""
+    det = InflationDetector()
+    atm = [0.0, 0.0, 2.0, 5.0, 5.0, 5.0, 0.0, 0.0]
+    out = [det.add(i * 2 * 10**9, p * KPA_PER_ATM, None) for i, p in enumerate(atm)]
+    (f,) = [x for x in out if x is not None]
+    assert not f.cut and f.start_ns == 2 * 10**9 and f.end_ns == 12 * 10**9
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100, 1000])
+def test_chunks_taken_whole_give_what_samples_one_by_one_give(chunk: int) -> None:
+    """The live sink takes a chunk under the threshold in one call (``take_idle``): the
+    same inflations, gaps included, as the report's sample by sample."""
+    samples = list(trace("fatigue", cycles=3, rbp_atm=10.0, hold_s=2.0))
+    t0 = samples[0][0]
+    samples = [s for s in samples if not t0 + int(2.2e9) <= s[0] < t0 + int(3.5e9)]
+    samples = [s for s in samples if not t0 + int(9.9e9) <= s[0] < t0 + int(11.0e9)]
+    one = detect(iter(samples))
+    det, got = InflationDetector(), []
+    for k in range(0, len(samples), chunk):
+        part = samples[k : k + chunk]
+        if det.take_idle([t for t, _, _ in part], [p for _, p, _ in part]):
+            continue
+        got += [f for t, p, v in part if (f := det.add(t, p, v)) is not None]
+    assert got == one and any(f.cut for f in one)

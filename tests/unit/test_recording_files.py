@@ -98,3 +98,28 @@ def test_a_failed_disk_is_retried_and_nothing_it_could_hold_is_lost(
     (path,) = rec.files
     assert raw_of(path) == bytes(range(100, 200)), "the newest, in order, nothing twice"
     assert [p.name for p in where.rglob("*")] == ["s1", path.name]
+
+
+def test_every_file_after_the_identity_names_the_device(tmp_path: Path) -> None:
+    """A file begun by rotation or by a new session (over MQTT, from the page) carries
+    the device's last identity: its export has the serial, its report the model."""
+    from daemon.pipeline import StampedEvent
+
+    said = "model=PVS-1 serial=SN42 firmware=1.2 resolution=pressure_kpa:0.1"
+    session = SessionState("s1")
+    rec = DeviceRecording(tmp_path, "box1", session, metadata={}, max_file_bytes=2**16)
+    rec.take(Chunk(b"", 1, Samples(), [StampedEvent(1, "identity", said, None)], []))
+    rng = random.Random(2)
+    for i in range(150):
+        rec.take(raw(rng.randbytes(1000), 10 + i))
+        if i % 20 == 19:
+            rec.flush()
+    session.name = "s2"
+    rec.take(raw(b"after", 500))
+    rec.close()
+    files = sorted((tmp_path / "s1").glob("*.mcap")) + sorted((tmp_path / "s2").glob("*.mcap"))
+    assert len(files) >= 3
+    for path in files:
+        with path.open("rb") as f:
+            (meta,) = list(make_reader(f).iter_metadata())
+        assert meta.metadata["identity"] == said, path.name

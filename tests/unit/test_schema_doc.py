@@ -33,11 +33,11 @@ def written() -> set[tuple[str, str, str]]:
     lines = []
     channels = {field for field, _units in lbx._FIELDS.values()}
     values = dict.fromkeys(channels | {"pressure_kpa", "volume_ml"}, 1.5)
-    lines.append(schema.sample_lines("d", "s", {}).encode(values, 1, 0, 1))
-    lines.append(schema.event_line("d", "s", StampedEvent(1, "mark", "x", 1.0)))
+    lines.append(schema.sample_lines("d", "s", {}, "r").encode(values, 1, 0, 1))
+    lines.append(schema.event_line("d", "s", StampedEvent(1, "mark", "x", 1.0), "r"))
     inflation = Inflation(1, 1, 2, 3.0, 1, 1.0, 1.0, 1.0, 1.0, True, 1, True, True)
-    lines.append(schema.inflation_line("d", "s", inflation))
-    lines.append(schema.session_line("s", schema.session_fields("start", "h", ["d"], {}), 1))
+    lines.append(schema.inflation_line("d", "s", inflation, "r"))
+    lines.append(schema.session_line("s", schema.session_fields("start", "h", ["d"], {}), 1, "r"))
     status = DeviceStatus("d", "lbx", "/dev/x")
     status.recording = SimpleNamespace(failed=False, dropped=0)  # type: ignore[assignment]
     status.dropped = dict.fromkeys(lbx.DROP_REASONS, 0)
