@@ -1,7 +1,8 @@
 """A report as text and as JSON: the inflation table, and the results a test record needs.
 
-Per device: a summary (inflations, cycles, bursts and the failure cycle, the burst
-pressure against the rated one if given), a row per inflation, then, for a stepped
+Per result (a device in one session and run, ``heading``): a summary (inflations,
+cycles, bursts and the failure cycle, the burst pressure against the rated one if
+given), a row per inflation, then, for a stepped
 (compliance) inflation, its steps (nominal and measured pressure, volume, time held),
 and the operator's marks with the pressure and volume at each. What the data did not
 see is ``-`` (text) or null (JSON), never a number that looks measured.

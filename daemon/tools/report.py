@@ -3,7 +3,11 @@
 The samples come from InfluxDB (``--session``) or from recordings (files or
 directories); either way they go through the same detector the daemon runs live
 (``daemon.acquisition.inflations``), so the report and the ``pv_inflation`` points agree.
-Pressures are shown in atm, as everywhere a person reads them.
+One result per session, device and run of the daemon (``Key``): ten specimens recorded
+into one directory are ten results, and a restart under the same session name is two,
+each with its own cycle numbers, never one trace across the time nobody recorded.
+What a damaged recording lost is said (``daemon.tools.damage``). Pressures are shown
+in atm, as everywhere a person reads them.
 """
 
 from __future__ import annotations
