@@ -65,6 +65,7 @@ GAP_MIN_S = 0.5
 """No gap is shorter: a device stamped with its receive time (no clock of its own) shows
 its reader's pauses, and a loaded PC can pause it for a few hundred ms. A lost second
 of a 200 Hz stream (a damaged chunk of its recording) is a gap."""
+GAP_MIN_NS = int(GAP_MIN_S * 1e9)
 GAP_SPACINGS = 10
 """A gap is longer than this many of the device's mean sample spacings (a device polled
 every 5 s is not in a gap between two polls)."""
@@ -171,12 +172,11 @@ class InflationDetector:
             return False
         # No spacing of GAP_MIN_S or less is a gap: within the chunk (if it spans more,
         # its widest spacing says), or before it (only its first can be one).
-        gap_min = GAP_MIN_S * 1e9
-        if times_ns[-1] - times_ns[0] > gap_min and (
-            max(map(operator.sub, times_ns[1:], times_ns[:-1])) > gap_min
+        if times_ns[-1] - times_ns[0] > GAP_MIN_NS and (
+            max(map(operator.sub, times_ns[1:], times_ns[:-1])) > GAP_MIN_NS
         ):
             return False
-        if self._gap(times_ns[0]):
+        if self._gap(times_ns[0], self._prev_ns):
             return False
         self._spaced(times_ns[0], times_ns[-1], len(times_ns))
         baseline = self.baseline_kpa
@@ -186,12 +186,11 @@ class InflationDetector:
                 break
         return True
 
-    def _gap(self, time_ns: int) -> bool:
-        """Whether the data broke off before ``time_ns``."""
-        prev = self._prev_ns
+    def _gap(self, time_ns: int, prev: int | None) -> bool:
+        """Whether the data broke off between ``prev`` and ``time_ns``."""
         if prev is None or not self._intervals:  # the first spacing is the device's own
             return False
-        return time_ns - prev > max(GAP_MIN_S * 1e9, GAP_SPACINGS * self._span_ns / self._intervals)
+        return time_ns - prev > max(GAP_MIN_NS, GAP_SPACINGS * self._span_ns / self._intervals)
 
     def _spaced(self, first_ns: int, last_ns: int, samples: int) -> None:
         """``samples`` more, from ``first_ns`` to ``last_ns``, none after a gap: the same
@@ -205,15 +204,19 @@ class InflationDetector:
         self._prev_ns = last_ns
 
     def add(self, time_ns: int, pressure_kpa: float, volume_ml: float | None) -> Inflation | None:
-        cut = None
         prev = self._prev_ns
-        if prev is not None and self._gap(time_ns):
+        self._prev_ns = time_ns
+        if prev is None:
+            return self._add(time_ns, pressure_kpa, volume_ml)
+        spacing = time_ns - prev
+        if spacing > GAP_MIN_NS and self._gap(time_ns, prev):
             cut = self.finish(prev)
             self._last_low_ns = None  # what comes after the gap did not start here
-            self._prev_ns = None  # nor is the gap a spacing of the device's
-        self._spaced(time_ns, time_ns, 1)
-        done = self._add(time_ns, pressure_kpa, volume_ml)
-        return cut if cut is not None else done
+            done = self._add(time_ns, pressure_kpa, volume_ml)  # (none: nothing is open)
+            return cut if cut is not None else done
+        self._span_ns += spacing  # (inlined ``_spaced``: this runs for every sample)
+        self._intervals += 1
+        return self._add(time_ns, pressure_kpa, volume_ml)
 
     def _add(self, time_ns: int, pressure_kpa: float, volume_ml: float | None) -> Inflation | None:
         cur = self._open
