@@ -53,11 +53,13 @@ def places(step: float) -> int:
 
 class _Source(NamedTuple):
     """What a file says about its rows: the session, the device's serial, and how many
-    decimals each field's readings resolve in the units exported."""
+    decimals each field's readings resolve in the units exported; and the daemon run
+    that recorded it (a session name reused by a restart is two runs)."""
 
     session: str
     serial: str
     places: dict[str, int]
+    run: str = ""
 
     def fix(self, field: str, value: float | None) -> float | None:
         n = self.places.get(field)
@@ -77,10 +79,10 @@ class _Files:
         found: set[str] = set()
         factor = per_kpa(units)
         for path in paths:  # a first pass: memory stays flat however long the files
-            session, identity, said = "?", None, ""
+            session, identity, said, run = "?", None, "", ""
             for item in read(path, self.findings):
                 if isinstance(item, dict):
-                    session = item.get("session", session)
+                    session, run = item.get("session", session), item.get("run", "")
                     said = item.get("identity", said)  # known when the file was opened
                     continue
                 topic, _, data = item
@@ -94,8 +96,9 @@ class _Files:
             steps = parse_resolution(identity.get("resolution", ""))
             shown = {f: step * factor if f.endswith("_kpa") else step for f, step in steps.items()}
             self.sources[path] = _Source(
-                session, identity.get("serial", ""), {f: places(s) for f, s in shown.items()}
-            )
+                session, identity.get("serial", ""), {f: places(s) for f, s in shown.items()},
+                run,
+            )  # fmt: skip
         self.channels = sorted(found)
 
     def messages(self, topic: str) -> Iterator[tuple[_Source, Any]]:
@@ -184,18 +187,19 @@ def _events(files: _Files, units: str) -> Rows:
                      e["code"], e["detail"], e["value"]]  # fmt: skip
 
 
-Traces = dict[tuple[str, str, str], tuple[Trace, _Source]]
+Traces = dict[tuple[str, str, str, str], tuple[Trace, _Source]]
 
 
 def _traces(files: _Files) -> Traces:
-    """Each (session, device, serial)'s samples and marks, as the report reads them."""
+    """Each (session, device, serial, run)'s samples and marks, as the report reads them:
+    a run's cycles count from 1, as live."""
     traces: Traces = {}
     for src, s in files.messages("samples"):
-        key = (src.session, s["device"], src.serial)
-        trace, _ = traces.setdefault(key, (Trace(s["device"]), src))
+        key = (src.session, s["device"], src.serial, src.run)
+        trace, _ = traces.setdefault(key, (Trace(s["device"], src.session, src.run), src))
         trace.add(time_ns_of(s), s.get("pressure_kpa"), s.get("volume_ml"))
     for src, e in files.messages("events"):
-        marked = traces.get((src.session, e["device"], src.serial))
+        marked = traces.get((src.session, e["device"], src.serial, src.run))
         if marked is not None and e["code"] == "mark":
             marked[0].marks.append((time_ns_of(e), e["detail"]))
     return traces
@@ -205,27 +209,27 @@ def _steps(files: _Files, units: str) -> Rows:
     """Each step of each stepped inflation (a compliance test's result), one row each."""
     factor = per_kpa(units)
     head = ["start_ns", "start_utc", "elapsed_s", "session", "device", "serial", "cycle",
-            "nominal_atm", f"pressure_{units.lower()}", "volume_ml", "held_s"]  # fmt: skip
-    for (session, device, serial), (trace, src) in _traces(files).items():
+            "nominal_atm", f"pressure_{units.lower()}", "volume_ml", "held_s", "run"]  # fmt: skip
+    for (session, device, serial, run), (trace, src) in _traces(files).items():
         for f in analyse(trace).inflations:
             for s in steps(trace, f.start_ns, f.end_ns):
                 yield head, [s.start_ns, iso(s.start_ns), files.elapsed(s.start_ns), session,
                              device, serial, f.cycle, s.nominal_atm,
                              src.fix("pressure_kpa", s.pressure_kpa * factor),
-                             src.fix("volume_ml", s.volume_ml), s.held_s]  # fmt: skip
+                             src.fix("volume_ml", s.volume_ml), s.held_s, run]  # fmt: skip
 
 
 def _marks(files: _Files, units: str) -> Rows:
     """Each MARK with the pressure and volume at it."""
     factor = per_kpa(units)
     head = ["time_ns", "time_utc", "elapsed_s", "session", "device", "serial", "detail",
-            f"pressure_{units.lower()}", "volume_ml"]  # fmt: skip
-    for (session, device, serial), (trace, src) in _traces(files).items():
+            f"pressure_{units.lower()}", "volume_ml", "run"]  # fmt: skip
+    for (session, device, serial, run), (trace, src) in _traces(files).items():
         for m in marks(trace):
             p = None if m.pressure_kpa is None else m.pressure_kpa * factor
             yield head, [m.time_ns, iso(m.time_ns), files.elapsed(m.time_ns), session, device,
                          serial, m.detail, src.fix("pressure_kpa", p),
-                         src.fix("volume_ml", m.volume_ml)]  # fmt: skip
+                         src.fix("volume_ml", m.volume_ml), run]  # fmt: skip
 
 
 def _inflations(files: _Files, units: str) -> Rows:
@@ -233,12 +237,12 @@ def _inflations(files: _Files, units: str) -> Rows:
     factor = per_kpa(units)
     head = ["start_ns", "start_utc", "elapsed_s", "session", "device", "serial", "cycle",
             f"peak_pressure_{units.lower()}", "time_to_peak_s", "hold_s", "volume_at_peak_ml",
-            "deflation_s", "duration_s", "burst", "cut_start", "cut_end"]  # fmt: skip
-    for (session, device, serial), (trace, src) in _traces(files).items():
+            "deflation_s", "duration_s", "burst", "cut_start", "cut_end", "run"]  # fmt: skip
+    for (session, device, serial, run), (trace, src) in _traces(files).items():
         for f in analyse(trace).inflations:
             yield head, [
                 f.start_ns, iso(f.start_ns), files.elapsed(f.start_ns), session, device, serial,
                 f.cycle, src.fix("pressure_kpa", f.peak_kpa * factor), f.time_to_peak_s,
                 f.hold_s, src.fix("volume_ml", f.volume_at_peak_ml), f.deflation_s,
-                f.duration_s, f.burst, f.cut_start, f.cut_end,
+                f.duration_s, f.burst, f.cut_start, f.cut_end, run,
             ]  # fmt: skip

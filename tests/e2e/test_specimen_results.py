@@ -147,6 +147,14 @@ def test_a_restart_under_the_same_session_name_never_joins_two_runs(
     tags = influx.query('SHOW TAG VALUES FROM "pv_sample" WITH KEY = "run"')
     assert {v[1] for v in tags["results"][0]["series"][0]["values"]} == runs
 
+    # The inflations' table says which run each row is of, and counts as the report does.
+    table = pvlog("recording", "export", str(rec), "--table", "inflations")
+    rows = [dict(zip(table.stdout.splitlines()[0].split(","), line.split(","), strict=True))
+            for line in table.stdout.splitlines()[1:]]  # fmt: skip
+    for result in (run1, run2):
+        got = [(int(r["start_ns"]), int(r["cycle"])) for r in rows if r["run"] == result["run"]]
+        assert got == [(f["start_ns"], f["cycle"]) for f in result["inflations"]]
+
     # From InfluxDB: the same two results, and the live points say the same.
     from_db = report("--session", "test", "-c", str(cfg))["results"]
     same_results(from_db, from_files)
