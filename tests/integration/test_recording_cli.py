@@ -3,11 +3,8 @@ exit for what is no recording, a file cut short said to be, a closed pipe ended 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import os
-import select
 import subprocess
 from pathlib import Path
 
@@ -16,7 +13,7 @@ import pytest
 from daemon.pipeline import Chunk, Samples, StampedEvent, StampedSample
 from daemon.recordings.encoder import RecordEncoder
 from daemon.recordings.file import RecordingFile
-from tests.support.helpers import REPO, pvlog_cmd, start_replay
+from tests.support.helpers import REPO, pvlog_cmd, replayed, start_replay
 
 pytestmark = pytest.mark.integration
 
@@ -259,19 +256,8 @@ def test_a_directory_replays_as_one_stream(tmp_path: Path) -> None:
     session.mkdir()
     write_recording(session / "box_0001.mcap", reads=20)
     write_recording(session / "box_0002.mcap", start=20, reads=30)
-    replay = start_replay(session, "--rate", "max")
-    assert replay.stdout is not None
-    port = os.open(replay.stdout.readline().strip(), os.O_RDONLY | os.O_NOCTTY)
-    got = bytearray()
-    try:
-        with contextlib.suppress(OSError):  # EIO: the replay done, its pty gone
-            while select.select([port], [], [], 5.0)[0] and (chunk := os.read(port, 4096)):
-                got += chunk
-        assert replay.wait(30) == 0
-    finally:
-        os.close(port)
-        replay.kill()
-    assert bytes(got) == b"".join(b"$PVS%04d\r\n" % r for r in range(50))
+    got = replayed(start_replay(session, "--rate", "max"), idle_s=5.0)
+    assert got == b"".join(b"$PVS%04d\r\n" % r for r in range(50))
 
 
 def test_any_other_suffix_is_refused_in_one_line_before_anything_is_read(

@@ -7,11 +7,8 @@ what that chunk held comes from the ``mcap`` package's reader of an undamaged co
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import os
-import select
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +16,7 @@ import pytest
 
 from daemon.recordings.reader import iso
 from tests.integration.test_recording_cli import T0, pvlog, write_recording
-from tests.support.helpers import start_replay
+from tests.support.helpers import replayed, start_replay
 from tests.unit.test_recording_damage import chunk_messages, chunks, damaged
 
 pytestmark = pytest.mark.integration
@@ -101,19 +98,8 @@ def test_replay_refuses_a_damaged_file_and_plays_past_it_when_allowed(
     out, err = refused.communicate(timeout=60)
     assert refused.returncode == 1 and out == "", "nothing played"
     said_lost(err, bad, index, "replay")
-    replay = start_replay(bad, "--rate", "max", "--allow-damaged")
-    assert replay.stdout is not None
-    port = os.open(replay.stdout.readline().strip(), os.O_RDONLY | os.O_NOCTTY)
-    got = bytearray()
-    try:
-        with contextlib.suppress(OSError):  # EIO: the replay done, its pty gone
-            while select.select([port], [], [], 10.0)[0] and (chunk := os.read(port, 4096)):
-                got += chunk
-        assert replay.wait(30) == 0
-    finally:
-        os.close(port)
-        replay.kill()
-    played = [int(x[4:]) for x in bytes(got).decode().split("\r\n") if x]
+    got = replayed(start_replay(bad, "--rate", "max", "--allow-damaged"))
+    played = [int(x[4:]) for x in got.decode().split("\r\n") if x]
     lost = [
         r
         for r in range(READS)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -200,3 +202,19 @@ def start_replay(recording: Path, *args: str) -> subprocess.Popen[str]:
         text=True,
         cwd=REPO,
     )
+
+
+def replayed(replay: subprocess.Popen[str], idle_s: float = 10.0) -> bytes:
+    """Every byte ``start_replay``'s replay plays, read from its pty to the end (it exits 0)."""
+    assert replay.stdout is not None
+    port = os.open(replay.stdout.readline().strip(), os.O_RDONLY | os.O_NOCTTY)
+    got = bytearray()
+    try:
+        with contextlib.suppress(OSError):  # EIO: the replay done, its pty gone
+            while select.select([port], [], [], idle_s)[0] and (chunk := os.read(port, 4096)):
+                got += chunk
+        assert replay.wait(30) == 0
+    finally:
+        os.close(port)
+        replay.kill()
+    return bytes(got)
