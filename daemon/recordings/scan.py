@@ -100,14 +100,15 @@ class Scanner:
         self._last_ns: int | None = None
         """The latest message read: where a loss of unknown extent begins."""
         self._summary: dict[int, _Index] | bool | None = False
+        """The file's chunk index, once read (False: not yet)."""
         self._total: int | None = None
         """The messages the file's statistics say it holds."""
-        """The file's chunk index, once read (False: not yet)."""
 
     def items(self) -> Iterator[Item]:
         data = self._data
-        if data[: len(MAGIC)] != MAGIC:
-            raise ValueError("not an MCAP recording")
+        if data[: len(MAGIC)] != MAGIC:  # readers refuse such a file first (``problem``)
+            self.findings.losses.append(Loss("not an MCAP recording", None, None, None))
+            return
         pos, size = len(MAGIC), len(data)
         self._summary_chunks()  # its channels, should the data's own be damaged
         while True:

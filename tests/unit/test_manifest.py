@@ -66,7 +66,7 @@ def test_missing_truncated_altered_and_unlisted_files_are_each_named(tmp_path: P
     assert any("a_0001.mcap: missing" in p for p in problems)
     assert any("b_0001.mcap: SHA-256 differs" in p for p in problems)
     # An altered file is read through for what it lost: this one is no MCAP file at all.
-    assert any("b_0001.mcap: does not read: not an MCAP recording" in p for p in problems)
+    assert any("b_0001.mcap: damaged: not an MCAP recording" in p for p in problems)
     assert any(p == "run1/stray_0001.mcap: in no manifest" for p in problems)
     b.write_bytes(bytes(data[:-1]))
     assert any("b_0001.mcap: 1023 bytes, manifest says 1024" in p for p in verify(root).problems)
