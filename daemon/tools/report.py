@@ -77,11 +77,11 @@ def from_influx(
             break
         cols = series[0]["columns"]
         rows = series[0]["values"]
-        it, ip, iv, idev, irun = (
-            cols.index(c) for c in ("time", "pressure_kpa", "volume_ml", "device", "run")
-        )
+        it, ip, iv, idev = (cols.index(c) for c in ("time", "pressure_kpa", "volume_ml", "device"))
+        irun = cols.index("run") if "run" in cols else None  # none before runs had ids
         for row in rows:
-            _trace(traces, session, row[idev], row[irun] or "").add(row[it], row[ip], row[iv])
+            run = (row[irun] if irun is not None else None) or ""
+            _trace(traces, session, row[idev], run).add(row[it], row[ip], row[iv])
         last = rows[-1][it]
         if len(rows) < page:
             break
@@ -102,7 +102,7 @@ def _influx_context(
         cols = series["columns"]
         for row in series["values"]:
             r = dict(zip(cols, row, strict=True))
-            trace = traces.get((session, r["device"], r["run"] or ""))
+            trace = traces.get((session, r["device"], r.get("run") or ""))
             if trace is None:
                 continue
             if r["code"] == "mark":
