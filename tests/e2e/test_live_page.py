@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 import urllib.error
 import urllib.request
@@ -65,6 +66,15 @@ def test_a_burst_run_watched_live_in_chromium(
     def js(script: str) -> Any:
         return driver.execute_script(script)
 
+    def text(selector: str) -> list[str]:
+        """The text of what ``selector`` finds, read in one go: the page redraws its tables
+        and tags as updates come, and an element found before may be gone when read."""
+        found: list[str] = js(
+            f"return [...document.querySelectorAll({json.dumps(selector)})]"
+            ".map((e) => e.innerText.trim());"
+        )
+        return found
+
     def device(what: str) -> Any:
         return js(f"const d = pvlog.devices.get('box'); return d && {what};")
 
@@ -75,17 +85,17 @@ def test_a_burst_run_watched_live_in_chromium(
         wait_for(lambda: device("d.status !== null"), 30, "the page's hello")
         # No device yet: its card says so (the port is missing, not a blank chart).
         wait_for(lambda: device("d.status.state") == "offline", 30, "the device offline")
-        badge = driver.find_element(By.CSS_SELECTOR, "[data-device='box'] .state")
-        wait_for(lambda: badge.text == "offline (port_unavailable)", 30, "the badge")
+        wait_for(lambda: text("[data-device='box'] .state") == ["offline (port_unavailable)"],
+                 30, "the badge")  # fmt: skip
 
         # A session, started from the page before the run begins.
         driver.find_element(By.ID, "start-name").send_keys("page-run")
         driver.find_element(By.ID, "start-tags").send_keys(f"operator=selenium, lot={HOSTILE_TAG}")
         driver.find_element(By.ID, "start").click()
         wait_for(lambda: js("return pvlog.session.name") == "page-run", 15, "the session")
-        tags = driver.find_elements(By.CSS_SELECTOR, "#session-tags .tag")
-        assert [t.text for t in tags] == ["bench=ci", "operator=selenium", f"lot={HOSTILE_TAG}"]
-        assert driver.find_elements(By.CSS_SELECTOR, "#session-tags b") == []
+        tags = text("#session-tags .tag")
+        assert tags == ["bench=ci", "operator=selenium", f"lot={HOSTILE_TAG}"]
+        assert text("#session-tags b") == []
 
         def started() -> list[Any]:
             q = "SELECT state, operator, lot FROM pv_session WHERE session = 'page-run'"
@@ -120,9 +130,9 @@ def test_a_burst_run_watched_live_in_chromium(
         assert frames >= 4 and longest_ms < 3000  # drawing, never frozen
 
         wait_for(lambda: device("d.inflations.some((r) => r.burst)"), 60, "the burst")
-        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "tr.burst"), 30, "the burst row")
-        row = driver.find_element(By.CSS_SELECTOR, "[data-device='box'] tr.burst")
-        assert row.text.endswith("BURST") and "page-run" in row.text
+        wait_for(lambda: text("[data-device='box'] tr.burst"), 30, "the burst row")
+        (row,) = text("[data-device='box'] tr.burst")
+        assert row.endswith("BURST") and "page-run" in row
         held, span_s = device("[d.t.length, d.t[d.t.length - 1] - d.t[0]]")
         assert span_s > 5 and held >= 50 * span_s  # what the chart is drawn from: no holes
         time.sleep(0.5)  # a frame or two: the chart with the collapse in it
@@ -144,9 +154,9 @@ def test_a_burst_run_watched_live_in_chromium(
         wait_for(lambda: js("return pvlog.session.name") == "test", 15, "back to the run's")
         name = "page-run"
         listed = f"#sessions tr[data-session='{name}']"
-        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, listed), 15, "listed")
-        links = driver.find_elements(By.CSS_SELECTOR, f"{listed} a")
-        hrefs = {a.text: a.get_attribute("href") for a in links}
+        wait_for(lambda: text(listed), 15, "listed")
+        hrefs = dict(js(f'return [...document.querySelectorAll("{listed} a")]'
+                        ".map((a) => [a.textContent, a.href]);"))  # fmt: skip
         assert set(hrefs) == {"PNG", "inflations", "samples", "events"}
 
         def burst_rows() -> list[dict[str, str]]:
