@@ -86,11 +86,35 @@ def mosquitto(tmp_path: Path) -> Iterator[PrivateMosquitto]:
         yield broker
 
 
+FAILED_LOGS = Path(__file__).resolve().parent.parent / "var" / "test-artifacts" / "failed"
+"""Where a failed test's daemon and simulator logs and truth files are kept: a failure that
+a loaded machine shows once in ten runs is read from what it left, not guessed at."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[_OUTCOME] = report.failed
+    return report
+
+
+_OUTCOME = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def short_tmp() -> Iterator[Path]:
-    """A short temporary directory: Unix socket paths are limited to 107 bytes."""
+def short_tmp(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A short temporary directory: Unix socket paths are limited to 107 bytes. Its logs,
+    configs and truth files are kept in ``FAILED_LOGS`` when the test fails."""
     path = Path(tempfile.mkdtemp(prefix="pvl-"))
     yield path
+    if request.node.stash.get(_OUTCOME, False):
+        keep = FAILED_LOGS / request.node.name[:80]
+        for f in path.rglob("*"):
+            if f.is_file() and f.suffix in {".log", ".toml", ".jsonl", ".json"}:
+                target = keep / f.relative_to(path)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(f, target)
     shutil.rmtree(path, ignore_errors=True)
 
 
