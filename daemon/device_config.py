@@ -98,7 +98,8 @@ class DeviceConfig(Section):
     read_interval_ms: Annotated[float, Field(ge=0, le=1000)] = 16
     """While bytes flow, read the port this often (0: on every arrival). Longer costs
     less CPU per sample with many fast devices; samples keep their device times. A
-    polled driver (modbus) reads on every arrival unless told otherwise."""
+    driver whose samples have no device time (modbus, lines) reads on every arrival
+    unless told otherwise: its receive time is its sample's."""
     channels: list[ChannelConfig] = Field(default_factory=list)
     """LBX only: the channel map, in the box's channel order."""
     stall_timeout_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
@@ -143,9 +144,9 @@ class DeviceConfig(Section):
         spec = registry.driver(self.driver)
         if self.baudrate == 0:
             object.__setattr__(self, "baudrate", spec.default_baudrate)
-        asks = spec.polled or bool(self.poll)
-        if asks and "read_interval_ms" not in self.model_fields_set:
-            # An answer is read the moment it arrives: its receive time is the sample's.
+        if spec.clockless and "read_interval_ms" not in self.model_fields_set:
+            # A line (an answer) is read the moment it arrives: its receive time is its
+            # sample's, and it has no other.
             object.__setattr__(self, "read_interval_ms", 0.0)
         if self.channels:
             if not spec.takes_channel_map:

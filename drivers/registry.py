@@ -91,6 +91,11 @@ class Driver:
     described: bool = False
     """What it decodes is described in the device's config (registers, a line): a
     recording's bytes alone cannot be decoded again without it."""
+    clockless: bool = False
+    """Its samples carry no device time: each is stamped when its bytes are read, so it
+    is read on every arrival unless told otherwise (at 16 ms between reads a streaming
+    line was stamped a median 32 ms late; beside a clocked inflation device, a diameter
+    read at the wrong pressure)."""
 
     def parser(self, options: Options | None = None) -> Parser:
         return self._make(options or Options())
@@ -121,6 +126,7 @@ DRIVERS: Mapping[str, Driver] = {
             lambda o: ModbusParser(o.unit_id, o.registers),
             polled=True,
             described=True,
+            clockless=True,
         ),
         Driver(
             "lines",
@@ -129,6 +135,7 @@ DRIVERS: Mapping[str, Driver] = {
             False,
             lambda o: LinesParser(o.lines or LinesSpec("", ())),
             described=True,
+            clockless=True,
         ),
     )
 }

@@ -12,6 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+FOLDED_MM = 1.1
+"""A folded balloon's profile, wrapped on its catheter."""
+
 
 @dataclass(frozen=True, slots=True)
 class Balloon:
@@ -33,6 +36,13 @@ class Balloon:
         growth = max(0.5, 1 + self.volume_compliance_per_atm * (pressure_atm - self.nominal_atm))
         dead = self.dead_space_ml * (1 - math.exp(-pressure_atm / 0.3))
         return self.nominal_ml * unfold * growth + dead
+
+    def outer_diameter_mm(self, pressure_atm: float) -> float:
+        """What a laser micrometer reads across it: the folded profile until it unfolds,
+        then a cylinder of the balloon's volume (its diameter grows half as fast)."""
+        unfold = 1 - math.exp(-max(pressure_atm, 0.0) / 0.7)
+        growth = max(0.5, 1 + self.volume_compliance_per_atm * (pressure_atm - self.nominal_atm))
+        return max(FOLDED_MM, self.diameter_mm * math.sqrt(unfold * growth))
 
     @classmethod
     def parse(cls, text: str) -> Balloon:

@@ -1,4 +1,6 @@
-"""``pvlog simulate pvs|lbx|gauge``: serve a simulated device on a pty (default) or TCP port."""
+"""``pvlog simulate pvs|lbx|gauge|micrometer``: serve a simulated device on a pty (default)
+or TCP port; with ``--micrometer LINK``, a bench: the device and a laser micrometer across
+the same balloon, on two ports, one profile."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from simulators.faults import Faults
 from simulators.gauge_device import GaugeDevice, GaugeSettings
 from simulators.lbx_device import LbxDevice, LbxSettings
 from simulators.link import Link, PtyLink, TcpLink
+from simulators.micrometer_device import MicrometerDevice, MicrometerSettings
 from simulators.profiles import PROFILES, ProfilePlayer, segments
 from simulators.pvs_device import PvsDevice, PvsSettings
 from simulators.runner import TICK_S, SimDevice, Simulator
@@ -39,7 +42,12 @@ FAULT_HELP = {
     "drop": "per sentence/frame: not sent at all (a gap)",
     "sync": "lbx, per frame: a sample whose raw bytes are SYNC1 SYNC2",
 }
-RATES = {"pvs": (10, 500, 50.0), "lbx": (100, 2000, 1000.0), "gauge": (1, 100, 10.0)}
+RATES = {
+    "pvs": (10, 500, 50.0),
+    "lbx": (100, 2000, 1000.0),
+    "gauge": (1, 100, 10.0),
+    "micrometer": (1, 200, 50.0),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a simulated device. Prints the port to open (a pty path such as "
         "/dev/pts/7, or socket://host:port) on the first line of standard output.",
     )
-    p.add_argument("model", choices=["pvs", "lbx", "gauge"])
+    p.add_argument("model", choices=["pvs", "lbx", "gauge", "micrometer"])
     where = p.add_mutually_exclusive_group()
     where.add_argument("--tcp", metavar="HOST:PORT", help="serve on TCP instead of a pty")
     p.add_argument(
@@ -81,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--truth", metavar="FILE", help="write every emitted sentence as JSON lines")
+    p.add_argument(
+        "--micrometer",
+        metavar="PATH",
+        help="a bench: also a laser micrometer across the same balloon, its pty linked here",
+    )
+    p.add_argument("--micrometer-truth", metavar="FILE", help="the micrometer's truth file")
+    p.add_argument("--micrometer-rate", type=float, default=50.0, help="its readings a second")
     p.add_argument("--control", metavar="PATH", help="Unix socket for run-time commands")
     p.add_argument(
         "--no-wait", action="store_true", help="start sending at once, not when a reader opens"
@@ -125,7 +140,9 @@ def main(argv: Sequence[str]) -> int:
     )
     balloon = Balloon.parse(args.balloon)
     device: SimDevice
-    if args.model == "gauge":
+    if args.model == "micrometer":
+        device = MicrometerDevice(MicrometerSettings(rate_hz=rate), player, balloon, rng)
+    elif args.model == "gauge":
         gauge = GaugeSettings(rate_hz=rate, poll=args.poll, checksum=args.checksum,
                               noise_atm=args.noise)  # fmt: skip
         device = GaugeDevice(gauge, player, rng, faults=faults)
@@ -173,17 +190,41 @@ def main(argv: Sequence[str]) -> int:
     def ready(s: Simulator) -> None:
         print(s.link.address, flush=True)
 
+    sims = [sim]
+    mic_truth: IO[str] | None = None
+    if args.micrometer:
+        if args.micrometer_truth:
+            mic_truth = open(args.micrometer_truth, "w", encoding="utf-8")  # noqa: SIM115
+        mic = MicrometerDevice(MicrometerSettings(rate_hz=args.micrometer_rate), player,
+                               balloon, random.Random(rng.random()), drives=False)  # fmt: skip
+        mic_link = PtyLink(args.micrometer)
+        wait = not args.no_wait
+        sims.append(Simulator(mic, mic_link, truth=mic_truth, wait_listener=wait,
+                              duration_s=args.duration))  # fmt: skip
+
+    def stop() -> None:
+        for s in sims:
+            s.stopping.set()
+
     async def run() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, sim.stopping.set)
-        await sim.run(on_ready=ready)
+            loop.add_signal_handler(sig, stop)
+        others: list[asyncio.Task[None]] = []
+
+        def first_ready(s: Simulator) -> None:  # its port on the first line, the others after
+            ready(s)
+            others.extend(asyncio.ensure_future(m.run(on_ready=ready)) for m in sims[1:])
+
+        await sims[0].run(on_ready=first_ready)
+        await asyncio.gather(*others)
 
     try:
         asyncio.run(run())
     finally:
-        if truth is not None:
-            truth.close()
+        for t in (truth, mic_truth):
+            if t is not None:
+                t.close()
     with contextlib.suppress(BrokenPipeError):
         print(json.dumps({"simulator": args.model, **sim.status()}), file=sys.stderr, flush=True)
     return 0

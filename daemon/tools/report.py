@@ -148,6 +148,7 @@ def from_recordings(
             if name not in told:
                 told.add(name)
                 trace.learn(about)
+                trace.files.append(str(path))
             if topic == "samples":
                 p, v = message.get("pressure_kpa"), message.get("volume_ml")
                 trace.add(time_ns_of(message), p, v)
@@ -210,12 +211,20 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument(
         "--rated-burst-atm", type=float, help="the balloon's rated burst pressure, for a burst run"
     )
+    p.add_argument("--lot", help="the lot's results across its specimens (sessions tagged lot=)")
+    p.add_argument("--cycles-target", type=int, help="--lot: a fatigue specimen's target cycles")
     damage.add_flag(p)
     args = p.parse_args(argv)
-    if not (args.session or args.recordings):
+    if not (args.session or args.recordings or args.lot):
         p.error("give --session (from InfluxDB) or recording files")
     if not args.baseline_atm < args.threshold_atm:
         p.error("--baseline-atm must be below --threshold-atm")
+    if args.lot:
+        try:
+            import scipy  # noqa: F401
+        except ImportError:
+            print("pvlog report: --lot needs scipy: pip install 'pvlog[lot]'", file=sys.stderr)
+            return 2
     if args.plot is not None:
         try:
             import matplotlib  # noqa: F401
@@ -238,6 +247,8 @@ def main(argv: Sequence[str]) -> int:
         print(f"pvlog report: {exc}", file=sys.stderr)
         return 1 if not isinstance(exc, ConfigError) else 2
     failed = damage.say("pvlog report", findings, allow=args.allow_damaged)
+    if args.lot:
+        return _lot(args, traces, findings, failed)
     if not traces:
         print("pvlog report: no samples found", file=sys.stderr)
         return 1
@@ -266,6 +277,18 @@ JSON_FORMAT = "pvlog-report/2"
 """``--json``'s document; /1 was JSON Lines, one object per device."""
 
 
+def _lot(args: argparse.Namespace, traces: list[Trace], findings: list[Findings],
+         failed: bool) -> int:  # fmt: skip
+    from daemon.tools.lot import document, of_lot, text
+
+    if not of_lot(traces, args.lot):
+        print(f"pvlog report: no specimen of lot {args.lot!r}", file=sys.stderr)
+        return 1
+    doc = document(args, traces, findings)
+    print(json.dumps(doc, indent=1) if args.json else text(doc))
+    return 1 if failed else 0
+
+
 def _load(args: argparse.Namespace, findings: list[Findings]) -> list[Trace]:
     if args.recordings:
         _, why = recordings_or_problem(args.recordings)
@@ -281,6 +304,11 @@ def _load(args: argparse.Namespace, findings: list[Findings]) -> list[Trace]:
         url, database = config.influx.url, config.influx.database
     client = InfluxV1(url, database)
     try:
+        if args.lot and not args.session:
+            from daemon.tools.lot import influx_sessions
+
+            sessions = influx_sessions(client, args.lot)
+            return [t for s in sessions for t in from_influx(client, s, args.device)]
         return from_influx(client, args.session, args.device)
     finally:
         client.close()

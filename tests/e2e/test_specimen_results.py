@@ -244,6 +244,21 @@ def test_ten_specimens_in_one_directory_are_ten_results(short_tmp: Path, influx:
     text = pvlog("report", str(short_tmp / "rec"))
     assert text.stdout.count("bench (session L1-s") == 10 and text.returncode == 0
 
+    # The lot (issue 28): the ten together, from the recordings and from InfluxDB alike.
+    lot = json.loads(pvlog("report", "--lot", "L1", str(short_tmp / "rec"), "--json",
+                           "--rated-burst-atm", str(RATED_ATM)).stdout)  # fmt: skip
+    db = json.loads(pvlog("report", "--lot", "L1", "-c", str(short_tmp / "L1-s01.toml"),
+                          "--json", "--rated-burst-atm", str(RATED_ATM)).stdout)  # fmt: skip
+    assert lot["burst"]["n"] == db["burst"]["n"] == 10
+    for key in ("mean_atm", "sd_atm", "min_atm", "k", "lower_bound_atm", "pass"):
+        assert lot["burst"][key] == db["burst"][key], key
+    assert lot["burst"]["mean_atm"] == pytest.approx(
+        sum(bursts.values()) / 10 / KPA_PER_ATM, abs=0.01
+    )
+    for row in lot["burst"]["specimens"]:  # each value traceable to its file and hash
+        (f,) = row["provenance"]["files"]
+        assert len(f["sha256"]) == 64 and f"_{row['provenance']['session']}_" in f["file"]
+
 
 def test_a_session_started_mid_run_over_mqtt_names_its_device(
     short_tmp: Path, influx: InfluxV1, mosquitto: PrivateMosquitto

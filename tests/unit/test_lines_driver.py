@@ -97,3 +97,21 @@ def test_the_shipped_druck_example_asks_with_its_poll_only() -> None:
     parser = registry.driver("lines").parser(device.options())
     assert parser.allowed_writes == {b"*R\r"}
     assert device.read_interval_ms == 0
+
+
+def test_a_streaming_line_instrument_is_read_as_its_lines_arrive(tmp_path: Path) -> None:
+    """It has no clock: a line's receive time is its sample's, so it is read on arrival
+    (at the 16 ms a clocked device is read at, a line waited a median 32 ms)."""
+    cfg = tmp_path / "m.toml"
+    cfg.write_text(
+        '[influx]\nurl = "http://127.0.0.1:8086"\n'
+        '[[device]]\nname = "mic"\ndriver = "lines"\nport = "/dev/null"\n'
+        'pattern = "(?P<d>[0-9.]+)"\nfields = [{ group = "d", field = "diameter_mm" }]\n'
+    )
+    (device,) = load_config(cfg).device
+    assert device.read_interval_ms == 0
+    cfg.write_text(cfg.read_text() + "read_interval_ms = 20\n")
+    (told,) = load_config(cfg).device
+    assert told.read_interval_ms == 20, "what the config says still goes"
+    (pvs,) = load_config(REPO / "config" / "demo.toml").device[:1]
+    assert pvs.read_interval_ms == 16, "a device with its own clock keeps its interval"

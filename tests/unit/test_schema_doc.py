@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 from daemon.acquisition.inflations import Inflation
 from daemon.acquisition.status import DeviceStatus
+from daemon.config import load_config
 from daemon.influx import schema
 from daemon.outbox.store import Depth
 from daemon.pipeline import StampedEvent
@@ -32,6 +33,9 @@ def parse(line: str) -> tuple[str, set[tuple[str, str]]]:
 def written() -> set[tuple[str, str, str]]:
     lines = []
     channels = {field for field, _units in lbx._FIELDS.values()}
+    # What the shipped examples' config-defined instruments write (the micrometer's).
+    for example in sorted((Path(__file__).parents[2] / "config").glob("*.toml")):
+        channels |= {f.field for d in load_config(example).device for f in d.fields}
     values = dict.fromkeys(channels | {"pressure_kpa", "volume_ml"}, 1.5)
     lines.append(schema.sample_lines("d", "s", {}, "r").encode(values, 1, 0, 1))
     lines.append(schema.event_line("d", "s", StampedEvent(1, "mark", "x", 1.0), "r"))

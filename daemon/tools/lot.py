@@ -1,0 +1,106 @@
+"""``pvlog report --lot LOT``: a lot's results across its specimens, from recordings or InfluxDB.
+
+The specimens are the sessions tagged ``lot=LOT`` (``[session] tags``, ``pvlog session
+start --tag lot=...``, the page's tags), each read as ``pvlog report`` reads one
+(``daemon.tools.report``) and judged together (``daemon.reports.lot``). From recordings,
+each value names its files with their SHA-256 from the manifests beside them.
+
+Needs scipy (the ``lot`` extra) for the tolerance factor and the normality test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from daemon.influx.client import InfluxUnavailable
+from daemon.influx.v1 import InfluxV1
+from daemon.recordings.findings import Findings
+from daemon.recordings.manifest import SUFFIX
+from daemon.reports.analysis import Trace, analyse
+from daemon.reports.lot import lot_document, specimen_of
+
+
+def hashes(files: Iterable[str]) -> list[dict[str, str]]:
+    """Each file with its SHA-256 as its manifest lists it (empty: no manifest says)."""
+    out = []
+    for name in files:
+        path = Path(name)
+        sha = ""
+        for manifest in sorted(path.parent.glob(f"*{SUFFIX}")):
+            try:
+                doc = json.loads(manifest.read_text())
+            except (OSError, ValueError):
+                continue
+            sha = next((e.get("sha256", "") for e in doc.get("files", [])
+                        if e.get("name") == path.name), sha)  # fmt: skip
+        out.append({"file": path.name, "sha256": sha})
+    return out
+
+
+def influx_sessions(client: InfluxV1, lot: str) -> list[str]:
+    """The sessions whose start says ``lot``, in name order."""
+    q = "SELECT state FROM pv_session WHERE lot = $lot AND state = 'start' GROUP BY session"
+    result = client.query(q, {"lot": lot})["results"][0]
+    if "error" in result:
+        raise InfluxUnavailable(result["error"])
+    return sorted({s["tags"]["session"] for s in result.get("series") or []})
+
+
+def of_lot(traces: Iterable[Trace], lot: str) -> list[Trace]:
+    return [t for t in traces if t.about.get("tag.lot") == lot]
+
+
+def document(args: argparse.Namespace, traces: list[Trace], findings: list[Findings]) -> Any:
+    specimens = [
+        specimen_of(
+            analyse(t, threshold_atm=args.threshold_atm, baseline_atm=args.baseline_atm),
+            hashes(t.files),
+        )
+        for t in of_lot(traces, args.lot)
+    ]
+    doc = lot_document(
+        args.lot, specimens, rbp_atm=args.rated_burst_atm, cycles_target=args.cycles_target
+    )
+    doc["damaged"] = [f.as_json() for f in findings if f.damaged]
+    return doc
+
+
+def text(doc: dict[str, Any]) -> str:
+    """The lot's results for a person: a block per test, the verdicts first."""
+    lines = [f"lot {doc['lot']}: {len(doc['specimens'])} specimen(s)"]
+    b = doc["burst"]
+    if b["specimens"]:
+        lines.append(f"burst: {b['n']} burst of {len(b['specimens'])}")
+        if "k" in b:
+            verdict = {True: "PASS", False: "FAIL", None: "no RBP given"}[b["pass"]]
+            lines.append(
+                f"  mean {b['mean_atm']:.2f} atm, SD {b['sd_atm']:.3f}, min {b['min_atm']:.2f};"
+                f" k = {b['k']:.3f} (99.9 % at 95 %): lower bound {b['lower_bound_atm']:.2f}"
+                f" atm against RBP {b['rbp_atm']}: {verdict}"
+            )
+        lines += [f"  warning: {w}" for w in b["warnings"]]
+        for r in b["specimens"]:
+            said = (
+                f"{r['burst_pressure_atm']:.2f} atm"
+                if r["burst"]
+                else f"did not burst (highest {r['highest_pressure_atm']:.2f} atm)"
+            )
+            lines.append(f"  {r['specimen']:<16} {said}  [{r['provenance']['session']}]")
+    f = doc["fatigue"]
+    if f["specimens"]:
+        lines.append(f"fatigue: {f['survived']} of {f['n']} survived; {f['statement']}")
+        for r in f["specimens"]:
+            end = "survived" if r["survived"] else f"failed at cycle {r['failed_at_cycle']}"
+            lines.append(
+                f"  {r['specimen']:<16} {r['cycles']} cycles at {r['target_atm']:.2f} atm, {end}"
+            )
+    for step in doc["compliance"]:
+        sd = "-" if step["sd_volume_ml"] is None else f"{step['sd_volume_ml']:.4f}"
+        mean = "-" if step["mean_volume_ml"] is None else f"{step['mean_volume_ml']:.4f}"
+        lines.append(f"compliance {step['nominal_atm']:>5.1f} atm: n {step['n']}, "
+                     f"volume mean {mean} mL, SD {sd}")  # fmt: skip
+    return "\n".join(lines)
