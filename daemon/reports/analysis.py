@@ -31,6 +31,9 @@ class Trace:
     about: dict[str, str] = field(default_factory=dict)
     """What a report's title says: ``session``, the device's ``model`` and ``serial``,
     the session's tags (``tag.lot``...), as far as the source knows them."""
+    diameter_mm: list[tuple[int, float]] = field(default_factory=list)
+    """The balloon's outer diameter (time, mm), from a laser micrometer: a device of its own
+    (a ``lines`` instrument), whose trace has these and no pressure."""
     files: list[str] = field(default_factory=list)
     """The recordings it was read from (paths), for a result's provenance; none from
     InfluxDB."""

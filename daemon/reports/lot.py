@@ -12,8 +12,11 @@ inflations a fatigue run, one a burst run.
 - **Fatigue**: the cycles each specimen reached at the target pressure (within 2 % of it)
   before it failed, or all of them; how many survived the target count; the success-run
   statement.
-- **Compliance**: at each nominal step, each specimen's held pressure and volume; across
-  the lot n, mean, SD, min and max of the volume.
+- **Compliance**: at each nominal step, each specimen's held pressure, volume and (from
+  a laser micrometer in its session: a device whose samples are ``diameter_mm``) mean
+  diameter over the hold; across the lot n, mean, SD, min and max of each; and the
+  label's table, the mean diameter at each whole atm from nominal to the RBP, what
+  lies between steps interpolated and said so, nothing extrapolated.
 - **Times**: each specimen's mean time to peak and deflation, and the lot's.
 
 Every value names its session, run and inflation cycle (``provenance``). Pure: results
@@ -22,6 +25,8 @@ in (``DeviceReport``s), a document out.
 
 from __future__ import annotations
 
+import bisect
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -47,6 +52,15 @@ class Specimen:
     report: DeviceReport
     files: list[dict[str, str]] = field(default_factory=list)
     """The recordings it came from: name and SHA-256 (from the manifest), if known."""
+    diameter_mm: list[tuple[int, float]] = field(default_factory=list)
+    """Its balloon's outer diameter (time, mm) from the micrometer beside it, in time order."""
+
+    def diameter_over(self, start_ns: int, end_ns: int) -> float | None:
+        """The mean diameter read between two times (a step's hold); None: none read."""
+        times = [t for t, _ in self.diameter_mm]
+        lo, hi = bisect.bisect_left(times, start_ns), bisect.bisect_right(times, end_ns)
+        got = [d for _, d in self.diameter_mm[lo:hi]]
+        return statistics.fmean(got) if got else None
 
     @property
     def inflations(self) -> list[Inflation]:
@@ -63,7 +77,11 @@ class Specimen:
         }
 
 
-def specimen_of(report: DeviceReport, files: list[dict[str, str]] | None = None) -> Specimen:
+def specimen_of(
+    report: DeviceReport,
+    files: list[dict[str, str]] | None = None,
+    diameter_mm: list[tuple[int, float]] | None = None,
+) -> Specimen:
     about = report.trace.about
     name = about.get("tag.specimen") or report.trace.session
     test = about.get("tag.test", "")
@@ -72,7 +90,7 @@ def specimen_of(report: DeviceReport, files: list[dict[str, str]] | None = None)
             len(steps(report.trace, f.start_ns, f.end_ns)) >= 2 for f in report.inflations
         )
         test = "compliance" if stepped else "fatigue" if len(report.inflations) > 1 else "burst"
-    return Specimen(name, test, report, files or [])
+    return Specimen(name, test, report, files or [], diameter_mm or [])
 
 
 def _atm(kpa: float | None) -> float | None:
@@ -158,6 +176,7 @@ def compliance(specimens: Sequence[Specimen]) -> list[dict[str, Any]]:
                 by_step[st.nominal_atm].append({
                     "specimen": s.name,
                     "pressure_atm": st.pressure_kpa / KPA_PER_ATM,
+                    "diameter_mm": s.diameter_over(st.start_ns, st.end_ns),
                     "volume_ml": st.volume_ml,
                     "held_s": st.held_s,
                     "provenance": s.provenance(f.cycle),
@@ -167,13 +186,42 @@ def compliance(specimens: Sequence[Specimen]) -> list[dict[str, Any]]:
         rows = by_step[nominal]
         volumes = [r["volume_ml"] for r in rows if r["volume_ml"] is not None]
         v = _summary(volumes)
+        d = _summary([r["diameter_mm"] for r in rows if r["diameter_mm"] is not None])
         out.append({
             "nominal_atm": nominal, "n": len(rows),
+            "mean_diameter_mm": d["mean"], "sd_diameter_mm": d["sd"],
+            "min_diameter_mm": d["min"], "max_diameter_mm": d["max"],
             "mean_volume_ml": v["mean"], "sd_volume_ml": v["sd"],
             "min_volume_ml": v["min"], "max_volume_ml": v["max"],
             "mean_pressure_atm": statistics.fmean(r["pressure_atm"] for r in rows),
             "specimens": rows,
         })  # fmt: skip
+    return out
+
+
+def label_table(steps: Sequence[dict[str, Any]], nominal_atm: float | None,
+                rbp_atm: float | None) -> list[dict[str, Any]]:  # fmt: skip
+    """The label's compliance chart: the lot's mean diameter at each whole atm from the
+    nominal pressure to the RBP; between measured steps linearly interpolated, and said so."""
+    measured = [(s["nominal_atm"], s["mean_diameter_mm"]) for s in steps
+                if s["mean_diameter_mm"] is not None]  # fmt: skip
+    if len(measured) < 2:
+        return []
+    lo = nominal_atm if nominal_atm is not None else measured[0][0]
+    hi = rbp_atm if rbp_atm is not None else measured[-1][0]
+    out = []
+    for atm in range(math.ceil(lo), math.floor(hi) + 1):
+        exact = next((d for p, d in measured if p == atm), None)
+        if exact is not None:
+            out.append({"pressure_atm": float(atm), "diameter_mm": exact, "interpolated": False})
+            continue
+        below = [(p, d) for p, d in measured if p < atm]
+        above = [(p, d) for p, d in measured if p > atm]
+        if not below or not above:
+            continue  # never extrapolated
+        (p0, d0), (p1, d1) = below[-1], above[0]
+        d = d0 + (d1 - d0) * (atm - p0) / (p1 - p0)
+        out.append({"pressure_atm": float(atm), "diameter_mm": d, "interpolated": True})
     return out
 
 
@@ -203,9 +251,11 @@ def lot_document(
     *,
     rbp_atm: float | None = None,
     cycles_target: int | None = None,
+    nominal_atm: float | None = None,
 ) -> dict[str, Any]:
     """The lot's JSON (``FORMAT``): what ``pvlog report --lot --json`` prints."""
     kind = {t: [s for s in specimens if s.test == t] for t in TESTS}
+    steps_ = compliance(kind["compliance"])
     return {
         "format": FORMAT,
         "lot": lot,
@@ -215,6 +265,7 @@ def lot_document(
         ],
         "burst": burst(kind["burst"], rbp_atm),
         "fatigue": fatigue(kind["fatigue"], rbp_atm, cycles_target),
-        "compliance": compliance(kind["compliance"]),
+        "compliance": steps_,
+        "label": label_table(steps_, nominal_atm, rbp_atm),
         "times": times(specimens),
     }

@@ -55,16 +55,23 @@ def of_lot(traces: Iterable[Trace], lot: str) -> list[Trace]:
 
 
 def document(args: argparse.Namespace, traces: list[Trace], findings: list[Findings]) -> Any:
+    lot = of_lot(traces, args.lot)
+    # A micrometer is a device of its own in the specimen's session and run: its trace
+    # has diameters and no pressure, and lends them to the inflation device's steps.
+    diameters: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for t in lot:
+        diameters.setdefault((t.session, t.run), []).extend(t.diameter_mm)
     specimens = [
         specimen_of(
             analyse(t, threshold_atm=args.threshold_atm, baseline_atm=args.baseline_atm),
             hashes(t.files),
+            sorted(diameters.get((t.session, t.run), [])),
         )
-        for t in of_lot(traces, args.lot)
+        for t in lot
+        if t.time_ns  # a device with pressures: the inflation device
     ]
-    doc = lot_document(
-        args.lot, specimens, rbp_atm=args.rated_burst_atm, cycles_target=args.cycles_target
-    )
+    doc = lot_document(args.lot, specimens, rbp_atm=args.rated_burst_atm,
+                       cycles_target=args.cycles_target, nominal_atm=args.nominal_atm)  # fmt: skip
     doc["damaged"] = [f.as_json() for f in findings if f.damaged]
     return doc
 
@@ -99,8 +106,16 @@ def text(doc: dict[str, Any]) -> str:
                 f"  {r['specimen']:<16} {r['cycles']} cycles at {r['target_atm']:.2f} atm, {end}"
             )
     for step in doc["compliance"]:
-        sd = "-" if step["sd_volume_ml"] is None else f"{step['sd_volume_ml']:.4f}"
-        mean = "-" if step["mean_volume_ml"] is None else f"{step['mean_volume_ml']:.4f}"
-        lines.append(f"compliance {step['nominal_atm']:>5.1f} atm: n {step['n']}, "
-                     f"volume mean {mean} mL, SD {sd}")  # fmt: skip
+        lines.append(
+            f"compliance {step['nominal_atm']:>5.1f} atm: n {step['n']}, diameter mean "
+            f"{_n(step['mean_diameter_mm'], 3)} mm SD {_n(step['sd_diameter_mm'], 4)}, "
+            f"volume mean {_n(step['mean_volume_ml'], 4)} mL SD {_n(step['sd_volume_ml'], 4)}"
+        )
+    for row in doc["label"]:
+        how = " (interpolated)" if row["interpolated"] else ""
+        lines.append(f"label {row['pressure_atm']:>5.1f} atm: {row['diameter_mm']:.2f} mm{how}")
     return "\n".join(lines)
+
+
+def _n(value: float | None, decimals: int) -> str:
+    return "-" if value is None else f"{value:.{decimals}f}"

@@ -66,7 +66,7 @@ def from_influx(
     while True:
         # The names are bound parameters; only integers go into the text.
         q = (
-            "SELECT pressure_kpa, volume_ml, device, run FROM pv_sample WHERE "  # noqa: S608
+            "SELECT pressure_kpa, volume_ml, diameter_mm, device, run FROM pv_sample WHERE "  # noqa: S608
             f"{where} AND time > {last} ORDER BY time LIMIT {int(page)}"
         )
         result = client.query(q, params)["results"][0]
@@ -79,9 +79,13 @@ def from_influx(
         rows = series[0]["values"]
         it, ip, iv, idev = (cols.index(c) for c in ("time", "pressure_kpa", "volume_ml", "device"))
         irun = cols.index("run") if "run" in cols else None  # none before runs had ids
+        idia = cols.index("diameter_mm") if "diameter_mm" in cols else None
         for row in rows:
             run = (row[irun] if irun is not None else None) or ""
-            _trace(traces, session, row[idev], run).add(row[it], row[ip], row[iv])
+            trace = _trace(traces, session, row[idev], run)
+            trace.add(row[it], row[ip], row[iv])
+            if idia is not None and row[idia] is not None:
+                trace.diameter_mm.append((row[it], row[idia]))
         last = rows[-1][it]
         if len(rows) < page:
             break
@@ -152,6 +156,8 @@ def from_recordings(
             if topic == "samples":
                 p, v = message.get("pressure_kpa"), message.get("volume_ml")
                 trace.add(time_ns_of(message), p, v)
+                if (d := message.get("diameter_mm")) is not None:
+                    trace.diameter_mm.append((time_ns_of(message), d))
             elif topic == "events" and message["code"] == "mark":
                 trace.marks.append((time_ns_of(message), message["detail"]))
             elif topic == "events" and message["code"] == "identity":
@@ -213,6 +219,9 @@ def main(argv: Sequence[str]) -> int:
     )
     p.add_argument("--lot", help="the lot's results across its specimens (sessions tagged lot=)")
     p.add_argument("--cycles-target", type=int, help="--lot: a fatigue specimen's target cycles")
+    p.add_argument(
+        "--nominal-atm", type=float, help="--lot: the balloon's nominal pressure (label table)"
+    )
     damage.add_flag(p)
     args = p.parse_args(argv)
     if not (args.session or args.recordings or args.lot):

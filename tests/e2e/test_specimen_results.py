@@ -21,6 +21,7 @@ from mcap.stream_reader import StreamReader, breakup_chunk
 from daemon.acquisition.inflations import InflationDetector
 from daemon.influx.v1 import InfluxV1
 from drivers.units import KPA_PER_ATM
+from simulators.balloon import Balloon
 from tests.e2e.test_live_mqtt import mqtt_config
 from tests.e2e.test_sessions_mqtt import session
 from tests.support.helpers import (
@@ -383,3 +384,71 @@ def test_a_damaged_recording_reports_what_it_lost_and_influxdb_the_rest(
                 assert {**f, "cycle": 0} == {**g, "cycle": 0}
     verified = pvlog("recording", "verify", str(short_tmp / "rec"))
     assert verified.returncode == 0, verified.stdout
+
+
+BENCH = SPECIMEN.replace('driver = "pvs"\nport = "{port}"\n', 'driver = "pvs"\nport = "{port}"\n'
+                         + """
+[[device]]
+name = "micrometer"
+driver = "lines"
+port = "{mic}"
+pattern = '(?P<d>[-+][0-9]+\\.[0-9]+)'
+
+[[device.fields]]
+group = "d"
+field = "diameter_mm"
+unit = "mm"
+""").replace('specimen = "{specimen}"', 'specimen = "{specimen}", test = "compliance"')  # fmt: skip
+
+
+def test_a_compliance_lot_measures_the_diameter_at_each_step(
+    short_tmp: Path, influx: InfluxV1
+) -> None:
+    """Three benches, each an inflation device and a laser micrometer across one simulated
+    balloon: each step's diameter is the balloon's own at that pressure, and the lot's."""
+    sims, daemons = [], []
+    try:
+        for k in range(3):
+            name = f"C2-c{k}"
+            sim = SimProcess(
+                short_tmp, f"p{k}", "--rate", "100", "--profile", "compliance", "--rbp", "3",
+                "--hold", "1.5", "--ramp", "2", "--seed", str(40 + k), "--noise", "0.002",
+                "--micrometer", str(short_tmp / f"m{k}"),
+                "--micrometer-truth", str(short_tmp / f"m{k}.truth.jsonl"),
+            )  # fmt: skip
+            cfg = short_tmp / f"{name}.toml"
+            cfg.write_text(BENCH.format(
+                url=influx.url, database=influx.database, tmp=short_tmp, bench=str(k),
+                name=name, specimen=f"c{k}", port=sim.link, mic=short_tmp / f"m{k}",
+            ).replace('lot = "L1"', 'lot = "C2"'))  # fmt: skip
+            sims.append(sim)
+            daemons.append(DaemonProcess(cfg))
+        for sim in sims:
+            sim.wait_listening()
+            wait_for(lambda s=sim: len(truth_inflations(s)) >= 1, 60, "the stepped inflation")  # type: ignore[misc]
+        time.sleep(0.5)
+        for sim, daemon in zip(sims, daemons, strict=True):
+            finish(sim, daemon)
+    finally:
+        for sim in sims:
+            sim.kill()
+        for daemon in daemons:
+            daemon.kill()
+
+    lot = json.loads(pvlog("report", "--lot", "C2", str(short_tmp / "rec"), "--json",
+                           "--nominal-atm", "1", "--rated-burst-atm", "3").stdout)  # fmt: skip
+    db = json.loads(pvlog("report", "--lot", "C2", "-c", str(short_tmp / "C2-c0.toml"), "--json",
+                          "--nominal-atm", "1", "--rated-burst-atm", "3").stdout)  # fmt: skip
+    assert [s["test"] for s in lot["specimens"]] == ["compliance"] * 3
+    steps = lot["compliance"]
+    assert [s["nominal_atm"] for s in steps] == [1.0, 2.0, 3.0]
+    for step, other in zip(steps, db["compliance"], strict=True):
+        assert step["n"] == 3
+        # The simulated balloon's diameter at that pressure (noise 0.002 mm per reading).
+        truth = Balloon().outer_diameter_mm(step["nominal_atm"])
+        for row in step["specimens"]:
+            assert row["diameter_mm"] == pytest.approx(truth, abs=0.02), row
+        assert step["mean_diameter_mm"] == pytest.approx(truth, abs=0.01)
+        assert step["mean_diameter_mm"] == pytest.approx(other["mean_diameter_mm"])
+    assert [r["pressure_atm"] for r in lot["label"]] == [1.0, 2.0, 3.0]
+    assert not any(r["interpolated"] for r in lot["label"])
