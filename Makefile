@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_PACKAGES := influxdb mosquitto
-TEST_APT_PACKAGES := victoria-metrics openssl prometheus systemd chromium chromium-driver ser2net
+TEST_APT_PACKAGES := victoria-metrics openssl prometheus systemd chromium chromium-driver ser2net poppler-utils
 
 .PHONY: install system-packages test-packages demo test check bench lint clean
 

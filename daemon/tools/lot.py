@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from daemon.recordings.findings import Findings
 from daemon.recordings.manifest import SUFFIX
 from daemon.reports.analysis import Trace, analyse
 from daemon.reports.lot import lot_document, specimen_of
+from daemon.version import pvlog_version
 
 
 def hashes(files: Iterable[str]) -> list[dict[str, str]]:
@@ -70,10 +73,38 @@ def document(args: argparse.Namespace, traces: list[Trace], findings: list[Findi
         for t in lot
         if t.time_ns  # a device with pressures: the inflation device
     ]
-    doc = lot_document(args.lot, specimens, rbp_atm=args.rated_burst_atm,
-                       cycles_target=args.cycles_target, nominal_atm=args.nominal_atm)  # fmt: skip
+    # The labelled values: a flag, else the lot's session tags (rbp_atm, nominal_atm, cycles).
+    rbp = args.rated_burst_atm if args.rated_burst_atm is not None else _tag(lot, "rbp_atm")
+    nominal = args.nominal_atm if args.nominal_atm is not None else _tag(lot, "nominal_atm")
+    cycles = args.cycles_target if args.cycles_target is not None else _tag(lot, "cycles")
+    doc = lot_document(args.lot, specimens, rbp_atm=rbp, nominal_atm=nominal,
+                       cycles_target=None if cycles is None else int(cycles))  # fmt: skip
     doc["damaged"] = [f.as_json() for f in findings if f.damaged]
+    if args.pdf is not None:
+        from daemon.reports.lot_pdf import save_lot_pdf
+
+        pages = save_lot_pdf(doc, args.pdf, title_block(lot, doc), nominal)
+        print(f"lot report written to {args.pdf} ({pages} pages)", file=sys.stderr)
     return doc
+
+
+def title_block(traces: Iterable[Trace], doc: dict[str, Any]) -> dict[str, Any]:
+    """What the report's first page names: devices (model, serial), operator, build."""
+    devices = sorted({
+        " ".join(x for x in (t.device, t.about.get("model", ""), t.about.get("serial", "")) if x)
+        for t in traces
+    })  # fmt: skip
+    operators = sorted({t.about["tag.operator"] for t in traces if t.about.get("tag.operator")})
+    tests: dict[str, int] = {}
+    for s in doc["specimens"]:
+        tests[s["test"]] = tests.get(s["test"], 0) + 1
+    return {
+        "made_ns": time.time_ns(),
+        "version": f"pvlog {pvlog_version()}",
+        "operator": ", ".join(operators),
+        "devices": devices,
+        "tests": tests,
+    }
 
 
 def text(doc: dict[str, Any]) -> str:
@@ -119,3 +150,15 @@ def text(doc: dict[str, Any]) -> str:
 
 def _n(value: float | None, decimals: int) -> str:
     return "-" if value is None else f"{value:.{decimals}f}"
+
+
+def _tag(traces: Iterable[Trace], key: str) -> float | None:
+    """A labelled value from the lot's session tags (the first that says it)."""
+    for t in traces:
+        value = t.about.get(f"tag.{key}")
+        if value:
+            try:
+                return float(value)
+            except ValueError:
+                continue
+    return None

@@ -222,12 +222,15 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument(
         "--nominal-atm", type=float, help="--lot: the balloon's nominal pressure (label table)"
     )
+    p.add_argument("--pdf", type=Path, help="--lot: write the lot's test report to this PDF")
     damage.add_flag(p)
     args = p.parse_args(argv)
     if not (args.session or args.recordings or args.lot):
         p.error("give --session (from InfluxDB) or recording files")
     if not args.baseline_atm < args.threshold_atm:
         p.error("--baseline-atm must be below --threshold-atm")
+    if args.pdf is not None and not args.lot:
+        p.error("--pdf is the lot's report: give --lot")
     if args.lot:
         try:
             import scipy  # noqa: F401

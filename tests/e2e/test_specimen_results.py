@@ -398,7 +398,9 @@ pattern = '(?P<d>[-+][0-9]+\\.[0-9]+)'
 group = "d"
 field = "diameter_mm"
 unit = "mm"
-""").replace('specimen = "{specimen}"', 'specimen = "{specimen}", test = "compliance"')  # fmt: skip
+""").replace(
+    'specimen = "{specimen}"', 'specimen = "{specimen}", test = "compliance", rbp_atm = "3"'
+)  # fmt: skip
 
 
 def test_a_compliance_lot_measures_the_diameter_at_each_step(
@@ -452,3 +454,12 @@ def test_a_compliance_lot_measures_the_diameter_at_each_step(
         assert step["mean_diameter_mm"] == pytest.approx(other["mean_diameter_mm"])
     assert [r["pressure_atm"] for r in lot["label"]] == [1.0, 2.0, 3.0]
     assert not any(r["interpolated"] for r in lot["label"])
+    # The lot's PDF, the labelled values from the sessions' tags this time.
+    pdf = short_tmp / "C2.pdf"
+    done = pvlog("report", "--lot", "C2", str(short_tmp / "rec"), "--pdf", str(pdf))
+    assert done.returncode == 0, done.stderr
+    assert pdf.read_bytes().startswith(b"%PDF") and "pages)" in done.stderr
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, check=True, timeout=60).stdout  # fmt: skip
+    assert "Lot C2: compliance" in text and "micrometer" in text
+    assert "Rated burst pressure: 3.00 atm" in text, "from the sessions' rbp_atm tag"
