@@ -406,46 +406,59 @@ unit = "mm"
 def test_a_compliance_lot_measures_the_diameter_at_each_step(
     short_tmp: Path, influx: InfluxV1
 ) -> None:
-    """Three benches, each an inflation device and a laser micrometer across one simulated
-    balloon: each step's diameter is the balloon's own at that pressure, and the lot's."""
-    sims, daemons = [], []
-    try:
-        for k in range(3):
-            name = f"C2-c{k}"
-            sim = SimProcess(
-                short_tmp, f"p{k}", "--rate", "100", "--profile", "compliance", "--rbp", "3",
-                "--hold", "1.5", "--ramp", "2", "--seed", str(40 + k), "--noise", "0.002",
-                "--micrometer", str(short_tmp / f"m{k}"),
-                "--micrometer-truth", str(short_tmp / f"m{k}.truth.jsonl"),
-            )  # fmt: skip
-            cfg = short_tmp / f"{name}.toml"
-            cfg.write_text(BENCH.format(
-                url=influx.url, database=influx.database, tmp=short_tmp, bench=str(k),
-                name=name, specimen=f"c{k}", port=sim.link, mic=short_tmp / f"m{k}",
-            ).replace('lot = "L1"', 'lot = "C2"'))  # fmt: skip
-            sims.append(sim)
-            daemons.append(DaemonProcess(cfg))
-        for sim in sims:
-            sim.wait_listening()
-            wait_for(lambda s=sim: len(truth_inflations(s)) >= 1, 60, "the stepped inflation")  # type: ignore[misc]
-        time.sleep(0.5)
-        for sim, daemon in zip(sims, daemons, strict=True):
-            finish(sim, daemon)
-    finally:
-        for sim in sims:
-            sim.kill()
-        for daemon in daemons:
-            daemon.kill()
+    """Five benches, each an inflation device and a laser micrometer across one simulated
+    balloon, and a sixth running a fatigue specimen of the same lot: each step's diameter
+    is the balloon's own at that pressure, and the lot's; the fatigue specimen survives."""
+    profiles = [("compliance", "--hold", "1.5", "--ramp", "2")] * 5 + [
+        ("fatigue", "--hold", "0.3", "--ramp", "6", "--cycles", "3")
+    ]
+    for first in (0, 3):  # three benches at a time
+        sims, daemons = [], []
+        try:
+            for k in range(first, first + 3):
+                profile, *more = profiles[k]
+                name = f"C2-{profile[0]}{k}"
+                sim = SimProcess(
+                    short_tmp, f"p{k}", "--rate", "100", "--profile", profile, "--rbp", "3",
+                    *more, "--seed", str(40 + k), "--noise", "0.002",
+                    "--micrometer", str(short_tmp / f"m{k}"),
+                    "--micrometer-truth", str(short_tmp / f"m{k}.truth.jsonl"),
+                )  # fmt: skip
+                cfg = short_tmp / f"{name}.toml"
+                cfg.write_text(BENCH.format(
+                    url=influx.url, database=influx.database, tmp=short_tmp, bench=str(k),
+                    name=name, specimen=f"{profile[0]}{k}", port=sim.link,
+                    mic=short_tmp / f"m{k}",
+                ).replace('lot = "L1"', 'lot = "C2"')
+                   .replace('test = "compliance"', f'test = "{profile}"'))  # fmt: skip
+                sims.append(sim)
+                daemons.append(DaemonProcess(cfg))
+            for sim, (profile, *_) in zip(sims, profiles[first:], strict=False):
+                need = 3 if profile == "fatigue" else 1
+                sim.wait_listening()
+                wait_for(lambda s=sim, n=need: len(truth_inflations(s)) >= n, 60,  # type: ignore[misc]
+                         "the inflations")  # fmt: skip
+            time.sleep(0.5)
+            for sim, daemon in zip(sims, daemons, strict=True):
+                finish(sim, daemon)
+        finally:
+            for sim in sims:
+                sim.kill()
+            for daemon in daemons:
+                daemon.kill()
 
     lot = json.loads(pvlog("report", "--lot", "C2", str(short_tmp / "rec"), "--json",
                            "--nominal-atm", "1", "--rated-burst-atm", "3").stdout)  # fmt: skip
     db = json.loads(pvlog("report", "--lot", "C2", "-c", str(short_tmp / "C2-c0.toml"), "--json",
                           "--nominal-atm", "1", "--rated-burst-atm", "3").stdout)  # fmt: skip
-    assert [s["test"] for s in lot["specimens"]] == ["compliance"] * 3
+    assert [s["test"] for s in lot["specimens"]] == ["compliance"] * 5 + ["fatigue"]
+    fatigue = lot["fatigue"]
+    assert (fatigue["n"], fatigue["survived"]) == (1, 1) == (db["fatigue"]["n"], 1)
+    assert [r["cycles"] for r in fatigue["specimens"]] == [3]
     steps = lot["compliance"]
     assert [s["nominal_atm"] for s in steps] == [1.0, 2.0, 3.0]
     for step, other in zip(steps, db["compliance"], strict=True):
-        assert step["n"] == 3
+        assert step["n"] == 5
         # The simulated balloon's diameter at that pressure (noise 0.002 mm per reading).
         truth = Balloon().outer_diameter_mm(step["nominal_atm"])
         for row in step["specimens"]:
