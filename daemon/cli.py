@@ -88,9 +88,13 @@ def _main(argv: Sequence[str] | None = None) -> int:
     )
 
     simulate = sub.add_parser("simulate", help="serve a simulated device on a pty or TCP port")
-    simulate.add_argument("model", choices=["pvs", "lbx", "gauge"], help="device to simulate")
     simulate.add_argument(
-        "args", nargs=argparse.REMAINDER, help="see `pvlog simulate pvs -h` (or lbx, gauge)"
+        "model", choices=["pvs", "lbx", "gauge", "micrometer"], help="device to simulate"
+    )
+    simulate.add_argument(
+        "args",
+        nargs=argparse.REMAINDER,
+        help="see `pvlog simulate pvs -h` (or lbx, gauge, micrometer)",
     )
 
     session = sub.add_parser(
