@@ -256,16 +256,60 @@ def lot_document(
     """The lot's JSON (``FORMAT``): what ``pvlog report --lot --json`` prints."""
     kind = {t: [s for s in specimens if s.test == t] for t in TESTS}
     steps_ = compliance(kind["compliance"])
+    bursts = burst(kind["burst"], rbp_atm)
+    fatigues = fatigue(kind["fatigue"], rbp_atm, cycles_target)
+    timing = times(specimens)
+    # Each specimen's own values, beside its provenance: what its test found.
+    values: dict[str, dict[str, Any]] = {r["specimen"]: {} for r in timing["specimens"]}
+    for r in timing["specimens"]:
+        values[r["specimen"]] |= {k: v for k, v in r.items() if k != "specimen"}
+    for r in bursts["specimens"]:
+        said = ("burst", "burst_pressure_atm", "highest_pressure_atm")
+        values[r["specimen"]] |= {k: r[k] for k in said}
+    for r in fatigues["specimens"]:
+        keys = ("cycles", "failed_at_cycle", "survived", "target_atm")
+        values[r["specimen"]] |= {k: r[k] for k in keys}
+    for step in steps_:
+        for r in step["specimens"]:
+            values[r["specimen"]].setdefault("steps", []).append({
+                "nominal_atm": step["nominal_atm"], "pressure_atm": r["pressure_atm"],
+                "diameter_mm": r["diameter_mm"], "volume_ml": r["volume_ml"],
+                "held_s": r["held_s"],
+            })  # fmt: skip
     return {
         "format": FORMAT,
         "lot": lot,
         "specimens": [
-            {"specimen": s.name, "test": s.test, "inflations": len(s.inflations), **s.provenance()}
+            {
+                "specimen": s.name,
+                "test": s.test,
+                "inflations": len(s.inflations),
+                **values.get(s.name, {}),
+                **s.provenance(),
+            }
             for s in specimens
         ],
-        "burst": burst(kind["burst"], rbp_atm),
-        "fatigue": fatigue(kind["fatigue"], rbp_atm, cycles_target),
+        "burst": bursts,
+        "fatigue": fatigues,
         "compliance": steps_,
         "label": label_table(steps_, nominal_atm, rbp_atm),
-        "times": times(specimens),
+        "times": timing,
     }
+
+
+def result_text(specimen: dict[str, Any]) -> str:
+    """A specimen's result in a few words, for the report's appendix."""
+    if specimen["test"] == "burst":
+        if specimen.get("burst"):
+            return f"burst at {specimen['burst_pressure_atm']:.2f} atm"
+        highest = specimen.get("highest_pressure_atm")
+        return "did not burst" + ("" if highest is None else f" (highest {highest:.2f} atm)")
+    if specimen["test"] == "fatigue":
+        end = (
+            "survived"
+            if specimen.get("survived")
+            else f"failed at {specimen.get('failed_at_cycle')}"
+        )
+        return f"{specimen.get('cycles', 0)} cycles, {end}"
+    steps = specimen.get("steps", [])
+    return f"{len(steps)} steps" + (f" to {steps[-1]['nominal_atm']:g} atm" if steps else "")

@@ -27,6 +27,8 @@ import matplotlib.pyplot as plt
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
+from daemon.reports.lot import result_text
+
 A4 = (8.27, 11.69)
 ROWS_PER_PAGE = 38
 
@@ -164,7 +166,7 @@ def fatigue_times_page(doc: dict[str, Any]) -> Figure:
 def provenance_pages(doc: dict[str, Any]) -> list[Figure]:
     """Appendix and provenance: a line per specimen, each with its files and hashes."""
     rows = [
-        [s["specimen"], s["test"], str(s["inflations"]), s["session"], s["run"] or "-",
+        [s["specimen"], result_text(s), str(s["inflations"]), s["session"], s["run"] or "-",
          f["file"], f["sha256"][:16] or "-"]
         for s in doc["specimens"]
         for f in s["files"] or [{"file": "(InfluxDB)", "sha256": ""}]
@@ -173,7 +175,7 @@ def provenance_pages(doc: dict[str, Any]) -> list[Figure]:
     for k in range(0, max(1, len(rows)), ROWS_PER_PAGE):
         fig = _page(f"Lot {doc['lot']}: specimens and provenance ({k // ROWS_PER_PAGE + 1})")
         _table(fig, rows[k : k + ROWS_PER_PAGE],
-               ["specimen", "test", "infl.", "session", "run", "file", "SHA-256 (first 16)"],
+               ["specimen", "result", "infl.", "session", "run", "file", "SHA-256 (first 16)"],
                0.93, 0.88)  # fmt: skip
         pages.append(fig)
     return pages

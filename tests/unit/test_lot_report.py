@@ -90,3 +90,17 @@ def test_a_burst_lot_below_its_rbp_fails() -> None:
     lowest = min(f.peak_kpa for s in specimens for f in s.inflations) / KPA_PER_ATM
     doc = lot_document("L9", specimens, rbp_atm=lowest)
     assert doc["burst"]["pass"] is False, "the bound is below the weakest balloon"
+
+
+def test_each_specimen_lists_its_own_values_beside_its_provenance(
+    doc: dict,  # type: ignore[type-arg]
+) -> None:
+    by_name = {s["specimen"]: s for s in doc["specimens"]}
+    b = by_name["b00"]
+    assert (
+        b["burst"] and b["burst_pressure_atm"] == doc["burst"]["specimens"][0]["burst_pressure_atm"]
+    )
+    assert b["session"] == "L9-b00" and b["files"] == [{"file": "L9-b00.mcap", "sha256": "ab"}]
+    assert by_name["f0"]["cycles"] == 4 and by_name["f0"]["survived"] is True
+    assert [s["nominal_atm"] for s in by_name["c0"]["steps"]] == [1.0, 2.0, 3.0]
+    assert by_name["c0"]["mean_time_to_peak_s"] is not None
