@@ -120,7 +120,8 @@ def read(
                     data = decoder(data)
                 elif topic == "events":
                     data = json.loads(data)
-            except (ValueError, KeyError, struct.error) as exc:  # passed its CRC: not damage
+            except (ValueError, KeyError, struct.error) as exc:  # its chunk checked, yet it
+                # does not decode (a writer's fault, not the disk's): lost all the same
                 why = f"a {topic} message does not decode: {exc}"
                 scanner.findings.losses.append(Loss(why, item.log_time, item.log_time, 1))
                 continue

@@ -80,6 +80,7 @@ def title_page(doc: dict[str, Any], about: dict[str, Any]) -> Figure:
             "Lower tolerance bound (99.9 % of balloons, 95 % confidence):",
             f"  {b['lower_bound_atm']:.2f} atm = mean {b['mean_atm']:.2f} - "
             f"k {b['k']:.3f} x SD {b['sd_atm']:.3f}: {verdict}",
+            f"  (n {b['n']}, min {b['min_atm']:.2f} atm, max {b['max_atm']:.2f} atm)",
             f"Shapiro-Wilk normality p = {_f(b.get('normality_p'), 3)}",
         ]
     lines += [f"Warning: {w}" for w in b.get("warnings", [])]
