@@ -80,6 +80,7 @@ def document(args: argparse.Namespace, traces: list[Trace], findings: list[Findi
     doc = lot_document(args.lot, specimens, rbp_atm=rbp, nominal_atm=nominal,
                        cycles_target=None if cycles is None else int(cycles))  # fmt: skip
     doc["damaged"] = [f.as_json() for f in findings if f.damaged]
+    doc["pvlog_version"] = pvlog_version()  # the build that made it
     if args.pdf is not None:
         from daemon.reports.lot_pdf import save_lot_pdf
 

@@ -32,6 +32,7 @@ from daemon.recordings.reader import read, recording_files, recordings_or_proble
 from daemon.reports.analysis import Trace, analyse
 from daemon.reports.text import as_json, table
 from daemon.tools import damage
+from daemon.version import pvlog_version
 from drivers.units import PRESSURE_UNITS
 
 PAGE = 50_000
@@ -270,6 +271,7 @@ def main(argv: Sequence[str]) -> int:
     if args.json:
         doc = {
             "format": JSON_FORMAT,
+            "pvlog_version": pvlog_version(),
             "results": [as_json(r, args.rated_burst_atm) for r in reports],
             "damaged": [f.as_json() for f in findings if f.damaged],
         }

@@ -23,6 +23,7 @@ from daemon.influx.v1 import InfluxV1
 from daemon.reports.analysis import analyse
 from daemon.reports.text import as_json
 from daemon.tools import report as report_module
+from daemon.version import pvlog_version
 from drivers.units import KPA_PER_ATM
 from simulators.balloon import Balloon
 from tests.e2e.test_live_mqtt import mqtt_config
@@ -148,6 +149,10 @@ def test_a_restart_under_the_same_session_name_never_joins_two_runs(
     assert set(metadata) == runs
     manifests = [json.loads(m.read_text()) for m in (rec / "test").glob("*.manifest.json")]
     assert {m["run"] for m in manifests} == runs and all(m["complete"] for m in manifests)
+    # ...and the build that made them, the commit included (issue 29's point 4).
+    build = pvlog_version()
+    assert "+g" in build and all(m["pvlog_version"] == build for m in manifests)
+    assert report(str(rec))["pvlog_version"] == build
     tags = influx.query('SHOW TAG VALUES FROM "pv_sample" WITH KEY = "run"')
     assert {v[1] for v in tags["results"][0]["series"][0]["values"]} == runs
 
