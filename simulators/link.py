@@ -38,6 +38,10 @@ FLUSH_WAIT_S = 2.0
 DRAIN_STALL_S = 10.0
 """A reader that takes nothing for this long is gone or stuck: a replay stops waiting
 for it (a paused pvlog resumes within a commit's time)."""
+DRAIN_EMPTY_S = 0.2
+"""Nothing left for this long is drained. The kernel moves a pty's bytes to its reader's
+queue from a work queue of its own: on a busy machine that can wait tens of ms, and two
+empty looks 20 ms apart once let a replay close its pty on its last sentence."""
 
 
 class Link(abc.ABC):
@@ -82,10 +86,10 @@ class Link(abc.ABC):
     async def drained(self, stall_s: float = DRAIN_STALL_S) -> None:
         """Wait until the reader has taken everything sent, or has taken nothing for
         ``stall_s``: closing the port earlier loses what it still holds (the end of a
-        replay, to a reader paused by a flood). Nothing left is seen twice, 20 ms apart:
-        bytes pass the kernel's buffers in steps."""
+        replay, to a reader paused by a flood). Nothing left is seen for ``DRAIN_EMPTY_S``,
+        looked at every 20 ms: bytes pass the kernel's buffers in steps."""
         last, since, empty = -1, time.monotonic(), 0
-        while self.listening and empty < 2:
+        while self.listening and empty * 0.02 < DRAIN_EMPTY_S:
             left = self.unread()
             empty = empty + 1 if left == 0 else 0
             if left != last:
