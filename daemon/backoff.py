@@ -123,3 +123,13 @@ async def supervise(
             log.warning("%s: %s (%s); retrying", what, failure, exc)
         attempt += 1
         await sleep_unless(stop, backoff_s(attempt - 1, rng, first_s=first_s, cap_s=cap_s))
+
+
+async def within(seconds: float, tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for ``tasks`` up to ``seconds``, then cancel what is left."""
+    if not tasks:
+        return
+    _done, pending = await asyncio.wait(tasks, timeout=seconds)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

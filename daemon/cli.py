@@ -25,7 +25,8 @@ EXIT_CONFIG = 2
 
 
 VERBOSE = ("-v", "--verbose")
-OWN_PARSERS = ("replay", "recording", "import", "report", "ports")
+OWN_PARSERS = ("replay", "recording", "import", "report", "ports", "audit", "keygen", "sign",
+               "verify")  # fmt: skip
 """Verbs with a parser of their own (``pvlog report -h`` shows their options)."""
 
 
@@ -120,6 +121,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser(
         "report", help="each inflation of a session (InfluxDB or recordings), table and plot"
     )
+    sub.add_parser("audit", help="the audit trail: show its entries, verify its chain")
+    sub.add_parser("keygen", help="make an Ed25519 key (the daemon's, or a person's)")
+    sub.add_parser("sign", help="sign a report as its reviewer or approver")
+    sub.add_parser("verify", help="check a report's signatures")
 
     demo = sub.add_parser(
         "demo", help="record a simulated device into a private InfluxDB", parents=[verbose]
@@ -153,6 +158,15 @@ def _main(argv: Sequence[str] | None = None) -> int:
         from daemon.tools.report import main as report_main
 
         return report_main(argv[1:])
+    if argv[:1] == ["audit"]:
+        from daemon.tools.audit import main as audit_main
+
+        return audit_main(argv[1:])
+    if argv[:1] and argv[0] in ("keygen", "sign", "verify"):
+        from daemon.tools import signing
+
+        verb = {"keygen": signing.keygen, "sign": signing.sign, "verify": signing.verify}
+        return verb[argv[0]](argv[1:])
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -164,6 +178,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
             config = load_config(args.config)
             config.influx.secret_token()  # named secret files must be readable now
             config.mqtt.broker()
+            config.audit.key()  # and the signing key, private
         except ConfigError as exc:
             print(f"pvlog: config error: {exc}", file=sys.stderr)
             return EXIT_CONFIG
@@ -173,7 +188,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         from daemon.service.daemon import Daemon
 
         async def _run() -> bool:
-            return await Daemon(config).run(
+            return await Daemon(config, args.config).run(
                 duration_s=args.duration, until_ports_end=args.until_ports_end
             )
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import (
     Field,
     ValidationError,
@@ -20,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from daemon.audit.keys import KeyProblem, load_private
 from daemon.device_config import ChannelConfig as ChannelConfig  # noqa: PLC0414 - the file's
 from daemon.device_config import DeviceConfig as DeviceConfig  # noqa: PLC0414 - [[device]]
 from daemon.device_config import RegisterConfig as RegisterConfig  # noqa: PLC0414
@@ -223,6 +225,28 @@ class HttpConfig(_Section):
         return self
 
 
+class AuditConfig(_Section):
+    """The audit trail (docs/records.md): on unless ``enabled = false``."""
+
+    enabled: bool = True
+    path: Path | None = None
+    """The trail's file; default ``audit.jsonl`` beside the recordings (with a
+    ``[recording]`` table), else beside the outbox."""
+    signing_key: Path | None = None
+    """An Ed25519 private key (``pvlog keygen``, mode 0600) signing each manifest and,
+    with it, the trail's head; a passphrase, if it has one, from
+    ``PVLOG_SIGNING_PASSPHRASE`` (or ``..._FILE``)."""
+
+    def key(self) -> Ed25519PrivateKey | None:
+        """The signing key, read now; a key others may read is a config error."""
+        if self.signing_key is None:
+            return None
+        try:
+            return load_private(self.signing_key, read_secret("PVLOG_SIGNING_PASSPHRASE", None))
+        except KeyProblem as exc:
+            raise ConfigError(f"audit.signing_key: {exc}") from None
+
+
 class SessionConfig(_Section):
     name: Annotated[str, Field(pattern=r"^(auto|[A-Za-z0-9][A-Za-z0-9_.:-]{0,99})$")] = "auto"
     tags: dict[str, str] = Field(default_factory=dict)
@@ -246,6 +270,7 @@ class Config(_Section):
     session: SessionConfig = Field(default_factory=SessionConfig)
     inflation: InflationConfig = Field(default_factory=InflationConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     device: list[DeviceConfig] = Field(default_factory=list)
     """At least one for ``pvlog run``; ``pvlog record`` reads none."""
 
@@ -253,6 +278,17 @@ class Config(_Section):
     def recording_enabled(self) -> bool:
         """Raw recordings: only when the file asks for them with a ``[recording]`` table."""
         return "recording" in self.model_fields_set and self.recording.enabled
+
+    @property
+    def audit_path(self) -> Path | None:
+        """Where the daemon keeps its audit trail (None: off)."""
+        if not self.audit.enabled:
+            return None
+        if self.audit.path is not None:
+            return self.audit.path
+        if self.recording_enabled:
+            return self.recording.dir / "audit.jsonl"
+        return self.outbox.path.parent / "audit.jsonl"
 
     @property
     def live_enabled(self) -> bool:

@@ -7,6 +7,7 @@ their lines here, so an imported recording reads exactly like a live one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from daemon.acquisition.inflations import Inflation, inflation_fields
@@ -19,6 +20,7 @@ EVENT = "pv_event"
 INFLATION = "pv_inflation"
 SESSION = "pv_session"
 HEALTH = "pvlog_health"
+AUDIT = "pv_audit"
 
 Fields = Mapping[str, float | int | str | bool | None]
 
@@ -61,6 +63,25 @@ def session_fields(
 def session_line(session: str, fields: Fields, time_ns: int, run: str = "") -> str:
     """A ``pv_session`` point: ``state`` start or stop, with the session's metadata."""
     return encode_line(series_prefix(SESSION, {"session": session, "run": run}), fields, time_ns)
+
+
+def audit_line(
+    kind: str,
+    host: str,
+    time_ns: int,
+    *,
+    seq: int,
+    who: str,
+    what: Mapping[str, object],
+    sha256: str,
+    session: str = "",
+) -> str:
+    """A ``pv_audit`` point: one audit trail entry as written (its ``seq`` and hash tie
+    it to the file, where the chain is checked)."""
+    fields: Fields = {"seq": seq, "who": who, "what": json.dumps(what, sort_keys=True),
+              "sha256": sha256, "pvlog_version": pvlog_version()}  # fmt: skip
+    tags = {"kind": kind, "host": host, "session": session}
+    return encode_line(series_prefix(AUDIT, tags), fields, time_ns)
 
 
 def device_health_line(device: str, counts: Fields, time_ns: int, host: str) -> str:

@@ -10,7 +10,10 @@ are finished; a manifest still saying ``complete: false`` is the mark of a run t
 never stopped cleanly (power cut, ``kill -9``).
 
 ``verify`` checks a directory of them: every listed file there with its size and
-hash, every manifest complete, and no recording that no manifest accounts for.
+hash, every manifest complete, and no recording that no manifest accounts for. A
+manifest the daemon signed (``audit.signing_key``) must verify; given the lab's keys
+(``trusted``), every manifest must be signed by one of them, so files rewritten with
+their manifest regenerated are caught unless the key itself was taken.
 One manifest per run and host, so restarts and several daemons sharing a directory
 never overwrite each other's.
 """
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from daemon.audit import keys
 from daemon.recordings.scan import Scanner
 
 FORMAT = "pvlog-manifest/1"
@@ -93,15 +97,21 @@ class Verdict:
     files: int
     bytes: int
     problems: list[str]
+    signed_by: frozenset[str] = frozenset()
+    """The keys that signed the manifests that verify."""
+    unsigned: int = 0
 
     @property
     def ok(self) -> bool:
         return self.manifests > 0 and not self.problems
 
 
-def verify(directory: Path) -> Verdict:
-    """Check every manifest under ``directory`` against the files beside it."""
+def verify(directory: Path, trusted: frozenset[str] = frozenset()) -> Verdict:
+    """Check every manifest under ``directory`` against the files beside it, and its
+    signature (``trusted``: the fingerprints of the keys that may sign)."""
     problems: list[str] = []
+    signed_by: set[str] = set()
+    unsigned = 0
     listed: set[Path] = set()
     n_files = n_bytes = 0
     manifests = sorted(directory.rglob(f"*{SUFFIX}"))
@@ -115,6 +125,13 @@ def verify(directory: Path) -> Verdict:
         if doc.get("format") != FORMAT:
             problems.append(f"{where}: not a {FORMAT} manifest")
             continue
+        bad_signature = keys.check(doc, trusted)
+        if bad_signature is not None:
+            problems.append(f"{where}: {bad_signature}")
+        elif isinstance(doc.get("signature"), dict):
+            signed_by.add(doc["signature"]["key"])
+        else:
+            unsigned += 1
         if not doc.get("complete"):
             problems.append(
                 f"{where}: session {doc.get('session')!r} was never closed "
@@ -145,7 +162,7 @@ def verify(directory: Path) -> Verdict:
     )
     if not manifests:
         problems.append(f"{directory}: no manifest")
-    return Verdict(len(manifests), n_files, n_bytes, problems)
+    return Verdict(len(manifests), n_files, n_bytes, problems, frozenset(signed_by), unsigned)
 
 
 def _damage(where: Path, path: Path) -> list[str]:

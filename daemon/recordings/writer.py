@@ -83,6 +83,7 @@ class DeviceRecording:
         metadata: Mapping[str, str],
         max_file_bytes: int,
         on_event: Callable[[str, str, float | None], None] | None = None,
+        on_file: Callable[[Path, bool], None] | None = None,
     ) -> None:
         self.directory = directory
         self.device = device
@@ -91,6 +92,9 @@ class DeviceRecording:
         """The session of the file being written; a new session name starts a new file."""
         self._on_event = on_event
         """Where the recording's own news go (stopped, resumed): the device's events."""
+        self._on_file = on_file
+        """Told of each file opened (False) and finished (True), on the writer thread:
+        the audit trail's entries."""
         self.metadata = {"device": device, **metadata}
         self.max_file_bytes = max_file_bytes
         self._pending: list[Chunk] = []
@@ -250,6 +254,8 @@ class DeviceRecording:
                 with contextlib.suppress(OSError):
                     f.path.unlink()
                 self.files.remove(f.path)
+            elif self._on_file is not None:  # left as it is: readable to its last chunk
+                self._on_file(f.path, True)
         self._failed_at = time.monotonic()
         self.failed = True
         if self._missed_from is None:  # it was recording until now
@@ -270,6 +276,8 @@ class DeviceRecording:
         known = {"identity": self.identity} if self.identity else {}
         f = RecordingFile(path, {**self.metadata, **tags, **known, "session": session})
         self.files.append(path)
+        if self._on_file is not None:
+            self._on_file(path, False)
         return f
 
     def _rotate(self) -> None:
@@ -281,4 +289,6 @@ class DeviceRecording:
                 self._file.close()
             except OSError:
                 log.exception("%s: cannot finish %s", self.device, self._file.path)
+            if self._on_file is not None:
+                self._on_file(self._file.path, True)
             self._file = None

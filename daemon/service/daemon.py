@@ -18,6 +18,7 @@ line and, through the run marker, in the next start's log, events and health.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import socket
@@ -30,7 +31,7 @@ from daemon.acquisition.flow import Flow
 from daemon.acquisition.inflation_sink import InflationSink
 from daemon.acquisition.inflations import InflationDetector
 from daemon.acquisition.status import DeviceStatus
-from daemon.backoff import sleep_unless
+from daemon.backoff import sleep_unless, within
 from daemon.config import Config, DeviceConfig
 from daemon.influx import schema
 from daemon.influx.connect import influx_client
@@ -41,11 +42,12 @@ from daemon.mqtt.live import LiveStream
 from daemon.outbox.batcher import Batcher
 from daemon.outbox.factory import open_async_outbox, open_outbox
 from daemon.recordings.writer import FLUSH_S, DeviceRecording
+from daemon.service.auditing import DAEMON, DaemonAudit
 from daemon.service.health import HEALTH_INTERVAL_S, HealthReporter, read_depth
 from daemon.service.manifests import ManifestWriter, RecordedDevice
 from daemon.service.operations import Operations
 from daemon.service.run_marker import RunMarker, last_run_news
-from daemon.service.stop_line import counts, say_stopped
+from daemon.service.stop_line import counts, say_evicted_late, say_stopped
 from daemon.sessions.book import SessionBook, Transition
 from daemon.sessions.control import Command, SessionControl
 from daemon.version import pvlog_version
@@ -57,8 +59,9 @@ LIVE_STOP_TIMEOUT_S = 2.0
 
 
 class Daemon:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, config_path: str | None = None) -> None:
         self.config = config
+        self.config_path = config_path
         self.stop = asyncio.Event()
         self.host = socket.gethostname()
         self.book = SessionBook(config.session.name, time.time_ns())
@@ -87,6 +90,8 @@ class Daemon:
                 self.batcher.committed,
                 batch_size=config.influx.batch_size,
             )
+        self.audit = DaemonAudit(config.audit_path, self.host, self.batcher.extend)
+        self._why = "requested"
         self.flow = Flow()
         self.flow.add(self.batcher.fill)
         self.live: list[LiveStream] = []
@@ -101,6 +106,7 @@ class Daemon:
             self.writer,
             config.recording_enabled,
             self.host,
+            on_loss=self.audit.loss,
         )
         self.manifests = ManifestWriter(
             config,
@@ -113,6 +119,8 @@ class Daemon:
             else [],
             self.host,
             pvlog_version(),
+            audit=self.audit,
+            key=config.audit.key(),
         )
         self._marker = RunMarker(config.outbox.path)
         self._failed: list[str] = []
@@ -125,6 +133,8 @@ class Daemon:
         """One device's pipeline: acquisition, then every sink the configuration asks for."""
         acq = Acquisition(device, on_state=self._state_changed, flow=self.flow)
         session = self.book.state
+        if self.audit.enabled:
+            acq.add_sink(self.audit.identity_sink(device.name, session))
         acq.add_sink(
             InfluxSink(
                 device.name, session, self.batcher.extend, static_tags=self.config.session.tags
@@ -175,6 +185,7 @@ class Daemon:
             metadata=metadata,
             max_file_bytes=self.config.recording.max_file_bytes,
             on_event=acq.event,
+            on_file=functools.partial(self.audit.recording_file, device.name),
         )
 
     def _state_changed(self, status: DeviceStatus) -> None:
@@ -198,13 +209,19 @@ class Daemon:
             len(self.devices),
             self.config.influx.url,
         )
+        self.audit.started(loop, self.config, self.config_path, self.book.run)
+        self.audit.sessions([self.book.start()], DAEMON, self.book.run)
         self._sessions([self.book.start()])
         self._check_last_run()
         ops = Operations(self.config, devices=[d.status for d in self.devices],
                          outbox=self.outbox, batcher=self.batcher, writer=self.writer,
                          live=self.live, views=self.views, book=self.book,
                          control=self.session_command)  # fmt: skip
-        await ops.start()  # an address that cannot be bound stops the start here
+        try:
+            await ops.start()  # an address that cannot be bound stops the start here
+        except OSError:
+            await asyncio.to_thread(self.audit.stopped, self.book.run, "could not start", {}, {})
+            raise
         writer_stop = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
             batcher = tg.create_task(self._vital("batcher", self.batcher.run()))
@@ -237,13 +254,15 @@ class Daemon:
                 task.cancel()
             await asyncio.gather(*readers, *loops, return_exceptions=True)
             stops = self.book.stop_all(time.time_ns())
+            self.audit.sessions(stops, f"daemon stop ({self._why})", self.book.run)
             for sink in self.inflation_sinks:
                 sink.finish()  # an inflation under way is the data's last: cut, and said
             await self._finish_recordings()
-            await _within(LIVE_STOP_TIMEOUT_S, live)  # each says offline, if the broker lets it
+            await within(LIVE_STOP_TIMEOUT_S, live)  # each says offline, if the broker lets it
             if not batcher.done():
                 self.batcher.extend(self.health.lines(await read_depth(self.outbox)))
                 self._sessions(stops)
+                self.audit.detach()  # what it writes from now on is in its file only
                 self.batcher.close()
                 await batcher
             uncommitted = self.batcher.take_uncommitted()
@@ -307,15 +326,11 @@ class Daemon:
             log.info("%s: %s", d.device.name, counts(d.status.health()))
         # The last commits may evict too, after the last report: said in the stop line.
         late = self.outbox.outbox.evicted_lines - self.health.losses.evicted
-        if late > 0:
-            log.error(
-                "at the stop, outbox over max_bytes (%s): the oldest %d more lines were "
-                "evicted unsent%s",
-                self.config.outbox.max_bytes,
-                late,
-                " (still in the raw recordings)" if self.config.recording_enabled else "",
-            )
+        say_evicted_late(late, self.config.outbox.max_bytes, self.config.recording_enabled)
         say_stopped(self.writer, self.config.outbox.path, depth.lines, uncommitted, lost)
+        lost_lines = {"unsent": lost, "evicted_at_stop": max(0, late)}
+        samples = {d.device.name: d.status.samples for d in self.devices}
+        await asyncio.to_thread(self.audit.stopped, self.book.run, self._why, lost_lines, samples)
 
     def _check_last_run(self) -> None:
         """Say how the last run on this outbox ended, if not cleanly and whole; then mark
@@ -333,7 +348,8 @@ class Daemon:
 
     def request_stop(self, sig: signal.Signals | None = None, *, why: str = "requested") -> None:
         if not self.stop.is_set():
-            log.info("stopping (%s)", sig.name if sig else why)
+            self._why = sig.name if sig else why
+            log.info("stopping (%s)", self._why)
         self.stop.set()
 
     async def _stop_by_itself(self, duration_s: float | None, *, until_ports_end: bool) -> None:
@@ -357,7 +373,9 @@ class Daemon:
     def session_command(self, command: Command) -> str:
         """Start or stop a session (over MQTT, or from the page); returns the session now
         in force."""
-        self._sessions(self.book.command(command, time.time_ns()))
+        transitions = self.book.command(command, time.time_ns())
+        self.audit.sessions(transitions, command.by or "who not said", self.book.run)
+        self._sessions(transitions)
         for device in self.devices:
             device.identity_again()
         if command.action == "stop":
@@ -378,13 +396,3 @@ class Daemon:
             self.manifests.schedule(t.session, complete=t.state == "stop")
             if t.state == "stop" and self.session == self.book.base != t.session:
                 self.manifests.schedule(self.session, complete=False)  # the run's resumes
-
-
-async def _within(seconds: float, tasks: list[asyncio.Task[None]]) -> None:
-    """Wait for ``tasks`` up to ``seconds``, then cancel what is left."""
-    if not tasks:
-        return
-    _done, pending = await asyncio.wait(tasks, timeout=seconds)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)

@@ -51,6 +51,8 @@ class HealthReporter:
     """The ``host`` tag: which machine (several edges' health meets in one InfluxDB)."""
     losses: Losses = field(default_factory=Losses)
     lost_at_last_stop: int = 0
+    on_loss: Callable[[str, str, int], None] | None = None
+    """Each loss (evicted, dropped from memory) as said: the audit trail's entry."""
 
     def report_losses(self) -> None:
         """Each device gets a ``pv_event`` for what the outbox evicted, what memory
@@ -78,6 +80,8 @@ class HealthReporter:
         for code, detail, n in news:
             where = "" if code == "outbox_unwritable" else recorded
             log.error("%s%s", detail, where)
+            if self.on_loss is not None and code != "outbox_unwritable":
+                self.on_loss(code, detail + where, n)
             for _status, event in self.devices:
                 event(code, detail + where, float(n))
 

@@ -3,6 +3,9 @@
 Written when a session starts (``complete: false``) and again, with the hashes, once
 it ends and its files are finished. The document is built from what the session
 book and the devices' status say; writing and hashing happen on worker threads.
+With an audit trail, each manifest names the trail's head when it was written (so a
+trail rewritten since no longer matches); with ``audit.signing_key`` it is signed,
+head included (``daemon.audit.keys``), and its writing is itself an audit entry.
 """
 
 from __future__ import annotations
@@ -13,10 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from daemon.acquisition.status import DeviceStatus
+from daemon.audit import keys
 from daemon.config import Config
 from daemon.recordings import manifest
 from daemon.recordings.writer import DeviceRecording
+from daemon.service.auditing import DaemonAudit
 from daemon.sessions.book import SessionBook
 
 log = logging.getLogger(__name__)
@@ -34,6 +41,8 @@ class ManifestWriter:
     devices: list[RecordedDevice]
     host: str
     version: str
+    audit: DaemonAudit | None = None
+    key: Ed25519PrivateKey | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
@@ -66,7 +75,7 @@ class ManifestWriter:
                 name = manifest.manifest_name(self.book.started_ns, session, self.host)
                 path = directory / name
                 try:
-                    await asyncio.to_thread(_finish, path, doc, files, complete)
+                    await asyncio.to_thread(self._finish, path, doc, files, complete)
                 except OSError:
                     log.exception("cannot write the manifest %s", path)
 
@@ -100,10 +109,18 @@ class ManifestWriter:
             "devices": devices,
         }
 
-
-def _finish(path: Path, doc: dict[str, Any], files: list[Path], complete: bool) -> None:
-    present = [p for p in files if p.exists()]
-    doc["files"] = manifest.file_entries(present, hashed=complete)
-    manifest.write(path, doc)
-    if complete:
-        log.info("manifest %s: %d file(s)", path, len(present))
+    def _finish(self, path: Path, doc: dict[str, Any], files: list[Path], complete: bool) -> None:
+        """On a worker thread: hash, name the trail's head, sign, write, and say so."""
+        present = [p for p in files if p.exists()]
+        doc["files"] = manifest.file_entries(present, hashed=complete)
+        if self.audit is not None and self.audit.enabled:
+            head = self.audit.head()
+            doc["audit"] = {"seq": head[0], "sha256": head[1]} if head else {"unwritten": True}
+        if self.key is not None:
+            doc["signature"] = keys.sign(self.key, doc)
+        manifest.write(path, doc)
+        if complete:
+            log.info("manifest %s: %d file(s)", path, len(present))
+        if self.audit is not None and self.audit.enabled:
+            signed = doc["signature"]["key"] if self.key is not None else None
+            self.audit.manifest(path, doc["session"], complete, signed)

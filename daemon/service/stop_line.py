@@ -40,5 +40,17 @@ def say_stopped(
         log.info("stopped; outbox empty (%s)", counts(writer.health()))
 
 
+def say_evicted_late(late: int, max_bytes: int, recording: bool) -> None:
+    """What the last commits evicted, after the last health report."""
+    if late > 0:
+        log.error(
+            "at the stop, outbox over max_bytes (%s): the oldest %d more lines were "
+            "evicted unsent%s",
+            max_bytes,
+            late,
+            " (still in the raw recordings)" if recording else "",
+        )
+
+
 def counts(health: Mapping[str, float]) -> str:
     return ", ".join(f"{k} {v}" for k, v in health.items() if v or k == "samples")

@@ -9,6 +9,12 @@ device. Commands are JSON::
      "request_id": "anything"}
     {"action": "stop", "request_id": "anything"}
 
+A command may say who sent it, ``"by": {"mqtt_user": ..., "os_user": ..., "host": ...,
+"client": ...}`` (``pvlog session`` does): the audit trail keeps it as who asked. MQTT
+does not pass the sender's login on to subscribers, so it is what the sender said; a
+broker that authenticates and lets only named users publish ``session/set`` makes it
+true (docs/records.md).
+
 Every command gets one reply per daemon on the reply topic:
 ``{"ok": true, "host": ..., "session": ..., "request_id": ...}`` or
 ``{"ok": false, "error": "...", "request_id": ...}``. ``parse_command`` is pure, so
@@ -48,6 +54,11 @@ class Command(NamedTuple):
     name: str
     tags: dict[str, str]
     request_id: str | None
+    by: str = ""
+    """Who asked, for the audit trail (``mqtt user alice, os user bob on bench-pc``)."""
+
+
+BY_KEYS = ("mqtt_user", "os_user", "host", "client")
 
 
 class CommandError(PvlogError, ValueError):
@@ -65,14 +76,15 @@ def parse_command(payload: bytes) -> Command:
     request_id = msg.get("request_id")
     if request_id is not None and not isinstance(request_id, str):
         raise CommandError("request_id must be a string")
-    unknown = set(msg) - {"action", "name", "tags", "request_id"}
+    unknown = set(msg) - {"action", "name", "tags", "request_id", "by"}
     if unknown:
         raise CommandError(f"unknown key(s): {', '.join(sorted(unknown))}")
+    by = _by(msg.get("by", {}))
     action = msg.get("action")
     if action == "stop":
         if "name" in msg or "tags" in msg:
             raise CommandError("stop takes no name or tags")
-        return Command("stop", "", {}, request_id)
+        return Command("stop", "", {}, request_id, by)
     if action != "start":
         raise CommandError(f"action must be 'start' or 'stop', not {action!r}")
     name = msg.get("name")
@@ -88,7 +100,26 @@ def parse_command(payload: bytes) -> Command:
             raise CommandError(f"tag {key!r} is set by pvlog itself")
         if not isinstance(value, str) or not 0 < len(value) <= MAX_TAG_VALUE:
             raise CommandError(f"tag {key!r}: a non-empty string of at most 200 characters")
-    return Command("start", name, dict(tags), request_id)
+    return Command("start", name, dict(tags), request_id, by)
+
+
+def _by(by: object) -> str:
+    """``by`` as one line: ``mqtt user alice, os user bob on bench-pc, client pvlog-...``."""
+    if not isinstance(by, dict) or set(by) - set(BY_KEYS):
+        raise CommandError(f"by: an object of {', '.join(BY_KEYS)}")
+    for key, value in by.items():
+        if not isinstance(value, str) or not 0 < len(value) <= MAX_TAG_VALUE:
+            raise CommandError(f"by.{key}: a non-empty string of at most 200 characters")
+    parts = []
+    if "mqtt_user" in by:
+        parts.append(f"mqtt user {by['mqtt_user']}")
+    if "os_user" in by:
+        parts.append(f"os user {by['os_user']}" + (f" on {by['host']}" if "host" in by else ""))
+    elif "host" in by:
+        parts.append(f"on {by['host']}")
+    if "client" in by:
+        parts.append(f"client {by['client']}")
+    return ", ".join(parts)
 
 
 Handler = Callable[[Command], str]
@@ -137,7 +168,8 @@ class SessionControl:
         try:
             command = parse_command(payload)
             request_id = command.request_id
-            session = self.handler(command)
+            said = command.by or "who not said"
+            session = self.handler(command._replace(by=f"mqtt ({said})"))
         except CommandError as exc:
             self.rejected += 1
             log.warning("session command rejected: %s", exc)

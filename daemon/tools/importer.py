@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from daemon.acquisition.inflations import InflationDetector
+from daemon.audit import tool_entry
 from daemon.config import Config, ConfigError, InflationConfig, load_config
 from daemon.influx import schema
 from daemon.influx.connect import influx_client
@@ -191,6 +192,9 @@ def main(argv: Sequence[str]) -> int:
         return 1
     progress = Progress("samples read", sys.stderr, args.progress or sys.stderr.isatty())
     committed, left = import_recordings(config, args.recordings, args.session, progress)
+    what = {"session": args.session, "samples": progress.count, "lines": committed,
+            "left_in_outbox": left}  # fmt: skip
+    tool_entry.made("import_made", args.config, args.recordings, what)
     print(
         f"{progress.count} samples ({committed} lines) imported as session {args.session} "
         f"through {config.outbox.path}"

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from daemon.audit import keys, tool_entry
 from daemon.recordings.findings import Findings
 from daemon.recordings.manifest import verify
 from daemon.recordings.reader import (
@@ -116,17 +117,27 @@ def info_text(summary: dict[str, Any]) -> str:
     return "\n".join(f"{k:>10}: {text(v)}" for k, v in summary.items())
 
 
-def _verify(directory: Path) -> int:
+def _verify(directory: Path, key_files: list[Path]) -> int:
     if not directory.is_dir():
         print(f"pvlog recording verify: {directory}: no such directory", file=sys.stderr)
         return 2
-    verdict = verify(directory)
+    try:
+        trusted = frozenset(keys.fingerprint(keys.load_public(k)) for k in key_files)
+    except keys.KeyProblem as exc:
+        print(f"pvlog recording verify: {exc}", file=sys.stderr)
+        return 2
+    verdict = verify(directory, trusted)
     for problem in verdict.problems:
         print(f"FAIL {problem}")
+    signed = [f"signed by {k}" + (" (trusted)" if k in trusted else "")
+              for k in sorted(verdict.signed_by)]  # fmt: skip
+    if verdict.unsigned:
+        signed.append(f"{verdict.unsigned} not signed")
     state = "OK" if verdict.ok else "FAILED"
     print(
         f"{state}: {verdict.manifests} manifest(s), {verdict.files} file(s) "
-        f"({verdict.bytes} bytes) match their SHA-256, {len(verdict.problems)} problem(s)"
+        f"({verdict.bytes} bytes) match their SHA-256, {len(verdict.problems)} problem(s); "
+        + ", ".join(signed)
     )
     return 0 if verdict.ok else 1
 
@@ -166,9 +177,18 @@ def main(argv: Sequence[str]) -> int:
         "verify", help="check a directory's QA manifests: every file there, whole and unaltered"
     )
     v.add_argument("dir", type=Path)
+    v.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PUB",
+        help="the lab's public key (pvlog keygen's .pub), repeatable: every manifest must "
+        "be signed by one of them",
+    )
     args = p.parse_args(argv)
     if args.action == "verify":
-        return _verify(args.dir)
+        return _verify(args.dir, args.key)
     files, why = recordings_or_problem(args.files)
     if why is None and args.action == "export":
         files = select(files, args.session, args.device)
@@ -190,4 +210,6 @@ def main(argv: Sequence[str]) -> int:
                    findings=findings)  # fmt: skip
         progress.done()
     print(f"{n} {args.table if args.format != 'lp' else 'samples'} exported", file=sys.stderr)
+    what = {"table": args.table, "format": args.format, "units": args.units, "rows": n}
+    tool_entry.made("export_made", None, args.files, what, [args.output])
     return 1 if damage.say("pvlog recording export", findings, allow=args.allow_damaged) else 0

@@ -23,6 +23,7 @@ from daemon.acquisition.inflations import (
     THRESHOLD_ATM,
 )
 from daemon.acquisition.stamping import identity_of
+from daemon.audit import tool_entry
 from daemon.config import ConfigError, load_config
 from daemon.influx.client import InfluxUnavailable
 from daemon.influx.v1 import InfluxV1
@@ -284,7 +285,15 @@ def main(argv: Sequence[str]) -> int:
 
         save_plot(reports, args.plot, args.units)
         print(f"plot written to {args.plot}", file=sys.stderr)
+    _audit(args, [{"session": t.session, "device": t.device, "run": t.run} for t in traces])
     return 1 if failed else 0
+
+
+def _audit(args: argparse.Namespace, results: list[dict[str, str]]) -> None:
+    """The report in the audit trail: what it covered, and each file it wrote."""
+    what = {"session": args.session, "lot": args.lot, "results": results,
+            "rated_burst_atm": args.rated_burst_atm}  # fmt: skip
+    tool_entry.made("report_made", args.config, args.recordings, what, [args.plot, args.pdf])
 
 
 JSON_FORMAT = "pvlog-report/2"
@@ -300,6 +309,7 @@ def _lot(args: argparse.Namespace, traces: list[Trace], findings: list[Findings]
         return 1
     doc = document(args, traces, findings)
     print(json.dumps(doc, indent=1) if args.json else text(doc))
+    _audit(args, [{"session": t.session, "device": t.device, "run": t.run} for t in traces])
     return 1 if failed else 0
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import sys
 import uuid
 from typing import Any
 
 import aiomqtt
 
+from daemon.audit.recorder import os_user
 from daemon.config import ConfigError, broker_settings
 from daemon.mqtt import topics
 from daemon.mqtt.link import Broker
@@ -78,6 +80,10 @@ async def _send(broker: Broker, prefix: str, command: dict[str, Any], wait_s: fl
     """Publish ``command``; collect the replies that carry its request_id for ``wait_s``."""
     replies: list[Any] = []
     async with mqtt_client(broker, "session-cli", timeout=wait_s) as client:
+        by = {"os_user": os_user(), "host": socket.gethostname(), "client": client.identifier}
+        if broker.username:
+            by["mqtt_user"] = broker.username
+        command = {**command, "by": by}
         await client.subscribe(topics.session_reply(prefix), qos=1)
         await client.publish(topics.session_set(prefix), json.dumps(command).encode(), qos=1)
         try:

@@ -20,6 +20,7 @@ token it is off.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -112,7 +113,7 @@ class LivePage:
         if len(body) > MAX_COMMAND_BYTES:
             return _reply(413, error="a command is a small JSON object")
         try:
-            command = parse_command(body)
+            command = parse_command(body)._replace(by=self._who(request))
             session = self._control(command)
         except CommandError as exc:
             return _reply(400, error=str(exc), request_id=_request_id(body))
@@ -136,6 +137,14 @@ class LivePage:
             if not hmac.compare_digest(given.encode(), f"Bearer {self._token}".encode()):
                 return _reply(401, error="a wrong or missing token")
         return None
+
+    def _who(self, request: web.Request) -> str:
+        """Who asked, for the audit trail: the token's fingerprint (never the token), or
+        the loopback address a page on this PC came from."""
+        if self._allow_remote and self._token:
+            digest = hashlib.sha256(self._token.encode()).hexdigest()[:8]
+            return f"web (token {digest}, from {request.remote})"
+        return f"web (loopback, from {request.remote})"
 
     # -- downloads -----------------------------------------------------------------
 

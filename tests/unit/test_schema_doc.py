@@ -18,7 +18,7 @@ from daemon.service.health import HealthReporter
 from drivers import lbx, pvs
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "schema.md"
-ROW = re.compile(r"^\| `([a-z_]+)` \| (tag|field) \| `([a-z_<>]+)` \|", re.MULTILINE)
+ROW = re.compile(r"^\| `([a-z_]+)` \| (tag|field) \| `([a-z0-9_<>]+)` \|", re.MULTILINE)
 
 
 def parse(line: str) -> tuple[str, set[tuple[str, str]]]:
@@ -58,6 +58,8 @@ def written() -> set[tuple[str, str, str]]:
     recorder = {"batches_taken": 1, "lines_taken": 1, "ignored_messages": 0, "lines_sent": 1,
                 "outbox_lines": 1, "outbox_bytes": 1, "dead_letters": 0}  # fmt: skip
     lines.append(schema.component_health_line("recorder", recorder, 1, "rec-1"))
+    lines.append(schema.audit_line("session_start", "h", 1, seq=1, who="alice",
+                                   what={}, sha256="0" * 64, session="s"))  # fmt: skip
     out = set()
     for line in lines:
         measurement, names = parse(line)

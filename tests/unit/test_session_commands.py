@@ -36,6 +36,9 @@ def test_stop() -> None:
         (b'{"action": "start", "name": "x", "colour": "red"}', "unknown key"),
         (b'{"action": "stop", "name": "x"}', "takes no name"),
         (b'{"action": "stop", "request_id": 7}', "request_id"),
+        (b'{"action": "stop", "by": "alice"}', "by: an object"),
+        (b'{"action": "stop", "by": {"role": "admin"}}', "by: an object"),
+        (b'{"action": "stop", "by": {"os_user": ""}}', "by.os_user"),
     ],
 )
 def test_malformed_commands_say_why(payload: bytes, why: str) -> None:
@@ -63,3 +66,14 @@ def test_every_command_gets_a_reply_and_a_rejection_keeps_its_request_id() -> No
     assert json.dumps(bad)  # a reply is always publishable
     assert (control.commands, control.rejected) == (3, 2)
     assert [c.name for c in done] == ["s1"]
+    assert done[0].by == "mqtt (who not said)", "the audit trail says the sender said nothing"
+
+
+def test_who_sent_a_command_is_kept_for_the_audit_trail() -> None:
+    done: list[Command] = []
+    control = SessionControl(
+        "mqtt://127.0.0.1:1", "pvlog", "bench-pc", lambda c: done.append(c) or "s"
+    )
+    by = {"mqtt_user": "alice", "os_user": "ajones", "host": "lab-3", "client": "pvlog-cli-1"}
+    control.handle(json.dumps({"action": "start", "name": "s", "by": by}).encode())
+    assert done[0].by == "mqtt (mqtt user alice, os user ajones on lab-3, client pvlog-cli-1)"

@@ -1,0 +1,151 @@
+"""The daemon's side of the audit trail: entries written on a thread of their own, and
+held, never dropped, while the disk refuses them.
+
+``record`` only queues (the event loop never waits for an fsync). The thread appends
+and fsyncs each entry, then hands it on (``on_written``: the daemon's ``pv_audit``
+line). When an append fails (a full disk) the entry and every one after it are held
+in memory, in order, said once in the log and in health, and tried again every
+``RETRY_S``; at the stop what still cannot be written is said in the log entry by
+entry, so it is never silently lost.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from daemon.audit.trail import AuditTrail
+
+log = logging.getLogger(__name__)
+
+RETRY_S = 1.0
+
+
+class Entry(NamedTuple):
+    time_ns: int
+    kind: str
+    who: str
+    what: dict[str, Any]
+
+
+Written = Callable[[Entry, int, str], None]
+"""Called on the writer thread with an entry, its seq and its hash."""
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a uid without a name (a container)
+        return f"uid {os.getuid()}"
+
+
+class AuditRecorder:
+    def __init__(self, path: Path, on_written: Written | None = None) -> None:
+        self.path = path
+        self.trail = AuditTrail(path)
+        self.on_written = on_written
+        self._queue: deque[Entry] = deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._busy = False
+        self.failing: str | None = None
+        """Why the last append failed (None: the trail is being written)."""
+        self.written = 0
+        self._thread = threading.Thread(target=self._run, name="audit", daemon=True)
+        self._thread.start()
+
+    @property
+    def held(self) -> int:
+        """Entries not on disk yet (queued, or held while the disk refuses them)."""
+        with self._cond:
+            return len(self._queue) + self._busy
+
+    def record(self, kind: str, who: str, what: Mapping[str, Any]) -> None:
+        with self._cond:
+            self._queue.append(Entry(time.time_ns(), kind, who, dict(what)))
+            self._cond.notify_all()
+
+    def head(self, timeout_s: float = 5.0) -> tuple[int, str] | None:
+        """The trail's head once what is queued is written (seq, hash); None if the
+        disk refuses it or it took longer than ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while (self._queue or self._busy) and self.failing is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+            if self._queue or self._busy:
+                return None
+            return self.trail.seq, self.trail.head
+
+    def close(self, timeout_s: float = 5.0) -> int:
+        """Write what is left (trying until ``timeout_s``); returns how many entries
+        could not be written, each said in the log."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            while (self._queue or self._busy) and time.monotonic() < deadline:
+                self._cond.wait(min(0.1, max(0.0, deadline - time.monotonic())))
+            left = list(self._queue)
+            self._queue.clear()
+            self._cond.notify_all()
+        self._thread.join(timeout=1.0)
+        for e in left:
+            log.error(
+                "audit trail %s: cannot write (%s); the entry is here instead: %s",
+                self.path, self.failing, json.dumps(e._asdict(), sort_keys=True),
+            )  # fmt: skip
+        return len(left)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                entry = self._queue[0]
+                self._busy = True
+            ok = self._append(entry)
+            with self._cond:
+                self._busy = False
+                if ok:
+                    self._queue.popleft()
+                self._cond.notify_all()
+                if not ok:
+                    if self._closing and not self._queue:
+                        return
+                    self._cond.wait(RETRY_S)
+
+    def _append(self, entry: Entry) -> bool:
+        try:
+            digest = self.trail.append(*entry)
+        except OSError as exc:
+            if self.failing is None:
+                log.error(  # noqa: TRY400 - one line, said once: not a traceback
+                    "audit trail %s: cannot write (%s): entries are held in memory and "
+                    "tried again every %g s",
+                    self.path, exc, RETRY_S,
+                )  # fmt: skip
+            self.failing = str(exc)
+            return False
+        if self.failing is not None:
+            log.warning("audit trail %s: written again; the held entries are in it", self.path)
+            self.failing = None
+        self.written += 1
+        if self.on_written is not None:
+            try:
+                self.on_written(entry, self.trail.seq, digest)
+            except Exception:  # the trail holds it; a copy elsewhere must not stop it
+                log.exception("audit: cannot hand on entry %d", self.trail.seq)
+        return True

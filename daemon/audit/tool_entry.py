@@ -1,0 +1,76 @@
+"""The audit entries of commands run by hand (``pvlog import``, ``report``, ``recording
+export``, ``sign``): appended to the same trail as the daemon's, under its lock.
+
+The trail is the configuration's (``-c``), else the one beside what the command read
+(``audit.jsonl`` in a recordings directory, or up to three levels above a file in it).
+A command with neither has no trail to write to: it says so with ``-v`` only, as it is
+no error to report on a copy of the files somewhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from daemon.audit.recorder import os_user
+from daemon.audit.trail import NAME, AuditTrail
+from daemon.config import ConfigError, load_config
+from daemon.recordings.manifest import sha256_file
+
+log = logging.getLogger(__name__)
+
+LEVELS_UP = 3
+
+
+def who() -> str:
+    return f"cli (os user {os_user()} on {socket.gethostname()})"
+
+
+def find_trail(config_path: str | None, near: Iterable[Path] = ()) -> Path | None:
+    if config_path is not None:
+        try:
+            return load_config(config_path, devices=False).audit_path
+        except ConfigError:
+            return None  # the command itself says what is wrong with it
+    for path in near:
+        here = path.resolve()
+        for directory in [here, *here.parents][: LEVELS_UP + 1]:
+            if (directory / NAME).is_file():
+                return directory / NAME
+    return None
+
+
+def made(
+    kind: str,
+    config_path: str | None,
+    inputs: Iterable[Path],
+    what: Mapping[str, Any],
+    outputs: Iterable[Path | None] = (),
+) -> bool:
+    """A command's entry in the trail it finds: what it read, and each file it wrote
+    with its SHA-256 (what a later check of that file compares against)."""
+    inputs = list(inputs)
+    written = {}
+    for path in outputs:
+        if path is not None and path.is_file():
+            written[str(path)] = sha256_file(path)
+    doc = {**what, "inputs": [str(p) for p in inputs], "outputs": written}
+    return note(find_trail(config_path, inputs), kind, doc)
+
+
+def note(trail: Path | None, kind: str, what: Mapping[str, Any]) -> bool:
+    """Append one entry; False (said in the log) when there is no trail or it cannot
+    be written: the command's own work is done either way."""
+    if trail is None:
+        log.info("no audit trail beside what was read: %s not recorded", kind)
+        return False
+    try:
+        AuditTrail(trail).append(time.time_ns(), kind, who(), what)
+    except OSError as exc:
+        log.error("audit trail %s: cannot write the %s entry: %s", trail, kind, exc)  # noqa: TRY400
+        return False
+    return True
