@@ -34,6 +34,9 @@ class Entry(NamedTuple):
     kind: str
     who: str
     what: dict[str, Any]
+    complete: Callable[[dict[str, Any]], None] | None = None
+    """Adds to ``what`` on the audit thread, just before the entry is written (a file's
+    SHA-256: hashing must not hold up the thread that finished the file)."""
 
 
 Written = Callable[[Entry, int, str], None]
@@ -68,12 +71,18 @@ class AuditRecorder:
         with self._cond:
             return len(self._queue) + self._busy
 
-    def record(self, kind: str, who: str, what: Mapping[str, Any]) -> None:
+    def record(
+        self,
+        kind: str,
+        who: str,
+        what: Mapping[str, Any],
+        complete: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         with self._cond:
-            self._queue.append(Entry(time.time_ns(), kind, who, dict(what)))
+            self._queue.append(Entry(time.time_ns(), kind, who, dict(what), complete))
             self._cond.notify_all()
 
-    def head(self, timeout_s: float = 5.0) -> tuple[int, str] | None:
+    def head(self, timeout_s: float = 30.0) -> tuple[int, str] | None:
         """The trail's head once what is queued is written (seq, hash); None if the
         disk refuses it or it took longer than ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
@@ -101,9 +110,10 @@ class AuditRecorder:
             self._cond.notify_all()
         self._thread.join(timeout=1.0)
         for e in left:
+            held = {"time_ns": e.time_ns, "kind": e.kind, "who": e.who, "what": _ready(e)}
             log.error(
                 "audit trail %s: cannot write (%s); the entry is here instead: %s",
-                self.path, self.failing, json.dumps(e._asdict(), sort_keys=True),
+                self.path, self.failing, json.dumps(held, sort_keys=True, default=str),
             )  # fmt: skip
         return len(left)
 
@@ -129,7 +139,7 @@ class AuditRecorder:
 
     def _append(self, entry: Entry) -> bool:
         try:
-            digest = self.trail.append(*entry)
+            digest = self.trail.append(entry.time_ns, entry.kind, entry.who, _ready(entry))
         except OSError as exc:
             if self.failing is None:
                 log.error(  # noqa: TRY400 - one line, said once: not a traceback
@@ -149,3 +159,14 @@ class AuditRecorder:
             except Exception:  # the trail holds it; a copy elsewhere must not stop it
                 log.exception("audit: cannot hand on entry %d", self.trail.seq)
         return True
+
+
+def _ready(entry: Entry) -> dict[str, Any]:
+    """The entry's ``what``, completed once (though the disk refuses it for a while)."""
+    if entry.complete is not None and not entry.what.get(_COMPLETED):
+        entry.complete(entry.what)
+        entry.what[_COMPLETED] = True
+    return {k: v for k, v in entry.what.items() if k != _COMPLETED}
+
+
+_COMPLETED = "_completed"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -165,13 +166,11 @@ class DaemonAudit:
     def recording_file(self, device: str, path: Path, closed: bool) -> None:
         """On the recording's writer thread: a file opened, or closed (then hashed)."""
         what: dict[str, Any] = {"device": device, "file": path.name, "session": path.parent.name}
-        if closed:
-            try:
-                what["bytes"] = path.stat().st_size
-                what["sha256"] = sha256_file(path)
-            except OSError as exc:
-                what["error"] = str(exc)
-        self.record("recording_closed" if closed else "recording_opened", DAEMON, what)
+        if self.recorder is not None:
+            kind = "recording_closed" if closed else "recording_opened"
+            self.recorder.record(
+                kind, DAEMON, what, functools.partial(_hashed, path) if closed else None
+            )
 
     def manifest(self, path: Path, session: str, complete: bool, signed_by: str | None) -> None:
         what: dict[str, Any] = {"file": path.name, "session": session, "complete": complete,
@@ -181,6 +180,15 @@ class DaemonAudit:
         except OSError as exc:
             what["error"] = str(exc)
         self.record("manifest_written", DAEMON, what)
+
+
+def _hashed(path: Path, what: dict[str, Any]) -> None:
+    """A finished file's size and SHA-256, on the audit thread."""
+    try:
+        what["bytes"] = path.stat().st_size
+        what["sha256"] = sha256_file(path)
+    except OSError as exc:
+        what["error"] = str(exc)
 
 
 class IdentityWatch:
