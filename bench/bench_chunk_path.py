@@ -9,6 +9,7 @@ counts. Bytes are the LBX feeder's (2 kHz, 3 channels), read 32 samples at a tim
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from daemon.config import DeviceConfig
 from daemon.influx.sink import InfluxSink
 from daemon.mqtt.live import BATCH_INTERVAL_S, LiveStream
 from daemon.recordings.writer import FLUSH_S, DeviceRecording
+from daemon.service.auditing import DaemonAudit
 from daemon.sessions.state import SessionState
 from daemon.web.view import DeviceView
 from simulators.lbx_stream import BLOCK, T0_US, block_frame, waveform
@@ -29,7 +31,7 @@ from simulators.lbx_stream import BLOCK, T0_US, block_frame, waveform
 RATE = 2000
 READ_NS = 16_000_000
 SECONDS = 10
-CONFIGS = ("parse+stamp", "influx", "+inflation", "+live", "+recording", "+web")
+CONFIGS = ("parse+stamp", "influx", "+inflation", "+live", "+recording", "+web", "+audit")
 
 
 def reads() -> list[bytes]:
@@ -63,6 +65,12 @@ def run_once(data: list[bytes], config: str, tmp: Path) -> tuple[float, int]:
         acq.add_sink(recording)
     if upto >= 5:  # the live page's picture (its readers are per page, not per sample)
         acq.add_sink(DeviceView(acq.status, session))
+    audit = None
+    if upto >= 6:  # the identity watch per chunk; the recording's files into the trail
+        audit = DaemonAudit(tmp / config / "audit.jsonl", "bench")
+        acq.add_sink(audit.identity_sink("box0", session))
+        assert recording is not None
+        recording._on_file = functools.partial(audit.recording_file, "box0")
     rx = 1_764_000_000_000_000_000
     batch_every = round(BATCH_INTERVAL_S * 1e9 / READ_NS)
     flush_every = round(FLUSH_S * 1e9 / READ_NS)
@@ -76,6 +84,8 @@ def run_once(data: list[bytes], config: str, tmp: Path) -> tuple[float, int]:
             recording.flush()
     if recording is not None:
         recording.close()
+    if audit is not None:
+        audit.stopped("bench", "done", {}, {})
     return time.process_time() - start, acq.status.samples
 
 
