@@ -30,6 +30,14 @@ while True:
 """
 
 
+def both_wrote(path: Path) -> bool:
+    """Each writer has entries in the trail, and there are a few hundred."""
+    if not path.exists() or path.stat().st_size < 600_000:
+        return False
+    data = path.read_bytes()
+    return b'"who":"daemon"' in data and b'"who":"signer"' in data
+
+
 def test_kill_9_during_heavy_appending_leaves_a_chain_that_verifies(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     writers = [
@@ -37,7 +45,7 @@ def test_kill_9_during_heavy_appending_leaves_a_chain_that_verifies(tmp_path: Pa
         for who in ("daemon", "signer")
     ]
     try:
-        wait_for(lambda: path.exists() and path.stat().st_size > 600_000, 60, "entries")
+        wait_for(lambda: both_wrote(path), 60, "entries from both, some 600 KB")
         writers[0].send_signal(signal.SIGKILL)
         time.sleep(0.2)  # the other goes on alone, then dies as suddenly
         writers[1].send_signal(signal.SIGKILL)
