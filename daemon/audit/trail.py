@@ -5,7 +5,7 @@ One JSON object per line. Each entry holds ``seq`` (from 1), ``time_ns``, ``kind
 SHA-256 of the line before it (the first entry's is 64 zeros). So an entry edited,
 removed, inserted or moved breaks the chain at the first entry after it, and
 ``verify`` names that entry. A last line without its newline is an append cut short
-(a crash, a full disk): said as torn, and everything before it verifies.
+(a crash, a power cut): said as torn, and everything before it verifies.
 
 Several writers share one trail (the daemon, and ``pvlog sign``, ``import``, ``report``
 run beside it): each append takes an exclusive ``flock`` and reads the head from the

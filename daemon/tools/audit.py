@@ -108,7 +108,7 @@ def check(args: argparse.Namespace, path: Path) -> int:
     for problem in problems:
         print(f"FAIL {problem}")
     if verdict.torn:
-        print(f"torn: an entry was cut short (a crash or a full disk mid-append); "
+        print(f"torn: an entry was cut short (a crash or power cut mid-append); "
               f"the {verdict.entries} whole entries verify around it")  # fmt: skip
     state = "OK" if not problems else "FAILED"
     print(f"{state}: {verdict.entries} entries chained, {anchored} manifest(s) anchor the trail")
