@@ -113,6 +113,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     watch.add_argument(
         "--seconds", type=float, default=None, help="print the table once after this long"
     )
+    watch.add_argument("--local", action="store_true", help="times in local time (default UTC)")
 
     sub.add_parser("ports", help="the machine's serial ports, with the path for a config")
     sub.add_parser("replay", help="serve a recording's raw bytes on a pty or TCP port")
@@ -270,7 +271,7 @@ def _watch(args: argparse.Namespace) -> int:
         print(f"pvlog: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(watch(broker, prefix, args.seconds, Console()))
+        asyncio.run(watch(broker, prefix, args.seconds, Console(), local=args.local))
     return 0
 
 

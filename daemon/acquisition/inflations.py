@@ -156,6 +156,12 @@ class InflationDetector:
         """The spacings seen so far that were no gap: their sum and count."""
 
     @property
+    def under_way(self) -> tuple[int, float] | None:
+        """The inflation under way now: its start and its peak so far (kPa)."""
+        cur = self._open
+        return None if cur is None else (cur.start_ns, cur.peak)
+
+    @property
     def in_progress_since(self) -> int | None:
         """The start of an inflation that has not ended yet (end of data mid-inflation)."""
         return None if self._open is None else self._open.start_ns

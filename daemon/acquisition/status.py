@@ -18,6 +18,10 @@ class RecordingHealth(Protocol):
     failed: bool
     dropped: int
 
+    @property
+    def current_file(self) -> str | None:
+        """The file being written now (its name), if any."""
+
 
 @dataclass
 class DeviceStatus:

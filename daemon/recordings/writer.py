@@ -124,6 +124,12 @@ class DeviceRecording:
         """The device's last ``identity`` detail: every file opened after it says it in its
         metadata, so a file begun by a new session or by rotation names its device."""
 
+    @property
+    def current_file(self) -> str | None:
+        """The file being written (its name; None between files or after a failure)."""
+        f = self._file  # set on the writer thread; one reference read is whole
+        return None if f is None else f.path.name
+
     # -- from the event loop: appends only ---------------------------------
 
     def take(self, chunk: Chunk) -> None:

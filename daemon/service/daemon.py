@@ -153,6 +153,7 @@ class Daemon:
             self.recordings.append(recording)
             self.flow.add(recording.fill)
         inflation = self.config.inflation
+        detector = None
         if inflation.enabled:
             detector = InflationDetector(
                 threshold_atm=inflation.threshold_atm, baseline_atm=inflation.baseline_atm
@@ -161,7 +162,7 @@ class Daemon:
             acq.add_sink(sink)
             self.inflation_sinks.append(sink)
         if self.config.http_enabled:  # the live page's picture, after the inflations
-            view = DeviceView(acq.status, session)
+            view = DeviceView(acq.status, session, detector)
             acq.add_sink(view)
             self.views.append(view)
         return acq

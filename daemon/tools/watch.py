@@ -33,18 +33,39 @@ log = logging.getLogger(__name__)
 SPARK = "▁▂▃▄▅▆▇█"
 HISTORY_S = 10.0
 """The sparkline's span."""
+MIN_SPAN_ATM = 1.0
+"""The sparkline's least height: a steady hold's noise stays a flat line, as on the page."""
 RATE_WINDOW_NS = 2_000_000_000
 
 
-def sparkline(values: list[float], width: int = 40) -> str:
-    """``values`` squeezed into ``width`` block characters, scaled to their own range."""
+def sparkline(values: list[float], width: int = 40, min_span: float = MIN_SPAN_ATM) -> str:
+    """``values`` squeezed into ``width`` block characters, scaled to their own range,
+    or to ``min_span`` about their middle if that is more."""
     if not values:
         return ""
     step = max(1, len(values) // width)
     points = [max(values[i : i + step]) for i in range(0, len(values), step)][-width:]
     low, high = min(points), max(points)
-    span = high - low or 1.0
-    return "".join(SPARK[min(7, int((v - low) / span * 8))] for v in points)
+    if high - low < min_span:
+        low = (low + high - min_span) / 2
+        high = low + min_span
+    span = high - low
+    return "".join(SPARK[max(0, min(7, int((v - low) / span * 8)))] for v in points)
+
+
+def clock(time_ns: int, *, local: bool) -> str:
+    """24-hour ISO 8601 time of day, to the millisecond: ``14:03:07.120``."""
+    seconds = time_ns / 1e9
+    parts = time.localtime(seconds) if local else time.gmtime(seconds)
+    return time.strftime("%H:%M:%S", parts) + f".{time_ns // 1_000_000 % 1000:03d}"
+
+
+def zone(*, local: bool) -> str:
+    """What ``clock`` is in, said: ``UTC`` or ``local, UTC+01:00``."""
+    if not local:
+        return "UTC"
+    offset = time.strftime("%z")
+    return f"local, UTC{offset[:3]}:{offset[3:]}"
 
 
 @dataclass
@@ -67,8 +88,10 @@ class DeviceView:
 
 
 class WatchState:
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, *, local: bool = False) -> None:
         self.prefix = prefix
+        self.local = local
+        """Times in local time (said in the column's head), else UTC."""
         self.devices: dict[str, DeviceView] = {}
 
     def handle(self, topic: str, payload: bytes) -> None:
@@ -117,6 +140,7 @@ class WatchState:
         for column in ("device", "state", "pressure atm", "volume mL", "rate Hz"):
             table.add_column(column, justify="right" if " " in column else "left")
         table.add_column(f"last {HISTORY_S:.0f} s")
+        table.add_column(f"newest ({zone(local=self.local)})")
         table.add_column("session")
         for name in sorted(self.devices):
             d = self.devices[name]
@@ -127,14 +151,17 @@ class WatchState:
                 "-" if d.volume_ml is None else f"{d.volume_ml:.3f}",
                 f"{d.rate_hz:.0f}",
                 sparkline([p for _, p in d.history]),
+                clock(d.times[-1], local=self.local) if d.times else "-",
                 d.session,
             )
         return table
 
 
-async def watch(broker: Broker, prefix: str, seconds: float | None, console: Console) -> None:
+async def watch(
+    broker: Broker, prefix: str, seconds: float | None, console: Console, *, local: bool = False
+) -> None:
     """Show the live table until interrupted, or for ``seconds`` and then print it once."""
-    state = WatchState(prefix)
+    state = WatchState(prefix, local=local)
     deadline = None if seconds is None else time.monotonic() + seconds
 
     async def listen() -> None:

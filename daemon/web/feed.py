@@ -69,16 +69,23 @@ class Feed:
         return Reader(self.views)
 
     def hello(self, reader: Reader) -> str:
-        return _event(
-            "hello",
-            {
-                "window_s": WINDOW_S,
-                "units": {u: per_kpa(u) for u in PRESSURE_UNITS},
-                **self.settings,
-                "session": self._session(),
-                "devices": reader.take(),
-            },
-        )
+        return _event("hello", self.first(reader))
+
+    def first(self, reader: Reader) -> dict[str, Any]:
+        """All there is: the settings, the session, and each device's state and window."""
+        return {
+            "window_s": WINDOW_S,
+            "units": {u: per_kpa(u) for u in PRESSURE_UNITS},
+            **self.settings,
+            "session": self._session(),
+            "devices": reader.take(),
+        }
+
+    def page(self, html: str) -> str:
+        """The page with the first message in it: drawn before the feed connects."""
+        data = json.dumps(self.first(self.reader()), allow_nan=False)
+        # In a <script> element, "</" would end it (a hostile tag): JSON's \u escape instead.
+        return html.replace("{{FIRST}}", data.replace("<", "\\u003c"))
 
     def update(self, reader: Reader) -> str:
         return _event("update", {"session": self._session(), "devices": reader.take()})

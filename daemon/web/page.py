@@ -80,8 +80,12 @@ class LivePage:
         """Ends every page's feed, so the server's stop need not wait for browsers."""
         self._closing.set()
 
-    async def _index(self, _request: web.Request) -> web.FileResponse:
-        return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+    async def _index(self, _request: web.Request) -> web.Response:
+        """The page, with each device's last state and window in it (first paint)."""
+        html = self.feed.page((STATIC / "index.html").read_text())
+        return web.Response(
+            text=html, content_type="text/html", headers={"Cache-Control": "no-store"}
+        )
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(

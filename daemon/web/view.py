@@ -22,10 +22,17 @@ from itertools import islice
 from math import isnan
 from typing import Any, Generic, TypeVar
 
-from daemon.acquisition.inflations import inflation_fields
+from daemon.acquisition.inflations import (
+    BASELINE_ATM,
+    THRESHOLD_ATM,
+    InflationDetector,
+    inflation_fields,
+)
 from daemon.acquisition.status import DeviceStatus
-from daemon.pipeline import Chunk
+from daemon.pipeline import Chunk, Samples
 from daemon.sessions.state import SessionState
+from daemon.web.readout import Hold
+from drivers.units import KPA_PER_ATM
 
 BUCKET_NS = 20_000_000
 """20 ms: at most 100 points a second per device, whatever its sample rate."""
@@ -64,10 +71,26 @@ class Tail(Generic[T]):
 class DeviceView:
     """The page's picture of one device; a sink of the device's chunks."""
 
-    def __init__(self, status: DeviceStatus, session: SessionState) -> None:
+    def __init__(
+        self,
+        status: DeviceStatus,
+        session: SessionState,
+        detector: InflationDetector | None = None,
+    ) -> None:
         self.status = status
         self.name = status.name
         self._session = session
+        self.detector = detector
+        """The live inflation detector's: the inflation under way, its peak, the cycle."""
+        self.hold = Hold(
+            detector.threshold_kpa if detector else THRESHOLD_ATM * KPA_PER_ATM,
+            detector.baseline_kpa if detector else BASELINE_ATM * KPA_PER_ATM,
+        )
+        self.now: dict[str, float] | None = None
+        """The newest sample read out: time, pressure, volume, diameter."""
+        self._last: Samples | None = None
+        """The last chunk's samples, not read out yet (a page asks five times a second;
+        a device reads hundreds of chunks in that time)."""
         self.points: Tail[Point] = Tail(2 * WINDOW_S * 1_000_000_000 // BUCKET_NS)
         self.events: Tail[dict[str, Any]] = Tail(EVENTS_KEPT)
         self.inflations: Tail[dict[str, Any]] = Tail(INFLATIONS_KEPT)
@@ -81,6 +104,7 @@ class DeviceView:
             pressure = samples.column("pressure_kpa")
             if pressure is not None:
                 self._decimate(samples.time_ns, pressure, samples.column("volume_ml"))
+            self._last = samples  # the readout's newest values: read when a page asks
         for e in chunk.events:
             self.events.append(
                 {"t": e.time_ns / 1e9, "code": e.code, "detail": e.detail, "value": _json(e.value)}
@@ -120,7 +144,24 @@ class DeviceView:
                 high = (round(t / 1e9, 3), p, v)
         self._bucket, self._low, self._high = bucket, low, high
 
+    def _newest(self) -> dict[str, float] | None:
+        """The readout's values: the last chunk's last sample (a column without a
+        reading there keeps its last one)."""
+        samples, self._last = self._last, None
+        if samples is None:
+            return self.now
+        now = dict(self.now or {})
+        i = len(samples.time_ns) - 1
+        for key, column in (("p", "pressure_kpa"), ("v", "volume_ml"), ("d", "diameter_mm")):
+            values = samples.column(column)
+            if values is not None and not isnan(values[i]):
+                now[key] = values[i]
+        now["t"] = samples.time_ns[i] / 1e9
+        self.now = now
+        return now
+
     def _flush(self, low: Point, high: Point) -> None:
+        self.hold.bucket(max(low[0], high[0]), low[1], high[1])
         add = self.points.append
         if low is high:
             add(low)
@@ -144,6 +185,24 @@ class DeviceView:
             "gaps": s.gaps,
             "dropped": sum(v for k, v in s.dropped.items() if k != "garbage_bytes"),
             "session": self._session.name,
+            "readout": self.readout(),
+        }
+
+    def readout(self) -> dict[str, Any]:
+        """What the card's readout shows: the newest values, the inflation under way
+        and its peak, the hold (or compliance step) under way, the cycle, the recording."""
+        under_way = None if self.detector is None else self.detector.under_way
+        rec = self.status.recording
+        return {
+            "now": self._newest(),
+            "inflation": None
+            if under_way is None
+            else {"since": under_way[0] / 1e9, "peak_kpa": under_way[1]},
+            "hold": self.hold.state() if under_way is not None else None,
+            "cycles": 0 if self.detector is None else self.detector.cycles,
+            "recording": None
+            if rec is None
+            else {"on": not rec.failed and rec.current_file is not None, "file": rec.current_file},
         }
 
 

@@ -137,7 +137,7 @@ def test_fatigue_cycles_and_a_burst_live_and_in_the_report(
 
 def check_dashboard(influx: InfluxV1, devices: list[str], window: tuple[int, int]) -> None:
     doc = grafana.load()
-    device_var, session_var = doc["templating"]["list"]
+    device_var, session_var, _lot_var = doc["templating"]["list"]
     (shown,) = grafana.run(influx, device_var["query"])
     assert sorted(v[1] for v in shown["values"]) == devices
     (sessions,) = grafana.run(influx, grafana.substitute(session_var["query"], devices, [], window))
@@ -149,14 +149,26 @@ def check_dashboard(influx: InfluxV1, devices: list[str], window: tuple[int, int
             series = grafana.run(influx, query)
             assert series, f"{panel['title']}: nothing for {query}"
             tags = [s.get("tags", {}) for s in series]
-            if "device" in tags[0]:
+            if "lot" in tags[0]:  # the lot's bursts: the one specimen that burst
+                assert [t["device"] for t in tags] == ["burst1"], panel["title"]
+            elif "device" in tags[0]:
                 assert sorted(t["device"] for t in tags) == devices, panel["title"]
             if "host" in tags[0]:
                 assert {t["host"] for t in tags} == {socket.gethostname()}, panel["title"]
             values = [v for s in series for v in s["values"]]
             assert any(x is not None for v in values for x in v[1:]), panel["title"]
-            if panel["type"] == "table":
+            if panel["type"] == "table" and "lot" not in tags[0]:
                 assert len(values) == inflations, "one row per inflation"
+    # A burst's peak at the dashboard's default zoom (15 min over some 900 px: 1 s a
+    # point) and coarser (10 s): each interval's max keeps it whole.
+    (peak_kpa,) = [r["peak_pressure_kpa"] for r in rows(influx, "SELECT * FROM pv_inflation")
+                   if r["burst"]]  # fmt: skip
+    (pressure,) = [p for p in grafana.panels(doc) if p["title"] == "Pressure"]
+    for interval in ("1s", "10s"):
+        query = grafana.substitute(pressure["targets"][0]["query"], ["burst1"], ["test"], window,
+                                   interval)  # fmt: skip
+        shown = max(v[1] for s in grafana.run(influx, query) for v in s["values"] if v[1])
+        assert abs(shown - peak_kpa / 101.325) < 1e-9, (interval, shown, peak_kpa / 101.325)
     events, session_marks = (a for a in doc["annotations"]["list"] if not a.get("builtIn"))
     found = grafana.run(influx, grafana.substitute(events["query"], devices, ["test"], window))
     codes = {row[2] for s in found for row in s["values"]}

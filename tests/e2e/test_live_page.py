@@ -90,11 +90,13 @@ def test_a_burst_run_watched_live_in_chromium(
 
         # A session, started from the page before the run begins.
         driver.find_element(By.ID, "start-name").send_keys("page-run")
-        driver.find_element(By.ID, "start-tags").send_keys(f"operator=selenium, lot={HOSTILE_TAG}")
+        driver.find_element(By.ID, "start-tags").send_keys(
+            f"operator=selenium, lot={HOSTILE_TAG}, rbp_atm=3"
+        )
         driver.find_element(By.ID, "start").click()
         wait_for(lambda: js("return pvlog.session.name") == "page-run", 15, "the session")
         tags = text("#session-tags .tag")
-        assert tags == ["bench=ci", "operator=selenium", f"lot={HOSTILE_TAG}"]
+        assert tags == ["bench=ci", "operator=selenium", f"lot={HOSTILE_TAG}", "rbp_atm=3"]
         assert text("#session-tags b") == []
 
         def started() -> list[Any]:
@@ -147,6 +149,7 @@ def test_a_burst_run_watched_live_in_chromium(
         assert coloured(trace.screenshot_as_png, (0xC0, 0x39, 0x2B)) > 300  # pressure
         assert coloured(trace.screenshot_as_png, (0x24, 0x71, 0xA3)) > 300  # volume
         assert coloured(loop.screenshot_as_png, (0x24, 0x71, 0xA3), 90) > 100  # the loop
+        assert coloured(trace.screenshot_as_png, (0x8E, 0x24, 0xAA), 30) > 200  # RBP's line
 
         # The run ends: stop the session from the page, and take its report from it.
         assert sim.stop()["rx_bytes"] == 0  # the page controls the logger, never the device
@@ -179,8 +182,10 @@ def test_a_burst_run_watched_live_in_chromium(
         stopping = time.monotonic()  # with the page still open: it must not hold the stop up
         assert daemon.stop() == 0, daemon.log()
         assert time.monotonic() - stopping < 30
-        wait_for(lambda: js("return document.getElementById('link').textContent")
-                 == "reconnecting", 10, "the page to see the daemon gone")  # fmt: skip
+        wait_for(lambda: "disconnected since" in js("return document.getElementById('link')"
+                 ".textContent"), 10, "the page to see the daemon gone")  # fmt: skip
+        wait_for(lambda: text("[data-device='box'] .state")[0].startswith("unknown: no feed"),
+                 10, "the device's badge: not online")  # fmt: skip
     finally:
         driver.quit()
         daemon.kill()

@@ -41,13 +41,16 @@ def multi(values: Sequence[str]) -> str:
 
 
 def substitute(query: str, devices: Sequence[str], sessions: Sequence[str],
-               window_ns: tuple[int, int], interval: str = "1s") -> str:  # fmt: skip
+               window_ns: tuple[int, int], interval: str = "1s",
+               *, lots: Sequence[str] = ()) -> str:  # fmt: skip
+    """``lots`` empty: the lot variable's "All" (its ``allValue``, ``.*``)."""
     start, end = (t // 1_000_000 for t in window_ns)
     return (
         query.replace("$timeFilter", f"time >= {start}ms and time <= {end + 1}ms")
         .replace("$__interval", interval)
         .replace("$device", multi(devices))
         .replace("$session", multi(sessions))
+        .replace("$lot", multi(lots) if lots else ".*")
     )
 
 

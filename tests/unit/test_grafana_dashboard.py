@@ -12,9 +12,15 @@ from tests.support.grafana import datasource_uid, load, panels
 SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "schema.md"
 
 
+SESSION_TAGS = {"lot"}
+"""The session's configured tags the dashboard groups by (the schema's prose names them)."""
+
+
 def schema_names() -> set[str]:
-    rows = re.findall(r"^\| `(\w+)` \| (?:tag|field) \| `(\w+)` \|", SCHEMA.read_text(), re.M)
-    return {m for m, _ in rows} | {n for _, n in rows}
+    text = SCHEMA.read_text()
+    rows = re.findall(r"^\| `(\w+)` \| (?:tag|field) \| `(\w+)` \|", text, re.M)
+    assert all(f"`{tag}`" in text.split("| measurement |")[0] for tag in SESSION_TAGS)
+    return {m for m, _ in rows} | {n for _, n in rows} | SESSION_TAGS
 
 
 def queries() -> list[str]:
@@ -42,7 +48,22 @@ def test_the_json_is_what_grafana_provisioning_takes() -> None:
         assert set(p["gridPos"]) == {"h", "w", "x", "y"} and p["gridPos"]["x"] + p["gridPos"][
             "w"] <= 24, p["title"]  # fmt: skip
         assert [t["refId"] for t in p.get("targets", [])] == ["A"][: len(p.get("targets", []))]
-    assert [v["name"] for v in doc["templating"]["list"]] == ["device", "session"]
+    assert [v["name"] for v in doc["templating"]["list"]] == ["device", "session", "lot"]
+
+
+def test_the_panels_keep_peaks_and_mark_bursts() -> None:
+    """A burst's peak shows at any zoom: each interval's max and min, never its mean."""
+    for p in panels(load()):
+        for t in p.get("targets", []):
+            assert "mean(" not in t["query"], p["title"]
+            if p["type"] == "timeseries" and "pv_sample" in t["query"]:
+                assert "max(" in t["query"] and "min(" in t["query"], p["title"]
+    (table,) = [p for p in panels(load()) if p["title"] == "Inflations"]
+    (burst,) = table["fieldConfig"]["overrides"]
+    assert burst["matcher"] == {"id": "byName", "options": "burst"}
+    shown = {m["options"]["true"]["text"] for pr in burst["properties"] if pr["id"] == "mappings"
+             for m in pr["value"]}  # fmt: skip
+    assert shown == {"BURST"}
 
 
 def test_every_name_a_query_uses_is_in_the_schema() -> None:

@@ -142,3 +142,60 @@ def test_the_page_never_puts_a_string_in_as_html() -> None:
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in script, sink
     assert "textContent" in script
+
+
+def feed_run(v: DeviceView, levels_atm: list[tuple[float, float]], noise_atm: float = 0.01) -> int:
+    """A 100 Hz trace through ``(seconds, atm)`` stretches (a ramp between them: one
+    second), with a saw of ``noise_atm`` on it; returns the last time."""
+    t, p = T0, 0.0
+    for seconds, atm in levels_atm:
+        times, values = [], []
+        start = p
+        for k in range(100):  # the ramp
+            t += 10_000_000
+            times.append(t)
+            values.append((start + (atm - start) * (k + 1) / 100) * 101.325)
+        for k in range(int(seconds * 100)):  # the hold
+            t += 10_000_000
+            times.append(t)
+            values.append((atm + noise_atm * (1 if k % 2 else -1)) * 101.325)
+        p = atm
+        for i in range(0, len(times), 10):  # read 10 samples at a time
+            v.take(chunk(times[i : i + 10], values[i : i + 10], [1.0] * len(times[i : i + 10])))
+    return t
+
+
+def test_the_readout_says_the_hold_its_step_the_newest_values_and_the_peak() -> None:
+    from daemon.acquisition.inflations import InflationDetector
+
+    detector = InflationDetector(threshold_atm=1.0, baseline_atm=0.3)
+    v = DeviceView(DeviceStatus("box", "pvs", "/dev/pts/9"), SessionState("run1"), detector)
+    assert v.readout()["hold"] is None and v.readout()["now"] is None
+    # The detector runs before the view, as in the daemon: fed here by hand.
+    end = feed_run(v, [(2.0, 4.0), (3.0, 5.0)])
+    for p in v.points.items:  # (the view's own points are enough to drive it here)
+        detector.add(int(p[0] * 1e9), p[1], p[2])
+    r = v.readout()
+    assert r["now"] == {"p": (5.0 + 0.01) * 101.325, "v": 1.0, "t": end / 1e9}
+    hold = r["hold"]
+    assert hold is not None and hold["step"] == 2, "4 atm, then 5 atm: the second hold"
+    # the hold, and the last of the ramp within the band of it (0.1 atm at 1 atm/s)
+    assert 2.9 <= hold["held_s"] <= 3.3 and abs(hold["held_kpa"] / 101.325 - 5.0) < 0.01
+    assert r["inflation"] is not None and abs(r["inflation"]["peak_kpa"] / 101.325 - 5.01) < 1e-6
+    assert r["cycles"] == 0 and r["recording"] is None
+
+
+def test_a_hold_is_not_a_ramp_and_ends_with_the_inflation() -> None:
+    from daemon.web.readout import Hold
+
+    hold = Hold(threshold_kpa=101.325, baseline_kpa=30.0)
+    for k in range(300):  # 3 s climbing 1 atm/s from 2 atm: never held
+        p = (2 + k / 100) * 101.325
+        hold.bucket(k / 100, p, p)
+        assert hold.state() is None or hold.state()["held_s"] < 0.5  # type: ignore[index]
+    for k in range(300, 500):  # then 2 s held
+        hold.bucket(k / 100, 5 * 101.325 - 1, 5 * 101.325 + 1)
+    state = hold.state()
+    assert state is not None and state["step"] == 1 and 1.9 <= state["held_s"] <= 2.0
+    hold.bucket(5.0, 10.0, 10.0)  # back to the baseline: over
+    assert hold.state() is None and hold.steps == 0

@@ -31,6 +31,7 @@ def test_latest_values_rate_and_session() -> None:
     assert "d1" in text
     assert "2.00" in text
     assert "run42" in text
+    assert "newest (UTC)" in text and "00:00:01.000" in text  # 24-hour ISO, its zone said
 
 
 def test_garbage_is_ignored() -> None:
@@ -45,5 +46,9 @@ def test_garbage_is_ignored() -> None:
 def test_sparkline_follows_the_shape() -> None:
     line = sparkline([0, 1, 2, 3, 4, 5, 6, 7])
     assert line == "▁▂▃▄▅▆▇█"
+    hold = [8.49, 8.51, 8.50, 8.49, 8.51]  # a steady hold's noise: flat, not a zigzag ▁█▅▁█
+    levels = sorted({"▁▂▃▄▅▆▇█".index(c) for c in sparkline(hold)})
+    assert levels[-1] - levels[0] <= 1
+    assert sparkline([8.0, 9.0]) == "▁█"
     assert sparkline([]) == ""
     assert len(sparkline(list(range(1000)), width=40)) == 40

@@ -1,18 +1,28 @@
 "use strict";
 // The live page's wiring: the daemon's feed (server-sent events, /events) into uPlot
-// charts and plain tables. The server decimates; this keeps the last two minutes it
-// sent and draws at most once a frame. Every string that comes from a device or a
-// person (identity, tags, event details, session names) goes in as textContent,
-// never as HTML.
+// charts, readouts and plain tables. The server decimates; this keeps the last two
+// minutes it sent and draws at most once a frame. The page comes with the feed's first
+// message in it (#first), so it shows the devices before the feed connects. When the
+// feed is lost (the daemon stopped, the network gone), every device says so within
+// FEED_LOST_MS: the page never shows "online" over a trace that has stopped. Every
+// string that comes from a device or a person (identity, tags, event details, session
+// names) goes in as textContent, never as HTML.
 
 const KPA_PER_ATM = 101.325;
 const LOOPS_SHOWN = 5;
 const ROWS_SHOWN = 200;
 const EVENTS_SHOWN = 50;
+const FEED_LOST_MS = 2000; // the server sends every 200 ms; ten missed is a lost feed
+const MIN_SPAN_ATM = 1; // a steady hold's noise stays noise on the pressure axis
+const MIN_SPAN_ML = 0.1;
+const STEP_ATM = 0.5; // a compliance step's nominal, unless the session's step_atm says
+const RBP_COLOUR = "#8e24aa";
+const DECIMALS = { atm: 2, kPa: 1, bar: 3, psi: 1 };
 
 const state = {
   settings: null, session: null, devices: new Map(),
   updates: 0, lagMs: null, frames: 0, longestFrameMs: 0, errors: [],
+  feed: { up: false, since: null, last: 0 },
 };
 window.pvlog = state; // the page's own state, for a look from the console (and the tests)
 window.addEventListener("error", (e) => state.errors.push(String(e.message)));
@@ -34,14 +44,90 @@ function fixed(x, places) {
   return x === null || x === undefined ? "" : Number(x).toFixed(places);
 }
 
+// -- times: 24-hour ISO 8601, UTC or local as chosen, and said -----------------------
+
+const utc = () => $("tz").value === "utc";
+const pad = (n, w) => String(n).padStart(w || 2, "0");
+
+function clock(t, ms) {
+  const d = new Date(t * 1000);
+  const [h, m, s] = utc() ? [d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()]
+    : [d.getHours(), d.getMinutes(), d.getSeconds()];
+  return pad(h) + ":" + pad(m) + ":" + pad(s) + (ms ? "." + pad(d.getMilliseconds(), 3) : "");
+}
+
+function stamp(t) {
+  const d = new Date(t * 1000);
+  const [y, mo, da] = utc() ? [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate()]
+    : [d.getFullYear(), d.getMonth() + 1, d.getDate()];
+  return y + "-" + pad(mo) + "-" + pad(da) + " " + clock(t);
+}
+
+function zone() {
+  if (utc()) return "UTC";
+  const off = -new Date().getTimezoneOffset();
+  return "local, UTC" + (off < 0 ? "-" : "+") + pad(Math.floor(Math.abs(off) / 60)) + ":" + pad(Math.abs(off) % 60);
+}
+
+// -- axes: a minimum span, ticks that never repeat -------------------------------------
+
+function spanned(min, max, span, extra) {
+  if (extra !== null && extra !== undefined) {
+    min = min === null ? extra : Math.min(min, extra);
+    max = max === null ? extra : Math.max(max, extra);
+  }
+  if (min === null || max === null) return [0, span];
+  if (max - min < span) {
+    const mid = (min + max) / 2;
+    return [mid - span / 2, mid + span / 2];
+  }
+  const padding = (max - min) * 0.05;
+  return [min - padding, max + padding];
+}
+
+function decimals(incr) {
+  for (let k = 0; k < 8; k++) {
+    const x = incr * 10 ** k;
+    if (Math.abs(x - Math.round(x)) < 1e-6 * Math.max(1, x)) return k;
+  }
+  return 8;
+}
+
+const ticks = (_u, splits, _ax, _space, incr) => splits.map((v) => v.toFixed(decimals(incr)));
+
+// -- the session's numbers: rated burst pressure, cycles target, compliance step ----------
+
+function tagNumber(name) {
+  const text = state.session && state.session.tags[name];
+  const x = text === undefined ? NaN : Number(text);
+  return Number.isFinite(x) && x > 0 ? x : null;
+}
+
 // -- the feed -------------------------------------------------------------------
 
 function connect() {
   const source = new EventSource("/events");
-  source.addEventListener("hello", (e) => hello(JSON.parse(e.data)));
-  source.addEventListener("update", (e) => update(JSON.parse(e.data)));
-  source.onopen = () => setLink("online", "live");
-  source.onerror = () => setLink("offline", "reconnecting");
+  source.addEventListener("hello", (e) => { heard(); hello(JSON.parse(e.data)); });
+  source.addEventListener("update", (e) => { heard(); update(JSON.parse(e.data)); });
+  source.onerror = lost;
+  setInterval(() => { if (state.feed.up && Date.now() - state.feed.last > FEED_LOST_MS) lost(); }, 250);
+}
+
+function heard() {
+  state.feed.last = Date.now();
+  if (!state.feed.up) {
+    state.feed.up = true;
+    state.feed.since = null;
+    setLink("online", "live");
+    dirty = true;
+  }
+}
+
+function lost() {
+  if (state.feed.since === null) state.feed.since = state.feed.last ? state.feed.last / 1000 : Date.now() / 1000;
+  state.feed.up = false;
+  setLink("offline", "disconnected since " + clock(state.feed.since) + ", reconnecting");
+  dirty = true;
 }
 
 function setLink(cls, text) {
@@ -125,7 +211,7 @@ function addDevice(name) {
   card.querySelector(".name").textContent = name;
   $("devices").appendChild(card);
   const dev = {
-    name, card, t: [], p: [], v: [], events: [], inflations: [], status: null, received: 0,
+    name, card, t: [], p: [], v: [], events: [], inflations: [], status: null, received: 0, rbp: null,
     eventsChanged: true, tableChanged: true, trace: null, loop: null,
   };
   state.devices.set(name, dev);
@@ -138,22 +224,27 @@ function makeCharts(dev) {
   if (dev.loop) dev.loop.destroy();
   const u = unit();
   const traceBox = dev.card.querySelector(".trace");
+  const minSpan = MIN_SPAN_ATM * KPA_PER_ATM * factor();
   dev.trace = new uPlot({
     width: Math.max(300, traceBox.clientWidth), height: 280,
     scales: {
       x: { time: true, range: (_u, min, max) => (max === null ? [min, max] : [max - windowS(), max]) },
-      p: { auto: true }, v: { auto: true },
+      p: { range: (_u, min, max) => spanned(min, max, minSpan, dev.rbp === null ? null : dev.rbp * 1.03) },
+      v: { range: (_u, min, max) => spanned(min, max, MIN_SPAN_ML, null) },
     },
     series: [
-      {},
-      { label: "pressure (" + u + ")", scale: "p", stroke: "#c0392b", width: 1.5, points: { show: false } },
-      { label: "volume (mL)", scale: "v", stroke: "#2471a3", width: 1.5, points: { show: false } },
+      { value: (_u, t) => (t === null ? "--" : stamp(t)) },
+      { label: "pressure (" + u + ")", scale: "p", stroke: "#c0392b", width: 1.5, points: { show: false },
+        value: (_u, x) => (x === null ? "--" : x.toFixed(DECIMALS[u] === undefined ? 2 : DECIMALS[u])) },
+      { label: "volume (mL)", scale: "v", stroke: "#2471a3", width: 1.5, points: { show: false },
+        value: (_u, x) => (x === null ? "--" : x.toFixed(3)) },
     ],
     axes: [
-      {},
-      { scale: "p", label: "pressure (" + u + ")" },
-      { scale: "v", side: 1, label: "volume (mL)", grid: { show: false } },
+      { values: (_u, splits) => splits.map((t) => clock(t)) },
+      { scale: "p", label: "pressure (" + u + ")", values: ticks },
+      { scale: "v", side: 1, label: "volume (mL)", grid: { show: false }, values: ticks },
     ],
+    hooks: { draw: [(plot) => drawRbp(dev, plot)] },
   }, [[], [], []], traceBox);
   const loopBox = dev.card.querySelector(".loop");
   const facets = [{ scale: "x", auto: true }, { scale: "y", auto: true }];
@@ -166,7 +257,7 @@ function makeCharts(dev) {
     mode: 2, width: Math.max(260, loopBox.clientWidth), height: 280,
     title: "pressure-volume loop", legend: { show: false }, cursor: { show: false },
     scales: { x: { time: false, auto: true }, y: { auto: true } },
-    axes: [{ scale: "x", label: "volume (mL)" }, { scale: "y", label: "pressure (" + u + ")" }],
+    axes: [{ scale: "x", label: "volume (mL)", values: ticks }, { scale: "y", label: "pressure (" + u + ")", values: ticks }],
     series,
   }, loopData(dev), loopBox);
 }
@@ -201,14 +292,38 @@ function pairs(dev, from, to, f) {
   return [xs, ys];
 }
 
+// The rated burst pressure (the session's rbp_atm tag) as a dashed line, labelled.
+function drawRbp(dev, plot) {
+  if (dev.rbp === null) return;
+  const y = plot.valToPos(dev.rbp, "p", true);
+  const { left, width, top, height } = plot.bbox;
+  if (!(y >= top && y <= top + height)) return;
+  const ctx = plot.ctx;
+  ctx.save();
+  ctx.strokeStyle = RBP_COLOUR;
+  ctx.fillStyle = RBP_COLOUR;
+  ctx.lineWidth = 2 * devicePixelRatio;
+  ctx.setLineDash([8 * devicePixelRatio, 5 * devicePixelRatio]);
+  ctx.beginPath();
+  ctx.moveTo(left, y);
+  ctx.lineTo(left + width, y);
+  ctx.stroke();
+  ctx.font = 12 * devicePixelRatio + "px system-ui, sans-serif";
+  ctx.fillText("RBP " + tagNumber("rbp_atm") + " atm", left + 6 * devicePixelRatio, y - 5 * devicePixelRatio);
+  ctx.restore();
+}
+
 function draw(dev) {
   const f = factor();
+  const rbp = tagNumber("rbp_atm");
+  dev.rbp = rbp === null ? null : rbp * KPA_PER_ATM * f;
   const from = dev.t.length ? lowerBound(dev.t, dev.t[dev.t.length - 1] - windowS()) : 0;
   const t = dev.t.slice(from);
   const p = dev.p.slice(from).map((x) => (x === null ? null : x * f));
   dev.trace.setData([t, p, dev.v.slice(from)]);
   dev.loop.setData(loopData(dev));
   drawHeader(dev);
+  drawReadout(dev);
   if (dev.tableChanged) drawTable(dev);
   if (dev.eventsChanged) drawEvents(dev);
 }
@@ -217,8 +332,20 @@ function drawHeader(dev) {
   const s = dev.status;
   if (!s) return;
   const badge = dev.card.querySelector(".state");
-  badge.className = "badge state " + s.state;
-  badge.textContent = s.state + (s.reason ? " (" + s.reason + ")" : "");
+  const stale = dev.card.querySelector(".stale");
+  const newest = dev.t.length ? dev.t[dev.t.length - 1] : null;
+  if (!state.feed.up) { // what the daemon last said is not what it does now
+    badge.className = "badge state unknown";
+    badge.textContent = "unknown: no feed since " + clock(state.feed.since);
+    stale.textContent = "the page lost its feed at " + clock(state.feed.since) +
+      " (" + zone() + "): nothing here is live" + (newest ? "; last data " + clock(newest) : "");
+  } else {
+    badge.className = "badge state " + s.state;
+    badge.textContent = s.state + (s.reason ? " (" + s.reason + ")" : "");
+    stale.textContent = s.state === "online" ? "" :
+      s.state + (s.reason ? " (" + s.reason + ")" : "") + (newest ? ": no data since " + clock(newest) + " (" + zone() + ")" : "");
+  }
+  stale.hidden = !stale.textContent;
   const id = s.identity;
   dev.card.querySelector(".identity").textContent = id
     ? [id.model, "serial " + id.serial, "firmware " + id.firmware].join(", ") : "identity not seen yet";
@@ -226,17 +353,60 @@ function drawHeader(dev) {
     s.samples + " samples, " + s.dropped + " dropped, " + s.gaps + " gaps (" + s.driver + " on " + s.port + ")";
 }
 
+function drawReadout(dev) {
+  const r = dev.status && dev.status.readout;
+  if (!r) return;
+  const box = dev.card.querySelector(".readout");
+  const f = factor();
+  const u = unit();
+  const places = DECIMALS[u] === undefined ? 2 : DECIMALS[u];
+  const now = r.now || {};
+  const live = state.feed.up && dev.status.state === "online";
+  box.classList.toggle("not-live", !live);
+  box.querySelector(".p").textContent = now.p === undefined ? "--" : (now.p * f).toFixed(places);
+  box.querySelector(".p-unit").textContent = u;
+  box.querySelector(".v").textContent = now.v === undefined ? "--" : now.v.toFixed(3);
+  box.querySelector(".d-box").hidden = now.d === undefined;
+  box.querySelector(".d").textContent = now.d === undefined ? "--" : now.d.toFixed(3);
+  const inf = r.inflation;
+  box.querySelector(".peak").textContent = inf
+    ? "peak " + (inf.peak_kpa * f).toFixed(places) + " " + u + " (inflation since " + clock(inf.since) + ")"
+    : "no inflation under way";
+  const hold = r.hold;
+  let said = "";
+  if (hold) {
+    const step = tagNumber("step_atm") || STEP_ATM;
+    const heldAtm = hold.held_kpa / KPA_PER_ATM;
+    const nominal = Math.round(heldAtm / step) * step;
+    said = "hold " + hold.held_s.toFixed(1) + " s at " + (hold.held_kpa * f).toFixed(places) + " " + u +
+      " · step " + hold.step + ": " + nominal.toFixed(decimals(step)) + " atm nominal";
+  }
+  box.querySelector(".hold").textContent = said;
+  const target = tagNumber("cycles_target");
+  box.querySelector(".cycle").textContent = inf
+    ? "cycle " + (r.cycles + 1) + (target ? " of " + target : "") + " under way"
+    : r.cycles + (target ? " of " + target : "") + " cycle" + (r.cycles === 1 && !target ? "" : "s") + " done";
+  const rec = r.recording;
+  const recBox = box.querySelector(".rec");
+  const recording = state.feed.up && rec !== null && rec.on;
+  recBox.className = "rec " + (recording ? "on" : "off");
+  recBox.textContent = !state.feed.up ? "recording: unknown (no feed)"
+    : rec === null ? "recording off (no [recording] table)"
+    : rec.on ? "recording to " + rec.file : "not recording now";
+}
+
 function drawTable(dev) {
   dev.tableChanged = false;
   const f = factor();
   dev.card.querySelector("th.peak").textContent = "peak (" + unit() + ")";
+  dev.card.querySelector("th.start").textContent = "start (" + zone() + ")";
   const body = dev.card.querySelector(".inflations tbody");
   const rows = [];
   for (const r of dev.inflations.slice(-ROWS_SHOWN).reverse()) {
     const tr = el("tr", null, r.burst ? "burst" : "");
     const cut = r.cut_start || r.cut_end ? " (cut)" : "";
     const cells = [
-      r.cycle + cut, new Date(r.start * 1000).toLocaleTimeString(), fixed(r.peak_pressure_kpa * f, 3),
+      r.cycle + cut, stamp(r.start), fixed(r.peak_pressure_kpa * f, 3),
       fixed(r.time_to_peak_s, 2), fixed(r.hold_s, 2), fixed(r.volume_at_peak_ml, 3),
       fixed(r.deflation_s, 2), fixed(r.duration_s, 2), r.session, r.burst ? "BURST" : "",
     ];
@@ -249,7 +419,7 @@ function drawTable(dev) {
 function drawEvents(dev) {
   dev.eventsChanged = false;
   const items = dev.events.slice().reverse().map((e) =>
-    el("li", new Date(e.t * 1000).toLocaleTimeString() + "  " + e.code + (e.detail ? ": " + e.detail : "")));
+    el("li", stamp(e.t) + "  " + e.code + (e.detail ? ": " + e.detail : "")));
   dev.card.querySelector(".events").replaceChildren(...items);
 }
 
@@ -382,6 +552,14 @@ $("units").addEventListener("change", () => {
   dirty = true;
 });
 $("window").addEventListener("change", () => { dirty = true; });
+$("tz").addEventListener("change", () => {
+  $("tz-said").textContent = zone();
+  for (const dev of state.devices.values()) {
+    dev.tableChanged = true;
+    dev.eventsChanged = true;
+  }
+  dirty = true;
+});
 $("session-start").addEventListener("submit", startSession);
 $("stop").addEventListener("click", () => command({ action: "stop" }));
 window.addEventListener("resize", () => {
@@ -391,5 +569,12 @@ window.addEventListener("resize", () => {
   }
 });
 
+// First paint: the feed's first message came with the page.
+$("tz-said").textContent = zone();
+const first = $("first");
+if (first && first.textContent.trim()) { // as of the page's load: live until FEED_LOST_MS without the feed
+  heard();
+  hello(JSON.parse(first.textContent));
+}
 connect();
 requestAnimationFrame(frame);
