@@ -7,6 +7,7 @@ that into exit code 2. Secrets come from the environment, never from the file.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import tomllib
 from pathlib import Path
@@ -307,7 +308,25 @@ class Config(_Section):
         for name in names:
             if names.count(name) > 1:
                 raise ValueError(f"device name {name!r} is used twice")
+        seen: dict[str, str] = {}
+        for d in v:
+            port = same_port(d.port)
+            if port in seen:
+                raise ValueError(
+                    f"devices {seen[port]!r} and {d.name!r} both read {port}: one port is one "
+                    "device (each would get half of its bytes)"
+                )
+            seen[port] = d.name
         return v
+
+
+def same_port(port: str) -> str:
+    """What ``port`` opens, so two names for one port compare equal: a device path with
+    its links resolved (``/dev/serial/by-id/...`` is a link to ``/dev/ttyUSB0``), a
+    network port's URL in lower case."""
+    if "://" in port:
+        return port.lower().rstrip("/")
+    return os.path.realpath(port)
 
 
 def load_config(path: str | Path, *, devices: bool = True) -> Config:

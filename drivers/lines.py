@@ -14,8 +14,10 @@ one, the instrument streams and pvlog never writes.
 
 Drops, by reason, never a recorded value: ``checksum`` (the line's checksum is wrong
 or missing), ``no_match`` (the line is not what the pattern describes), ``bad_value``
-(a group is no number, NaN or infinite, or names a unit that cannot be), ``overlong``
-(no terminator within ``MAX_LINE`` bytes: counted once, the bytes skipped),
+(a group is no number, NaN or infinite, or names a unit pvlog does not know: each
+such unit is in ``unknown_units`` once, for the log), ``overlong`` (a line longer than
+``MAX_LINE`` bytes: counted once, whether it came whole or in pieces, and skipped to
+its terminator),
 ``unsolicited`` (a polled instrument spoke unasked), ``timeout`` (asked, no line in time).
 """
 
@@ -29,7 +31,7 @@ from typing import NamedTuple
 from drivers.counted import CountedParser
 from drivers.modbus import field_factor
 from drivers.records import Record, Sample
-from drivers.units import KPA_PER_UNIT
+from drivers.units import lab_unit
 
 MAX_LINE = 1024
 CHECKSUMS = ("none", "xor", "sum")
@@ -96,6 +98,10 @@ class LinesParser(CountedParser):
                     raise ValueError(f"group {name!r} is not in the pattern")
             if f.unit or not f.unit_group:
                 field_factor(f.field, f.unit)
+        self._said: set[str] = set()
+        self.unknown_units: list[str] = []
+        """Each unit a line named that pvlog does not know, once, in order: the daemon
+        says it in the log (the lines themselves are ``bad_value`` drops)."""
         self.requests: tuple[bytes, ...] = (spec.poll,) if spec.poll else ()
         super().__init__(self.requests, ("checksum", "no_match", "bad_value", "overlong",
                                          "unsolicited", "timeout"))  # fmt: skip
@@ -137,7 +143,7 @@ class LinesParser(CountedParser):
             if end < 0:
                 if len(self._buf) > MAX_LINE:
                     if not self._skipping:
-                        self._dropped["overlong"] += 1
+                        self._count("overlong", bytes(self._buf))
                     self._skipping = True
                     del self._buf[: len(self._buf) - len(term) + 1]
                 return out
@@ -145,6 +151,9 @@ class LinesParser(CountedParser):
             del self._buf[: end + len(term)]
             if self._skipping:  # the end of an overlong line, already counted
                 self._skipping = False
+                continue
+            if len(line) > MAX_LINE:  # an over-long line that came whole in one read
+                self._count("overlong", line)
                 continue
             if not line.strip():
                 continue  # an empty line (CR LF LF): nothing said, nothing wrong
@@ -161,38 +170,35 @@ class LinesParser(CountedParser):
     def _line(self, line: bytes, rx_time_ns: int) -> Sample | None:
         ok, body = checksum_ok(line, self.spec.checksum)
         if not ok:
-            self._drop("checksum")
+            self._drop("checksum", line)
             return None
         found = self.regex.fullmatch(body.decode("latin-1").strip())
         if found is None:
-            self._drop("no_match")
+            self._drop("no_match", line)
             return None
         values: dict[str, float] = {}
         for f in self.spec.fields:
+            unit = found.group(f.unit_group) if f.unit_group else f.unit
             try:
                 raw = float(found.group(f.group))
-                unit = found.group(f.unit_group) if f.unit_group else f.unit
-                factor = field_factor(f.field, _unit_name(unit))
+                factor = field_factor(f.field, unit)
             except (TypeError, ValueError):
                 raw = float("nan")
+                if f.unit_group and f.field == "pressure_kpa" and lab_unit(unit or "") is None:
+                    self._unknown(unit or "")
             if not isfinite(raw):  # no number, "nan", "inf", or no such unit: no reading
-                self._drop("bad_value")
+                self._drop("bad_value", line)
                 return None
             values[f.field] = (raw * f.scale + f.offset) * factor
         self._seq += 1
         return Sample(self._seq, None, rx_time_ns, values, 0)
 
-    def _drop(self, reason: str) -> None:
-        self._dropped[reason] += 1
+    def _unknown(self, unit: str) -> None:
+        if unit not in self._said:
+            self._said.add(unit)
+            self.unknown_units.append(unit)
+
+    def _drop(self, reason: str, line: bytes) -> None:
+        self._count(reason, line)
         if self._awaiting:  # the answer came, and was wrong: no use waiting on
             self._awaiting, self.outcome = False, reason
-
-
-def _unit_name(unit: str) -> str:
-    """A unit as an instrument writes it (``BAR``, ``Bar``) as pvlog knows it; one it
-    does not know (``mbar``: give ``unit = "bar"`` and ``scale = 0.001``) is a
-    ``bad_value``."""
-    return _KNOWN.get(unit.lower(), unit)
-
-
-_KNOWN = {u.lower(): u for u in KPA_PER_UNIT}

@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 from drivers.counted import CountedParser
 from drivers.records import Record, Sample
-from drivers.units import KPA_PER_UNIT
+from drivers.units import LAB_UNITS, lab_unit
 
 TYPES: Mapping[str, tuple[int, str]] = {
     "float32": (2, "f"),
@@ -76,10 +76,10 @@ def field_factor(field: str, unit: str) -> float:
     """From ``unit`` to the schema field's own unit; raises ``ValueError`` for a pair
     that cannot be (a pressure in mL)."""
     if field == "pressure_kpa":
-        factor = KPA_PER_UNIT.get(unit.upper())
-        if factor is None:
-            raise ValueError(f"pressure_kpa takes a pressure unit ({', '.join(KPA_PER_UNIT)})")
-        return float(factor)
+        known = lab_unit(unit)
+        if known is None:
+            raise ValueError(f"pressure_kpa takes a pressure unit ({', '.join(LAB_UNITS)})")
+        return float(LAB_UNITS[known])
     if field == "volume_ml" and unit not in ("", "mL"):
         raise ValueError("volume_ml takes mL")
     return 1.0

@@ -30,6 +30,7 @@ from drivers import registry
 from drivers.port import FlowControl, PortError, SerialPort
 from drivers.records import Record
 from drivers.registry import Polled
+from drivers.units import LAB_UNITS
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Acquisition:
         self.parser = spec.parser(device.options())
         asks = bool(self.parser.allowed_writes)  # a driver that declares writes asks
         self._polled = cast(Polled, self.parser) if asks else None
+        self._units_said = 0
         self._answered = asyncio.Event() if asks else None
         """Set when a polled device's answer is in (``daemon.acquisition.polling``)."""
         self.status = DeviceStatus(device.name, device.driver, device.port)
@@ -233,10 +235,23 @@ class Acquisition:
         parser = self.parser
         boots = parser.boots
         records = parser.feed(data, rx_time_ns)
+        units: list[str] | None = getattr(parser, "unknown_units", None)
+        if units and len(units) > self._units_said:
+            self._say_units(units)
         if self._polled is not None and not self._polled.awaiting:
             assert self._answered is not None
             self._answered.set()
         self._deliver(data, rx_time_ns, records, rebooted=parser.boots != boots)
+
+    def _say_units(self, units: list[str]) -> None:
+        """Each unit a line named that pvlog does not know, once: its lines are dropped."""
+        for unit in units[self._units_said :]:
+            log.warning(
+                "%s: a line names the unit %r, which pvlog does not know as a pressure "
+                "unit: such lines are dropped (bad_value); known: %s",
+                self.device.name, unit, ", ".join(LAB_UNITS),
+            )  # fmt: skip
+        self._units_said = len(units)
 
     def _deliver(self, data: bytes, rx_time_ns: int, records: list[Record], *,
                  rebooted: bool) -> None:  # fmt: skip

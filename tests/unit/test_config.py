@@ -135,6 +135,35 @@ def test_duplicate_device_names(tmp_path: Path) -> None:
         load_config(write(tmp_path, text))
 
 
+def test_two_devices_on_one_port_are_refused_naming_both(tmp_path: Path) -> None:
+    """Each would get half the bytes; a by-id link and the tty it points to are one port."""
+    tty = tmp_path / "ttyUSB0"
+    tty.touch()
+    link = tmp_path / "usb-FTDI_FT232R-if00-port0"
+    link.symlink_to(tty)
+    device = GOOD[GOOD.index("[[device]]") :]
+    port = device.split('port = "', 1)[1].split('"', 1)[0]
+    first = device.replace(port, str(tty))
+    second = device.replace(port, str(link)).replace("inflator1", "gauge2")
+    text = GOOD[: GOOD.index("[[device]]")] + first + second
+    with pytest.raises(ConfigError, match=r"devices 'inflator1' and 'gauge2' both read .*ttyUSB0"):
+        load_config(write(tmp_path, text))
+    res = pvlog_run(write(tmp_path, text))
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    tcp = text.replace(str(tty), "socket://Box:4001").replace(str(link), "socket://box:4001")
+    with pytest.raises(ConfigError, match="one port is one device"):
+        load_config(write(tmp_path, tcp))
+
+
+def test_a_register_or_field_unit_is_any_lab_unit(tmp_path: Path) -> None:
+    from drivers.modbus import field_factor
+
+    assert field_factor("pressure_kpa", "inWC") == pytest.approx(0.24908891)
+    assert field_factor("pressure_kpa", "MBAR") == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="pressure_kpa takes a pressure unit"):
+        field_factor("pressure_kpa", "furlong")
+
+
 def test_sizes() -> None:
     assert parse_size("2GiB") == 2 * 2**30
     assert parse_size("500MB") == 500 * 10**6

@@ -115,3 +115,49 @@ def test_a_streaming_line_instrument_is_read_as_its_lines_arrive(tmp_path: Path)
     assert told.read_interval_ms == 20, "what the config says still goes"
     (pvs,) = load_config(REPO / "config" / "demo.toml").device[:1]
     assert pvs.read_interval_ms == 16, "a device with its own clock keeps its interval"
+
+
+def test_a_whole_overlong_line_in_one_read_is_overlong_not_a_checksum() -> None:
+    parser = LinesParser(NMEA)
+    out = parser.feed(b"$" + b"7" * 3000 + b"\r\n$P,1.01325,bar*0B\r\n", 1)
+    assert values(out) == [{"pressure_kpa": pytest.approx(101.325)}]
+    assert parser.dropped["overlong"] == 1 and parser.dropped["checksum"] == 0
+    assert parser.examples["overlong"].startswith(b"$777")
+
+
+#: kPa per unit, from NIST SP 811 (2008), Appendix B.8, to its seven significant digits:
+#: an independent table, typed in, not computed from pvlog's definitions.
+NIST_KPA = {
+    "Pa": 1.0e-3, "hPa": 1.0e-1, "kPa": 1.0, "MPa": 1.0e3, "mbar": 1.0e-1, "bar": 1.0e2,
+    "psi": 6.894757, "atm": 1.01325e2, "torr": 1.333224e-1, "mmHg": 1.333224e-1,
+    "inHg": 3.386389, "inH2O": 2.490889e-1, "cmH2O": 9.80665e-2, "mmH2O": 9.80665e-3,
+    "kgf/cm2": 9.80665e1,
+}  # fmt: skip
+SPELLINGS = {
+    "mbar": ["mbar", "mBar", "MBAR", "millibar"], "inH2O": ["inH2O", "inWC", "INH2O", '"H2O'],
+    "kgf/cm2": ["kg/cm2", "kgf/cm²", "KG/CM2"], "MPa": ["MPa", "MPA"], "torr": ["Torr", "TORR"],
+    "mmHg": ["mmHg", "MMHG"], "cmH2O": ["cmH2O", "cmWC"], "psi": ["psi", "PSI"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("unit", "kpa"), NIST_KPA.items())
+def test_every_lab_unit_converts_exactly_as_nist_defines_it(unit: str, kpa: float) -> None:
+    parser = LinesParser(DRUCK._replace(pattern=DRUCK_PATTERN))
+    spellings = SPELLINGS.get(unit, [unit])
+    lines = b"".join(f"2.5,{s}\r\n".encode("latin-1") for s in spellings)  # as sent
+    got = values(parser.feed(lines, 1))
+    assert got == [{"pressure_kpa": pytest.approx(2.5 * kpa, rel=5e-7)}] * len(spellings)
+    assert sum(parser.dropped.values()) == 0
+
+
+DRUCK_PATTERN = load_config(REPO / "config" / "druck.toml").device[0].pattern
+"""The shipped example's pattern: it must take every unit's spelling."""
+
+
+def test_a_unit_pvlog_does_not_know_is_a_bad_value_named_once() -> None:
+    parser = LinesParser(DRUCK._replace(pattern=DRUCK_PATTERN))
+    out = parser.feed(b"1,furlong\r\n2,furlong\r\n3,psia\r\n4,bar\r\n", 1)
+    assert values(out) == [{"pressure_kpa": 400.0}]
+    assert parser.dropped["bad_value"] == 3
+    assert parser.unknown_units == ["furlong", "psia"]
+    assert parser.examples["bad_value"] == b"3,psia"
