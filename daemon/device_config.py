@@ -100,6 +100,9 @@ class DeviceConfig(Section):
     less CPU per sample with many fast devices; samples keep their device times. A
     driver whose samples have no device time (modbus, lines) reads on every arrival
     unless told otherwise: its receive time is its sample's."""
+    latency_ms: Annotated[float, Field(ge=0, le=10_000)] = 0
+    """A device without a clock (``lines``, ``modbus``): the instrument's documented
+    delay from taking a reading to sending it, subtracted from its receive time."""
     channels: list[ChannelConfig] = Field(default_factory=list)
     """LBX only: the channel map, in the box's channel order."""
     stall_timeout_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
@@ -148,6 +151,11 @@ class DeviceConfig(Section):
             # A line (an answer) is read the moment it arrives: its receive time is its
             # sample's, and it has no other.
             object.__setattr__(self, "read_interval_ms", 0.0)
+        if self.latency_ms and not spec.clockless:
+            raise ValueError(
+                "latency_ms: only for a device without a clock (lines, modbus); this "
+                "driver's samples carry the device's own time"
+            )
         if self.channels:
             if not spec.takes_channel_map:
                 raise ValueError("channels: only the lbx driver takes a channel map")

@@ -3,8 +3,9 @@
 The device samples on its own schedule (its true time advances with the host's
 monotonic clock); each tick sends every sample that fell due in one write, as a
 device's UART output arrives at a USB-serial adapter in bursts. The truth file
-gets one JSON line per piece sent: what it is, when it was taken (``host_ns``),
-whether it is valid, and whether anyone was listening (``delivered``).
+gets one JSON line per piece sent: what it is, when it was taken (``host_ns``), when
+it was written to the link (``sent_ns``), whether it is valid, and whether anyone was
+listening (``delivered``).
 
 Control channel: JSON lines on a Unix socket, one reply line per command:
 ``{"cmd": "status"}``, ``{"cmd": "faults", "bad_checksum": 0.1, ...}``,
@@ -145,10 +146,12 @@ class Simulator:
             return
         data = b"".join(e.data for e in self._pending)
         delivered = self.link.send(data) if data else False
+        sent_ns = time.time_ns()
         lines = []
         for e in self._pending:
             t = e.truth
             t["delivered"] = delivered and bool(e.data)
+            t["sent_ns"] = sent_ns  # on the wire: what a reader can stamp at best
             kind = t.get("kind")
             if kind in ("sample", "block"):
                 n = len(t["samples"]) if kind == "block" else 1

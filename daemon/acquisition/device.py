@@ -62,7 +62,7 @@ class Acquisition:
         self.status = DeviceStatus(device.name, device.driver, device.port)
         self.status.dropped = self.parser.dropped
         self.sinks: list[Sink] = list(sinks)
-        self.stamper = Stamper()
+        self.stamper = Stamper(round(device.latency_ms * 1e6))
         self._on_state = on_state
         self._emitting = False
         self._later: deque[Chunk] = deque()

@@ -3,10 +3,11 @@
 Pure (the receive times come with the records), so its rules are unit-tested
 without a port: a sample with a device clock gets its device time fitted onto host
 time (``DeviceClock``; a block's samples in one call); one without gets its receive
-time, kept unique per series; a ``gap`` is stamped with the sample that ends it
-(every record of a chunk shares the receive time, that sample's time is unique); a
-``boot`` restarts the clock; an identity becomes an ``identity`` event when it is
-new or changed (devices repeat it). The samples go on as columns (``Samples``).
+time (less the instrument's declared ``latency_ms``), kept unique per series; a
+``gap`` is stamped with the sample that ends it (every record of a chunk shares the
+receive time, that sample's time is unique); a ``boot`` restarts the clock; an
+identity becomes an ``identity`` event when it is new or changed (devices repeat it).
+The samples go on as columns (``Samples``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from drivers.records import DeviceInfo, Event, Record, Sample, SampleBlock
 
 
 class Stamper:
-    def __init__(self) -> None:
+    def __init__(self, latency_ns: int = 0) -> None:
+        self.latency_ns = latency_ns
+        """A clockless device's delay from reading to sending (``latency_ms``): what its
+        receive time is later than the reading."""
         self.clock = DeviceClock()
         self._last_rx_stamp = 0
         self.identity: DeviceInfo | None = None
@@ -40,7 +44,7 @@ class Stamper:
             elif isinstance(record, Sample):
                 seq, t, rx, values, flags = record
                 if t is None:  # no device clock: receive time, kept unique per series
-                    time_ns = max(rx, self._last_rx_stamp + 1)
+                    time_ns = max(rx - self.latency_ns, self._last_rx_stamp + 1)
                     self._last_rx_stamp = time_ns
                 else:
                     time_ns = self.clock.to_host_ns(t, rx)
