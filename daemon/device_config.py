@@ -100,6 +100,9 @@ class DeviceConfig(Section):
     less CPU per sample with many fast devices; samples keep their device times. A
     driver whose samples have no device time (modbus, lines) reads on every arrival
     unless told otherwise: its receive time is its sample's."""
+    max_drop_share: Annotated[float, Field(gt=0, le=1)] = 0.10
+    """More of its lines or frames dropped than this over a minute: the device is
+    degraded (said in the log, ``/healthz``, the live page; ``--probe`` fails)."""
     latency_ms: Annotated[float, Field(ge=0, le=10_000)] = 0
     """A device without a clock (``lines``, ``modbus``): the instrument's documented
     delay from taking a reading to sending it, subtracted from its receive time."""

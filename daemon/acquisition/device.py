@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import cast
 
+from daemon.acquisition.drop_watch import DropWatch
 from daemon.acquisition.polling import poll
 from daemon.acquisition.stamping import Stamper, identity_event
 from daemon.acquisition.status import DeviceStatus
@@ -57,6 +58,7 @@ class Acquisition:
         asks = bool(self.parser.allowed_writes)  # a driver that declares writes asks
         self._polled = cast(Polled, self.parser) if asks else None
         self._units_said = 0
+        self.drops = DropWatch(device.max_drop_share)
         self._answered = asyncio.Event() if asks else None
         """Set when a polled device's answer is in (``daemon.acquisition.polling``)."""
         self.status = DeviceStatus(device.name, device.driver, device.port)
@@ -94,6 +96,23 @@ class Acquisition:
     def event(self, code: str, detail: str, value: float | None) -> None:
         """A pvlog-side event for this device (port lost, outbox full...), stamped now."""
         self.emit(events_only(StampedEvent(time.time_ns(), code, detail, value)))
+
+    def check_drops(self, now_s: float) -> None:
+        """Said once when the device starts dropping more than ``max_drop_share`` of
+        what it sends (a warning, an event, its status), and once when it stops."""
+        status = self.status
+        change = self.drops.check(now_s, status.samples, status.dropped)
+        if change is None:
+            return
+        status.degraded = self.drops.degraded
+        if change == "degraded":
+            example = getattr(self.parser, "examples", {}).get(self.drops.top, b"")
+            said = f"; e.g. {example!r}" if example else ""
+            log.warning("%s: degraded: %s%s", self.device.name, status.degraded, said)
+            self.event("drops_high", f"{status.degraded}{said}", None)
+        else:
+            log.info("%s: drops back under %.0f%%", self.device.name, 100 * self.drops.share)
+            self.event("drops_normal", "drops back under the device's max_drop_share", None)
 
     def identity_again(self) -> None:
         """A session began: the device's last known identity, said again into it, so its

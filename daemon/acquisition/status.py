@@ -51,6 +51,8 @@ class DeviceStatus:
     dropped: Mapping[str, int] = field(default_factory=dict)
     """The driver's drops by reason (its own counters, read live)."""
     recording: RecordingHealth | None = None
+    degraded: str | None = None
+    """Why the device is degraded (too many drops: ``DropWatch``), or None."""
 
     def health(self) -> dict[str, int]:
         counts = {

@@ -203,13 +203,8 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig)
-        log.info(
-            "pvlog %s: session %s, %d device(s), InfluxDB %s",
-            pvlog_version(),
-            self.session,
-            len(self.devices),
-            self.config.influx.url,
-        )
+        log.info("pvlog %s: session %s, %d device(s), InfluxDB %s", pvlog_version(),
+                 self.session, len(self.devices), self.config.influx.url)  # fmt: skip
         self.audit.started(loop, self.config, self.config_path, self.book.run)
         self.audit.sessions([self.book.start()], DAEMON, self.book.run)
         self._sessions([self.book.start()])
@@ -303,11 +298,13 @@ class Daemon:
             await asyncio.sleep(HEALTH_INTERVAL_S)
             self.batcher.extend(self.health.lines(await read_depth(self.outbox)))
 
-    async def _flush_loop(self) -> None:
+    async def _flush_loop(self) -> None:  # and, as often, each device's share of drops
         while True:
             await asyncio.sleep(FLUSH_S)
             for rec in self.recordings:
                 rec.flush()
+            for d in self.devices:
+                d.check_drops(time.monotonic())
 
     async def _finish_recordings(self) -> None:
         await self.manifests.settle()

@@ -70,5 +70,8 @@ class OpsServer:
     async def _health(self, _request: web.Request) -> web.Response:
         why = self.metrics.unhealthy()
         doc = {"status": "ok"} if why is None else {"status": "unhealthy", "reason": why}
+        degraded = self.metrics.degraded() if why is None else None
+        if degraded is not None:  # it records, and says what it loses
+            doc = {"status": "degraded", "reason": degraded}
         text = json.dumps(doc) + "\n"
         return web.Response(status=503 if why else 200, text=text, content_type="application/json")

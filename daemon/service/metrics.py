@@ -117,3 +117,10 @@ class DaemonMetrics(Collector):
         if self.batcher.failing:
             return "the outbox cannot take commits (disk full?)"
         return None
+
+    def degraded(self) -> str | None:
+        """A device that reads but drops too much of what it reads (None: none does)."""
+        for s in self.devices:
+            if s.degraded is not None:
+                return f"device {s.name} degraded: {s.degraded}"
+        return None

@@ -21,13 +21,16 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import cast
 
 import aiomqtt
 
+from daemon.acquisition.drop_watch import NOT_FRAMES
 from daemon.acquisition.polling import poll
 from daemon.config import Config, DeviceConfig
 from daemon.mqtt.link import client as mqtt_client
+from daemon.tools.ports import LATENCY_OK_MS, SYS_TTY, latency_timer_ms
 from drivers import registry
 from drivers.port import PortError, SerialPort
 from drivers.records import DeviceInfo, Record, Sample, SampleBlock
@@ -44,9 +47,12 @@ class Finding:
     ok: bool
     said: str
     details: dict[str, object] = field(default_factory=dict)
+    warning: str = ""
+    """Something to fix that does not fail the probe (a USB adapter's latency timer)."""
 
     def line(self) -> str:
-        return f"{'OK  ' if self.ok else 'FAIL'} {self.what}: {self.said}"
+        line = f"{'OK  ' if self.ok else 'FAIL'} {self.what}: {self.said}"
+        return line + (f"\nWARN {self.what}: {self.warning}" if self.warning else "")
 
 
 def _why_not_open(exc: PortError) -> str:
@@ -122,10 +128,15 @@ async def probe_device(device: DeviceConfig, seconds: float = PROBE_S) -> Findin
         details["identity"] = {"model": info.model, "serial": info.serial,
                                "firmware": info.firmware}  # fmt: skip
     drops = ", ".join(f"{k} {v}" for k, v in dropped.items()) or "none"
+    warning = latency_warning(device, spec.clockless)
     if got["samples"]:
         who = f"{info.model} {info.serial}" if identity else "identity not yet seen"
         said = f"{got['samples']} samples in {seconds:g} s; {who}; dropped: {drops}"
-        return Finding(what, ok=True, said=said, details=details)
+        too_many = _too_many_drops(device, got["samples"], parser)
+        if too_many:
+            return Finding(what, ok=False, said=f"{said}; {too_many}", details=details,
+                           warning=warning)  # fmt: skip
+        return Finding(what, ok=True, said=said, details=details, warning=warning)
     if dropped.get("exception"):  # it answers, and says what it does not have
         said = (f"it answers with Modbus exceptions (a register or function it does not "
                 f"have? unit_id {device.unit_id}?); dropped: {drops}")  # fmt: skip
@@ -136,7 +147,30 @@ async def probe_device(device: DeviceConfig, seconds: float = PROBE_S) -> Findin
         said = f"the port ended after {got['bytes']} bytes ({ended})"
     else:
         said = f"silent: no bytes in {seconds:g} s (device off, cable, or baud rate?)"
-    return Finding(what, ok=False, said=said, details=details)
+    return Finding(what, ok=False, said=said, details=details, warning=warning)
+
+
+def _too_many_drops(device: DeviceConfig, samples: int, parser: object) -> str:
+    """Why the share of lines or frames dropped is over ``max_drop_share`` ("": it is not)."""
+    counts = getattr(parser, "dropped", {})
+    lost = {k: v for k, v in counts.items() if k not in NOT_FRAMES and v}
+    bad = sum(lost.values())
+    if not bad or bad / (bad + samples) <= device.max_drop_share:
+        return ""
+    top = max(lost, key=lambda k: lost[k])
+    example = getattr(parser, "examples", {}).get(top, b"")
+    return (f"{bad / (bad + samples):.0%} of its lines or frames dropped (over max_drop_share "
+            f"{device.max_drop_share:.0%}), mostly {top}"
+            + (f", e.g. {example!r}" if example else ""))  # fmt: skip
+
+
+def latency_warning(device: DeviceConfig, clockless: bool, sys_tty: Path = SYS_TTY) -> str:
+    """A clockless device behind a USB adapter that holds short bursts for ms."""
+    timer = latency_timer_ms(device.port, sys_tty)
+    if not clockless or timer is None or timer <= LATENCY_OK_MS:
+        return ""
+    return (f"its USB adapter holds short bursts up to {timer} ms (latency_timer): its "
+            f"samples are stamped that late; set it to 1 ms (docs/instruments.md)")  # fmt: skip
 
 
 def probe_influx(config: Config) -> Finding:

@@ -184,6 +184,7 @@ class DeviceView:
             "samples": s.samples,
             "gaps": s.gaps,
             "dropped": sum(v for k, v in s.dropped.items() if k != "garbage_bytes"),
+            "degraded": s.degraded,
             "session": self._session.name,
             "readout": self.readout(),
         }

@@ -339,6 +339,10 @@ function drawHeader(dev) {
     badge.textContent = "unknown: no feed since " + clock(state.feed.since);
     stale.textContent = "the page lost its feed at " + clock(state.feed.since) +
       " (" + zone() + "): nothing here is live" + (newest ? "; last data " + clock(newest) : "");
+  } else if (s.state === "online" && s.degraded) { // it reads, and drops too much of it
+    badge.className = "badge state stalled";
+    badge.textContent = "online, degraded";
+    stale.textContent = "degraded: " + s.degraded;
   } else {
     badge.className = "badge state " + s.state;
     badge.textContent = s.state + (s.reason ? " (" + s.reason + ")" : "");
