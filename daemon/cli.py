@@ -90,12 +90,14 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
     simulate = sub.add_parser("simulate", help="serve a simulated device on a pty or TCP port")
     simulate.add_argument(
-        "model", choices=["pvs", "lbx", "gauge", "micrometer"], help="device to simulate"
+        "model",
+        choices=["pvs", "lbx", "gauge", "micrometer", "modbus"],
+        help="device to simulate",
     )
     simulate.add_argument(
         "args",
         nargs=argparse.REMAINDER,
-        help="see `pvlog simulate pvs -h` (or lbx, gauge, micrometer)",
+        help="see `pvlog simulate pvs -h` (or lbx, gauge, micrometer, modbus)",
     )
 
     session = sub.add_parser(

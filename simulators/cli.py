@@ -22,6 +22,7 @@ from simulators.gauge_device import GaugeDevice, GaugeSettings
 from simulators.lbx_device import LbxDevice, LbxSettings
 from simulators.link import Link, PtyLink, TcpLink
 from simulators.micrometer_device import MicrometerDevice, MicrometerSettings
+from simulators.modbus_device import ModbusDevice, ModbusSettings
 from simulators.profiles import PROFILES, ProfilePlayer, segments
 from simulators.pvs_device import PvsDevice, PvsSettings
 from simulators.runner import TICK_S, SimDevice, Simulator
@@ -35,11 +36,12 @@ def _probability(text: str) -> float:
 
 
 FAULT_HELP = {
-    "bad-checksum": "per sentence/frame: a wrong checksum (pvs) or CRC (lbx)",
-    "bad-field": "pvs, per sentence: a field that does not parse, checksum right",
+    "bad-checksum": "per sentence/frame: a wrong checksum (pvs) or CRC (lbx, modbus)",
+    "bad-field": "pvs, per sentence: a field that does not parse, checksum right; modbus, "
+    "per request: an exception answer",
     "truncate": "per sentence/frame: cut short",
     "garbage": "per sentence/frame: line noise before it",
-    "drop": "per sentence/frame: not sent at all (a gap)",
+    "drop": "per sentence/frame: not sent at all (a gap); modbus: no answer",
     "sync": "lbx, per frame: a sample whose raw bytes are SYNC1 SYNC2",
 }
 RATES = {
@@ -47,6 +49,7 @@ RATES = {
     "lbx": (100, 2000, 1000.0),
     "gauge": (1, 100, 10.0),
     "micrometer": (1, 200, 50.0),
+    "modbus": (1, 1000, 100.0),
 }
 
 
@@ -56,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a simulated device. Prints the port to open (a pty path such as "
         "/dev/pts/7, or socket://host:port) on the first line of standard output.",
     )
-    p.add_argument("model", choices=["pvs", "lbx", "gauge", "micrometer"])
+    p.add_argument("model", choices=["pvs", "lbx", "gauge", "micrometer", "modbus"])
     where = p.add_mutually_exclusive_group()
     where.add_argument("--tcp", metavar="HOST:PORT", help="serve on TCP instead of a pty")
     p.add_argument(
@@ -70,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="samples per second (per channel): pvs 10-500 (50), lbx 100-2000 (1000), "
         "gauge 1-100 (10)",
     )
+    p.add_argument("--unit-id", type=int, default=1, help="modbus: the slave's unit id (1-247)")
     p.add_argument("--poll", action="store_true", help="gauge: answer *R\\r, else say nothing")
     p.add_argument("--checksum", action="store_true", help="gauge: $P,value,bar*HH lines")
     p.add_argument("--unit", choices=sorted(KPA_PER_UNIT), default="ATM", help="pvs only")
@@ -140,7 +144,10 @@ def main(argv: Sequence[str]) -> int:
     )
     balloon = Balloon.parse(args.balloon)
     device: SimDevice
-    if args.model == "micrometer":
+    if args.model == "modbus":
+        modbus = ModbusSettings(rate_hz=rate, unit_id=args.unit_id)
+        device = ModbusDevice(modbus, player, rng, faults=faults)
+    elif args.model == "micrometer":
         device = MicrometerDevice(MicrometerSettings(rate_hz=rate), player, balloon, rng)
     elif args.model == "gauge":
         gauge = GaugeSettings(rate_hz=rate, poll=args.poll, checksum=args.checksum,

@@ -216,6 +216,12 @@ class Simulator:
             "overruns": self.link.overruns,
             "seq": self.device.seq,
             **self.counts,
+            # What an asked instrument heard: every request, and what it could not take.
+            **{
+                k: getattr(self.device, k)
+                for k in ("asked", "ignored_bytes", "unknown_requests")
+                if hasattr(self.device, k)
+            },
         }
 
 
