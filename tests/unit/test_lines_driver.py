@@ -161,3 +161,18 @@ def test_a_unit_pvlog_does_not_know_is_a_bad_value_named_once() -> None:
     assert parser.dropped["bad_value"] == 3
     assert parser.unknown_units == ["furlong", "psia"]
     assert parser.examples["bad_value"] == b"3,psia"
+
+
+def test_the_daemon_names_an_unknown_unit_once_in_its_log(caplog: pytest.LogCaptureFixture) -> None:
+    from daemon.acquisition.device import Acquisition
+    from daemon.config import DeviceConfig
+
+    field = {"group": "value", "field": "pressure_kpa", "unit_group": "unit"}
+    acq = Acquisition(DeviceConfig(name="druck", driver="lines", port="/dev/null",
+                                   pattern=DRUCK_PATTERN, fields=[field]))  # fmt: skip
+    caplog.set_level("WARNING", logger="daemon.acquisition.device")
+    for t in range(3):
+        acq._on_chunk(b"1,furlong\r\n2,furlong\r\n3,bar\r\n", t)
+    said = [r.message for r in caplog.records if "furlong" in r.message]
+    assert len(said) == 1 and said[0].startswith("druck: a line names the unit 'furlong'")
+    assert acq.status.dropped["bad_value"] == 6 and acq.status.samples == 3
