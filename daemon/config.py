@@ -200,6 +200,10 @@ class HttpConfig(_Section):
     """With ``allow_remote``: the page's session control takes this token (or
     ``PVLOG_HTTP_TOKEN``); without one it is off."""
 
+    open_reads: bool = False
+    """With ``allow_remote``: anyone who reaches the address may read the page, its feed,
+    downloads and metrics without the token (session control still takes it)."""
+
     def token(self) -> str | None:
         return read_secret("PVLOG_HTTP_TOKEN", self.token_file)
 

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from daemon.outbox.store import Depth
+from daemon.service.access import guard
 from daemon.service.metrics import DaemonMetrics
 from daemon.web.page import LivePage
 
@@ -28,8 +29,13 @@ class OpsServer:
         metrics: DaemonMetrics,
         read_depth: Callable[[], Awaitable[Depth | None]],
         page: LivePage | None = None,
+        *,
+        allow_remote: bool = False,
+        token: str | None = None,
+        open_reads: bool = False,
     ) -> None:
         self.address = address
+        self.guard = guard(allow_remote=allow_remote, token=token, open_reads=open_reads)
         self.page = page
         self.metrics = metrics
         self._read_depth = read_depth
@@ -39,11 +45,7 @@ class OpsServer:
 
     async def start(self) -> None:
         """Bind and serve; raises ``OSError`` if the address cannot be bound."""
-        app = web.Application()
-        app.router.add_get("/metrics", self._scrape)
-        app.router.add_get("/healthz", self._health)
-        if self.page is not None:
-            self.page.add_routes(app)
+        app = self.app()
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         host, port = self.address
@@ -54,6 +56,15 @@ class OpsServer:
             await self._runner.cleanup()
             why = f"http.listen: cannot listen on {host}:{port}: {exc.strerror}"
             raise OSError(exc.errno, why) from exc
+
+    def app(self) -> web.Application:
+        """Every route, behind the one access guard (``daemon.service.access``)."""
+        app = web.Application(middlewares=[self.guard])
+        app.router.add_get("/metrics", self._scrape)
+        app.router.add_get("/healthz", self._health)
+        if self.page is not None:
+            self.page.add_routes(app)
+        return app
 
     async def close(self) -> None:
         if self.page is not None:

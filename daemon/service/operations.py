@@ -45,7 +45,10 @@ class Operations:
             page = None
             if book is not None and control is not None:
                 page = live_page(config, views, book, control)
-            self.server = OpsServer(config.http.address, metrics, self._depth, page)
+            self.server = OpsServer(config.http.address, metrics, self._depth, page,
+                                    allow_remote=config.http.allow_remote,
+                                    token=config.http.token(),
+                                    open_reads=config.http.open_reads)  # fmt: skip
         self.systemd = Notifier()
 
     async def start(self) -> None:

@@ -130,7 +130,7 @@ class LivePage:
         origin = request.headers.get("Origin")
         if origin is not None and origin != f"{request.scheme}://{request.host}":
             return _reply(403, error=f"origin {origin} is not this server")
-        if not self._allow_remote and not _loopback_host(request.host):
+        if not self._allow_remote and not loopback_host(request.host):
             return _reply(403, error=f"host {request.host} is not loopback")
         if self._allow_remote:
             if not self._token:
@@ -230,7 +230,8 @@ def _request_id(body: bytes) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _loopback_host(host: str) -> bool:
+def loopback_host(host: str) -> bool:
+    """``Host`` names this machine's loopback (``localhost``, 127.0.0.0/8, ``[::1]``)."""
     name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     name = name.split("]")[0].strip("[")
     if name == "localhost":

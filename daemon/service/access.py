@@ -1,0 +1,57 @@
+"""Who may read or do anything on the operations listener: one guard in front of every
+route (the page and its files, ``/events``, ``/api/*``, the downloads, ``/metrics``,
+``/healthz``).
+
+On loopback only (the default), a request whose ``Host`` is not a loopback name or
+address is refused whatever it asks: that is what a page on another site sends after
+rebinding its DNS name to 127.0.0.1, and without this it could read the lab's live
+data (pressures, identities, session tags) from any browser on the bench PC. With
+``allow_remote``, every request needs the token (``Authorization: Bearer``, or the
+``pvlog_token`` cookie the page is given when it is opened as ``/?token=...``), unless
+``http.open_reads`` lets anyone on the network read; session control needs the token
+in its header always (``daemon.web.page``).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from daemon.web.page import loopback_host
+
+COOKIE = "pvlog_token"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def guard(*, allow_remote: bool, token: str | None, open_reads: bool = False) -> Middleware:
+    """The middleware: a request it refuses never reaches its route."""
+
+    def given(request: web.Request) -> bool:
+        if token is None:
+            return False
+        offered = [request.headers.get("Authorization", "").removeprefix("Bearer "),
+                   request.cookies.get(COOKIE, ""), request.query.get("token", "")]  # fmt: skip
+        return any(hmac.compare_digest(o.encode(), token.encode()) for o in offered if o)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not allow_remote:
+            if not loopback_host(request.host):
+                return _refuse(403, f"host {request.host} is not loopback")
+            return await handler(request)
+        if request.method == "GET" and not open_reads and not given(request):
+            return _refuse(401, "this logger's pages need its token (open /?token=...)")
+        response = await handler(request)
+        if request.query.get("token") and given(request) and not response.prepared:
+            response.set_cookie(COOKIE, request.query["token"], httponly=True,
+                                samesite="Strict")  # fmt: skip
+        return response
+
+    return middleware
+
+
+def _refuse(status: int, why: str) -> web.Response:
+    return web.json_response({"ok": False, "error": why}, status=status)
