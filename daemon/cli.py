@@ -14,14 +14,18 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from daemon.config import Config, ConfigError, broker_settings, load_config
-from daemon.tools import session as session_cli
-from daemon.version import pvlog_version
+if TYPE_CHECKING:
+    from daemon.config import Config
+
+# pvlog's own modules (pydantic, aiohttp behind them) are imported inside ``main``: a
+# Ctrl-C while they load is one line too, not a traceback from the import system.
 
 log = logging.getLogger("pvlog")
 
 EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
 
 
 VERBOSE = ("-v", "--verbose")
@@ -35,6 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     the status a Unix tool killed by SIGPIPE has."""
     try:
         return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C at any moment: one line, the status a shell expects
+        args = sys.argv[1:] if argv is None else list(argv)
+        verb = next((a for a in args if not a.startswith("-")), "")
+        print(f"pvlog{' ' + verb if verb else ''}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # Nothing more can be written; stdout's buffer must not fail again at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -43,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
+    from daemon.config import ConfigError, load_config
+    from daemon.tools import session as session_cli
+    from daemon.version import pvlog_version
+
     parser = argparse.ArgumentParser(
         prog="pvlog",
         description="Record pressure and volume from balloon-inflation devices. "
@@ -239,6 +252,8 @@ def _seconds(text: str) -> float:
 
 
 def _record(path: str) -> int:
+    from daemon.config import ConfigError, load_config
+
     try:
         config = load_config(path, devices=False)
     except ConfigError as exc:
@@ -265,6 +280,7 @@ def _record(path: str) -> int:
 def _watch(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from daemon.config import ConfigError, broker_settings
     from daemon.tools.watch import watch
 
     try:

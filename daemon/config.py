@@ -339,9 +339,17 @@ def load_config(path: str | Path, *, devices: bool = True) -> Config:
     ``devices``: the file must name at least one device (``pvlog run``).
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:  # UTF-8, with or without the BOM some Windows editors put first
+        text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: line {line}: byte 0x{raw[exc.start]:02x} is not UTF-8 (saved as "
+            "Windows-1252 or Latin-1?): save the file as UTF-8"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

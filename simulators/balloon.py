@@ -48,4 +48,10 @@ class Balloon:
     def parse(cls, text: str) -> Balloon:
         """``"8x40"`` (diameter x length, mm)."""
         d, _, length = text.lower().partition("x")
-        return cls(diameter_mm=float(d), length_mm=float(length))
+        try:
+            balloon = cls(diameter_mm=float(d), length_mm=float(length))
+        except ValueError:
+            raise ValueError(f"--balloon {text!r}: diameter x length in mm, e.g. 8x40") from None
+        if not (balloon.diameter_mm > 0 and balloon.length_mm > 0):
+            raise ValueError(f"--balloon {text!r}: diameter and length must be positive")
+        return balloon

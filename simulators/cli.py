@@ -117,7 +117,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
+    """One line, never a traceback, for an argument that cannot be served: a balloon
+    that does not parse (2), a link, truth file or TCP address it cannot make (1)."""
     args = build_parser().parse_args(argv)
+    try:
+        return _simulate(args)
+    except ValueError as exc:
+        print(f"pvlog simulate: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"pvlog simulate: {_where(args, exc)}", file=sys.stderr)
+        return 1
+
+
+def _where(args: argparse.Namespace, exc: OSError) -> str:
+    """The option an OS error came from, and why, in the OS's words."""
+    why = exc.strerror or str(exc)
+    names = [str(n) for n in (exc.filename, exc.filename2) if n]  # a link: its target second
+    name = names[0] if names else ""
+    options = (
+        ("--truth", args.truth),
+        ("--link", args.link),
+        ("--micrometer-truth", args.micrometer_truth),
+        ("--micrometer", args.micrometer),
+        ("--control", args.control),
+    )
+    for option, value in options:
+        if value and any(n == str(value) or n.startswith(str(value)) for n in names):
+            return f"{option} {value}: {why}"
+    if args.tcp:
+        return f"--tcp {args.tcp}: {why}"
+    return f"{name + ': ' if name else ''}{why}"
+
+
+def _simulate(args: argparse.Namespace) -> int:
     low, high, default = RATES[args.model]
     rate = default if args.rate is None else args.rate
     if not low <= rate <= high:

@@ -7,6 +7,7 @@ InfluxDB. Uses Debian's ``influxd`` (package ``influxdb``).
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import ssl
@@ -63,6 +64,11 @@ def free_port() -> int:
 
 
 def influxd_path() -> str | None:
+    """``PVLOG_INFLUXD`` if set (an influxd installed elsewhere), else the PATH's, else
+    Debian's."""
+    given = os.environ.get("PVLOG_INFLUXD")
+    if given:
+        return given if Path(given).is_file() else None
     return shutil.which("influxd") or (
         "/usr/bin/influxd" if Path("/usr/bin/influxd").exists() else None
     )

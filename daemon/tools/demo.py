@@ -50,6 +50,15 @@ def _pvlog(*args: str) -> list[str]:
 
 
 def run_demo(seconds: float = 20.0) -> int:
+    """The demo; one line, not a traceback, when InfluxDB cannot be started."""
+    try:
+        return _demo(seconds)
+    except RuntimeError as exc:  # PrivateInfluxd: not installed, or would not start
+        print(f"pvlog demo: {exc} (`make demo` installs what is missing)", file=sys.stderr)
+        return 1
+
+
+def _demo(seconds: float) -> int:
     root = Path(tempfile.mkdtemp(prefix="pvlog-demo-"))
     procs: list[subprocess.Popen[bytes]] = []
     try:

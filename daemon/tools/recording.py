@@ -35,6 +35,7 @@ from daemon.recordings.reader import (
 )
 from daemon.tools import damage
 from daemon.tools.export import TABLES, export
+from daemon.tools.outputs import unwritable
 from daemon.tools.progress import Progress
 from drivers import registry
 from drivers.units import PRESSURE_UNITS
@@ -189,6 +190,9 @@ def main(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     if args.action == "verify":
         return _verify(args.dir, args.key)
+    if args.action == "export" and (bad := unwritable(args.output, "-o")) is not None:
+        print(f"pvlog recording export: {bad}", file=sys.stderr)
+        return 2
     files, why = recordings_or_problem(args.files)
     if why is None and args.action == "export":
         files = select(files, args.session, args.device)
@@ -206,8 +210,13 @@ def main(argv: Sequence[str]) -> int:
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(args.output.open("w")) if args.output else sys.stdout
         progress = Progress("samples", sys.stderr, args.progress or sys.stderr.isatty())
-        n = export(files, args.format, out, progress, table=args.table, units=args.units,
-                   findings=findings)  # fmt: skip
+        try:
+            n = export(files, args.format, out, progress, table=args.table, units=args.units,
+                       findings=findings)  # fmt: skip
+        except KeyboardInterrupt:
+            where = f": {args.output} is incomplete" if args.output else ""
+            print(f"pvlog recording export: interrupted{where}", file=sys.stderr)
+            return 130
         progress.done()
     print(f"{n} {args.table if args.format != 'lp' else 'samples'} exported", file=sys.stderr)
     what = {"table": args.table, "format": args.format, "units": args.units, "rows": n}

@@ -33,6 +33,7 @@ from daemon.recordings.reader import read, recording_files, recordings_or_proble
 from daemon.reports.analysis import Trace, analyse
 from daemon.reports.text import as_json, table
 from daemon.tools import damage
+from daemon.tools.outputs import unwritable
 from daemon.version import pvlog_version
 from drivers.units import PRESSURE_UNITS
 
@@ -233,6 +234,10 @@ def main(argv: Sequence[str]) -> int:
         p.error("--baseline-atm must be below --threshold-atm")
     if args.pdf is not None and not args.lot:
         p.error("--pdf is the lot's report: give --lot")
+    for path, option in ((args.plot, "--plot"), (args.pdf, "--pdf")):
+        if (why := unwritable(path, option)) is not None:
+            print(f"pvlog report: {why}", file=sys.stderr)
+            return 2
     if args.lot:
         try:
             import scipy  # noqa: F401
