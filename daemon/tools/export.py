@@ -6,8 +6,12 @@ parsing the numbers. A reading is rounded to its device's resolution in the unit
 shown (an LBX's 0.01 kPa step is five decimals of atm): the identity event says each
 field's step. Anything else, or a device that never said, gets nine significant
 digits: short of float noise (``2.4170000000000003`` is ``2.417``).
-Each row says when (``time_ns``, ``time_utc``, ``elapsed_s`` since the first sample
-of the export), and of what (``session``, ``device``, the device's ``serial``).
+Each row says when (``time_ns``; ``time_utc``, which a CSV writes as a spreadsheet
+parses it, ``2026-12-06 08:12:03.123``, and JSON lines as ISO 8601 with its ``Z``;
+``elapsed_s`` since the first sample of the export), of what (``session``, ``device``,
+the device's ``serial``), and under which session tags (``tag_lot``, ``tag_operator``:
+the last columns, on every row). ``--delimiter ';'`` for a spreadsheet that takes the
+comma as its decimal mark.
 Files are read in the order given (a directory: its recordings in time order), so a
 session split over several files is one table.
 """
@@ -60,6 +64,8 @@ class _Source(NamedTuple):
     serial: str
     places: dict[str, int]
     run: str = ""
+    tags: dict[str, str] = {}  # noqa: RUF012 - a NamedTuple's default, never mutated
+    """The session's tags (lot, operator...), as the file's metadata has them."""
 
     def fix(self, field: str, value: float | None) -> float | None:
         n = self.places.get(field)
@@ -77,13 +83,16 @@ class _Files:
         self.findings: list[Findings] = []
         """What each file lost (damaged) or lacked (cut short), said after."""
         found: set[str] = set()
+        keys: set[str] = set()
         factor = per_kpa(units)
         for path in paths:  # a first pass: memory stays flat however long the files
             session, identity, said, run = "?", None, "", ""
+            tags: dict[str, str] = {}
             for item in read(path, self.findings):
                 if isinstance(item, dict):
                     session, run = item.get("session", session), item.get("run", "")
                     said = item.get("identity", said)  # known when the file was opened
+                    tags = {k[4:]: v for k, v in item.items() if k.startswith("tag.")}
                     continue
                 topic, _, data = item
                 if topic == "samples":
@@ -97,9 +106,12 @@ class _Files:
             shown = {f: step * factor if f.endswith("_kpa") else step for f, step in steps.items()}
             self.sources[path] = _Source(
                 session, identity.get("serial", ""), {f: places(s) for f, s in shown.items()},
-                run,
+                run, tags,
             )  # fmt: skip
+            keys.update(tags)
         self.channels = sorted(found)
+        self.tag_keys = sorted(keys)
+        """Every session tag any file has: a column each (``tag_lot``), on every row."""
 
     def messages(self, topic: str) -> Iterator[tuple[_Source, Any]]:
         """Every ``topic`` message, file by file, with what its file says."""
@@ -108,6 +120,12 @@ class _Files:
             for item in read(path):
                 if not isinstance(item, dict) and item[0] == topic:
                     yield source, item[2]
+
+    def tagged(self, head: list[str], row: list[Any], src: _Source) -> tuple[list[str], list[Any]]:
+        """``row`` with its session's tags after it (empty where a session has none)."""
+        return head + [f"tag_{k}" for k in self.tag_keys], row + [
+            src.tags.get(k, "") for k in self.tag_keys
+        ]
 
     def elapsed(self, t: int) -> float:
         return round((t - (self.first_ns or t)) / 1e9, 6)
@@ -122,6 +140,7 @@ def export(
     table: str = "samples",
     units: str = "kPa",
     findings: list[Findings] | None = None,
+    delimiter: str = ",",
 ) -> int:
     """Write ``table`` of ``paths`` to ``out`` (csv, jsonl, or lp for samples); how many rows.
     What each file lost (damaged) or lacked (cut short) is added to ``findings``."""
@@ -140,13 +159,17 @@ def export(
     rows = {"samples": _samples, "events": _events, "inflations": _inflations,
             "steps": _steps, "marks": _marks}[table]  # fmt: skip
     n = 0
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\n", delimiter=delimiter)
+    utc: list[int] = []
     for head, row in rows(files, units):
         if fmt == "jsonl":
             out.write(json.dumps(dict(zip(head, row, strict=True))) + "\n")
         else:
             if n == 0:
                 writer.writerow(head)
+                utc = [i for i, name in enumerate(head) if name.endswith("_utc")]
+            for i in utc:  # as a spreadsheet parses a time: the column's name says UTC
+                row[i] = excel_time(row[i])
             writer.writerow([cell(v) for v in row])
         n += 1
         if progress is not None:
@@ -169,8 +192,14 @@ def _samples(files: _Files, units: str) -> Rows:
         for c, is_kpa in zip(files.channels, kpa, strict=True):
             v = s.get(c)
             values.append(src.fix(c, v * factor if v is not None and is_kpa else v))
-        yield head, [t, iso(t), files.elapsed(t), src.session, s["device"], src.serial, s["seq"],
-                     s["flags"], *values]  # fmt: skip
+        yield files.tagged(head, [t, iso(t), files.elapsed(t), src.session, s["device"],
+                                  src.serial, s["seq"], s["flags"], *values], src)  # fmt: skip
+
+
+def excel_time(iso_utc: str) -> str:
+    """``2026-12-06T08:12:03.123Z`` as a spreadsheet parses it: ``2026-12-06 08:12:03.123``
+    (the column's name says UTC; ``time_ns`` keeps the nanoseconds)."""
+    return iso_utc.replace("T", " ").removesuffix("Z")
 
 
 def _column(channel: str, units: str) -> str:
@@ -183,8 +212,8 @@ def _events(files: _Files, units: str) -> Rows:
             "detail", "value"]  # fmt: skip
     for src, e in files.messages("events"):
         t = time_ns_of(e)
-        yield head, [t, iso(t), files.elapsed(t), src.session, e["device"], src.serial,
-                     e["code"], e["detail"], e["value"]]  # fmt: skip
+        yield files.tagged(head, [t, iso(t), files.elapsed(t), src.session, e["device"],
+                                  src.serial, e["code"], e["detail"], e["value"]], src)  # fmt: skip
 
 
 Traces = dict[tuple[str, str, str, str], tuple[Trace, _Source]]
@@ -213,10 +242,11 @@ def _steps(files: _Files, units: str) -> Rows:
     for (session, device, serial, run), (trace, src) in _traces(files).items():
         for f in analyse(trace).inflations:
             for s in steps(trace, f.start_ns, f.end_ns):
-                yield head, [s.start_ns, iso(s.start_ns), files.elapsed(s.start_ns), session,
-                             device, serial, f.cycle, s.nominal_atm,
-                             src.fix("pressure_kpa", s.pressure_kpa * factor),
-                             src.fix("volume_ml", s.volume_ml), s.held_s, run]  # fmt: skip
+                yield files.tagged(head, [s.start_ns, iso(s.start_ns), files.elapsed(s.start_ns),
+                                          session, device, serial, f.cycle, s.nominal_atm,
+                                          src.fix("pressure_kpa", s.pressure_kpa * factor),
+                                          src.fix("volume_ml", s.volume_ml), s.held_s, run],
+                                   src)  # fmt: skip
 
 
 def _marks(files: _Files, units: str) -> Rows:
@@ -227,9 +257,10 @@ def _marks(files: _Files, units: str) -> Rows:
     for (session, device, serial, run), (trace, src) in _traces(files).items():
         for m in marks(trace):
             p = None if m.pressure_kpa is None else m.pressure_kpa * factor
-            yield head, [m.time_ns, iso(m.time_ns), files.elapsed(m.time_ns), session, device,
-                         serial, m.detail, src.fix("pressure_kpa", p),
-                         src.fix("volume_ml", m.volume_ml), run]  # fmt: skip
+            yield files.tagged(head, [m.time_ns, iso(m.time_ns), files.elapsed(m.time_ns),
+                                      session, device, serial, m.detail,
+                                      src.fix("pressure_kpa", p),
+                                      src.fix("volume_ml", m.volume_ml), run], src)  # fmt: skip
 
 
 def _inflations(files: _Files, units: str) -> Rows:
@@ -240,9 +271,9 @@ def _inflations(files: _Files, units: str) -> Rows:
             "deflation_s", "duration_s", "burst", "cut_start", "cut_end", "run"]  # fmt: skip
     for (session, device, serial, run), (trace, src) in _traces(files).items():
         for f in analyse(trace).inflations:
-            yield head, [
+            yield files.tagged(head, [
                 f.start_ns, iso(f.start_ns), files.elapsed(f.start_ns), session, device, serial,
                 f.cycle, src.fix("pressure_kpa", f.peak_kpa * factor), f.time_to_peak_s,
                 f.hold_s, src.fix("volume_ml", f.volume_at_peak_ml), f.deflation_s,
                 f.duration_s, f.burst, f.cut_start, f.cut_end, run,
-            ]  # fmt: skip
+            ], src)  # fmt: skip

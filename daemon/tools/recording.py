@@ -143,6 +143,13 @@ def _verify(directory: Path, key_files: list[Path]) -> int:
     return 0 if verdict.ok else 1
 
 
+def _delimiter(text: str) -> str:
+    value = "\t" if text.lower() in ("tab", "\\t") else text
+    if len(value) != 1 or value in '"\r\n':
+        raise argparse.ArgumentTypeError("one character (or 'tab'), not a quote or newline")
+    return value
+
+
 def _which(session: str | None, device: str | None) -> str:
     return " and ".join(
         f"{what} {name!r}" for what, name in (("session", session), ("device", device)) if name
@@ -173,6 +180,13 @@ def main(argv: Sequence[str]) -> int:
     e.add_argument("--device", help="only this device's files")
     e.add_argument("-o", "--output", type=Path, help="default: standard output")
     e.add_argument("--progress", action="store_true", help="show progress even off a terminal")
+    e.add_argument(
+        "--delimiter",
+        default=",",
+        type=_delimiter,
+        help="csv: the field separator (default ','; ';' where the comma is the decimal mark, "
+        "or 'tab')",
+    )
     damage.add_flag(e)
     v = sub.add_parser(
         "verify", help="check a directory's QA manifests: every file there, whole and unaltered"
@@ -212,7 +226,7 @@ def main(argv: Sequence[str]) -> int:
         progress = Progress("samples", sys.stderr, args.progress or sys.stderr.isatty())
         try:
             n = export(files, args.format, out, progress, table=args.table, units=args.units,
-                       findings=findings)  # fmt: skip
+                       findings=findings, delimiter=args.delimiter)  # fmt: skip
         except KeyboardInterrupt:
             where = f": {args.output} is incomplete" if args.output else ""
             print(f"pvlog recording export: interrupted{where}", file=sys.stderr)

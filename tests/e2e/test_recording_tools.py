@@ -8,6 +8,7 @@ import json
 import shlex
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -67,8 +68,16 @@ def test_info_and_export(short_tmp: Path, influx: InfluxV1) -> None:
     assert exported.stderr.endswith(f"samples: {len(valid)}\n{len(valid)} samples exported\n")
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert list(rows[0]) == ["time_ns", "time_utc", "elapsed_s", "session", "device", "serial",
-                             "seq", "flags", "pressure_atm", "volume_ml"]  # fmt: skip
+                             "seq", "flags", "pressure_atm", "volume_ml", "tag_bench"]  # fmt: skip
     assert len(rows) == len(valid)
+    # As a spreadsheet parses a time (UTC, as the column says); the ns beside it; the
+    # session's tags on every row.
+    first = rows[0]
+    shown = datetime.strptime(first["time_utc"], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+    assert abs(shown.timestamp() * 1e9 - int(first["time_ns"])) < 1e6
+    assert all(r["tag_bench"] == "ci" for r in rows)
+    semi = pvlog("recording", "export", str(path), "--delimiter", ";", "--units", "atm")
+    assert semi.stdout.splitlines()[0].startswith("time_ns;time_utc;elapsed_s;session;")
     assert rows[0]["session"] == "test" and float(rows[0]["elapsed_s"]) == 0.0
     for r in rows:  # in the device's own unit, what it displayed: its three decimals
         assert float(r["pressure_atm"]) == float(valid[int(r["seq"])]["pressure"]), r
