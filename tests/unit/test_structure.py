@@ -97,3 +97,21 @@ def test_every_exception_pvlog_defines_has_one_root() -> None:
             if ours and not issubclass(cls, PvlogError):
                 roots.append(f"{name}.{cls_name}")
     assert not roots, roots
+
+
+def test_pvlog_refuses_to_run_beside_another_package_of_its_names(tmp_path: Path) -> None:
+    """python-daemon installs a package ``daemon`` too: pvlog says so, in one line."""
+    import subprocess
+    import sys
+
+    shadow = tmp_path / "daemon"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text('"""python-daemon, say."""\n')
+    run = [sys.executable, "-c", "import sys, pvlog; sys.exit(pvlog.main())", "--version"]
+    repo = Path(__file__).resolve().parents[2]
+    res = subprocess.run(run, capture_output=True, text=True, check=False, cwd=tmp_path,
+                         env={"PYTHONPATH": f"{tmp_path}:{repo}"})  # fmt: skip
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.startswith("pvlog: the package 'daemon' here is not pvlog's (")
+    ok = subprocess.run(run, capture_output=True, text=True, check=False, cwd=repo)
+    assert ok.returncode == 0 and ok.stdout.startswith("pvlog 0.1.0+"), ok.stderr
