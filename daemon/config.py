@@ -1,4 +1,4 @@
-"""The TOML configuration, validated: the key names are a contract (DESIGN.md).
+"""The TOML configuration, validated: the key names are a contract (docs/configuration.md).
 
 A bad file is reported as one line naming the key (``ConfigError``); the CLI turns
 that into exit code 2. Secrets come from the environment, never from the file.

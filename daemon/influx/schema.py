@@ -1,4 +1,4 @@
-"""DESIGN.md's InfluxDB schema, in one place: measurements, their tags, their fields.
+"""The InfluxDB schema (docs/schema.md), in one place: measurements, their tags, their fields.
 
 Dashboards and QA tools depend on these names. ``pvlog run`` (through the InfluxDB
 sink and the daemon's health and session lines) and ``pvlog import`` both build

@@ -1,4 +1,4 @@
-"""Every MQTT topic pvlog uses (DESIGN.md's topic contract), in one place.
+"""Every MQTT topic pvlog uses (docs/design.md's topic contract), in one place.
 
 Per device: ``<prefix>/<device>/samples`` (batches, ~10 Hz), ``/events``, ``/status``
 (retained; the last will marks it offline). Sessions: ``<prefix>/session/set`` and

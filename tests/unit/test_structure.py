@@ -1,4 +1,4 @@
-"""The shape DESIGN.md promises: no import cycles (imports inside functions count), no
+"""The shape docs/design.md promises: no import cycles (imports inside functions count), no
 module over 400 lines, the dependency direction, and one root for pvlog's exceptions."""
 
 from __future__ import annotations
