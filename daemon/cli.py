@@ -1,6 +1,7 @@
 """The ``pvlog`` command line.
 
-Exit codes: 0 done, 1 failed while running, 2 unusable configuration or arguments.
+Exit codes: 0 done, 1 what was checked or run failed, 2 unusable arguments,
+configuration or input, 130 interrupted (Ctrl-C): ``EXIT_CODES``, shown by ``--help``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ log = logging.getLogger("pvlog")
 
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
+EXIT_CODES = (
+    "exit codes: 0 done; 1 what was checked or run failed; 2 unusable arguments, "
+    "configuration or input; 130 interrupted (Ctrl-C)"
+)
 
 
 VERBOSE = ("-v", "--verbose")
@@ -60,6 +65,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         prog="pvlog",
         description="Record pressure and volume from balloon-inflation devices. "
         "Records only: pvlog never controls a device.",
+        epilog=EXIT_CODES,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"pvlog {pvlog_version()}")
@@ -101,7 +107,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
         "--probe-seconds", type=_seconds, default=3.0, metavar="SECONDS", help="per port"
     )
 
-    simulate = sub.add_parser("simulate", help="serve a simulated device on a pty or TCP port")
+    simulate = sub.add_parser(
+        "simulate", help="serve a simulated device on a pty or TCP port", parents=[verbose]
+    )
     simulate.add_argument(
         "model",
         choices=["pvs", "lbx", "gauge", "micrometer", "modbus"],
@@ -114,7 +122,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     )
 
     session = sub.add_parser(
-        "session", help="start or stop a named session on the daemons (over MQTT)"
+        "session",
+        help="start or stop a named session on the daemons (over MQTT)",
+        parents=[verbose],
     )
     session_cli.add_arguments(session)
 
@@ -145,7 +155,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     demo = sub.add_parser(
         "demo", help="record a simulated device into a private InfluxDB", parents=[verbose]
     )
-    demo.add_argument("--seconds", type=float, default=20.0, help="how long to record")
+    demo.add_argument("--seconds", type=_seconds, default=20.0, help="how long to record")
 
     argv = sys.argv[1:] if argv is None else list(argv)
     # `pvlog -v report ...` and `pvlog report ... -v`: the verb's own parser takes the
@@ -245,7 +255,10 @@ def _probe(config: Config, seconds: float) -> int:
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value > 0:
         raise argparse.ArgumentTypeError("must be a positive number of seconds")
     return value

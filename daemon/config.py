@@ -388,6 +388,14 @@ def broker_settings(config_path: str | None, broker: str, prefix: str) -> tuple[
     For the commands that only talk to the broker (``watch``, ``session``).
     """
     if config_path is None:
+        try:
+            MqttConfig(url=broker)  # the same rule as the file's key
+        except ValidationError as exc:
+            raise ConfigError(
+                f"--broker {broker}: {_first_error(exc).split(': ', 1)[-1]}"
+            ) from None
         return Broker(broker), prefix
     config = load_config(config_path, devices=False)
+    if "mqtt" not in config.model_fields_set:
+        raise ConfigError(f"{config_path}: mqtt: this command needs an [mqtt] table")
     return config.mqtt.broker(), config.mqtt.topic_prefix

@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import random
 import signal
 import sys
@@ -76,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unit-id", type=int, default=1, help="modbus: the slave's unit id (1-247)")
     p.add_argument("--poll", action="store_true", help="gauge: answer *R\\r, else say nothing")
     p.add_argument("--checksum", action="store_true", help="gauge: $P,value,bar*HH lines")
-    p.add_argument("--unit", choices=sorted(KPA_PER_UNIT), default="ATM", help="pvs only")
+    p.add_argument("--unit", choices=sorted(KPA_PER_UNIT), default=None,
+                   help="pvs only (default ATM)")  # fmt: skip
     p.add_argument("--block", type=int, default=0, help="lbx: samples per frame (0: ~100/s)")
     p.add_argument("--heart-rate", type=float, default=72.0, help="lbx: beats per minute")
     p.add_argument("--resonance", action="store_true", help="lbx: underdamped catheter line")
@@ -85,11 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--t0", type=int, default=None, help="device clock at power-up, us")
     p.add_argument("--noise", type=float, default=0.003, help="pressure noise, atm (1 sigma)")
     p.add_argument("--balloon", default="8x40", help="diameter x length, mm")
-    p.add_argument("--rbp", type=float, default=14.0, help="rated burst pressure, atm")
+    p.add_argument("--rbp", type=_positive, default=14.0, help="rated burst pressure, atm")
     p.add_argument("--cycles", type=int, default=10, help="fatigue cycles")
-    p.add_argument("--hold", type=float, default=None, help="hold time at each plateau, s")
+    p.add_argument("--hold", type=_positive, default=None, help="hold time at each plateau, s")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument(
-        "--ramp", type=float, default=None, help="ramp rate, atm/s (default: the profile's)"
+        "--ramp", type=_positive, default=None, help="ramp rate, atm/s (default: the profile's)"
     )
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--truth", metavar="FILE", help="write every emitted sentence as JSON lines")
@@ -150,7 +153,21 @@ def _where(args: argparse.Namespace, exc: OSError) -> str:
     return f"{name + ': ' if name else ''}{why}"
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be more than 0")
+    return value
+
+
 def _simulate(args: argparse.Namespace) -> int:
+    if args.unit is not None and args.model != "pvs":
+        raise ValueError(f"--unit {args.unit}: only the pvs simulator sends a unit it is told")
+    if args.verbose:
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
     low, high, default = RATES[args.model]
     rate = default if args.rate is None else args.rate
     if not low <= rate <= high:
@@ -200,7 +217,7 @@ def _simulate(args: argparse.Namespace) -> int:
     else:
         settings = PvsSettings(
             rate_hz=rate,
-            unit=args.unit,
+            unit=args.unit or "ATM",
             drift_ppm=args.drift_ppm,
             noise_atm=args.noise,
             sensor_fault=args.sensor_fault,

@@ -29,6 +29,7 @@ from daemon.pipeline import StampedEvent
 from daemon.recordings.findings import Findings
 from daemon.recordings.format import time_ns_of
 from daemon.recordings.reader import NOT_CHANNELS, read, recording_files, recordings_or_problem
+from daemon.sessions.control import SESSION_NAME
 from daemon.tools import damage
 from daemon.tools.progress import Progress
 
@@ -178,6 +179,9 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--progress", action="store_true", help="show progress even off a terminal")
     damage.add_flag(p)
     args = p.parse_args(argv)
+    if not SESSION_NAME.match(args.session):  # the rule pvlog session start has
+        p.error(f"--session {args.session!r}: 1-100 characters of A-Z a-z 0-9 _ . : -, "
+                "starting with a letter or digit")  # fmt: skip
     try:
         config = load_config(args.config, devices=False)
     except ConfigError as exc:

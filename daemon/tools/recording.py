@@ -204,6 +204,8 @@ def main(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     if args.action == "verify":
         return _verify(args.dir, args.key)
+    if args.action == "export" and args.format == "lp" and args.table != "samples":
+        p.error(f"--format lp writes pv_sample lines: --table {args.table} has none")
     if args.action == "export" and (bad := unwritable(args.output, "-o")) is not None:
         print(f"pvlog recording export: {bad}", file=sys.stderr)
         return 2

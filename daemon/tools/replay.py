@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from daemon.recordings.reader import problem, read
+from daemon.recordings.reader import metadata, problem, read
 from daemon.tools import damage
 from simulators.replay import main as replay_main
 
@@ -30,7 +30,18 @@ def accept(files: list[Path], allow: bool) -> bool:
         if why is not None:
             print(f"pvlog replay: {f}: {why}", file=sys.stderr)
             return False
+    devices = sorted({_device(f) for f in files})
+    if len(devices) > 1:  # one port is one device: two interleaved would be neither
+        print(f"pvlog replay: the recordings are of {len(devices)} devices "
+              f"({', '.join(devices)}): a replay serves one; give one device's files",
+              file=sys.stderr)  # fmt: skip
+        return False
     return not damage.say("pvlog replay", damage.scan(files), allow=allow)
+
+
+def _device(path: Path) -> str:
+    """The device a recording is of, from its metadata (read from the file's start)."""
+    return metadata(path).get("device", "?")
 
 
 def main(argv: Sequence[str]) -> int:

@@ -33,7 +33,7 @@ from daemon.recordings.reader import read, recording_files, recordings_or_proble
 from daemon.reports.analysis import Trace, analyse
 from daemon.reports.text import as_json, table
 from daemon.tools import damage
-from daemon.tools.outputs import unwritable
+from daemon.tools.outputs import positive, positive_int, unwritable
 from daemon.version import pvlog_version
 from drivers.units import PRESSURE_UNITS
 
@@ -218,12 +218,16 @@ def main(argv: Sequence[str]) -> int:
         "--units", choices=PRESSURE_UNITS, default="atm", help="pressure in the table and plot"
     )
     p.add_argument(
-        "--rated-burst-atm", type=float, help="the balloon's rated burst pressure, for a burst run"
+        "--rated-burst-atm",
+        type=positive,
+        help="the balloon's rated burst pressure, for a burst run",
     )
     p.add_argument("--lot", help="the lot's results across its specimens (sessions tagged lot=)")
-    p.add_argument("--cycles-target", type=int, help="--lot: a fatigue specimen's target cycles")
     p.add_argument(
-        "--nominal-atm", type=float, help="--lot: the balloon's nominal pressure (label table)"
+        "--cycles-target", type=positive_int, help="--lot: a fatigue specimen's target cycles"
+    )
+    p.add_argument(
+        "--nominal-atm", type=positive, help="--lot: the balloon's nominal pressure (label table)"
     )
     p.add_argument("--pdf", type=Path, help="--lot: write the lot's test report to this PDF")
     damage.add_flag(p)

@@ -125,3 +125,27 @@ def test_ctrl_c_at_any_moment_is_one_line_and_130(configs: Path, tmp_path: Path)
     finally:
         os.close(master)
         os.close(slave)
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["import", "x", "--session", "", "-c", "c.toml"], "--session ''"),
+        (["import", "x", "--session", "a b", "-c", "c.toml"], "--session 'a b'"),
+        (["recording", "export", "x", "--format", "lp", "--table", "events"], "--table events"),
+        (["simulate", "gauge", "--unit", "KPA"], "--unit KPA: only the pvs simulator"),
+        (["simulate", "pvs", "--rbp", "-1"], "--rbp: -1: must be more than 0"),
+        (["simulate", "pvs", "--hold", "-1"], "--hold: -1: must be more than 0"),
+        (["report", "x", "--rated-burst-atm", "-1"], "--rated-burst-atm: -1: must be more"),
+        (["watch", "--broker", "http://127.0.0.1:1883", "--seconds", "1"], "--broker http://"),
+    ],
+)
+def test_input_that_cannot_be_right_is_refused(args: list[str], named: str) -> None:
+    res = pvlog(*args)
+    assert res.returncode == 2, res
+    assert named in said(res)
+
+
+def test_watch_needs_an_mqtt_table(configs: Path) -> None:
+    res = pvlog("watch", "-c", str(configs / "bom.toml"), "--seconds", "1")
+    assert res.returncode == 2 and said(res).endswith("mqtt: this command needs an [mqtt] table")
