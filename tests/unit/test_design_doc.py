@@ -41,3 +41,10 @@ def test_adding_a_sink_is_said_as_the_daemon_does_it() -> None:
     source = Path(service.__file__).read_text()
     assert "acq.add_sink(" in source and "self.flow.add(" in source
     assert "`flow.add`" in DESIGN and "`flow.add`" in README
+
+
+def test_the_units_comments_point_at_real_sections_and_reload_ends_nothing() -> None:
+    unit = (ROOT / "deploy" / "systemd" / "pvlog.service").read_text()
+    for section in re.findall(r'README\.md, "([^"]+)"', unit):
+        assert f"**{section}.**" in README or f"## {section}" in README, section
+    assert "ExecReload=" not in unit.replace("No ExecReload", "")
