@@ -7,7 +7,6 @@ that into exit code 2. Secrets come from the environment, never from the file.
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import tomllib
 from pathlib import Path
@@ -26,6 +25,7 @@ from daemon.audit.keys import KeyProblem, load_private
 from daemon.device_config import ChannelConfig as ChannelConfig  # noqa: PLC0414 - the file's
 from daemon.device_config import DeviceConfig as DeviceConfig  # noqa: PLC0414 - [[device]]
 from daemon.device_config import RegisterConfig as RegisterConfig  # noqa: PLC0414
+from daemon.device_config import same_port
 from daemon.mqtt.link import Broker
 from daemon.secrets import ConfigError as ConfigError  # noqa: PLC0414 - load_config raises it
 from daemon.secrets import read_secret
@@ -322,15 +322,6 @@ class Config(_Section):
                 )
             seen[port] = d.name
         return v
-
-
-def same_port(port: str) -> str:
-    """What ``port`` opens, so two names for one port compare equal: a device path with
-    its links resolved (``/dev/serial/by-id/...`` is a link to ``/dev/ttyUSB0``), a
-    network port's URL in lower case."""
-    if "://" in port:
-        return port.lower().rstrip("/")
-    return os.path.realpath(port)
 
 
 def load_config(path: str | Path, *, devices: bool = True) -> Config:

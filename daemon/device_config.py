@@ -9,6 +9,7 @@ surprise on the bench.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Annotated, Literal
 
@@ -200,3 +201,12 @@ class DeviceConfig(Section):
         """What the driver takes from this table."""
         lines = self.lines_spec() if self.driver == "lines" else None
         return registry.Options(self.channel_map(), self.unit_id, self.register_map(), lines)
+
+
+def same_port(port: str) -> str:
+    """What ``port`` opens, so two names for one port compare equal: a device path with
+    its links resolved (``/dev/serial/by-id/...`` is a link to ``/dev/ttyUSB0``), a
+    network port's URL in lower case."""
+    if "://" in port:
+        return port.lower().rstrip("/")
+    return os.path.realpath(port)
