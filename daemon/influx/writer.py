@@ -25,9 +25,12 @@ import enum
 import logging
 import sqlite3
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from daemon.backoff import backoff_s, first_of, jitter
 from daemon.influx.client import InfluxClient, InfluxUnavailable, Response
@@ -50,6 +53,7 @@ class Outcome(enum.Enum):
 
 
 class InfluxWriter:
+    destination = "InfluxDB"
     """Sends the outbox, oldest first, from a thread of its own.
 
     A whole send cycle (read the oldest batches, POST, delete or dead-letter) runs
@@ -286,6 +290,17 @@ class InfluxWriter:
         if message != self.last_error:
             log.warning("%s failed, will retry: %s", what, message)
         self.last_error = message
+
+    def metrics(self) -> Iterator[Metric]:
+        """Its write latency, failures and lines sent, for ``/metrics``."""
+        yield from self.latency.collect()
+        yield CounterMetricFamily(
+            "pvlog_influx_write_failures",
+            "writes that failed and are retried (no answer, 5xx)",
+            value=self.failures,
+        )
+        yield CounterMetricFamily("pvlog_influx_lines_sent", "lines InfluxDB took",
+                                  value=self.lines_sent)  # fmt: skip
 
     def health(self) -> dict[str, float | int]:
         return {

@@ -25,8 +25,10 @@ import logging
 import secrets
 import sqlite3
 import time
+from collections.abc import Iterator
 
 import aiomqtt
+from prometheus_client.metrics_core import Metric
 
 from daemon.backoff import supervise
 from daemon.mqtt import topics
@@ -51,6 +53,8 @@ def envelope(edge: str, instance: str, batch_id: int, lines: int, body: bytes) -
 
 
 class EdgeForwarder:
+    destination = "the broker"
+
     def __init__(
         self,
         outbox: Outbox,
@@ -249,6 +253,10 @@ class EdgeForwarder:
                     self._confirmed.add(batch_id)
             self.acked += 1
             self._acked.set()
+
+    def metrics(self) -> Iterator[Metric]:
+        """Nothing of its own beyond its health counters (``pvlog_health``)."""
+        return iter(())
 
     def health(self) -> dict[str, int]:
         return {

@@ -41,6 +41,7 @@ from daemon.mqtt.edge import EdgeForwarder
 from daemon.mqtt.live import LiveStream
 from daemon.outbox.batcher import Batcher
 from daemon.outbox.factory import open_async_outbox, open_outbox
+from daemon.outbox.sender import Sender
 from daemon.recordings.writer import FLUSH_S, DeviceRecording
 from daemon.service.auditing import DAEMON, DaemonAudit
 from daemon.service.health import HEALTH_INTERVAL_S, HealthReporter, read_depth
@@ -73,7 +74,7 @@ class Daemon:
             batch_size=config.influx.batch_size,
             flush_interval_s=config.influx.flush_interval_ms / 1000,
         )
-        self.writer: InfluxWriter | EdgeForwarder
+        self.writer: Sender
         if config.live_enabled and config.mqtt.mode == "edge":
             self.writer = EdgeForwarder(
                 open_outbox(config.outbox),

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 
 from daemon.acquisition.status import DeviceStatus
 from daemon.influx import schema
-from daemon.influx.writer import InfluxWriter
-from daemon.mqtt.edge import EdgeForwarder
 from daemon.outbox.batcher import Batcher
+from daemon.outbox.sender import Sender
 from daemon.outbox.store import AsyncOutbox, Depth, Outbox
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ class HealthReporter:
     devices: Sequence[tuple[DeviceStatus, EventOut]]
     outbox: Outbox
     batcher: Batcher
-    writer: InfluxWriter | EdgeForwarder
+    writer: Sender
     recording: bool
     """Whether raw recordings keep what InfluxDB lost (said in the loss events)."""
     host: str

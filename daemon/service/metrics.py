@@ -16,10 +16,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from daemon.acquisition.status import DeviceStatus
-from daemon.influx.writer import InfluxWriter
-from daemon.mqtt.edge import EdgeForwarder
 from daemon.mqtt.live import LiveStream
 from daemon.outbox.batcher import Batcher
+from daemon.outbox.sender import Sender
 from daemon.outbox.store import Depth, Outbox
 
 
@@ -28,7 +27,7 @@ class DaemonMetrics(Collector):
     devices: Sequence[DeviceStatus]
     outbox: Outbox
     batcher: Batcher
-    writer: InfluxWriter | EdgeForwarder
+    writer: Sender
     live: Sequence[LiveStream] = ()
     depth: Depth | None = field(default=None)
     """The outbox's depth, read (off the loop) just before the scrape."""
@@ -90,17 +89,7 @@ class DaemonMetrics(Collector):
         )
 
     def _writer(self) -> Iterator[Metric]:
-        w = self.writer
-        if isinstance(w, InfluxWriter):
-            yield from w.latency.collect()
-            yield CounterMetricFamily(
-                "pvlog_influx_write_failures",
-                "writes that failed and are retried (no answer, 5xx)",
-                value=w.failures,
-            )
-            yield CounterMetricFamily(
-                "pvlog_influx_lines_sent", "lines InfluxDB took", value=w.lines_sent
-            )
+        yield from self.writer.metrics()
         if self.live:
             yield GaugeMetricFamily(
                 "pvlog_mqtt_connected",

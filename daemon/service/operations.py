@@ -7,10 +7,9 @@ from collections.abc import Sequence
 
 from daemon.acquisition.status import DeviceStatus
 from daemon.config import Config
-from daemon.influx.writer import InfluxWriter
-from daemon.mqtt.edge import EdgeForwarder
 from daemon.mqtt.live import LiveStream
 from daemon.outbox.batcher import Batcher
+from daemon.outbox.sender import Sender
 from daemon.outbox.store import AsyncOutbox, Depth
 from daemon.service.health import read_depth
 from daemon.service.http import OpsServer
@@ -31,7 +30,7 @@ class Operations:
         devices: Sequence[DeviceStatus],
         outbox: AsyncOutbox,
         batcher: Batcher,
-        writer: InfluxWriter | EdgeForwarder,
+        writer: Sender,
         live: Sequence[LiveStream],
         views: Sequence[DeviceView] = (),
         book: SessionBook | None = None,

@@ -6,22 +6,19 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from daemon.influx.writer import InfluxWriter
-from daemon.mqtt.edge import EdgeForwarder
+from daemon.outbox.sender import Sender
 
 log = logging.getLogger("daemon.service.daemon")
 
 
-def say_stopped(
-    writer: InfluxWriter | EdgeForwarder, where: Path, in_outbox: int, uncommitted: int, lost: int
-) -> None:
+def say_stopped(writer: Sender, where: Path, in_outbox: int, uncommitted: int, lost: int) -> None:
     """The stop line: where every line went."""
     if lost:
         log.error(
             "stopped: %d lines lost: the outbox could not take them (disk full) and "
             "%s did not either (they are in the raw recordings, if on)",
             lost,
-            "InfluxDB" if isinstance(writer, InfluxWriter) else "the broker",
+            writer.destination,
         )
     elif uncommitted:
         log.info("stopped; the %d lines the outbox could not take were sent", uncommitted)

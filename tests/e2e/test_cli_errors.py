@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.helpers import REPO, pvlog_cmd
+from tests.support.helpers import REPO, SimProcess, pvlog_cmd
 from tests.support.mosquitto import PrivateMosquitto
 
 pytestmark = pytest.mark.e2e
@@ -86,9 +86,15 @@ def test_the_demo_without_influxdb_says_so(tmp_path: Path) -> None:
     assert said(res).startswith("pvlog demo: influxd not found")
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupted(args: list[str], after_s: float) -> subprocess.CompletedProcess[str]:
+    # As a shell starts it: SIGINT at its default (a pytest-xdist worker ignores it, and
+    # a child inherits that, so Python would never see the Ctrl-C).
     proc = subprocess.Popen(pvlog_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=REPO)  # fmt: skip
+                            text=True, cwd=REPO, preexec_fn=_default_sigint)  # noqa: PLW1509  # fmt: skip
     time.sleep(after_s)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
@@ -96,35 +102,28 @@ def interrupted(args: list[str], after_s: float) -> subprocess.CompletedProcess[
 
 
 def test_ctrl_c_at_any_moment_is_one_line_and_130(configs: Path, tmp_path: Path) -> None:
-    master, slave = os.openpty()  # a port that says nothing: the probe waits on it
+    # A device that is there and says nothing (a polled gauge nobody asks): the probe
+    # waits on it, and the daemon reads it.
+    quiet = SimProcess(tmp_path, "quiet0", "--poll", model="gauge")
     try:
-        probe_cfg = tmp_path / "probe.toml"
-        port = os.ttyname(slave)
-        probe_cfg.write_text(CONFIG.format(tmp=tmp_path).replace(f"{tmp_path}/nothing", port))
-        res = interrupted(["check-config", "-c", str(probe_cfg), "--probe", "--probe-seconds",
-                           "20"], 2)  # fmt: skip
-    finally:
-        os.close(master)
-        os.close(slave)
-    assert (res.returncode, said(res)) == (130, "pvlog check-config: interrupted")
-    with PrivateMosquitto(tmp_path / "mq") as broker:  # nobody answers: it waits
-        res = interrupted(["session", "start", "--name", "s1", "--broker", broker.url,
-                           "--timeout", "20"], 2)  # fmt: skip
-    assert (res.returncode, said(res)) == (130, "pvlog session: interrupted")
-    master, slave = os.openpty()  # the device, there and silent
-    try:
-        run_cfg = tmp_path / "run.toml"
-        text = CONFIG.format(tmp=tmp_path).replace(f"{tmp_path}/nothing", os.ttyname(slave))
-        run_cfg.write_text(text.replace("[outbox]\n", "[outbox]\ndrain_timeout_s = 1\n"))
+        cfg = tmp_path / "quiet.toml"
+        text = CONFIG.format(tmp=tmp_path).replace(f"{tmp_path}/nothing", str(quiet.link))
+        cfg.write_text(text.replace("[outbox]\n", "[outbox]\ndrain_timeout_s = 1\n"))
+        res = interrupted(["check-config", "-c", str(cfg), "--probe", "--probe-seconds", "30"],
+                          2)  # fmt: skip
+        assert (res.returncode, said(res)) == (130, "pvlog check-config: interrupted")
         for after in (0.3, 0.6, 1.5):  # before the daemon's own handler is in, and after
-            res = interrupted(["run", "-c", str(run_cfg)], after)
+            res = interrupted(["run", "-c", str(cfg)], after)
             # 0: the daemon's own orderly stop; 130 (or -2, the signal itself, as a shell
             # shows it: 130) before it was in place
             assert res.returncode in (0, 130, -2), res.stderr
             assert "Traceback" not in res.stderr
     finally:
-        os.close(master)
-        os.close(slave)
+        quiet.kill()
+    with PrivateMosquitto(tmp_path / "mq") as broker:  # nobody answers: it waits
+        res = interrupted(["session", "start", "--name", "s1", "--broker", broker.url,
+                           "--timeout", "20"], 2)  # fmt: skip
+    assert (res.returncode, said(res)) == (130, "pvlog session: interrupted")
 
 
 @pytest.mark.parametrize(
