@@ -90,6 +90,9 @@ class DeviceRecording:
         self._session = session
         self.session = session.name
         """The session of the file being written; a new session name starts a new file."""
+        self.session_tags = dict(session.tags)
+        """That session's tags, kept when it began: a file opened late on the writer
+        thread gets its own session's tags, never the next one's."""
         self._on_event = on_event
         """Where the recording's own news go (stopped, resumed): the device's events."""
         self._on_file = on_file
@@ -147,6 +150,7 @@ class DeviceRecording:
             self._hand_over(now=True)
             self._pool.submit(self._rotate)
         self.session = self._session.name
+        self.session_tags = dict(self._session.tags)
 
     def flush(self, *, now: bool = False) -> None:
         """Hand what is pending to the writer thread (called about once a second); after
@@ -174,7 +178,8 @@ class DeviceRecording:
             with self._lock:
                 self._queued += n
             buf = self._encoder.encode(batch)
-            self._pool.submit(self._write, buf, list(self._encoder.channels), self.session)
+            self._pool.submit(self._write, buf, list(self._encoder.channels), self.session,
+                              self.session_tags)  # fmt: skip
 
     def fill(self) -> float:
         """How full the writer thread's queue is, for back-pressure (half of
@@ -203,14 +208,18 @@ class DeviceRecording:
 
     # -- on the writer thread ----------------------------------------------
 
-    def _write(self, buf: ChunkBuffer, channels: list[ChannelDef], session: str) -> None:
+    def _write(
+        self, buf: ChunkBuffer, channels: list[ChannelDef], session: str, tags: dict[str, str]
+    ) -> None:
         try:
-            self._write_batch(buf, channels, session)
+            self._write_batch(buf, channels, session, tags)
         finally:
             with self._lock:
                 self._queued -= buf.messages
 
-    def _write_batch(self, buf: ChunkBuffer, channels: list[ChannelDef], session: str) -> None:
+    def _write_batch(
+        self, buf: ChunkBuffer, channels: list[ChannelDef], session: str, tags: dict[str, str]
+    ) -> None:
         batch = self._newest([*self._held, buf], _buffered)
         self._held = []
         if self.failed and not self._closed:  # handed over before the failure was seen
@@ -220,7 +229,7 @@ class DeviceRecording:
         try:
             if f is None or f.size() >= self.max_file_bytes:
                 self._rotate()
-                f = self._file = self._open(session)
+                f = self._file = self._open(session, tags)
             while batch:
                 f.write(batch[0], channels)
                 del batch[0]
@@ -273,12 +282,12 @@ class DeviceRecording:
             )  # fmt: skip
             self.news.append(("recording_stopped", f"cannot write the recording: {exc}", None))
 
-    def _open(self, session: str) -> RecordingFile:
+    def _open(self, session: str, session_tags: dict[str, str]) -> RecordingFile:
         self._part += 1
         name = file_name(time.time_ns(), session, self.device, self._part)
         path = self.directory / session / name
         log.info("%s: recording to %s", self.device, path)
-        tags = {f"tag.{k}": v for k, v in self._session.tags.items()}
+        tags = {f"tag.{k}": v for k, v in session_tags.items()}
         known = {"identity": self.identity} if self.identity else {}
         f = RecordingFile(path, {**self.metadata, **tags, **known, "session": session})
         self.files.append(path)

@@ -123,3 +123,26 @@ def test_every_file_after_the_identity_names_the_device(tmp_path: Path) -> None:
         with path.open("rb") as f:
             (meta,) = list(make_reader(f).iter_metadata())
         assert meta.metadata["identity"] == said, path.name
+
+
+def test_a_file_opened_late_carries_its_own_sessions_tags(tmp_path: Path) -> None:
+    """The writer thread behind (a slow disk): the old session's file is opened after
+    the session changed, and still carries the old session's tags, not the new one's."""
+    import threading
+
+    session = SessionState("s1", tags={"lot": "L7", "specimen": "b01"})
+    rec = DeviceRecording(tmp_path, "box1", session, metadata={}, max_file_bytes=2**20)
+    held = threading.Event()
+    rec._pool.submit(held.wait)  # the writer thread busy: nothing opened yet
+    rec.take(raw(b"first", 1))
+    rec.flush()
+    session.name, session.tags = "s2", {"lot": "L8", "specimen": "b02"}
+    rec.take(raw(b"second", 2))
+    rec.flush()
+    held.set()
+    rec.close()
+    for name, lot, specimen in (("s1", "L7", "b01"), ("s2", "L8", "b02")):
+        (path,) = (tmp_path / name).glob("*.mcap")
+        with path.open("rb") as f:
+            (meta,) = list(make_reader(f).iter_metadata())
+        assert (meta.metadata["tag.lot"], meta.metadata["tag.specimen"]) == (lot, specimen)
