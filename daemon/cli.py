@@ -34,6 +34,7 @@ EXIT_CODES = (
 
 
 VERBOSE = ("-v", "--verbose")
+QUIET = ("-q", "--quiet")
 OWN_PARSERS = ("replay", "recording", "import", "report", "ports", "audit", "keygen", "sign",
                "verify")  # fmt: skip
 """Verbs with a parser of their own (``pvlog report -h`` shows their options)."""
@@ -68,12 +69,17 @@ def _main(argv: Sequence[str] | None = None) -> int:
         epilog=EXIT_CODES,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     parser.add_argument("--version", action="version", version=f"pvlog {pvlog_version()}")
     # -v after the verb too; SUPPRESS: a verb without it keeps what came before it.
     verbose = argparse.ArgumentParser(add_help=False)
     verbose.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
     )
+    verbose.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+        help="warnings and errors only",
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="record the configured devices", parents=[verbose])
@@ -160,10 +166,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # `pvlog -v report ...` and `pvlog report ... -v`: the verb's own parser takes the
     # rest, and none of them has a -v of its own.
-    first = argv[1:2] if argv[:1] and argv[0] in VERBOSE else argv[:1]
-    if first and first[0] in OWN_PARSERS and any(a in VERBOSE for a in argv):
-        argv = [a for a in argv if a not in VERBOSE]
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+    first = [a for a in argv if a not in VERBOSE + QUIET][:1]
+    if first and first[0] in OWN_PARSERS and any(a in VERBOSE + QUIET for a in argv):
+        level = logging.DEBUG if any(a in VERBOSE for a in argv) else logging.WARNING
+        argv = [a for a in argv if a not in VERBOSE + QUIET]
+        logging.basicConfig(level=level, stream=sys.stderr)
     if argv[:1] == ["replay"]:  # its own parser: `pvlog replay -h` shows its options
         from daemon.tools.replay import main as replay_main
 
@@ -195,7 +202,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return verb[argv[0]](argv[1:])
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cycles", type=int, default=10, help="fatigue cycles")
     p.add_argument("--hold", type=_positive, default=None, help="hold time at each plateau, s")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     p.add_argument(
         "--ramp", type=_positive, default=None, help="ramp rate, atm/s (default: the profile's)"
     )

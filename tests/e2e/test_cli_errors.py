@@ -148,3 +148,16 @@ def test_input_that_cannot_be_right_is_refused(args: list[str], named: str) -> N
 def test_watch_needs_an_mqtt_table(configs: Path) -> None:
     res = pvlog("watch", "-c", str(configs / "bom.toml"), "--seconds", "1")
     assert res.returncode == 2 and said(res).endswith("mqtt: this command needs an [mqtt] table")
+
+
+VERBS = ["run", "record", "check-config", "session", "watch", "ports", "replay", "recording",
+         "import", "report", "demo", "audit", "keygen", "sign", "verify"]  # fmt: skip
+
+
+@pytest.mark.parametrize("flag", ["-v", "-q"])
+def test_every_verb_takes_v_and_q(flag: str) -> None:
+    for verb in VERBS:
+        res = pvlog(verb, flag, "--help")
+        assert res.returncode == 0 and "usage:" in res.stdout, (verb, res.stderr)
+    res = pvlog("simulate", flag, "pvs", flag, "--help")
+    assert res.returncode == 0 and "usage:" in res.stdout, res.stderr
