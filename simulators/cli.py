@@ -54,37 +54,68 @@ RATES = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+MODELS = ("pvs", "lbx", "gauge", "micrometer", "modbus")
+FOR = {
+    "unit": ("pvs",), "sensor-fault": ("pvs",), "micrometer": ("pvs",),
+    "micrometer-truth": ("pvs",), "micrometer-rate": ("pvs",),
+    "drift-ppm": ("pvs", "lbx"), "t0": ("pvs", "lbx"),
+    "block": ("lbx",), "heart-rate": ("lbx",), "resonance": ("lbx",), "sync": ("lbx",),
+    "poll": ("gauge",), "checksum": ("gauge",), "unit-id": ("modbus",),
+    "bad-checksum": ("pvs", "lbx", "gauge", "modbus"), "bad-field": ("pvs", "modbus"),
+    "truncate": ("pvs", "lbx"), "garbage": ("pvs", "lbx"), "drop": ("pvs", "lbx", "modbus"),
+}  # fmt: skip
+"""Options only some models take; every other option is every model's."""
+
+
+def build_parser(model: str | None = None) -> argparse.ArgumentParser:
+    """The options ``model`` takes (all of them without one): ``pvlog simulate gauge -h``
+    shows the gauge's, and an option the model does not take is refused."""
+
+    def takes(option: str) -> bool:
+        return model is None or model in FOR.get(option, MODELS)
+
     p = argparse.ArgumentParser(
-        prog="pvlog simulate",
+        prog="pvlog simulate" + (f" {model}" if model else ""),
         description="Serve a simulated device. Prints the port to open (a pty path such as "
         "/dev/pts/7, or socket://host:port) on the first line of standard output.",
     )
-    p.add_argument("model", choices=["pvs", "lbx", "gauge", "micrometer", "modbus"])
+    if model is None:
+        p.add_argument("model", choices=MODELS)
     where = p.add_mutually_exclusive_group()
     where.add_argument("--tcp", metavar="HOST:PORT", help="serve on TCP instead of a pty")
     p.add_argument(
         "--link", metavar="PATH", help="keep a symlink to the pty here (stable across replug)"
     )
     p.add_argument("--profile", choices=PROFILES, default="clinical")
+    low, high, default = RATES.get(model or "", (None, None, None))
     p.add_argument(
         "--rate",
         type=float,
         default=None,
-        help="samples per second (per channel): pvs 10-500 (50), lbx 100-2000 (1000), "
-        "gauge 1-100 (10)",
-    )
-    p.add_argument("--unit-id", type=int, default=1, help="modbus: the slave's unit id (1-247)")
-    p.add_argument("--poll", action="store_true", help="gauge: answer *R\\r, else say nothing")
-    p.add_argument("--checksum", action="store_true", help="gauge: $P,value,bar*HH lines")
-    p.add_argument("--unit", choices=sorted(KPA_PER_UNIT), default=None,
-                   help="pvs only (default ATM)")  # fmt: skip
-    p.add_argument("--block", type=int, default=0, help="lbx: samples per frame (0: ~100/s)")
-    p.add_argument("--heart-rate", type=float, default=72.0, help="lbx: beats per minute")
-    p.add_argument("--resonance", action="store_true", help="lbx: underdamped catheter line")
+        help=f"samples per second: {low:g}-{high:g} ({default:g})" if model else
+        "samples per second (per channel): pvs 10-500 (50), lbx 100-2000 (1000), "
+        "gauge 1-100 (10), micrometer 1-200 (50), modbus 1-1000 (100)",
+    )  # fmt: skip
+    if takes("unit-id"):
+        p.add_argument("--unit-id", type=int, default=1, help="the slave's unit id (1-247)")
+    if takes("poll"):
+        p.add_argument("--poll", action="store_true", help="answer *R\\r, else say nothing")
+    if takes("checksum"):
+        p.add_argument("--checksum", action="store_true", help="$P,value,bar*HH lines")
+    if takes("unit"):
+        p.add_argument("--unit", choices=sorted(KPA_PER_UNIT), default=None,
+                       help="the unit it sends (default ATM)")  # fmt: skip
+    if takes("block"):
+        p.add_argument("--block", type=int, default=0, help="samples per frame (0: ~100/s)")
+    if takes("heart-rate"):
+        p.add_argument("--heart-rate", type=float, default=72.0, help="beats per minute")
+    if takes("resonance"):
+        p.add_argument("--resonance", action="store_true", help="underdamped catheter line")
     p.add_argument("--seed", type=int, default=None, help="makes the run deterministic")
-    p.add_argument("--drift-ppm", type=float, default=0.0, help="device clock error")
-    p.add_argument("--t0", type=int, default=None, help="device clock at power-up, us")
+    if takes("drift-ppm"):
+        p.add_argument("--drift-ppm", type=float, default=0.0, help="device clock error")
+    if takes("t0"):
+        p.add_argument("--t0", type=int, default=None, help="device clock at power-up, us")
     p.add_argument("--noise", type=float, default=0.003, help="pressure noise, atm (1 sigma)")
     p.add_argument("--balloon", default="8x40", help="diameter x length, mm")
     p.add_argument("--rbp", type=_positive, default=14.0, help="rated burst pressure, atm")
@@ -97,33 +128,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--truth", metavar="FILE", help="write every emitted sentence as JSON lines")
-    p.add_argument(
-        "--micrometer",
-        metavar="PATH",
-        help="a bench: also a laser micrometer across the same balloon, its pty linked here",
-    )
-    p.add_argument("--micrometer-truth", metavar="FILE", help="the micrometer's truth file")
-    p.add_argument("--micrometer-rate", type=float, default=50.0, help="its readings a second")
+    if takes("micrometer"):
+        p.add_argument(
+            "--micrometer",
+            metavar="PATH",
+            help="a bench: also a laser micrometer across the same balloon, its pty linked here",
+        )
+        p.add_argument("--micrometer-truth", metavar="FILE", help="the micrometer's truth file")
+        p.add_argument("--micrometer-rate", type=float, default=50.0, help="its readings a second")
     p.add_argument("--control", metavar="PATH", help="Unix socket for run-time commands")
     p.add_argument(
         "--no-wait", action="store_true", help="start sending at once, not when a reader opens"
     )
     for name, what in FAULT_HELP.items():
-        p.add_argument(f"--{name}", type=_probability, default=0.0, metavar="P", help=what)
-    p.add_argument(
-        "--sensor-fault",
-        type=_probability,
-        default=0.0,
-        metavar="P",
-        help="probability per sample of a (valid) sensor-fault sample",
-    )
+        if takes(name):
+            p.add_argument(f"--{name}", type=_probability, default=0.0, metavar="P", help=what)
+    if takes("sensor-fault"):
+        p.add_argument(
+            "--sensor-fault",
+            type=_probability,
+            default=0.0,
+            metavar="P",
+            help="probability per sample of a (valid) sensor-fault sample",
+        )
     return p
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The arguments, by the parser of the model named first (``-v``/``-q`` may come
+    before it); an option that model does not take is refused, as argparse does."""
+    flags = [a for a in argv if a in ("-v", "--verbose", "-q", "--quiet")]
+    rest = [a for a in argv if a not in flags]
+    if not rest or rest[0] not in MODELS:
+        return build_parser().parse_args(argv)  # its usage, or its error
+    model = rest[0]
+    defaults = vars(build_parser().parse_args([model]))
+    p = build_parser(model)
+    p.set_defaults(**defaults)
+    return p.parse_args(flags + rest[1:])
 
 
 def main(argv: Sequence[str]) -> int:
     """One line, never a traceback, for an argument that cannot be served: a balloon
     that does not parse (2), a link, truth file or TCP address it cannot make (1)."""
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     try:
         return _simulate(args)
     except ValueError as exc:
@@ -165,8 +213,6 @@ def _positive(text: str) -> float:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    if args.unit is not None and args.model != "pvs":
-        raise ValueError(f"--unit {args.unit}: only the pvs simulator sends a unit it is told")
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
     low, high, default = RATES[args.model]

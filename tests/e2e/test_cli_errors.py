@@ -132,7 +132,8 @@ def test_ctrl_c_at_any_moment_is_one_line_and_130(configs: Path, tmp_path: Path)
         (["import", "x", "--session", "", "-c", "c.toml"], "--session ''"),
         (["import", "x", "--session", "a b", "-c", "c.toml"], "--session 'a b'"),
         (["recording", "export", "x", "--format", "lp", "--table", "events"], "--table events"),
-        (["simulate", "gauge", "--unit", "KPA"], "--unit KPA: only the pvs simulator"),
+        (["simulate", "gauge", "--unit", "KPA"], "unrecognized arguments: --unit KPA"),
+        (["simulate", "gauge", "--block", "5"], "unrecognized arguments: --block 5"),
         (["simulate", "pvs", "--rbp", "-1"], "--rbp: -1: must be more than 0"),
         (["simulate", "pvs", "--hold", "-1"], "--hold: -1: must be more than 0"),
         (["report", "x", "--rated-burst-atm", "-1"], "--rated-burst-atm: -1: must be more"),
@@ -160,4 +161,6 @@ def test_every_verb_takes_v_and_q(flag: str) -> None:
         res = pvlog(verb, flag, "--help")
         assert res.returncode == 0 and "usage:" in res.stdout, (verb, res.stderr)
     res = pvlog("simulate", flag, "pvs", flag, "--help")
-    assert res.returncode == 0 and "usage:" in res.stdout, res.stderr
+    assert res.returncode == 0 and "usage: pvlog simulate pvs" in res.stdout, res.stderr
+    gauge = pvlog("simulate", "gauge", "--help").stdout  # each simulator's own options
+    assert "--poll" in gauge and "--block" not in gauge and "--unit " not in gauge
