@@ -36,7 +36,7 @@ EXIT_CODES = (
 VERBOSE = ("-v", "--verbose")
 QUIET = ("-q", "--quiet")
 OWN_PARSERS = ("replay", "recording", "import", "report", "ports", "audit", "keygen", "sign",
-               "verify")  # fmt: skip
+               "verify", "example-config", "deploy")  # fmt: skip
 """Verbs with a parser of their own (``pvlog report -h`` shows their options)."""
 
 
@@ -157,6 +157,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("keygen", help="make an Ed25519 key (the daemon's, or a person's)")
     sub.add_parser("sign", help="sign a report as its reviewer or approver")
     sub.add_parser("verify", help="check a report's signatures")
+    sub.add_parser("example-config", help="print an example configuration (bench, keller...)")
+    sub.add_parser("deploy", help="print the systemd unit or a Grafana file")
 
     demo = sub.add_parser(
         "demo", help="record a simulated device into a private InfluxDB", parents=[verbose]
@@ -195,6 +197,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
         from daemon.tools.audit import main as audit_main
 
         return audit_main(argv[1:])
+    if argv[:1] and argv[0] in ("example-config", "deploy"):
+        from daemon.tools import shipped
+
+        return (shipped.example_config if argv[0] == "example-config" else shipped.deploy)(argv[1:])
     if argv[:1] and argv[0] in ("keygen", "sign", "verify"):
         from daemon.tools import signing
 

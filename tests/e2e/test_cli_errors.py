@@ -152,7 +152,8 @@ def test_watch_needs_an_mqtt_table(configs: Path) -> None:
 
 
 VERBS = ["run", "record", "check-config", "session", "watch", "ports", "replay", "recording",
-         "import", "report", "demo", "audit", "keygen", "sign", "verify"]  # fmt: skip
+         "import", "report", "demo", "audit", "keygen", "sign", "verify", "example-config",
+         "deploy"]  # fmt: skip
 
 
 @pytest.mark.parametrize("flag", ["-v", "-q"])
