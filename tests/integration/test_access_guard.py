@@ -4,20 +4,14 @@ nothing; with ``allow_remote`` every request needs the token unless reads are op
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from daemon.acquisition.status import DeviceStatus
 from daemon.service.http import OpsServer
-from daemon.sessions.book import SessionBook
-from daemon.sessions.control import Command
-from daemon.web.feed import Feed
-from daemon.web.page import LivePage
-from daemon.web.view import DeviceView
+from tests.integration.test_live_page_api import live_page
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -42,17 +36,8 @@ class Metrics:
 
 
 async def started(tmp: Path, **access: Any) -> tuple[OpsServer, str]:
-    book = SessionBook("base", time.time_ns())
-    view = DeviceView(DeviceStatus("box", "lbx", "/dev/pts/9", state="online"), book.state)
-
-    def control(command: Command) -> str:
-        book.command(command, time.time_ns())
-        return book.current
-
-    feed = Feed([view], book.state, {}, {"baseline_atm": 0.3, "threshold_atm": 1.0})
-    page = LivePage(feed, control=control, running=lambda: {book.base, book.current},
-                    recordings=tmp, token=access.get("token"),
-                    allow_remote=access.get("allow_remote", False))  # fmt: skip
+    page, _book, _view = live_page(tmp, allow_remote=access.get("allow_remote", False),
+                                   token=access.get("token"))  # fmt: skip
 
     async def depth() -> None:
         return None

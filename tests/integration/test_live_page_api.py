@@ -32,8 +32,9 @@ class Served:
         self.page, self.book, self.view, self.url = page, book, view, url
 
 
-async def serve(tmp: Path, *, allow_remote: bool = False, token: str | None = None,
-                recordings: bool = True) -> tuple[web.AppRunner, Served]:  # fmt: skip
+def live_page(tmp: Path, *, allow_remote: bool = False, token: str | None = None,
+              recordings: bool = True) -> tuple[LivePage, SessionBook, DeviceView]:  # fmt: skip
+    """The page over one online device and a session book, as the daemon builds it."""
     book = SessionBook("base", time.time_ns())
     view = DeviceView(DeviceStatus("box", "lbx", "/dev/pts/9", state="online"), book.state)
 
@@ -45,6 +46,13 @@ async def serve(tmp: Path, *, allow_remote: bool = False, token: str | None = No
     page = LivePage(feed, control=control, running=lambda: {book.base, book.current},
                     recordings=tmp if recordings else None, token=token,
                     allow_remote=allow_remote)  # fmt: skip
+    return page, book, view
+
+
+async def serve(tmp: Path, *, allow_remote: bool = False, token: str | None = None,
+                recordings: bool = True) -> tuple[web.AppRunner, Served]:  # fmt: skip
+    page, book, view = live_page(tmp, allow_remote=allow_remote, token=token,
+                                 recordings=recordings)  # fmt: skip
     app = web.Application()
     page.add_routes(app)
     runner = web.AppRunner(app, handle_signals=False)
