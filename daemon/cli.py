@@ -36,7 +36,7 @@ EXIT_CODES = (
 VERBOSE = ("-v", "--verbose")
 QUIET = ("-q", "--quiet")
 OWN_PARSERS = ("replay", "recording", "import", "report", "ports", "audit", "keygen", "sign",
-               "verify", "example-config", "deploy")  # fmt: skip
+               "verify", "example-config", "deploy", "completion")  # fmt: skip
 """Verbs with a parser of their own (``pvlog report -h`` shows their options)."""
 
 
@@ -57,8 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
 
 
-def _main(argv: Sequence[str] | None = None) -> int:
-    from daemon.config import ConfigError, load_config
+def build_parser() -> argparse.ArgumentParser:
+    """The one tree of verbs and their options (the verbs with parsers of their own are
+    listed, and take the rest of the line themselves)."""
     from daemon.tools import session as session_cli
     from daemon.version import pvlog_version
 
@@ -165,6 +166,21 @@ def _main(argv: Sequence[str] | None = None) -> int:
     )
     demo.add_argument("--seconds", type=_seconds, default=20.0, help="how long to record")
 
+    sub.add_parser("completion", help="print a bash or zsh completion script")
+    return parser
+
+
+def verb_parsers() -> dict[str, argparse.ArgumentParser]:
+    """Each verb's parser, by name (shell completion reads their options)."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    from daemon.config import ConfigError, load_config
+    from daemon.tools import session as session_cli
+
+    parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     # `pvlog -v report ...` and `pvlog report ... -v`: the verb's own parser takes the
     # rest, and none of them has a -v of its own.
@@ -197,6 +213,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
         from daemon.tools.audit import main as audit_main
 
         return audit_main(argv[1:])
+    if argv[:1] == ["completion"]:
+        from daemon.tools.completion import main as completion_main
+
+        return completion_main(argv[1:], verb_parsers())
     if argv[:1] and argv[0] in ("example-config", "deploy"):
         from daemon.tools import shipped
 

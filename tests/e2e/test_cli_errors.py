@@ -153,7 +153,7 @@ def test_watch_needs_an_mqtt_table(configs: Path) -> None:
 
 VERBS = ["run", "record", "check-config", "session", "watch", "ports", "replay", "recording",
          "import", "report", "demo", "audit", "keygen", "sign", "verify", "example-config",
-         "deploy"]  # fmt: skip
+         "deploy", "completion"]  # fmt: skip
 
 
 @pytest.mark.parametrize("flag", ["-v", "-q"])
@@ -165,3 +165,23 @@ def test_every_verb_takes_v_and_q(flag: str) -> None:
     assert res.returncode == 0 and "usage: pvlog simulate pvs" in res.stdout, res.stderr
     gauge = pvlog("simulate", "gauge", "--help").stdout  # each simulator's own options
     assert "--poll" in gauge and "--block" not in gauge and "--unit " not in gauge
+
+
+def complete(script: str, line: str) -> list[str]:
+    """What bash completes ``line`` to with ``script`` loaded (as a shell's Tab asks)."""
+    words = line.split(" ")
+    asked = " ".join(repr(w) for w in words)
+    program = (f"{script}\nCOMP_WORDS=({asked})\nCOMP_CWORD={len(words) - 1}\n_pvlog\n"
+               "printf '%s\\n' \"${COMPREPLY[@]}\"\n")  # fmt: skip
+    res = subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=True)
+    return res.stdout.split()
+
+
+def test_shell_completion_offers_the_verbs_and_each_verbs_options() -> None:
+    script = pvlog("completion", "bash").stdout
+    assert complete(script, "pvlog re") == ["record", "recording", "replay", "report"]
+    assert complete(script, "pvlog check-config --pr") == ["--probe", "--probe-seconds"]
+    assert complete(script, "pvlog simulate m") == ["micrometer", "modbus"]
+    assert complete(script, "pvlog recording ") == ["info", "export", "verify", "--help", "-h"]
+    zsh = pvlog("completion", "zsh").stdout
+    assert zsh.startswith("autoload -U +X bashcompinit && bashcompinit\n")
