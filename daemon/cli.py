@@ -143,8 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
     watch.add_argument("--prefix", default="pvlog", help="topic prefix (without -c)")
     watch.add_argument(
-        "--seconds", type=float, default=None, help="print the table once after this long"
-    )
+        "--seconds", "--duration", type=_seconds, default=None,
+        help="print the table once after this long",
+    )  # fmt: skip
     watch.add_argument("--local", action="store_true", help="times in local time (default UTC)")
 
     sub.add_parser("ports", help="the machine's serial ports, with the path for a config")
@@ -164,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", help="record a simulated device into a private InfluxDB", parents=[verbose]
     )
-    demo.add_argument("--seconds", type=_seconds, default=20.0, help="how long to record")
+    demo.add_argument("--seconds", "--duration", type=_seconds, default=20.0,
+                      help="how long to record")  # fmt: skip
 
     sub.add_parser("completion", help="print a bash or zsh completion script")
     return parser

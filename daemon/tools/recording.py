@@ -119,9 +119,11 @@ def info_text(summary: dict[str, Any]) -> str:
 
 
 def _verify(directory: Path, key_files: list[Path]) -> int:
-    if not directory.is_dir():
-        print(f"pvlog recording verify: {directory}: no such directory", file=sys.stderr)
-        return 2
+    if not directory.is_dir():  # as info and export say a missing path: one line, exit 1
+        why = "not a directory (verify checks a directory's manifests)" if directory.exists() \
+            else "no such file or directory"  # fmt: skip
+        print(f"pvlog recording verify: {directory}: {why}", file=sys.stderr)
+        return 1
     try:
         trusted = frozenset(keys.fingerprint(keys.load_public(k)) for k in key_files)
     except keys.KeyProblem as exc:

@@ -185,3 +185,13 @@ def test_shell_completion_offers_the_verbs_and_each_verbs_options() -> None:
     assert complete(script, "pvlog recording ") == ["info", "export", "verify", "--help", "-h"]
     zsh = pvlog("completion", "zsh").stdout
     assert zsh.startswith("autoload -U +X bashcompinit && bashcompinit\n")
+
+
+def test_a_missing_path_is_said_alike_by_info_and_verify(tmp_path: Path) -> None:
+    for verb in ("info", "verify"):
+        res = pvlog("recording", verb, str(tmp_path / "missing"))
+        assert res.returncode == 1 and said(res).endswith("missing: no such file or directory")
+    a_file = tmp_path / "x.mcap"
+    a_file.write_bytes(b"")
+    res = pvlog("recording", "verify", str(a_file))
+    assert res.returncode == 1 and "not a directory" in said(res)
