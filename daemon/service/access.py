@@ -43,6 +43,9 @@ def guard(*, allow_remote: bool, token: str | None, open_reads: bool = False) ->
                 return _refuse(403, f"host {request.host} is not loopback")
             return await handler(request)
         if request.method == "GET" and not open_reads and not given(request):
+            if token is None:
+                return _refuse(403, "allow_remote without a token: set PVLOG_HTTP_TOKEN (or "
+                               "http.open_reads = true to let anyone read)")  # fmt: skip
             return _refuse(401, "this logger's pages need its token (open /?token=...)")
         response = await handler(request)
         if request.query.get("token") and given(request) and not response.prepared:

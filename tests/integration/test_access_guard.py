@@ -99,3 +99,12 @@ async def test_the_page_opened_with_its_token_keeps_it_for_its_feed(tmp_path: Pa
             await opened.close()
     finally:
         await server.close()
+
+
+async def test_remote_without_a_token_says_how_to_open_it(tmp_path: Path) -> None:
+    server, url = await started(tmp_path, allow_remote=True, token=None)
+    try:
+        refused, text = await status(url + "/")
+        assert refused == 403 and "set PVLOG_HTTP_TOKEN" in text
+    finally:
+        await server.close()
