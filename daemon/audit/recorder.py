@@ -138,8 +138,9 @@ class AuditRecorder:
                     self._cond.wait(RETRY_S)
 
     def _append(self, entry: Entry) -> bool:
+        what = _ready(entry)
         try:
-            digest = self.trail.append(entry.time_ns, entry.kind, entry.who, _ready(entry))
+            digest = self.trail.append(entry.time_ns, entry.kind, entry.who, what)
         except OSError as exc:
             if self.failing is None:
                 log.error(  # noqa: TRY400 - one line, said once: not a traceback
@@ -155,7 +156,7 @@ class AuditRecorder:
         self.written += 1
         if self.on_written is not None:
             try:
-                self.on_written(entry, self.trail.seq, digest)
+                self.on_written(entry._replace(what=what), self.trail.seq, digest)
             except Exception:  # the trail holds it; a copy elsewhere must not stop it
                 log.exception("audit: cannot hand on entry %d", self.trail.seq)
         return True
