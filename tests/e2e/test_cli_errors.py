@@ -195,3 +195,19 @@ def test_a_missing_path_is_said_alike_by_info_and_verify(tmp_path: Path) -> None
     a_file.write_bytes(b"")
     res = pvlog("recording", "verify", str(a_file))
     assert res.returncode == 1 and "not a directory" in said(res)
+
+
+def test_a_replay_of_two_devices_is_refused_naming_both(tmp_path: Path) -> None:
+    from daemon.pipeline import Chunk, Samples
+    from daemon.recordings.writer import DeviceRecording
+    from daemon.sessions.state import SessionState
+
+    for device in ("bench1", "bench2"):  # one session's directory, two devices in it
+        rec = DeviceRecording(tmp_path, device, SessionState("s1"), metadata={},
+                              max_file_bytes=2**20)  # fmt: skip
+        rec.take(Chunk(b"$PVS,1\r\n", 1_000, Samples(), [], []))
+        rec.close()
+    res = pvlog("replay", str(tmp_path / "s1"), "--no-wait")
+    assert res.returncode == 1
+    assert said(res) == ("pvlog replay: the recordings are of 2 devices (bench1, bench2): "
+                         "a replay serves one; give one device's files")  # fmt: skip
