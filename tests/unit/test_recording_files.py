@@ -146,3 +146,49 @@ def test_a_file_opened_late_carries_its_own_sessions_tags(tmp_path: Path) -> Non
         with path.open("rb") as f:
             (meta,) = list(make_reader(f).iter_metadata())
         assert (meta.metadata["tag.lot"], meta.metadata["tag.specimen"]) == (lot, specimen)
+
+
+def test_each_side_writes_only_its_own_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop's view and the writer thread's files are each written by one thread
+    only (the messages-waiting count, under its lock, is the one shared field), through
+    a failing disk, a recovery, a rotation by size and one by session."""
+    import threading
+
+    from daemon.recordings.worker import RecordingWorker
+
+    writes: list[tuple[str, str, str]] = []
+
+    def watched(cls: type) -> None:
+        def setattr_(self: object, name: str, value: object) -> None:
+            writes.append((cls.__name__, name, threading.current_thread().name))
+            object.__setattr__(self, name, value)
+
+        monkeypatch.setattr(cls, "__setattr__", setattr_)
+
+    monkeypatch.setattr(recording, "RETRY_S", 0.0)
+    where = tmp_path / "rec"
+    where.write_text("in the way")
+    session = SessionState("s1", tags={"lot": "L1"})
+    rec = DeviceRecording(where, "box1", session, metadata={}, max_file_bytes=2**14)
+    watched(DeviceRecording)
+    watched(RecordingWorker)
+    rng = random.Random(3)
+    rec.take(raw(b"lost?", 1))
+    rec.flush()
+    rec.wait_written()
+    assert rec.failed
+    where.unlink()
+    for i in range(60):
+        rec.take(raw(rng.randbytes(1000), 10 + i))
+        if i % 10 == 9:
+            rec.flush()
+    session.name = "s2"
+    rec.take(raw(b"s2", 100))
+    rec.close()
+    loop = threading.current_thread().name
+    assert {n for c, n, t in writes if c == "DeviceRecording" and t != loop} <= {"_queued"}
+    assert {t for c, _, t in writes if c == "RecordingWorker"} == {"rec-box1_0"}
+    assert not rec.failed and rec.dropped == 0 and len(rec.files) >= 3
+    assert [code for code, _, _ in rec.news] == ["recording_stopped", "recording_resumed"]
