@@ -15,8 +15,13 @@ from drivers.records import DeviceInfo
 
 
 class RecordingHealth(Protocol):
-    failed: bool
-    dropped: int
+    @property
+    def failed(self) -> bool:
+        """The disk failed the last write."""
+
+    @property
+    def dropped(self) -> int:
+        """Messages not recorded."""
 
     @property
     def current_file(self) -> str | None:
