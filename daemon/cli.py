@@ -7,18 +7,11 @@ configuration or input, 130 interrupted (Ctrl-C): ``EXIT_CODES``, shown by ``--h
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import logging
 import os
 import signal
-import sqlite3
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from daemon.config import Config
+from collections.abc import Callable, Sequence
 
 # pvlog's own modules (pydantic, aiohttp behind them) are imported inside ``main``: a
 # Ctrl-C while they load is one line too, not a traceback from the import system.
@@ -32,12 +25,13 @@ EXIT_CODES = (
     "configuration or input; 130 interrupted (Ctrl-C)"
 )
 
+TOOLS = frozenset({"ports", "replay", "recording", "import", "report", "audit", "keygen", "sign",
+                   "verify", "example-config", "deploy", "completion"})  # fmt: skip
+"""Verbs that print what they find: their log says warnings only, as lines of their own,
+unless ``-v``; the others (a service, a simulator, a demo) log what they do, timed."""
 
-VERBOSE = ("-v", "--verbose")
-QUIET = ("-q", "--quiet")
-OWN_PARSERS = ("replay", "recording", "import", "report", "ports", "audit", "keygen", "sign",
-               "verify", "example-config", "deploy", "completion")  # fmt: skip
-"""Verbs with a parser of their own (``pvlog report -h`` shows their options)."""
+Adder = Callable[[argparse.ArgumentParser], None]
+"""What gives a verb's parser its options and its handler (``daemon.tools.arguments``)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,10 +51,70 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
 
 
+def _verbs(root: argparse.ArgumentParser) -> list[tuple[str, str, Adder]]:
+    """Every verb, in ``--help``'s order: its name, its line there, and what adds its
+    options (each module in ``daemon.tools``; the simulators' own, below)."""
+    from daemon.tools import (
+        audit,
+        completion,
+        demo,
+        importer,
+        ports,
+        recording,
+        replay,
+        report,
+        running,
+        session,
+        shipped,
+        signing,
+        watch,
+    )  # fmt: skip
+
+    return [
+        ("run", "record the configured devices", running.add_run),
+        ("record", "recorder tier: take edges' batches from MQTT into InfluxDB",
+         running.add_record),
+        ("check-config", "validate a configuration file and exit", running.add_check_config),
+        ("simulate", "serve a simulated device on a pty or TCP port", _add_simulate),
+        ("session", "start or stop a named session on the daemons (over MQTT)",
+         session.add_arguments),
+        ("watch", "a live view of every device, from MQTT", watch.add_arguments),
+        ("ports", "the machine's serial ports, with the path for a config", ports.add_arguments),
+        ("replay", "serve a recording's raw bytes on a pty or TCP port", replay.add_arguments),
+        ("recording", "info about recordings, their samples exported, their manifests verified",
+         recording.add_arguments),
+        ("import", "load recordings into InfluxDB (through the outbox)", importer.add_arguments),
+        ("report", "each inflation of a session (InfluxDB or recordings), table and plot",
+         report.add_arguments),
+        ("audit", "the audit trail: show its entries, verify its chain", audit.add_arguments),
+        ("keygen", "make an Ed25519 key (the daemon's, or a person's)", signing.add_keygen),
+        ("sign", "sign a report as its reviewer or approver", signing.add_sign),
+        ("verify", "check a report's signatures", signing.add_verify),
+        ("example-config", "print an example configuration (bench, keller...)",
+         shipped.add_example_config),
+        ("deploy", "print the systemd unit or a Grafana file", shipped.add_deploy),
+        ("demo", "record a simulated device into a private InfluxDB", demo.add_arguments),
+        ("completion", "print a bash or zsh completion script",
+         lambda p: completion.add_arguments(p, root)),
+    ]  # fmt: skip
+
+
+def _add_simulate(p: argparse.ArgumentParser) -> None:
+    """The simulators' parsers (``simulators`` must not import the daemon: they are
+    given the daemon's ``-v``/``-q``, and run as the simulators say)."""
+    from daemon.tools.arguments import actions, handled_by, verbosity
+    from simulators import cli as simulators
+
+    p.description = simulators.DESCRIPTION
+    models = actions(p)
+    models.metavar = "MODEL"
+    for model in simulators.add_models(models, [verbosity()]).values():
+        handled_by(model, simulators.run)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The one tree of verbs and their options (the verbs with parsers of their own are
-    listed, and take the rest of the line themselves)."""
-    from daemon.tools import session as session_cli
+    """The one tree of verbs, their actions and options; ``args.handler`` runs the verb."""
+    from daemon.tools.arguments import verbosity
     from daemon.version import pvlog_version
 
     parser = argparse.ArgumentParser(
@@ -72,273 +126,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     parser.add_argument("--version", action="version", version=f"pvlog {pvlog_version()}")
-    # -v after the verb too; SUPPRESS: a verb without it keeps what came before it.
-    verbose = argparse.ArgumentParser(add_help=False)
-    verbose.add_argument(
-        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
-    )
-    verbose.add_argument(
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-        help="warnings and errors only",
-    )  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    run = sub.add_parser("run", help="record the configured devices", parents=[verbose])
-    run.add_argument("-c", "--config", required=True, help="TOML configuration file")
-    run.add_argument(
-        "--duration", type=_seconds, metavar="SECONDS", help="stop by itself after this long"
-    )
-    run.add_argument(
-        "--until-ports-end",
-        action="store_true",
-        help="stop by itself once every device's port has ended (a replay that has played)",
-    )
-
-    record = sub.add_parser(
-        "record",
-        help="recorder tier: take edges' batches from MQTT into InfluxDB",
-        parents=[verbose],
-    )
-    record.add_argument("-c", "--config", required=True, help="TOML configuration file")
-
-    check = sub.add_parser(
-        "check-config", help="validate a configuration file and exit", parents=[verbose]
-    )
-    check.add_argument("-c", "--config", required=True, help="TOML configuration file")
-    check.add_argument(
-        "--probe",
-        action="store_true",
-        help="also read each device's port (writing nothing) and reach InfluxDB and the broker",
-    )
-    check.add_argument(
-        "--probe-seconds", type=_seconds, default=3.0, metavar="SECONDS", help="per port"
-    )
-
-    simulate = sub.add_parser(
-        "simulate", help="serve a simulated device on a pty or TCP port", parents=[verbose]
-    )
-    simulate.add_argument(
-        "model",
-        choices=["pvs", "lbx", "gauge", "micrometer", "modbus"],
-        help="device to simulate",
-    )
-    simulate.add_argument(
-        "args",
-        nargs=argparse.REMAINDER,
-        help="see `pvlog simulate pvs -h` (or lbx, gauge, micrometer, modbus)",
-    )
-
-    session = sub.add_parser(
-        "session",
-        help="start or stop a named session on the daemons (over MQTT)",
-        parents=[verbose],
-    )
-    session_cli.add_arguments(session)
-
-    watch = sub.add_parser(
-        "watch", help="a live view of every device, from MQTT", parents=[verbose]
-    )
-    where = watch.add_mutually_exclusive_group()
-    where.add_argument("-c", "--config", help="take the broker and topic prefix from this file")
-    where.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
-    watch.add_argument("--prefix", default="pvlog", help="topic prefix (without -c)")
-    watch.add_argument(
-        "--seconds", "--duration", type=_seconds, default=None,
-        help="print the table once after this long",
-    )  # fmt: skip
-    watch.add_argument("--local", action="store_true", help="times in local time (default UTC)")
-
-    sub.add_parser("ports", help="the machine's serial ports, with the path for a config")
-    sub.add_parser("replay", help="serve a recording's raw bytes on a pty or TCP port")
-    sub.add_parser("recording", help="info about recordings, or their samples exported")
-    sub.add_parser("import", help="load recordings into InfluxDB (through the outbox)")
-    sub.add_parser(
-        "report", help="each inflation of a session (InfluxDB or recordings), table and plot"
-    )
-    sub.add_parser("audit", help="the audit trail: show its entries, verify its chain")
-    sub.add_parser("keygen", help="make an Ed25519 key (the daemon's, or a person's)")
-    sub.add_parser("sign", help="sign a report as its reviewer or approver")
-    sub.add_parser("verify", help="check a report's signatures")
-    sub.add_parser("example-config", help="print an example configuration (bench, keller...)")
-    sub.add_parser("deploy", help="print the systemd unit or a Grafana file")
-
-    demo = sub.add_parser(
-        "demo", help="record a simulated device into a private InfluxDB", parents=[verbose]
-    )
-    demo.add_argument("--seconds", "--duration", type=_seconds, default=20.0,
-                      help="how long to record")  # fmt: skip
-
-    sub.add_parser("completion", help="print a bash or zsh completion script")
+    for name, help_text, add in _verbs(parser):
+        add(sub.add_parser(name, help=help_text, description=help_text, parents=[verbosity()]))
     return parser
 
 
-def verb_parsers() -> dict[str, argparse.ArgumentParser]:
-    """Each verb's parser, by name (shell completion reads their options)."""
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(sub.choices)
-
-
 def _main(argv: Sequence[str] | None = None) -> int:
-    from daemon.config import ConfigError, load_config
-    from daemon.tools import session as session_cli
+    from daemon.config import ConfigError
 
-    parser = build_parser()
-    argv = sys.argv[1:] if argv is None else list(argv)
-    # `pvlog -v report ...` and `pvlog report ... -v`: the verb's own parser takes the
-    # rest, and none of them has a -v of its own.
-    first = [a for a in argv if a not in VERBOSE + QUIET][:1]
-    if first and first[0] in OWN_PARSERS and any(a in VERBOSE + QUIET for a in argv):
-        level = logging.DEBUG if any(a in VERBOSE for a in argv) else logging.WARNING
-        argv = [a for a in argv if a not in VERBOSE + QUIET]
-        logging.basicConfig(level=level, stream=sys.stderr)
-    if argv[:1] == ["replay"]:  # its own parser: `pvlog replay -h` shows its options
-        from daemon.tools.replay import main as replay_main
-
-        return replay_main(argv[1:])
-    if argv[:1] == ["recording"]:
-        from daemon.tools.recording import main as recording_main
-
-        return recording_main(argv[1:])
-    if argv[:1] == ["import"]:
-        from daemon.tools.importer import main as import_main
-
-        return import_main(argv[1:])
-    if argv[:1] == ["ports"]:
-        from daemon.tools.ports import main as ports_main
-
-        return ports_main(argv[1:])
-    if argv[:1] == ["report"]:
-        from daemon.tools.report import main as report_main
-
-        return report_main(argv[1:])
-    if argv[:1] == ["audit"]:
-        from daemon.tools.audit import main as audit_main
-
-        return audit_main(argv[1:])
-    if argv[:1] == ["completion"]:
-        from daemon.tools.completion import main as completion_main
-
-        return completion_main(argv[1:], verb_parsers())
-    if argv[:1] and argv[0] in ("example-config", "deploy"):
-        from daemon.tools import shipped
-
-        return (shipped.example_config if argv[0] == "example-config" else shipped.deploy)(argv[1:])
-    if argv[:1] and argv[0] in ("keygen", "sign", "verify"):
-        from daemon.tools import signing
-
-        verb = {"keygen": signing.keygen, "sign": signing.sign, "verify": signing.verify}
-        return verb[argv[0]](argv[1:])
-    args = parser.parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if extra:  # said by the verb's parser, which names the verb (argparse: by pvlog's)
+        args.verb_parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    tool = args.command in TOOLS and not args.verbose
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet or tool else
+        logging.INFO,
+        format="%(message)s" if tool else "%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
-    )
-    if args.command in ("run", "check-config"):
-        try:
-            config = load_config(args.config)
-            config.influx.secret_token()  # named secret files must be readable now
-            config.mqtt.broker()
-            config.audit.key()  # and the signing key, private
-        except ConfigError as exc:
-            print(f"pvlog: config error: {exc}", file=sys.stderr)
-            return EXIT_CONFIG
-        if args.command == "check-config":
-            print(f"{args.config}: OK, {len(config.device)} device(s)")
-            return _probe(config, args.probe_seconds) if args.probe else 0
-        from daemon.service.daemon import Daemon
-
-        async def _run() -> bool:
-            return await Daemon(config, args.config).run(
-                duration_s=args.duration, until_ports_end=args.until_ports_end
-            )
-
-        try:
-            ok = asyncio.run(_run())
-        except (OSError, sqlite3.Error) as exc:
-            print(f"pvlog: cannot run: {exc}", file=sys.stderr)
-            return 1
-        return 0 if ok else 1
-    if args.command == "simulate":
-        from simulators.cli import main as simulate_main
-
-        return simulate_main([args.model, *args.args])
-    if args.command == "record":
-        return _record(args.config)
-    if args.command == "watch":
-        return _watch(args)
-    if args.command == "session":
-        return session_cli.run(args)
-    if args.command == "demo":
-        from daemon.tools.demo import run_demo
-
-        return run_demo(seconds=args.seconds)
-    parser.error(f"unknown command {args.command}")
-    return EXIT_CONFIG
-
-
-def _probe(config: Config, seconds: float) -> int:
-    """Each finding on a line; exit 1 if anything is wrong."""
-    from daemon.tools.probe import probe
-
-    findings = asyncio.run(probe(config, seconds))
-    for f in findings:
-        print(f.line())
-    bad = sum(not f.ok for f in findings)
-    print(f"probe: {len(findings) - bad} OK, {bad} failed")
-    return 1 if bad else 0
-
-
-def _seconds(text: str) -> float:
+    )  # fmt: skip
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be a positive number of seconds")
-    return value
-
-
-def _record(path: str) -> int:
-    from daemon.config import ConfigError, load_config
-
-    try:
-        config = load_config(path, devices=False)
-    except ConfigError as exc:
+        code: int = args.handler(args)
+    except ConfigError as exc:  # every verb's configuration said alike: one line, exit 2
         print(f"pvlog: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    if "mqtt" not in config.model_fields_set:
-        print(
-            f"pvlog: config error: {path}: mqtt: the recorder needs an [mqtt] table",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIG
-    from daemon.mqtt.recorder import Recorder
-
-    async def _run() -> bool:
-        return await Recorder(config).run()
-
-    try:
-        return 0 if asyncio.run(_run()) else 1
-    except (OSError, sqlite3.Error) as exc:
-        print(f"pvlog: cannot run: {exc}", file=sys.stderr)
-        return 1
-
-
-def _watch(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from daemon.config import ConfigError, broker_settings
-    from daemon.tools.watch import watch
-
-    try:
-        broker, prefix = broker_settings(args.config, args.broker, args.prefix)
-    except ConfigError as exc:
-        print(f"pvlog: config error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(watch(broker, prefix, args.seconds, Console(), local=args.local))
-    return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import random
 import signal
 import sys
@@ -30,7 +29,10 @@ from simulators.runner import TICK_S, SimDevice, Simulator
 
 
 def _probability(text: str) -> float:
-    p = float(text)
+    try:
+        p = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0 <= p <= 1:
         raise argparse.ArgumentTypeError("a probability is between 0 and 1")
     return p
@@ -67,20 +69,46 @@ FOR = {
 """Options only some models take; every other option is every model's."""
 
 
-def build_parser(model: str | None = None) -> argparse.ArgumentParser:
-    """The options ``model`` takes (all of them without one): ``pvlog simulate gauge -h``
-    shows the gauge's, and an option the model does not take is refused."""
+DESCRIPTION = (
+    "Serve a simulated device. Prints the port to open (a pty path such as /dev/pts/7, "
+    "or socket://host:port) on the first line of standard output."
+)
+HELP = {
+    "pvs": "a bench inflation device (PVS ASCII, its own clock)",
+    "lbx": "a cath-lab interface box (LBX binary frames, its own clock)",
+    "gauge": "a digital pressure gauge (ASCII lines, streaming or polled)",
+    "micrometer": "a laser micrometer's diameter lines",
+    "modbus": "a Modbus RTU pressure transmitter (Keller-style registers), polled",
+}
+
+
+def add_models(
+    models: argparse._SubParsersAction[argparse.ArgumentParser],
+    parents: Sequence[argparse.ArgumentParser] = (),
+) -> dict[str, argparse.ArgumentParser]:
+    """One parser per model, each with only the options that model takes
+    (``pvlog simulate gauge -h`` shows the gauge's; another model's option is refused).
+    Every other option reads as its default, so ``run`` sees one shape whatever the model."""
+    everything = argparse.ArgumentParser(add_help=False)
+    add_arguments(everything, None)
+    defaults = vars(everything.parse_args([]))
+    out = {}
+    for model in MODELS:
+        p = models.add_parser(
+            model, help=HELP[model], description=DESCRIPTION, parents=list(parents)
+        )
+        add_arguments(p, model)
+        p.set_defaults(**defaults, model=model)
+        out[model] = p
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser, model: str | None) -> None:
+    """The options ``model`` takes (all of them without one)."""
 
     def takes(option: str) -> bool:
         return model is None or model in FOR.get(option, MODELS)
 
-    p = argparse.ArgumentParser(
-        prog="pvlog simulate" + (f" {model}" if model else ""),
-        description="Serve a simulated device. Prints the port to open (a pty path such as "
-        "/dev/pts/7, or socket://host:port) on the first line of standard output.",
-    )
-    if model is None:
-        p.add_argument("model", choices=MODELS)
     where = p.add_mutually_exclusive_group()
     where.add_argument("--tcp", metavar="HOST:PORT", help="serve on TCP instead of a pty")
     p.add_argument(
@@ -93,8 +121,7 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
         type=float,
         default=None,
         help=f"samples per second: {low:g}-{high:g} ({default:g})" if model else
-        "samples per second (per channel): pvs 10-500 (50), lbx 100-2000 (1000), "
-        "gauge 1-100 (10), micrometer 1-200 (50), modbus 1-1000 (100)",
+        "samples per second (per channel)",
     )  # fmt: skip
     if takes("unit-id"):
         p.add_argument("--unit-id", type=int, default=1, help="the slave's unit id (1-247)")
@@ -121,12 +148,13 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--rbp", type=_positive, default=14.0, help="rated burst pressure, atm")
     p.add_argument("--cycles", type=int, default=10, help="fatigue cycles")
     p.add_argument("--hold", type=_positive, default=None, help="hold time at each plateau, s")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     p.add_argument(
         "--ramp", type=_positive, default=None, help="ramp rate, atm/s (default: the profile's)"
     )
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument(
+        "--duration", "--seconds", type=_positive, default=None, metavar="SECONDS",
+        help="stop after this long",
+    )  # fmt: skip
     p.add_argument("--truth", metavar="FILE", help="write every emitted sentence as JSON lines")
     if takes("micrometer"):
         p.add_argument(
@@ -151,27 +179,11 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
             metavar="P",
             help="probability per sample of a (valid) sensor-fault sample",
         )
-    return p
 
 
-def parse(argv: Sequence[str]) -> argparse.Namespace:
-    """The arguments, by the parser of the model named first (``-v``/``-q`` may come
-    before it); an option that model does not take is refused, as argparse does."""
-    flags = [a for a in argv if a in ("-v", "--verbose", "-q", "--quiet")]
-    rest = [a for a in argv if a not in flags]
-    if not rest or rest[0] not in MODELS:
-        return build_parser().parse_args(argv)  # its usage, or its error
-    model = rest[0]
-    defaults = vars(build_parser().parse_args([model]))
-    p = build_parser(model)
-    p.set_defaults(**defaults)
-    return p.parse_args(flags + rest[1:])
-
-
-def main(argv: Sequence[str]) -> int:
+def run(args: argparse.Namespace) -> int:
     """One line, never a traceback, for an argument that cannot be served: a balloon
     that does not parse (2), a link, truth file or TCP address it cannot make (1)."""
-    args = parse(argv)
     try:
         return _simulate(args)
     except ValueError as exc:
@@ -213,8 +225,6 @@ def _positive(text: str) -> float:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    if args.verbose:
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
     low, high, default = RATES[args.model]
     rate = default if args.rate is None else args.rate
     if not low <= rate <= high:

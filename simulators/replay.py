@@ -16,7 +16,7 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mcap.writer import MCAP0_MAGIC
@@ -134,12 +134,13 @@ async def _until(due_ns: int) -> None:
         await asyncio.sleep(0)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="pvlog replay",
-        description="Serve a recording's raw bytes on a pty (default) or TCP port. Prints "
-        "the port to open on the first line of standard output.",
-    )
+DESCRIPTION = (
+    "Serve a recording's raw bytes on a pty (default) or TCP port. Prints the port to open "
+    "on the first line of standard output."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "file",
         type=Path,
@@ -158,7 +159,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="play a damaged recording, its damaged chunks left out (what was lost is said)",
     )
-    return p
 
 
 Accept = Callable[[list[Path], bool], bool]
@@ -166,10 +166,9 @@ Accept = Callable[[list[Path], bool], bool]
 none is damaged, said on stderr."""
 
 
-def main(
-    argv: Sequence[str], messages: IoMessages = io_messages, accept: Accept | None = None
+def run(
+    args: argparse.Namespace, messages: IoMessages = io_messages, accept: Accept | None = None
 ) -> int:
-    args = build_parser().parse_args(argv)
     rate: float | None
     try:
         rate = None if args.rate == "max" else float(args.rate)

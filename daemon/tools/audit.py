@@ -12,15 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from daemon.audit import keys
 from daemon.audit.trail import entries, verify
-from daemon.config import ConfigError, load_config
+from daemon.config import load_config
 from daemon.recordings.manifest import SUFFIX
+from daemon.tools.arguments import action, actions, handled_by, output_format
 
 
 def _trail(args: argparse.Namespace) -> Path | None:
@@ -69,9 +69,9 @@ def show(args: argparse.Namespace, path: Path) -> int:
             continue
         if args.session is not None and what.get("session") != args.session:
             continue
-        print(json.dumps(entry, sort_keys=True) if args.json else _line(entry))
+        print(json.dumps(entry, sort_keys=True) if args.format == "json" else _line(entry))
         shown += 1
-    if not args.json:
+    if args.format != "json":
         print(f"{shown} entr{'y' if shown == 1 else 'ies'} shown", file=sys.stderr)
     return 0
 
@@ -115,11 +115,11 @@ def check(args: argparse.Namespace, path: Path) -> int:
     return 0 if not problems else 1
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="pvlog audit", description="the audit trail")
-    sub = p.add_subparsers(dest="action", required=True)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = "the audit trail"
+    acts = actions(parser)
     for name, helptext in (("show", "print the entries"), ("verify", "check the chain")):
-        s = sub.add_parser(name, help=helptext)
+        s = action(acts, name, helptext)
         s.add_argument("path", nargs="?", help="the trail's file (or -c)")
         s.add_argument("-c", "--config", help="the trail the daemon with this config keeps")
         if name == "show":
@@ -132,7 +132,7 @@ def main(argv: Sequence[str]) -> int:
                 default=[],
                 help="only this kind (a prefix: session, recording...), repeatable",
             )
-            s.add_argument("--json", action="store_true", help="one JSON entry per line")
+            output_format(s, "one JSON entry per line")
         else:
             s.add_argument(
                 "--key",
@@ -142,14 +142,13 @@ def main(argv: Sequence[str]) -> int:
                 metavar="PUB",
                 help="the lab's public key: manifests must be signed by it",
             )
-    args = p.parse_args(argv)
+        handled_by(s, run)
+
+
+def run(args: argparse.Namespace) -> int:
     if (args.path is None) == (args.config is None):
-        p.error("give the trail's path or -c CONFIG (one of them)")
-    try:
-        path = _trail(args)
-    except ConfigError as exc:
-        print(f"pvlog: config error: {exc}", file=sys.stderr)
-        return 2
+        args.verb_parser.error("give the trail's path or -c CONFIG (one of them)")
+    path = _trail(args)  # a ConfigError: pvlog says it, exit 2
     if path is None or not path.is_file():
         print(f"pvlog audit {args.action}: {path or args.config}: no audit trail", file=sys.stderr)
         return 2

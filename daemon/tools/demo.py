@@ -7,6 +7,7 @@ directory that is removed afterwards.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import signal
@@ -19,6 +20,7 @@ from typing import Any
 
 from daemon.influx.server import PrivateInfluxd
 from daemon.influx.v1 import InfluxV1
+from daemon.tools.arguments import handled_by, seconds
 from drivers.units import kpa_to_atm
 
 CONFIG = """\
@@ -49,10 +51,20 @@ def _pvlog(*args: str) -> list[str]:
     return [sys.executable, "-m", "daemon.cli", *args]
 
 
-def run_demo(seconds: float = 20.0) -> int:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Record a simulated bench inflation into a private InfluxDB (started and removed "
+        "here), then print what was recorded."
+    )
+    p.add_argument("--seconds", "--duration", type=seconds, default=20.0, metavar="SECONDS",
+                   help="how long to record (default 20)")  # fmt: skip
+    handled_by(p, run)
+
+
+def run(args: argparse.Namespace) -> int:
     """The demo; one line, not a traceback, when InfluxDB cannot be started."""
     try:
-        return _demo(seconds)
+        return _demo(args.seconds)
     except RuntimeError as exc:  # PrivateInfluxd: not installed, or would not start
         print(f"pvlog demo: {exc} (`make demo` installs what is missing)", file=sys.stderr)
         return 1

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from daemon.acquisition.inflations import InflationDetector
 from daemon.audit import tool_entry
-from daemon.config import Config, ConfigError, InflationConfig, load_config
+from daemon.config import Config, InflationConfig, load_config
 from daemon.influx import schema
 from daemon.influx.connect import influx_client
 from daemon.influx.lineprotocol import SampleLines
@@ -31,6 +31,7 @@ from daemon.recordings.format import time_ns_of
 from daemon.recordings.reader import NOT_CHANNELS, read, recording_files, recordings_or_problem
 from daemon.sessions.control import SESSION_NAME
 from daemon.tools import damage
+from daemon.tools.arguments import handled_by
 from daemon.tools.progress import Progress
 
 
@@ -167,26 +168,24 @@ async def _send(config: Config) -> int:
         box.close()
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(
-        prog="pvlog import",
-        description="Load recordings' samples into InfluxDB under a session name, "
-        "through the configured outbox (nothing is lost if InfluxDB is away).",
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Load recordings' samples into InfluxDB under a session name, "
+        "through the configured outbox (nothing is lost if InfluxDB is away)."
     )
     p.add_argument("recordings", nargs="+", type=Path, help="MCAP files or directories")
     p.add_argument("--session", required=True, help="the session name the samples get")
     p.add_argument("-c", "--config", required=True, help="InfluxDB, outbox and tags from here")
     p.add_argument("--progress", action="store_true", help="show progress even off a terminal")
     damage.add_flag(p)
-    args = p.parse_args(argv)
+    handled_by(p, run)
+
+
+def run(args: argparse.Namespace) -> int:
     if not SESSION_NAME.match(args.session):  # the rule pvlog session start has
-        p.error(f"--session {args.session!r}: 1-100 characters of A-Z a-z 0-9 _ . : -, "
-                "starting with a letter or digit")  # fmt: skip
-    try:
-        config = load_config(args.config, devices=False)
-    except ConfigError as exc:
-        print(f"pvlog: config error: {exc}", file=sys.stderr)
-        return 2
+        args.verb_parser.error(f"--session {args.session!r}: 1-100 characters of A-Z a-z "
+                               "0-9 _ . : -, starting with a letter or digit")  # fmt: skip
+    config = load_config(args.config, devices=False)  # a ConfigError: pvlog says it, exit 2
     files, why = recordings_or_problem(args.recordings)
     if why is not None:
         print(f"pvlog import: {why}", file=sys.stderr)

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from serial.tools import list_ports
 
+from daemon.tools.arguments import handled_by, output_format
+
 BY_ID = Path("/dev/serial/by-id")
 SYS_TTY = Path("/sys/class/tty")
 LATENCY_OK_MS = 2
@@ -111,12 +113,9 @@ def table(found: Sequence[Port]) -> str:
     )
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(
-        prog="pvlog ports",
-        description="The machine's serial ports; put the first column in [[device]] port.",
-    )
-    p.add_argument("--json", action="store_true", help="a JSON list, one object per port")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = "The machine's serial ports; put the first column in [[device]] port."
+    output_format(p, "a JSON list, one object per port")
     p.add_argument(
         "--by-id-dir",
         type=Path,
@@ -124,9 +123,12 @@ def main(argv: Sequence[str]) -> int:
         help=f"where udev's stable links are (default {BY_ID})",
     )
     p.add_argument("--sys-tty", type=Path, default=SYS_TTY, help=argparse.SUPPRESS)  # tests
-    args = p.parse_args(argv)
+    handled_by(p, run)
+
+
+def run(args: argparse.Namespace) -> int:
     found = ports(args.by_id_dir, args.sys_tty)
-    if args.json:
+    if args.format == "json":
         print(json.dumps([asdict(x) | {"config_path": x.config_path} for x in found], indent=1))
     elif found:
         print(table(found))

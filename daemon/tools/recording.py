@@ -34,6 +34,7 @@ from daemon.recordings.reader import (
     select,
 )
 from daemon.tools import damage
+from daemon.tools.arguments import action, actions, handled_by, output_format
 from daemon.tools.export import TABLES, export
 from daemon.tools.outputs import unwritable
 from daemon.tools.progress import Progress
@@ -162,14 +163,15 @@ def _joined(paths: Sequence[Path]) -> str:
     return ", ".join(map(str, paths))
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="pvlog recording", description="look into MCAP recordings")
-    sub = p.add_subparsers(dest="action", required=True)
-    i = sub.add_parser("info", help="devices, time span, sample, event and error counts")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = "look into MCAP recordings"
+    acts = actions(parser)
+    i = action(acts, "info", "devices, time span, sample, event and error counts")
     i.add_argument("files", nargs="+", type=Path, help="MCAP files or directories")
-    i.add_argument("--json", action="store_true", help="one JSON object per file")
+    output_format(i, "one JSON object per file")
     damage.add_flag(i)
-    e = sub.add_parser("export", help="the samples as CSV, JSON lines or line protocol")
+    handled_by(i, _info)
+    e = action(acts, "export", "the samples as CSV, JSON lines or line protocol")
     e.add_argument(
         "files", nargs="+", type=Path, help="MCAP files or directories: one export, in order"
     )
@@ -177,7 +179,10 @@ def main(argv: Sequence[str]) -> int:
     e.add_argument(
         "--table", choices=TABLES, default="samples", help="what to export (lp: samples only)"
     )
-    e.add_argument("--units", choices=list(PRESSURE_UNITS), default="kPa", help="pressure's unit")
+    e.add_argument(
+        "--units", choices=list(PRESSURE_UNITS), default="kPa",
+        help="pressure's unit (default kPa, the schema's; the column's name says it)",
+    )  # fmt: skip
     e.add_argument("--session", help="only this session's files (a directory: all its devices)")
     e.add_argument("--device", help="only this device's files")
     e.add_argument("-o", "--output", type=Path, help="default: standard output")
@@ -190,9 +195,9 @@ def main(argv: Sequence[str]) -> int:
         "or 'tab')",
     )
     damage.add_flag(e)
-    v = sub.add_parser(
-        "verify", help="check a directory's QA manifests: every file there, whole and unaltered"
-    )
+    handled_by(e, _export)
+    v = action(acts, "verify", "check a directory's QA manifests: every file there, whole and "
+               "unaltered")  # fmt: skip
     v.add_argument("dir", type=Path)
     v.add_argument(
         "--key",
@@ -203,28 +208,36 @@ def main(argv: Sequence[str]) -> int:
         help="the lab's public key (pvlog keygen's .pub), repeatable: every manifest must "
         "be signed by one of them",
     )
-    args = p.parse_args(argv)
-    if args.action == "verify":
-        return _verify(args.dir, args.key)
-    if args.action == "export" and args.format == "lp" and args.table != "samples":
-        p.error(f"--format lp writes pv_sample lines: --table {args.table} has none")
-    if args.action == "export" and (bad := unwritable(args.output, "-o")) is not None:
+    handled_by(v, lambda args: _verify(args.dir, args.key))
+
+
+def _info(args: argparse.Namespace) -> int:
+    files, why = recordings_or_problem(args.files)
+    if why is not None:
+        print(f"pvlog recording info: {why}", file=sys.stderr)
+        return 1
+    findings: list[Findings] = []
+    for f in files:
+        summary = info(f, findings)
+        print(json.dumps(summary) if args.format == "json" else info_text(summary) + "\n")
+    return 1 if damage.say("pvlog recording info", findings, allow=args.allow_damaged) else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    if args.format == "lp" and args.table != "samples":
+        args.verb_parser.error(f"--format lp writes pv_sample lines: --table {args.table} has none")
+    if (bad := unwritable(args.output, "-o")) is not None:
         print(f"pvlog recording export: {bad}", file=sys.stderr)
         return 2
     files, why = recordings_or_problem(args.files)
-    if why is None and args.action == "export":
+    if why is None:
         files = select(files, args.session, args.device)
         if not files:
             why = f"no recording of {_which(args.session, args.device)} in {_joined(args.files)}"
     if why is not None:
-        print(f"pvlog recording {args.action}: {why}", file=sys.stderr)
+        print(f"pvlog recording export: {why}", file=sys.stderr)
         return 1
     findings: list[Findings] = []
-    if args.action == "info":
-        for f in files:
-            summary = info(f, findings)
-            print(json.dumps(summary) if args.json else info_text(summary) + "\n")
-        return 1 if damage.say("pvlog recording info", findings, allow=args.allow_damaged) else 0
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(args.output.open("w")) if args.output else sys.stdout
         progress = Progress("samples", sys.stderr, args.progress or sys.stderr.isatty())

@@ -8,13 +8,15 @@ and refuses a damaged recording unless ``--allow-damaged``, having said what it 
 
 from __future__ import annotations
 
+import argparse
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 from daemon.recordings.reader import metadata, problem, read
 from daemon.tools import damage
-from simulators.replay import main as replay_main
+from daemon.tools.arguments import handled_by
+from simulators import replay
 
 
 def io_messages(path: Path) -> Iterator[tuple[str, int, bytes]]:
@@ -44,5 +46,11 @@ def _device(path: Path) -> str:
     return metadata(path).get("device", "?")
 
 
-def main(argv: Sequence[str]) -> int:
-    return replay_main(argv, io_messages, accept)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = replay.DESCRIPTION
+    replay.add_arguments(parser)
+    handled_by(parser, run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return replay.run(args, io_messages, accept)

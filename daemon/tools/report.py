@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 from daemon.acquisition.inflations import (
@@ -33,7 +33,8 @@ from daemon.recordings.reader import read, recording_files, recordings_or_proble
 from daemon.reports.analysis import Trace, analyse
 from daemon.reports.text import as_json, table
 from daemon.tools import damage
-from daemon.tools.outputs import positive, positive_int, unwritable
+from daemon.tools.arguments import handled_by, output_format, positive, positive_int
+from daemon.tools.outputs import unwritable
 from daemon.version import pvlog_version
 from drivers.units import PRESSURE_UNITS
 
@@ -187,12 +188,11 @@ def _sort(trace: Trace) -> None:
 # -- the command ----------------------------------------------------------------
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(
-        prog="pvlog report",
-        description="Each inflation of a session: start, peak, time to peak, hold, volume at "
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Each inflation of a session: start, peak, time to peak, hold, volume at "
         "peak, deflation, burst; from InfluxDB (--session) or from recordings (FILE/DIR). "
-        "One result per session, device and run of the daemon.",
+        "One result per session, device and run of the daemon."
     )
     p.add_argument("recordings", nargs="*", type=Path, help="MCAP files or directories")
     p.add_argument(
@@ -209,14 +209,11 @@ def main(argv: Sequence[str]) -> int:
         type=Path,
         help="write the traces with inflations, and P-V: PNG, SVG or PDF by the file's suffix",
     )
+    output_format(p, "one document: {results: [one per session, device and run], damaged: [...]}")
     p.add_argument(
-        "--json",
-        action="store_true",
-        help="one JSON document: {results: [one per session, device and run], damaged: [...]}",
-    )
-    p.add_argument(
-        "--units", choices=PRESSURE_UNITS, default="atm", help="pressure in the table and plot"
-    )
+        "--units", choices=PRESSURE_UNITS, default="atm",
+        help="pressure in the table and plot (default atm, a balloon's rated pressures' unit)",
+    )  # fmt: skip
     p.add_argument(
         "--rated-burst-atm",
         type=positive,
@@ -231,13 +228,16 @@ def main(argv: Sequence[str]) -> int:
     )
     p.add_argument("--pdf", type=Path, help="--lot: write the lot's test report to this PDF")
     damage.add_flag(p)
-    args = p.parse_args(argv)
+    handled_by(p, run)
+
+
+def run(args: argparse.Namespace) -> int:
     if not (args.session or args.recordings or args.lot):
-        p.error("give --session (from InfluxDB) or recording files")
+        args.verb_parser.error("give --session (from InfluxDB) or recording files")
     if not args.baseline_atm < args.threshold_atm:
-        p.error("--baseline-atm must be below --threshold-atm")
+        args.verb_parser.error("--baseline-atm must be below --threshold-atm")
     if args.pdf is not None and not args.lot:
-        p.error("--pdf is the lot's report: give --lot")
+        args.verb_parser.error("--pdf is the lot's report: give --lot")
     for path, option in ((args.plot, "--plot"), (args.pdf, "--pdf")):
         if (why := unwritable(path, option)) is not None:
             print(f"pvlog report: {why}", file=sys.stderr)
@@ -278,7 +278,7 @@ def main(argv: Sequence[str]) -> int:
     reports = [
         analyse(t, threshold_atm=args.threshold_atm, baseline_atm=args.baseline_atm) for t in traces
     ]
-    if args.json:
+    if args.format == "json":
         doc = {
             "format": JSON_FORMAT,
             "pvlog_version": pvlog_version(),
@@ -317,7 +317,7 @@ def _lot(args: argparse.Namespace, traces: list[Trace], findings: list[Findings]
         print(f"pvlog report: no specimen of lot {args.lot!r}", file=sys.stderr)
         return 1
     doc = document(args, traces, findings)
-    print(json.dumps(doc, indent=1) if args.json else text(doc))
+    print(json.dumps(doc, indent=1) if args.format == "json" else text(doc))
     _audit(args, [{"session": t.session, "device": t.device, "run": t.run} for t in traces])
     return 1 if failed else 0
 

@@ -17,49 +17,43 @@ from typing import Any
 import aiomqtt
 
 from daemon.audit.recorder import os_user
-from daemon.config import ConfigError, broker_settings
+from daemon.config import broker_settings
 from daemon.mqtt import topics
 from daemon.mqtt.link import Broker
 from daemon.mqtt.link import client as mqtt_client
-
-EXIT_CONFIG = 2
+from daemon.tools.arguments import action, actions, handled_by, positive
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["start", "stop"])
-    parser.add_argument("--name", help="the session's name (start)")
-    parser.add_argument(
+    parser.description = "Start or stop a named session on the daemons (over MQTT)."
+    acts = actions(parser)
+    start = action(acts, "start", "start a named session on every daemon listening")
+    start.add_argument("--name", required=True, help="the session's name")
+    start.add_argument(
         "--tag", action="append", default=[], metavar="KEY=VALUE", help="metadata, repeatable"
     )
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("-c", "--config", help="take the broker and topic prefix from this file")
-    where.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
-    parser.add_argument("--prefix", default="pvlog", help="topic prefix (without -c)")
-    parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for replies")
+    stop = action(acts, "stop", "end the session (back to the configured one)")
+    for p in (start, stop):
+        where = p.add_mutually_exclusive_group()
+        where.add_argument("-c", "--config", help="take the broker and topic prefix from this file")
+        where.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
+        p.add_argument("--prefix", default="pvlog", help="topic prefix (without -c)")
+        p.add_argument("--timeout", type=positive, default=3.0, metavar="SECONDS",
+                       help="how long to wait for replies")  # fmt: skip
+        handled_by(p, run)
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        broker, prefix = broker_settings(args.config, args.broker, args.prefix)
-    except ConfigError as exc:
-        print(f"pvlog: config error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    broker, prefix = broker_settings(args.config, args.broker, args.prefix)  # or ConfigError
     command: dict[str, Any] = {"action": args.action, "request_id": uuid.uuid4().hex}
     if args.action == "start":
-        if not args.name:
-            print("pvlog session start: --name is required", file=sys.stderr)
-            return EXIT_CONFIG
         tags = {}
         for item in args.tag:
             key, sep, value = item.partition("=")
             if not sep:
-                print(f"pvlog session: --tag {item!r}: use KEY=VALUE", file=sys.stderr)
-                return EXIT_CONFIG
+                args.verb_parser.error(f"--tag {item!r}: use KEY=VALUE")
             tags[key] = value
         command |= {"name": args.name, "tags": tags}
-    elif args.name or args.tag:
-        print("pvlog session stop: takes no --name or --tag", file=sys.stderr)
-        return EXIT_CONFIG
     try:
         replies = asyncio.run(_send(broker, prefix, command, args.timeout))
     except aiomqtt.MqttError as exc:

@@ -1,4 +1,4 @@
-"""``pvlog example-config [NAME]`` and ``pvlog deploy [WHAT]``: the example configurations,
+"""``pvlog example-config NAME`` and ``pvlog deploy WHAT``: the example configurations,
 the systemd unit and the Grafana files, printed from wherever pvlog runs.
 
 From a checkout they are the repository's ``config/`` and ``deploy/``; installed (a
@@ -8,9 +8,11 @@ data files), so a bench PC needs no checkout: ``pvlog example-config bench > pvl
 
 from __future__ import annotations
 
+import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
+
+from daemon.tools.arguments import handled_by
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 DEPLOY = {
@@ -39,31 +41,34 @@ def _print(path: Path, verb: str) -> int:
     return 0
 
 
-def example_config(argv: Sequence[str]) -> int:
+def add_example_config(p: argparse.ArgumentParser) -> None:
+    base = root()
+    names = sorted(f.stem for f in (base / "config").glob("*.toml")) if base else []
+    p.description = "Print an example configuration: pvlog example-config bench > pvlog.toml"
+    p.add_argument("name", choices=names or None, metavar="NAME",
+                   help="one of: " + (", ".join(names) or "(none installed here)"))  # fmt: skip
+    handled_by(p, example_config)
+
+
+def example_config(args: argparse.Namespace) -> int:
     base = root()
     if base is None:
         print("pvlog example-config: the examples are not installed here", file=sys.stderr)
         return 1
-    names = sorted(p.stem for p in (base / "config").glob("*.toml"))
-    if not argv or argv[0] in ("-h", "--help"):
-        print("usage: pvlog example-config NAME > pvlog.toml\nnames: " + ", ".join(names))
-        return 0
-    if argv[0] not in names:
-        print(f"pvlog example-config: no example {argv[0]!r}; there are: {', '.join(names)}",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    return _print(base / "config" / f"{argv[0]}.toml", "example-config")
+    return _print(base / "config" / f"{args.name}.toml", "example-config")
 
 
-def deploy(argv: Sequence[str]) -> int:
+def add_deploy(p: argparse.ArgumentParser) -> None:
+    p.description = "Print the systemd unit or a Grafana file: pvlog deploy systemd > pvlog.service"
+    p.add_argument(
+        "what", choices=list(DEPLOY), metavar="WHAT", help="one of: " + ", ".join(DEPLOY)
+    )
+    handled_by(p, deploy)
+
+
+def deploy(args: argparse.Namespace) -> int:
     base = root()
     if base is None:
         print("pvlog deploy: the deployment files are not installed here", file=sys.stderr)
         return 1
-    if not argv or argv[0] in ("-h", "--help"):
-        print("usage: pvlog deploy WHAT > FILE\nwhat: " + ", ".join(DEPLOY))
-        return 0
-    if argv[0] not in DEPLOY:
-        print(f"pvlog deploy: no {argv[0]!r}; there are: {', '.join(DEPLOY)}", file=sys.stderr)
-        return 2
-    return _print(base / "deploy" / DEPLOY[argv[0]], "deploy")
+    return _print(base / "deploy" / DEPLOY[args.what], "deploy")

@@ -18,13 +18,13 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from daemon.audit import keys, tool_entry
 from daemon.recordings.manifest import sha256_file
+from daemon.tools.arguments import handled_by
 from daemon.version import pvlog_version
 
 FORMAT = "pvlog-signature/1"
@@ -53,12 +53,11 @@ def _utc(time_ns: int) -> str:
     return datetime.fromtimestamp(time_ns // 10**9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def keygen(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(
-        prog="pvlog keygen",
-        description="Make an Ed25519 key: the daemon's (audit.signing_key) or a person's "
+def add_keygen(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Make an Ed25519 key: the daemon's (audit.signing_key) or a person's "
         "(--passphrase: pvlog sign takes only a protected key). Writes KEY (mode 0600) "
-        "and KEY.pub.",
+        "and KEY.pub."
     )
     p.add_argument("key", type=Path)
     p.add_argument(
@@ -66,7 +65,10 @@ def keygen(argv: Sequence[str]) -> int:
         action="store_true",
         help=f"protect it with a passphrase (asked for, or ${PASSPHRASE_ENV})",
     )
-    args = p.parse_args(argv)
+    handled_by(p, keygen)
+
+
+def keygen(args: argparse.Namespace) -> int:
     try:
         phrase = _passphrase("passphrase: ", twice=True) if args.passphrase else None
         fingerprint = keys.keygen(args.key, phrase)
@@ -77,18 +79,19 @@ def keygen(argv: Sequence[str]) -> int:
     return 0
 
 
-def sign(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(
-        prog="pvlog sign", description="Sign a report as its reviewer or approver."
-    )
+def add_sign(p: argparse.ArgumentParser) -> None:
+    p.description = "Sign a report as its reviewer or approver."
     p.add_argument("report", type=Path)
     p.add_argument("--meaning", required=True, choices=MEANINGS)
     p.add_argument("--signer", required=True, help="your printed name, as it is to be shown")
     p.add_argument("--key", required=True, type=Path, help="your key (pvlog keygen --passphrase)")
     p.add_argument("-c", "--config", help="the audit trail of the daemon with this config")
-    args = p.parse_args(argv)
+    handled_by(p, sign)
+
+
+def sign(args: argparse.Namespace) -> int:
     if not args.signer.strip():
-        p.error("--signer: a printed name")
+        args.verb_parser.error("--signer: a printed name")
     if not args.report.is_file():
         print(f"pvlog sign: {args.report}: no such file", file=sys.stderr)
         return 2
@@ -140,18 +143,20 @@ def problem(
     return None
 
 
-def verify(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(
-        prog="pvlog verify",
-        description="Check a report's signatures: who signed, when (UTC), meaning; "
-        "fails for a report changed after signing or a signature moved to it.",
+def add_verify(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Check a report's signatures: who signed, when (UTC), meaning; "
+        "fails for a report changed after signing or a signature moved to it."
     )
     p.add_argument("report", type=Path)
     p.add_argument(
         "--key", action="append", default=[], type=Path, metavar="PUB",
         help="a signer's public key the lab trusts, repeatable: others fail",
     )  # fmt: skip
-    args = p.parse_args(argv)
+    handled_by(p, verify)
+
+
+def verify(args: argparse.Namespace) -> int:
     if not args.report.is_file():
         print(f"pvlog verify: {args.report}: no such file", file=sys.stderr)
         return 2

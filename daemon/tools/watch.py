@@ -9,6 +9,7 @@ terminal; ``run`` adds the broker, reconnecting, and rich's live display.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -23,9 +24,11 @@ from rich.live import Live
 from rich.table import Table
 
 from daemon.backoff import supervise
+from daemon.config import broker_settings
 from daemon.mqtt import topics
 from daemon.mqtt.link import MQTT_FAILURES, Broker
 from daemon.mqtt.link import client as mqtt_client
+from daemon.tools.arguments import handled_by, seconds
 from drivers.units import kpa_to_atm
 
 log = logging.getLogger(__name__)
@@ -187,3 +190,24 @@ async def watch(
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listener
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = "A live view of every device, from MQTT alone (Ctrl-C ends it)."
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("-c", "--config", help="take the broker and topic prefix from this file")
+    where.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
+    p.add_argument("--prefix", default="pvlog", help="topic prefix (without -c)")
+    p.add_argument(
+        "--seconds", "--duration", type=seconds, default=None, metavar="SECONDS",
+        help="print the table once after this long",
+    )  # fmt: skip
+    p.add_argument("--local", action="store_true", help="times in local time (default UTC)")
+    handled_by(p, run)
+
+
+def run(args: argparse.Namespace) -> int:
+    broker, prefix = broker_settings(args.config, args.broker, args.prefix)  # or ConfigError
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(watch(broker, prefix, args.seconds, Console(), local=args.local))
+    return 0

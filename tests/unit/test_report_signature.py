@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon import cli
 from daemon.audit import keys
 from daemon.audit.trail import verify as verify_trail
 from daemon.tools import signing
@@ -31,12 +32,12 @@ def test_a_signed_report_shows_who_when_and_why(
     (tmp_path / "audit.jsonl").touch()  # the recordings' trail, beside the report
     report = tmp_path / "lot-L7.pdf"
     report.write_bytes(b"%PDF-1.4 the lot's results")
-    assert signing.sign([str(report), "--meaning", "reviewed", "--signer", "Jane Roe",
+    assert cli.main(["sign", str(report), "--meaning", "reviewed", "--signer", "Jane Roe",
                          "--key", str(signer)]) == 0  # fmt: skip
-    assert signing.sign([str(report), "--meaning", "approved", "--signer", "Max Mustermann",
+    assert cli.main(["sign", str(report), "--meaning", "approved", "--signer", "Max Mustermann",
                          "--key", str(signer)]) == 0  # fmt: skip
     capsys.readouterr()
-    assert signing.verify([str(report), "--key", f"{signer}.pub"]) == 0
+    assert cli.main(["verify", str(report), "--key", f"{signer}.pub"]) == 0
     out = capsys.readouterr().out.splitlines()
     stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(UTC\)"
     assert re.fullmatch(rf"OK reviewed by Jane Roe at {stamp}, key ed25519:\S+\.\.\.", out[0])
@@ -54,25 +55,25 @@ def test_an_edited_report_and_a_moved_signature_fail(
     report, other = tmp_path / "lot-L7.json", tmp_path / "lot-L8.json"
     report.write_text('{"rbp_atm": 18.2}')
     other.write_text('{"rbp_atm": 14.0}')
-    assert signing.sign([str(report), "--meaning", "approved", "--signer", "Jane Roe",
+    assert cli.main(["sign", str(report), "--meaning", "approved", "--signer", "Jane Roe",
                          "--key", str(signer)]) == 0  # fmt: skip
     signing.signatures_of(other).write_bytes(signing.signatures_of(report).read_bytes())
     capsys.readouterr()
-    assert signing.verify([str(other)]) == 1
+    assert cli.main(["verify", str(other)]) == 1
     assert capsys.readouterr().out == (
         "FAIL signature 1: a signature moved here: it signs 'lot-L7.json', not 'lot-L8.json'\n"
     )
     report.write_text('{"rbp_atm": 19.2}')
-    assert signing.verify([str(report)]) == 1
+    assert cli.main(["verify", str(report)]) == 1
     assert capsys.readouterr().out == (
         "FAIL signature 1: lot-L7.json changed after it was signed (its SHA-256 differs)\n"
     )
     report.write_text('{"rbp_atm": 18.2}')
-    assert signing.verify([str(report)]) == 0
+    assert cli.main(["verify", str(report)]) == 0
     record = json.loads(signing.signatures_of(report).read_text())
     record["signer"] = "Someone Else"
     signing.signatures_of(report).write_text(json.dumps(record) + "\n")
-    assert signing.verify([str(report)]) == 1
+    assert cli.main(["verify", str(report)]) == 1
     assert "edited after signing" in capsys.readouterr().out
 
 
@@ -82,7 +83,7 @@ def test_sign_refuses_a_key_without_a_passphrase(
     keys.keygen(tmp_path / "plain.key", None)
     report = tmp_path / "r.pdf"
     report.write_bytes(b"%PDF")
-    rc = signing.sign([str(report), "--meaning", "approved", "--signer", "Jane Roe",
+    rc = cli.main(["sign", str(report), "--meaning", "approved", "--signer", "Jane Roe",
                        "--key", str(tmp_path / "plain.key")])  # fmt: skip
     assert rc == 2
     assert "must be protected by a passphrase" in capsys.readouterr().err

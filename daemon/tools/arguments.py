@@ -1,0 +1,90 @@
+"""What every verb's parser shares: ``-v``/``-q`` after the verb as before it, the types
+for seconds and positive numbers (refused by argparse in one line naming the option),
+and how a verb's parser names the function that runs it.
+
+Each verb module has ``add_arguments(parser)`` (several verbs: one such function per
+verb) that ends with ``handled_by(parser, run)``; ``daemon.cli`` builds the one tree
+from them and calls ``args.handler(args)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    Actions = argparse._SubParsersAction[argparse.ArgumentParser]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def verbosity() -> argparse.ArgumentParser:
+    """A parent parser with ``-v``/``-q``; SUPPRESS, so a verb given none keeps what came
+    before it (``pvlog -v report ...``)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
+    )
+    parent.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+        help="warnings and errors only",
+    )  # fmt: skip
+    return parent
+
+
+def handled_by(parser: argparse.ArgumentParser, handler: Handler) -> None:
+    """``parser``'s verb (or action) is run by ``handler``; its usage errors are said by
+    ``parser`` (``args.verb_parser.error``), with its own name."""
+    parser.set_defaults(handler=handler, verb_parser=parser)
+
+
+def actions(parser: argparse.ArgumentParser) -> Actions:
+    """A verb's actions (``recording info``, ``audit show``...)."""
+    return parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+
+def action(acts: Actions, name: str, help_text: str) -> argparse.ArgumentParser:
+    """One action, taking ``-v``/``-q`` as its verb does."""
+    return acts.add_parser(name, help=help_text, description=help_text, parents=[verbosity()])
+
+
+def output_format(parser: argparse.ArgumentParser, json_help: str) -> None:
+    """``--format text|json``, as ``recording export --format`` names its output, and
+    ``--json``, short for ``--format json`` (both spellings work on every verb that
+    prints a document)."""
+    parser.add_argument("--format", choices=["text", "json"], default="text",
+                        help=f"json: {json_help}")  # fmt: skip
+    parser.add_argument("--json", dest="format", action="store_const", const="json",
+                        help="short for --format json")  # fmt: skip
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def positive(text: str) -> float:
+    """An argument that is a number more than 0 (argparse says which, and why not)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be more than 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be 1 or more")
+    return value
