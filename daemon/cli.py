@@ -1,7 +1,9 @@
 """The ``pvlog`` command line.
 
-Exit codes: 0 done, 1 what was checked or run failed, 2 unusable arguments,
-configuration or input, 130 interrupted (Ctrl-C): ``EXIT_CODES``, shown by ``--help``.
+Exit codes: 0 done, 1 what was checked, read or run failed (a file to read that is
+not there, or not whole, too), 2 unusable arguments or configuration (a value that
+cannot be right, a file that cannot be written), 130 interrupted (Ctrl-C):
+``EXIT_CODES``, shown by ``--help``.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ log = logging.getLogger("pvlog")
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
 EXIT_CODES = (
-    "exit codes: 0 done; 1 what was checked or run failed; 2 unusable arguments, "
-    "configuration or input; 130 interrupted (Ctrl-C)"
+    "exit codes: 0 done; 1 what was checked, read or run failed (a file to read that is "
+    "missing too); 2 unusable arguments, configuration or input (a value that cannot be "
+    "right, a file that cannot be written); 130 interrupted (Ctrl-C)"
 )
 
 TOOLS = frozenset({"ports", "replay", "recording", "import", "report", "audit", "keygen", "sign",

@@ -151,5 +151,5 @@ def run(args: argparse.Namespace) -> int:
     path = _trail(args)  # a ConfigError: pvlog says it, exit 2
     if path is None or not path.is_file():
         print(f"pvlog audit {args.action}: {path or args.config}: no audit trail", file=sys.stderr)
-        return 2
+        return 1  # a file to read that is not there: what was to be read failed
     return show(args, path) if args.action == "show" else check(args, path)

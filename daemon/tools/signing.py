@@ -94,7 +94,7 @@ def sign(args: argparse.Namespace) -> int:
         args.verb_parser.error("--signer: a printed name")
     if not args.report.is_file():
         print(f"pvlog sign: {args.report}: no such file", file=sys.stderr)
-        return 2
+        return 1
     try:
         ask = functools.partial(_passphrase, f"passphrase of {args.key}: ")
         key = keys.load_private(args.key, ask, protected=True)
@@ -159,7 +159,7 @@ def add_verify(p: argparse.ArgumentParser) -> None:
 def verify(args: argparse.Namespace) -> int:
     if not args.report.is_file():
         print(f"pvlog verify: {args.report}: no such file", file=sys.stderr)
-        return 2
+        return 1
     try:
         trusted = frozenset(keys.fingerprint(keys.load_public(k)) for k in args.key)
     except keys.KeyProblem as exc:

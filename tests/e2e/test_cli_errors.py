@@ -80,6 +80,39 @@ def test_a_bad_path_or_argument_is_one_line(args: list[str], rc: int, named: str
     assert named in said(res)
 
 
+MISSING = "/nonexistent/x"
+
+
+@pytest.mark.parametrize(
+    ("args", "rc"),
+    [
+        (["run", "-c", f"{MISSING}.toml"], 2),
+        (["record", "-c", f"{MISSING}.toml"], 2),
+        (["check-config", "-c", f"{MISSING}.toml"], 2),
+        (["session", "start", "--name", "s", "-c", f"{MISSING}.toml"], 2),
+        (["watch", "-c", f"{MISSING}.toml", "--seconds", "1"], 2),
+        (["audit", "show", "-c", f"{MISSING}.toml"], 2),
+        (["keygen", f"{MISSING}/k"], 2),
+        (["replay", f"{MISSING}.mcap"], 1),
+        (["recording", "info", f"{MISSING}.mcap"], 1),
+        (["recording", "export", f"{MISSING}.mcap"], 1),
+        (["recording", "verify", MISSING], 1),
+        (["import", f"{MISSING}.mcap", "--session", "s", "-c", "config/demo.toml"], 1),
+        (["report", f"{MISSING}.mcap"], 1),
+        (["audit", "show", f"{MISSING}.jsonl"], 1),
+        (["audit", "verify", f"{MISSING}.jsonl"], 1),
+        (["sign", f"{MISSING}.pdf", "--meaning", "reviewed", "--signer", "A", "--key", "k"], 1),
+        (["verify", f"{MISSING}.pdf"], 1),
+    ],
+)  # fmt: skip
+def test_every_verb_names_a_missing_path(args: list[str], rc: int) -> None:
+    """A configuration or a file to write that cannot be: 2; a file to read that is not
+    there: 1, as for one that is not whole. Always one line naming it."""
+    res = pvlog(*args)
+    assert res.returncode == rc, res.stderr
+    assert MISSING in said(res)
+
+
 def test_the_demo_without_influxdb_says_so(tmp_path: Path) -> None:
     res = pvlog("demo", "--seconds", "1", env={"PVLOG_INFLUXD": str(tmp_path / "influxd")})
     assert res.returncode == 1

@@ -62,3 +62,15 @@ def test_an_option_that_is_not_the_verbs_is_said_by_the_verb(
     assert capsys.readouterr().err.splitlines()[-1] == (
         "pvlog recording info: error: unrecognized arguments: --nope"
     )
+
+
+@pytest.mark.parametrize("leaf", sorted(leaves()))
+def test_every_verb_says_a_usage_error_in_its_own_name(
+    leaf: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as ended:
+        cli.main([*leaf.split(), "--no-such-option"])
+    assert ended.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1].startswith(f"pvlog {leaf}: error: ")
