@@ -10,8 +10,9 @@ from them and calls ``args.handler(args)``.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     Actions = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -59,32 +60,31 @@ def output_format(parser: argparse.ArgumentParser, json_help: str) -> None:
                         help="short for --format json")  # fmt: skip
 
 
-def seconds(text: str) -> float:
+N = TypeVar("N", int, float)
+
+
+def _number(text: str, kind: Callable[[str], N], noun: str, least: N, must: str) -> N:
+    """``text`` as a ``kind`` of at least ``least`` (more than, for a float), or argparse's
+    one-line refusal saying which and why."""
     try:
-        value = float(text)
+        value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+        value = None
+    if value is None or not math.isfinite(value):  # nor nan, nor inf
+        raise argparse.ArgumentTypeError(f"{text!r} is not {noun}")
+    if value < least or (kind is float and not value > least):
+        raise argparse.ArgumentTypeError(f"{text}: {must}")
     return value
+
+
+def seconds(text: str) -> float:
+    return _number(text, float, "a number of seconds", 0.0, "must be more than 0 seconds")
 
 
 def positive(text: str) -> float:
-    """An argument that is a number more than 0 (argparse says which, and why not)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text}: must be more than 0")
-    return value
+    """An argument that is a number more than 0."""
+    return _number(text, float, "a number", 0.0, "must be more than 0")
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text}: must be 1 or more")
-    return value
+    return _number(text, int, "a whole number", 1, "must be 1 or more")

@@ -74,3 +74,27 @@ def test_every_verb_says_a_usage_error_in_its_own_name(
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.splitlines()[-1].startswith(f"pvlog {leaf}: error: ")
+
+
+SECONDS = "--duration/--seconds"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["run", "-c", "x", "--duration", "abc"], f"{SECONDS}: 'abc' is not a number of seconds"),
+        (["run", "-c", "x", "--seconds", "0"], f"{SECONDS}: 0: must be more than 0 seconds"),
+        (["report", "x", "--rated-burst-atm", "nan"], "--rated-burst-atm: 'nan' is not a number"),
+        (["report", "x", "--rated-burst-atm", "inf"], "--rated-burst-atm: 'inf' is not a number"),
+        (["report", "x", "--cycles-target", "1.5"], "--cycles-target: '1.5' is not a whole number"),
+        (["report", "x", "--cycles-target", "0"], "--cycles-target: 0: must be 1 or more"),
+        (["session", "stop", "--timeout", "-3"], "--timeout: -3: must be more than 0"),
+    ],
+)  # fmt: skip
+def test_a_number_that_cannot_be_right_is_named(
+    args: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as ended:
+        cli.main(args)
+    assert ended.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(f"argument {said}")
