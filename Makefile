@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_PACKAGES := influxdb mosquitto
-TEST_APT_PACKAGES := victoria-metrics openssl prometheus systemd chromium chromium-driver ser2net poppler-utils
+TEST_APT_PACKAGES := victoria-metrics openssl prometheus systemd chromium chromium-driver ser2net poppler-utils groff-base
 
 .PHONY: install system-packages test-packages demo test check bench lint clean
 
@@ -19,8 +19,8 @@ install: system-packages $(STAMP)
 # Debian packages the tests and the demo run for real (InfluxDB, Mosquitto); installed only
 # when missing. Their services are not started: pvlog starts private instances itself.
 # The tests also need VictoriaMetrics (a server of the InfluxDB v2 write API), openssl
-# (to make a CA), Prometheus, systemd-analyze and a headless Chromium with its driver:
-# those only `make test` installs.
+# (to make a CA), Prometheus, systemd-analyze, a headless Chromium with its driver,
+# ser2net, poppler (a PDF's text) and groff (the manual page): only `make test` installs those.
 system-packages:
 	@$(MAKE) --no-print-directory apt PACKAGES="$(APT_PACKAGES)"
 

@@ -1,9 +1,8 @@
 """The ``pvlog`` command line.
 
-Exit codes: 0 done, 1 what was checked, read or run failed (a file to read that is
-not there, or not whole, too), 2 unusable arguments or configuration (a value that
-cannot be right, a file that cannot be written), 130 interrupted (Ctrl-C):
-``EXIT_CODES``, shown by ``--help``.
+Exit codes: 0 done, 1 what was checked, read or run failed, 2 unusable arguments,
+configuration or input, 130 interrupted (Ctrl-C): ``daemon.tools.arguments.EXIT_STATUS``,
+shown by ``--help`` and the manual page.
 """
 
 from __future__ import annotations
@@ -22,11 +21,6 @@ log = logging.getLogger("pvlog")
 
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
-EXIT_CODES = (
-    "exit codes: 0 done; 1 what was checked, read or run failed (a file to read that is "
-    "missing too); 2 unusable arguments, configuration or input (a value that cannot be "
-    "right, a file that cannot be written); 130 interrupted (Ctrl-C)"
-)
 
 TOOLS = frozenset({"ports", "replay", "recording", "import", "report", "audit", "keygen", "sign",
                    "verify", "example-config", "deploy", "completion"})  # fmt: skip
@@ -62,6 +56,7 @@ def _verbs(root: argparse.ArgumentParser) -> list[tuple[str, str, Adder]]:
         completion,
         demo,
         importer,
+        manpage,
         ports,
         recording,
         replay,
@@ -99,6 +94,7 @@ def _verbs(root: argparse.ArgumentParser) -> list[tuple[str, str, Adder]]:
         ("demo", "record a simulated device into a private InfluxDB", demo.add_arguments),
         ("completion", "print a bash or zsh completion script",
          lambda p: completion.add_arguments(p, root)),
+        ("manpage", "print the manual page, pvlog(1)", lambda p: manpage.add_arguments(p, root)),
     ]  # fmt: skip
 
 
@@ -117,14 +113,14 @@ def _add_simulate(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The one tree of verbs, their actions and options; ``args.handler`` runs the verb."""
-    from daemon.tools.arguments import verbosity
+    from daemon.tools.arguments import EXIT_STATUS, verbosity
     from daemon.version import pvlog_version
 
     parser = argparse.ArgumentParser(
         prog="pvlog",
         description="Record pressure and volume from balloon-inflation devices. "
         "Records only: pvlog never controls a device.",
-        epilog=EXIT_CODES,
+        epilog="exit codes: " + "; ".join(f"{c} {m}" for c, m in EXIT_STATUS),
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")

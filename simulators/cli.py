@@ -114,7 +114,8 @@ def add_arguments(p: argparse.ArgumentParser, model: str | None) -> None:
     p.add_argument(
         "--link", metavar="PATH", help="keep a symlink to the pty here (stable across replug)"
     )
-    p.add_argument("--profile", choices=PROFILES, default="clinical")
+    p.add_argument("--profile", choices=PROFILES, default="clinical",
+                   help="what the balloon goes through (default clinical)")  # fmt: skip
     low, high, default = RATES.get(model or "", (None, None, None))
     p.add_argument(
         "--rate",

@@ -19,6 +19,16 @@ if TYPE_CHECKING:
 
 Handler = Callable[[argparse.Namespace], int]
 
+EXIT_STATUS = (
+    ("0", "done"),
+    ("1", "what was checked, read or run failed (a file to read that is not there, or "
+          "not whole, too)"),
+    ("2", "unusable arguments, configuration or input (a value that cannot be right, a "
+          "file that cannot be written), said in one line naming it"),
+    ("130", "interrupted (Ctrl-C), said in one line"),
+)  # fmt: skip
+"""Every verb's exit codes: ``pvlog --help``'s epilog and the manual page say them."""
+
 
 def verbosity() -> argparse.ArgumentParser:
     """A parent parser with ``-v``/``-q``; SUPPRESS, so a verb given none keeps what came

@@ -82,7 +82,7 @@ complete -F _pvlog pvlog
 
 def add_arguments(p: argparse.ArgumentParser, root: argparse.ArgumentParser) -> None:
     p.description = __doc__.split("\n\n")[0].replace("\n", " ")
-    p.add_argument("shell", choices=["bash", "zsh"])
+    p.add_argument("shell", choices=["bash", "zsh"], help="the shell to complete in")
     p.set_defaults(root=root)
     handled_by(p, run)
 

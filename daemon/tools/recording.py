@@ -175,7 +175,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     e.add_argument(
         "files", nargs="+", type=Path, help="MCAP files or directories: one export, in order"
     )
-    e.add_argument("--format", choices=["csv", "jsonl", "lp"], default="csv")
+    e.add_argument("--format", choices=["csv", "jsonl", "lp"], default="csv",
+                   help="csv (default), JSON lines, or InfluxDB line protocol")  # fmt: skip
     e.add_argument(
         "--table", choices=TABLES, default="samples", help="what to export (lp: samples only)"
     )
@@ -198,7 +199,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     handled_by(e, _export)
     v = action(acts, "verify", "check a directory's QA manifests: every file there, whole and "
                "unaltered")  # fmt: skip
-    v.add_argument("dir", type=Path)
+    v.add_argument("dir", type=Path, help="a session's directory, with its manifests")
     v.add_argument(
         "--key",
         action="append",

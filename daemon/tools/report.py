@@ -202,8 +202,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--influx", default="http://127.0.0.1:8086", help="InfluxDB URL (without -c)")
     p.add_argument("--database", default="pvlog", help="InfluxDB database (without -c)")
     p.add_argument("--device", help="only this device")
-    p.add_argument("--threshold-atm", type=float, default=THRESHOLD_ATM)
-    p.add_argument("--baseline-atm", type=float, default=BASELINE_ATM)
+    p.add_argument(
+        "--threshold-atm",
+        type=float,
+        default=THRESHOLD_ATM,
+        help="an inflation begins above this (default %(default)s)",
+    )
+    p.add_argument("--baseline-atm", type=float, default=BASELINE_ATM,
+                   help="and ends back below this (default %(default)s)")  # fmt: skip
     p.add_argument(
         "--plot",
         type=Path,

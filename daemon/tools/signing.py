@@ -59,7 +59,7 @@ def add_keygen(p: argparse.ArgumentParser) -> None:
         "(--passphrase: pvlog sign takes only a protected key). Writes KEY (mode 0600) "
         "and KEY.pub."
     )
-    p.add_argument("key", type=Path)
+    p.add_argument("key", type=Path, help="the private key's file (its .pub beside it)")
     p.add_argument(
         "--passphrase",
         action="store_true",
@@ -81,8 +81,8 @@ def keygen(args: argparse.Namespace) -> int:
 
 def add_sign(p: argparse.ArgumentParser) -> None:
     p.description = "Sign a report as its reviewer or approver."
-    p.add_argument("report", type=Path)
-    p.add_argument("--meaning", required=True, choices=MEANINGS)
+    p.add_argument("report", type=Path, help="the report's file (a PDF, say)")
+    p.add_argument("--meaning", required=True, choices=MEANINGS, help="what the signature says")
     p.add_argument("--signer", required=True, help="your printed name, as it is to be shown")
     p.add_argument("--key", required=True, type=Path, help="your key (pvlog keygen --passphrase)")
     p.add_argument("-c", "--config", help="the audit trail of the daemon with this config")
@@ -148,7 +148,7 @@ def add_verify(p: argparse.ArgumentParser) -> None:
         "Check a report's signatures: who signed, when (UTC), meaning; "
         "fails for a report changed after signing or a signature moved to it."
     )
-    p.add_argument("report", type=Path)
+    p.add_argument("report", type=Path, help="the report's file (REPORT.sig beside it)")
     p.add_argument(
         "--key", action="append", default=[], type=Path, metavar="PUB",
         help="a signer's public key the lab trusts, repeatable: others fail",

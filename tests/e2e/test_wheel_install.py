@@ -48,6 +48,8 @@ def test_the_wheel_installs_alone_and_runs_from_anywhere(tmp_path: Path) -> None
     unit = run(pvlog, "deploy", "systemd", cwd=elsewhere)
     assert "ExecStart=" in unit.stdout
     assert "uid: " in run(pvlog, "deploy", "grafana-datasource", cwd=elsewhere).stdout
+    page = venv / "share" / "man" / "man1" / "pvlog.1"  # `man pvlog`
+    assert page.read_text() == run(pvlog, "manpage", cwd=elsewhere).stdout
 
     served = subprocess.Popen([str(pvlog), "simulate", "pvs", "--duration", "1", "--no-wait"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
