@@ -200,7 +200,7 @@ def test_watch_needs_an_mqtt_table(configs: Path) -> None:
 
 VERBS = ["run", "record", "check-config", "session", "watch", "ports", "replay", "recording",
          "import", "report", "demo", "audit", "keygen", "sign", "verify", "example-config",
-         "deploy", "completion"]  # fmt: skip
+         "deploy", "completion", "manpage"]  # fmt: skip
 
 
 @pytest.mark.parametrize("flag", ["-v", "-q"])
