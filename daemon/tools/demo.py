@@ -113,7 +113,7 @@ def _demo(seconds: float) -> int:
                 print(err.decode(errors="replace"), file=sys.stderr)
                 print("pvlog run never read the device", file=sys.stderr)
                 return 1
-            print(f"recording for {seconds:.0f} s (clinical profile: ramp, hold, quick release)...")
+            print(f"recording for {seconds:g} s (clinical profile: ramp, hold, quick release)...")
             time.sleep(seconds)
             # The device goes off first (its last bytes are read), then pvlog stops: all
             # the device sent is recorded, which the last line checks.

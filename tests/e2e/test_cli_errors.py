@@ -135,15 +135,22 @@ def _in_main(proc: subprocess.Popen[str]) -> None:
         time.sleep(0.005)
 
 
-def interrupted(args: list[str], after_s: float) -> subprocess.CompletedProcess[str]:
-    """``after_s`` into pvlog's ``main``, a Ctrl-C."""
+def interrupted(
+    args: list[str], after_s: float, env: dict[str, str] | None = None, *, group: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``after_s`` into pvlog's ``main``, a Ctrl-C (``group``: to pvlog and the processes
+    it started, as a terminal sends it to its foreground job)."""
     # As a shell starts it: SIGINT at its default (a pytest-xdist worker ignores it, and
     # a child inherits that, so Python would never see the Ctrl-C).
     proc = subprocess.Popen(pvlog_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=REPO, preexec_fn=_default_sigint)  # noqa: PLW1509  # fmt: skip
+                            text=True, cwd=REPO, preexec_fn=_default_sigint,  # noqa: PLW1509
+                            env={**os.environ, **(env or {})}, start_new_session=group)  # fmt: skip
     _in_main(proc)
     time.sleep(after_s)
-    proc.send_signal(signal.SIGINT)
+    if group:
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
@@ -171,6 +178,59 @@ def test_ctrl_c_at_any_moment_is_one_line_and_130(configs: Path, tmp_path: Path)
         res = interrupted(["session", "start", "--name", "s1", "--broker", broker.url,
                            "--timeout", "20"], 2)  # fmt: skip
     assert (res.returncode, said(res)) == (130, "pvlog session: interrupted")
+
+
+def test_ctrl_c_in_an_export_names_what_it_left_incomplete(tmp_path: Path) -> None:
+    """The export's reader stalls (a pipe nobody empties), the user presses Ctrl-C: the
+    half-written output is named, not left to be taken for whole."""
+    from tests.integration.test_recording_cli import write_recording
+
+    rec = tmp_path / "r.mcap"
+    write_recording(rec, reads=500)  # 5000 samples: more than a pipe holds
+    out = tmp_path / "out.csv"
+    os.mkfifo(out)
+    reader = os.open(out, os.O_RDONLY | os.O_NONBLOCK)  # there, and never reads
+    try:
+        res = interrupted(["recording", "export", str(rec), "-o", str(out)], 1.0)
+    finally:
+        os.close(reader)
+    assert (res.returncode, said(res)) == (
+        130, f"pvlog recording export: interrupted: {out} is incomplete"
+    )  # fmt: skip
+
+
+def test_ctrl_c_stops_a_replay_in_order(tmp_path: Path) -> None:
+    """A verb that serves until stopped (run, replay, simulate, watch) takes Ctrl-C as its
+    stop: it ends in order and says what it did."""
+    from tests.integration.test_recording_cli import write_recording
+
+    rec = tmp_path / "r.mcap"
+    write_recording(rec)
+    res = interrupted(["replay", str(rec), "--link", str(tmp_path / "p0")], 1.0)
+    assert res.returncode == 0, res.stderr
+    assert said(res).startswith("replayed 0 chunks")
+
+
+def test_ctrl_c_in_the_demo_leaves_nothing_running_or_behind(tmp_path: Path) -> None:
+    """Interrupted while its InfluxDB, simulator and daemon run: 130, one line, and its
+    processes and temporary directory are gone."""
+    for group in (False, True):  # pvlog alone, and its whole job as a terminal's Ctrl-C
+        res = interrupted(["demo", "--seconds", "30"], 4.0, {"TMPDIR": str(tmp_path)}, group=group)
+        assert (res.returncode, said(res)) == (130, "pvlog demo: interrupted")
+        gone(tmp_path)
+
+
+def gone(tmp_path: Path) -> None:
+    """Nothing of the demo left: its directory nor its processes."""
+    assert list(tmp_path.iterdir()) == []
+    left = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(tmp_path).encode() in cmdline.read_bytes():
+                left.append(cmdline.parent.name)
+        except OSError:  # ended meanwhile
+            pass
+    assert left == [], "the demo's processes outlived it"
 
 
 @pytest.mark.parametrize(
