@@ -114,6 +114,9 @@ class Simulator:
                 self._send()
                 await asyncio.sleep(self.tick_s)
         finally:
+            # Switched off: a request heard from now on is not answered (an answer sent
+            # while the port closes would be lost on the way, yet in the truth as sent).
+            self.link.on_receive = None
             self._send()
             # Like a UART, the last bytes sent are on the wire before the device goes
             # off: closing a pty discards what its reader has not taken, so wait until
