@@ -17,13 +17,11 @@ from collections.abc import Callable, Sequence
 # pvlog's own modules (pydantic, aiohttp behind them) are imported inside ``main``: a
 # Ctrl-C while they load is one line too, not a traceback from the import system.
 
-log = logging.getLogger("pvlog")
-
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
 
 TOOLS = frozenset({"ports", "replay", "recording", "import", "report", "audit", "keygen", "sign",
-                   "verify", "example-config", "deploy", "completion"})  # fmt: skip
+                   "verify", "example-config", "deploy", "completion", "manpage"})  # fmt: skip
 """Verbs that print what they find: their log says warnings only, as lines of their own,
 unless ``-v``; the others (a service, a simulator, a demo) log what they do, timed."""
 

@@ -14,6 +14,8 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from daemon.sessions.control import SESSION_NAME
+
 if TYPE_CHECKING:
     Actions = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -98,3 +100,12 @@ def positive(text: str) -> float:
 
 def positive_int(text: str) -> int:
     return _number(text, int, "a whole number", 1, "must be 1 or more")
+
+
+def session_name(text: str) -> str:
+    """A session's name as the daemons take it (``pvlog session start``, ``import``)."""
+    if not SESSION_NAME.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: 1-100 characters of A-Z a-z 0-9 _ . : -, starting with a letter or digit"
+        )
+    return text

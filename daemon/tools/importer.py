@@ -29,9 +29,8 @@ from daemon.pipeline import StampedEvent
 from daemon.recordings.findings import Findings
 from daemon.recordings.format import time_ns_of
 from daemon.recordings.reader import NOT_CHANNELS, read, recording_files, recordings_or_problem
-from daemon.sessions.control import SESSION_NAME
 from daemon.tools import damage
-from daemon.tools.arguments import handled_by
+from daemon.tools.arguments import handled_by, session_name
 from daemon.tools.progress import Progress
 
 
@@ -174,7 +173,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "through the configured outbox (nothing is lost if InfluxDB is away)."
     )
     p.add_argument("recordings", nargs="+", type=Path, help="MCAP files or directories")
-    p.add_argument("--session", required=True, help="the session name the samples get")
+    p.add_argument("--session", required=True, type=session_name,
+                   help="the session name the samples get (session start's rule)")  # fmt: skip
     p.add_argument("-c", "--config", required=True, help="InfluxDB, outbox and tags from here")
     p.add_argument("--progress", action="store_true", help="show progress even off a terminal")
     damage.add_flag(p)
@@ -182,9 +182,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not SESSION_NAME.match(args.session):  # the rule pvlog session start has
-        args.verb_parser.error(f"--session {args.session!r}: 1-100 characters of A-Z a-z "
-                               "0-9 _ . : -, starting with a letter or digit")  # fmt: skip
     config = load_config(args.config, devices=False)  # a ConfigError: pvlog says it, exit 2
     files, why = recordings_or_problem(args.recordings)
     if why is not None:

@@ -21,14 +21,14 @@ from daemon.config import broker_settings
 from daemon.mqtt import topics
 from daemon.mqtt.link import Broker
 from daemon.mqtt.link import client as mqtt_client
-from daemon.tools.arguments import action, actions, handled_by, positive
+from daemon.tools.arguments import action, actions, handled_by, positive, session_name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = "Start or stop a named session on the daemons (over MQTT)."
     acts = actions(parser)
     start = action(acts, "start", "start a named session on every daemon listening")
-    start.add_argument("--name", required=True, help="the session's name")
+    start.add_argument("--name", required=True, type=session_name, help="the session's name")
     start.add_argument(
         "--tag", action="append", default=[], metavar="KEY=VALUE", help="metadata, repeatable"
     )

@@ -236,8 +236,9 @@ def gone(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "named"),
     [
-        (["import", "x", "--session", "", "-c", "c.toml"], "--session ''"),
-        (["import", "x", "--session", "a b", "-c", "c.toml"], "--session 'a b'"),
+        (["import", "x", "--session", "", "-c", "c.toml"], "--session: '': 1-100 characters"),
+        (["import", "x", "--session", "a b", "-c", "c.toml"], "--session: 'a b': 1-100"),
+        (["session", "start", "--name", "a/b"], "--name: 'a/b': 1-100 characters"),
         (["recording", "export", "x", "--format", "lp", "--table", "events"], "--table events"),
         (["simulate", "gauge", "--unit", "KPA"], "unrecognized arguments: --unit KPA"),
         (["simulate", "gauge", "--block", "5"], "unrecognized arguments: --block 5"),
