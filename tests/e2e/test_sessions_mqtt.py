@@ -52,9 +52,11 @@ def test_sessions_start_and_stop_over_mqtt(
         assert started.returncode == 0, started.stderr
         assert "session run42" in started.stdout
         time.sleep(1.5)
-        again = session(mosquitto.url, "start", "--name", "bad name")
-        assert again.returncode == 1
-        assert "refused: name" in again.stderr
+        bad = session(mosquitto.url, "start", "--name", "bad name")  # refused before sending
+        assert bad.returncode == 2 and "--name: 'bad name'" in bad.stderr
+        again = session(mosquitto.url, "start", "--name", "run43", "--tag", "host=mine")
+        assert again.returncode == 1  # the daemon's own refusal, said back
+        assert "refused: tag 'host' is set by pvlog itself" in again.stderr
 
         mosquitto.stop()  # the daemon must subscribe again by itself
         time.sleep(1)
