@@ -78,8 +78,11 @@ class SimProcess:
         return self.final_status
 
     def truth(self) -> list[dict[str, Any]]:
-        with self.truth_path.open() as f:
-            return [json.loads(line) for line in f]
+        """What the simulator says it sent, so far: whole lines only (read while it runs,
+        the last line can be half written; on a loaded machine it sometimes is)."""
+        text = self.truth_path.read_text()
+        whole = text[: text.rfind("\n") + 1]
+        return [json.loads(line) for line in whole.splitlines()]
 
     def kill(self) -> None:
         if self.proc.poll() is None:
