@@ -3,10 +3,14 @@ exit, never a traceback (pvlog as a user runs it: a process, its stderr)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
+import struct
 import subprocess
+import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -136,16 +140,25 @@ def _in_main(proc: subprocess.Popen[str]) -> None:
 
 
 def interrupted(
-    args: list[str], after_s: float, env: dict[str, str] | None = None, *, group: bool = False
+    args: list[str],
+    after_s: float,
+    env: dict[str, str] | None = None,
+    *,
+    group: bool = False,
+    when: Callable[[], bool] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``after_s`` into pvlog's ``main``, a Ctrl-C (``group``: to pvlog and the processes
-    it started, as a terminal sends it to its foreground job)."""
+    """``after_s`` into pvlog's ``main`` (and once ``when`` holds), a Ctrl-C (``group``: to
+    pvlog and the processes it started, as a terminal sends it to its foreground job)."""
     # As a shell starts it: SIGINT at its default (a pytest-xdist worker ignores it, and
     # a child inherits that, so Python would never see the Ctrl-C).
     proc = subprocess.Popen(pvlog_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=REPO, preexec_fn=_default_sigint,  # noqa: PLW1509
                             env={**os.environ, **(env or {})}, start_new_session=group)  # fmt: skip
     _in_main(proc)
+    if when is not None:
+        deadline = time.monotonic() + 60
+        while not when() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
     time.sleep(after_s)
     if group:
         os.killpg(proc.pid, signal.SIGINT)
@@ -190,8 +203,13 @@ def test_ctrl_c_in_an_export_names_what_it_left_incomplete(tmp_path: Path) -> No
     out = tmp_path / "out.csv"
     os.mkfifo(out)
     reader = os.open(out, os.O_RDONLY | os.O_NONBLOCK)  # there, and never reads
+
+    def stalled() -> bool:  # the pipe full (64 KiB; short of it by less than a row)
+        waiting = fcntl.ioctl(reader, termios.FIONREAD, b"\0\0\0\0")
+        return int(struct.unpack("i", waiting)[0]) > 60_000
+
     try:
-        res = interrupted(["recording", "export", str(rec), "-o", str(out)], 1.0)
+        res = interrupted(["recording", "export", str(rec), "-o", str(out)], 0.2, when=stalled)
     finally:
         os.close(reader)
     assert (res.returncode, said(res)) == (
@@ -206,7 +224,8 @@ def test_ctrl_c_stops_a_replay_in_order(tmp_path: Path) -> None:
 
     rec = tmp_path / "r.mcap"
     write_recording(rec)
-    res = interrupted(["replay", str(rec), "--link", str(tmp_path / "p0")], 1.0)
+    link = tmp_path / "p0"  # made once the replay serves (its Ctrl-C handler in place)
+    res = interrupted(["replay", str(rec), "--link", str(link)], 0.2, when=link.is_symlink)
     assert res.returncode == 0, res.stderr
     assert said(res).startswith("replayed 0 chunks")
 
