@@ -1,6 +1,6 @@
-"""What every verb's parser shares: ``-v``/``-q`` after the verb as before it, the types
-for seconds and positive numbers (refused by argparse in one line naming the option),
-and how a verb's parser names the function that runs it.
+"""What every verb's parser shares: ``-v``/``-q`` after the verb as before it, the exit
+codes, the types for seconds, positive numbers and session names (refused by argparse
+in one line naming the option), and how a verb's parser names the function that runs it.
 
 Each verb module has ``add_arguments(parser)`` (several verbs: one such function per
 verb) that ends with ``handled_by(parser, run)``; ``daemon.cli`` builds the one tree
