@@ -32,6 +32,9 @@ Adder = Callable[[argparse.ArgumentParser], None]
 def main(argv: Sequence[str] | None = None) -> int:
     """``pvlog``; a reader that closes the pipe early (``| head``) ends it quietly, with
     the status a Unix tool killed by SIGPIPE has."""
+    from daemon.tools import interrupts  # a few lines: before anything slow loads
+
+    interrupts.install()
     try:
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C at any moment: one line, the status a shell expects
@@ -131,8 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _main(argv: Sequence[str] | None = None) -> int:
     from daemon.config import ConfigError
+    from daemon.tools import interrupts
 
     args, extra = build_parser().parse_known_args(argv)
+    interrupts.check()  # a Ctrl-C while the verbs' modules loaded, even one Python swallowed
     if extra:  # said by the verb's parser, which names the verb (argparse: by pvlog's)
         args.verb_parser.error(f"unrecognized arguments: {' '.join(extra)}")
     tool = args.command in TOOLS and not args.verbose

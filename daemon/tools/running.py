@@ -16,6 +16,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from daemon.config import Config, ConfigError, load_config
+from daemon.tools import interrupts
 from daemon.tools.arguments import handled_by, seconds
 
 
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     config = _checked(args.config)
     from daemon.service.daemon import Daemon
 
+    interrupts.check()  # loading the service took a while: a Ctrl-C meanwhile ends it here
     return _serve(lambda: Daemon(config, args.config).run(
         duration_s=args.duration, until_ports_end=args.until_ports_end))  # fmt: skip
 
@@ -82,6 +84,7 @@ def record(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.config}: mqtt: the recorder needs an [mqtt] table")
     from daemon.mqtt.recorder import Recorder
 
+    interrupts.check()
     return _serve(lambda: Recorder(config).run())
 
 

@@ -164,7 +164,15 @@ def interrupted(
         os.killpg(proc.pid, signal.SIGINT)
     else:
         proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # it ran on: never left behind to read other ports
+        if group:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"pvlog {' '.join(args)} ran on after Ctrl-C: {err[-2000:]}")
     return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
