@@ -30,6 +30,7 @@ from daemon.mqtt.link import Broker
 from daemon.secrets import ConfigError as ConfigError  # noqa: PLC0414 - load_config raises it
 from daemon.secrets import read_secret
 from daemon.section import Section
+from daemon.sessions.tag_rules import check_tags
 from daemon.sizes import parse_size
 
 _Section = Section
@@ -259,11 +260,14 @@ class SessionConfig(_Section):
     @field_validator("tags")
     @classmethod
     def _reserved(cls, v: dict[str, str]) -> dict[str, str]:
+        """Refused at load, so ``check-config`` says it before a run records a lot's
+        specimens under a tag the report cannot read."""
         for key, value in v.items():
             if key in ("device", "session", "code", "state"):
                 raise ValueError(f"tag {key!r} is set by pvlog itself")
             if not key or not value:
                 raise ValueError("tag keys and values must not be empty")
+        check_tags(v)  # a TagError is a ValueError: one line under session.tags
         return v
 
 

@@ -158,6 +158,9 @@ class Chunk(NamedTuple):
     written: bytes = b""
     """A polled device's request, as sent at ``rx_time_ns`` (then nothing else is set):
     the recording keeps what pvlog wrote beside what it read."""
+    session: str = ""
+    """The session its inflations and events are of, when not the one in force: one
+    cut where its session ended, found once the next had begun. Never with samples."""
 
 
 def events_only(*events: StampedEvent) -> Chunk:

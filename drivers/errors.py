@@ -11,6 +11,11 @@ import drivers, never the reverse), so the port layer's errors share it. Catch
     ├── ConfigError               daemon.config: one line naming the key (exit code 2)
     ├── CommandError              daemon.sessions.control: a session command refused
     │                             (also a ValueError)
+    ├── TagError                  daemon.sessions.tag_rules: a session tag a lot report
+    │                             could not use (also a ValueError)
+    ├── LotRefused                daemon.reports.lot_plan: a lot that cannot be judged as
+    │                             recorded (exit code 2; also a ValueError)
+    ├── Unverified                daemon.tools.lot: files not as their manifests say (exit 1)
     └── InfluxUnavailable         daemon.influx.v1: no answer from InfluxDB (retried)
 """
 

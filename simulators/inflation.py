@@ -3,7 +3,8 @@
 Shared by every simulated device so a PVS bench inflator and an LBX box on the same
 profile see the same physics: pressure from the profile, delivered volume from the
 balloon's compliance, and after a burst, volume that keeps rising while pressure
-collapses (the fluid now leaks out of the ruptured balloon).
+collapses (the fluid now leaks out of the ruptured balloon); a leaking balloon's
+volume stays put while its pressure bleeds away.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ class InflationLine:
 
     def volume_ml(self, p_atm: float) -> float:
         """Delivered volume at line pressure ``p_atm`` (true value, no noise)."""
-        if self.player.burst:
+        if self.player.burst or self.player.leaking:
             if self._burst_volume is None:
                 self._burst_volume = self.balloon.volume_ml(max(p_atm, 0.0))
             return self._burst_volume + self.player.leak_ml

@@ -46,9 +46,18 @@ class Burst:
     leak_ml_s: float = 0.4
 
 
-Segment = Ramp | Hold | Release | Burst
+@dataclass(frozen=True, slots=True)
+class Leak:
+    """A balloon that cannot hold: the pressure bleeds away through the wall (or a bad
+    seal) while the syringe stays put, so the delivered volume does not fall back."""
 
-PROFILES = ("clinical", "compliance", "burst", "fatigue")
+    tau_s: float = 1.5
+    seconds: float = 8.0
+
+
+Segment = Ramp | Hold | Release | Burst | Leak
+
+PROFILES = ("clinical", "compliance", "burst", "fatigue", "leak")
 
 
 def segments(
@@ -85,6 +94,12 @@ def segments(
         yield Ramp(rbp_atm + rng.uniform(2, 6), rate)
         yield Burst(collapse_s=rng.uniform(0.05, 0.2))
         yield Hold(5.0)
+    elif name == "leak":
+        yield Hold(1.0)
+        yield Ramp(round(rbp_atm * rng.uniform(0.4, 0.6), 2), rate)
+        yield Hold(0.5)
+        yield Leak()
+        yield Hold(2.0)
     elif name == "fatigue":
         yield Hold(1.0)
         for _ in range(cycles):
@@ -103,6 +118,8 @@ class ProfilePlayer:
         self._segs = segs
         self.pressure_atm = 0.0
         self.burst = False
+        self.leaking = False
+        """A ``Leak`` began: the delivered volume stays where it was."""
         self.leak_ml = 0.0
         self.finished = False
         self._leak_rate = 0.0
@@ -123,6 +140,8 @@ class ProfilePlayer:
         elif isinstance(self._seg, Burst):
             self.burst = True
             self._leak_rate = self._seg.leak_ml_s
+        elif isinstance(self._seg, Leak):
+            self.leaking = True
 
     def advance(self, dt: float) -> None:
         """Move time on by ``dt`` seconds."""
@@ -143,7 +162,11 @@ class ProfilePlayer:
             step = min(dt, duration - self._elapsed)
             self._elapsed += step
             dt -= step
-            if isinstance(seg, Release):
+            if isinstance(seg, Leak):
+                self.pressure_atm = 0.02 + (self._start_p - 0.02) * math.exp(
+                    -self._elapsed / seg.tau_s
+                )
+            elif isinstance(seg, Release):
                 self.pressure_atm = seg.to_atm + (self._start_p - seg.to_atm) * math.exp(
                     -self._elapsed / seg.tau_s
                 )

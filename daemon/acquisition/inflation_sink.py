@@ -1,18 +1,23 @@
 """The live inflation detector as a sink: each completed inflation goes back out to
 every sink as a chunk of its own (its ``pv_inflation`` point; a burst is an event too).
 At a stop, one still under way goes out too, cut there (``finish``): the report of the
-same samples lists it the same way.
+same samples lists it the same way. So does a session's end: each session is data of its
+own to the detector (``InflationDetector.switch``), as it is to a report, and an
+inflation cut where one session ended goes out under that session's name. A session
+tagged as a replay at another pace gives no times (``daemon.acquisition.pace``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from itertools import repeat
 from math import isnan
 
 from daemon.acquisition.inflations import Inflation, InflationDetector
+from daemon.acquisition.pace import replay_note, without_times
 from daemon.pipeline import NAN, Chunk, Samples, StampedEvent
+from daemon.sessions.state import SessionState
 from drivers.units import kpa_to_atm
 
 log = logging.getLogger(__name__)
@@ -24,17 +29,32 @@ class InflationSink:
         device: str,
         detector: InflationDetector,
         emit: Callable[[Chunk], None],
+        session: SessionState | None = None,
+        static_tags: Mapping[str, str] | None = None,
     ) -> None:
         self.device = device
         self.detector = detector
         self._emit = emit
         self._last_ns: int | None = None
+        self._session = session
+        self._static_tags = dict(static_tags or {})
+        """The configuration's session tags, under every session's own."""
+        self._name = ""
+        """The session the detector's data is of."""
+        self._replayed = self._replay_of_session()
+        """Its tags say it is a replay at another pace: no times."""
 
     def take(self, chunk: Chunk) -> None:
         samples = chunk.samples
         pressure = samples.column("pressure_kpa")
         if pressure is None:
             return
+        if self._session is not None and self._session.name != self._name:
+            cut = self.detector.switch(self._session.name)
+            if cut is not None:
+                self._emit(self._completed(cut)._replace(session=self._name))
+            self._name = self._session.name
+            self._replayed = self._replay_of_session()
         for i in range(len(pressure) - 1, -1, -1):  # the last with a pressure, as a report's
             if not isnan(pressure[i]):
                 self._last_ns = samples.time_ns[i]
@@ -57,8 +77,14 @@ class InflationSink:
                 log.info("%s: inflation %d still under way at the stop", self.device, cut.cycle)
                 self._emit(self._completed(cut))
 
+    def _replay_of_session(self) -> bool:
+        tags = self._static_tags | (self._session.tags if self._session is not None else {})
+        return replay_note(tags) is not None
+
     def _completed(self, inflation: Inflation) -> Chunk:
         """Its point, at its start; and a ``burst`` event, at the collapse."""
+        if self._replayed:
+            inflation = without_times(inflation)
         events = []
         if inflation.burst and inflation.burst_ns is not None:
             volume = inflation.volume_at_peak_ml

@@ -26,7 +26,7 @@ The definitions, all on gauge pressure:
   least 90 % of the volume at peak). A quick release is as fast, but the fluid goes
   back into the syringe; after a rupture it leaves through the balloon wall. With
   no volume channel, only a collapse within 0.15 s counts.
-- **Cycle**: the inflation's number since the detector started; in a fatigue run,
+- **Cycle**: the inflation's number since its data (a session) began; in a fatigue run,
   the cycle count.
 - **Cut**: data that begins above the baseline (the session, the daemon or a file
   started with the balloon up) has an inflation whose start it never saw
@@ -35,6 +35,9 @@ The definitions, all on gauge pressure:
   has one whose end it never saw (``finish``, ``cut_end``): time to peak, hold and
   deflation are unknown, and its peak is the highest so far. Unknown is ``None``,
   never a number that looks measured.
+- **Stretches**: a daemon's detector follows each session of its run as data of its
+  own (``switch``): what a session began in the middle of is ``cut_start`` in it, and
+  each session counts its own cycles, as the report of its samples alone does.
 - **Gap**: samples further apart than the device's own spacing allows (more than
   ``GAP_SPACINGS`` times its mean spacing so far, and at least ``GAP_MIN_S``: a port
   lost, a stall, a daemon stopped and started) are data that ended and data that
@@ -154,6 +157,9 @@ class InflationDetector:
         self._span_ns = 0
         self._intervals = 0
         """The spacings seen so far that were no gap: their sum and count."""
+        self._stretch = ""
+        self._set_aside: dict[str, tuple[int, int | None, int | None, int, int]] = {}
+        """Each other stretch's cycles, last time at the baseline, last sample, spacings."""
 
     @property
     def under_way(self) -> tuple[int, float] | None:
@@ -165,6 +171,21 @@ class InflationDetector:
     def in_progress_since(self) -> int | None:
         """The start of an inflation that has not ended yet (end of data mid-inflation)."""
         return None if self._open is None else self._open.start_ns
+
+    def switch(self, stretch: str) -> Inflation | None:
+        """Go on with the data of ``stretch`` (a session), where it was left or afresh,
+        as a report of that stretch's samples alone would; the inflation under way in
+        the one left is cut at its last sample (returned)."""
+        if stretch == self._stretch:
+            return None
+        cut = None if self._prev_ns is None else self.finish(self._prev_ns)
+        if self._prev_ns is not None:
+            self._set_aside[self._stretch] = (self.cycles, self._last_low_ns, self._prev_ns,
+                                              self._span_ns, self._intervals)  # fmt: skip
+        self._stretch = stretch
+        (self.cycles, self._last_low_ns, self._prev_ns, self._span_ns,
+         self._intervals) = self._set_aside.pop(stretch, (0, None, None, 0, 0))  # fmt: skip
+        return cut
 
     def take_idle(self, times_ns: Sequence[int], pressures_kpa: Sequence[float]) -> bool:
         """Take these samples (in time order, no NaN) if they start no inflation and none

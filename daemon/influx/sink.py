@@ -46,9 +46,10 @@ class InfluxSink:
             if samples
             else []
         )  # fmt: skip
+        of = chunk.session or name
         if chunk.events:
-            lines += [schema.event_line(self.device, name, e, run) for e in chunk.events]
+            lines += [schema.event_line(self.device, of, e, run) for e in chunk.events]
         if chunk.inflations:
-            lines += [schema.inflation_line(self.device, name, i, run) for i in chunk.inflations]
+            lines += [schema.inflation_line(self.device, of, i, run) for i in chunk.inflations]
         if lines:
             self._out(lines)

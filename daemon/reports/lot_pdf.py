@@ -9,11 +9,13 @@ each value's session, run, inflation, file and SHA-256.
 
 Drawn with matplotlib's PDF backend (the ``plot`` extra, already what ``--plot`` uses):
 text, tables and charts in one file, no second layout engine. Pure apart from writing
-the file: the lot's document (``daemon.reports.lot``) in.
+the file: the lot's typed document (``daemon.reports.lot_types``) in, its verdicts in
+the same sentences as the text's (``lot_text``).
 """
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +29,8 @@ import matplotlib.pyplot as plt
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
-from daemon.reports.lot import result_text
+from daemon.reports.lot_text import Units, burst_lines, fatigue_lines
+from daemon.reports.lot_types import Lot
 
 A4 = (8.27, 11.69)
 ROWS_PER_PAGE = 38
@@ -61,66 +64,78 @@ def _f(value: Any, decimals: int = 2) -> str:
     return str(value)
 
 
-def title_page(doc: dict[str, Any], about: dict[str, Any]) -> Figure:
-    fig = _page(f"Lot {doc['lot']}: balloon catheter test report")
-    b, f = doc["burst"], doc["fatigue"]
-    verdict = {True: "PASS", False: "FAIL", None: "no RBP given"}.get(b.get("pass"))
+def title_page(lot: Lot, about: dict[str, Any], u: Units) -> Figure:
+    fig = _page(f"Lot {lot.lot}: balloon catheter test report")
+    tests: dict[str, int] = {}
+    for s in lot.specimens:
+        tests[s.test] = tests.get(s.test, 0) + 1
     lines = [
         f"Date (UTC): {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(about['made_ns'] / 1e9))}",
         f"pvlog: {about['version']}",
         f"Operator: {about.get('operator') or '-'}",
         f"Devices: {', '.join(about['devices']) or '-'}",
-        f"Specimens: {len(doc['specimens'])} "
-        f"({', '.join(f'{n} {t}' for t, n in about['tests'].items() if n)})",
+        f"Specimens tested: {lot.tested} ({', '.join(f'{n} {t}' for t, n in tests.items())})",
         "",
-        f"Rated burst pressure: {_f(b.get('rbp_atm'))} atm. Burst specimens: {b['n']}.",
     ]
-    if "k" in b:
-        lines += [
-            "Lower tolerance bound (99.9 % of balloons, 95 % confidence):",
-            f"  {b['lower_bound_atm']:.2f} atm = mean {b['mean_atm']:.2f} - "
-            f"k {b['k']:.3f} x SD {b['sd_atm']:.3f}: {verdict}",
-            f"  (n {b['n']}, min {b['min_atm']:.2f} atm, max {b['max_atm']:.2f} atm)",
-            f"Shapiro-Wilk normality p = {_f(b.get('normality_p'), 3)}",
-        ]
-    lines += [f"Warning: {w}" for w in b.get("warnings", [])]
-    if f["specimens"]:
-        lines.append(f"Fatigue: {f['statement']}")
-    fig.text(0.06, 0.92, "\n".join(lines), fontsize=9, va="top", family="monospace",
-             wrap=True)  # fmt: skip
-    rows = [[r["specimen"], _f(r["burst_pressure_atm"]) if r["burst"] else "did not burst",
-             _f(r["highest_pressure_atm"]), r["provenance"]["session"]]
-            for r in b["specimens"]]  # fmt: skip
-    _table(fig, rows[:ROWS_PER_PAGE - 10], ["specimen", "burst atm", "highest atm", "session"],
-           0.62, 0.55)  # fmt: skip
+    rbp = lot.plan.get("rbp_atm", {})
+    lines.append(f"Rated burst pressure: {u(rbp.get('value'))} ({rbp.get('from') or 'not given'})")
+    b = lot.burst
+    if b is not None:
+        if b.k is not None:
+            lines += [
+                "Lower tolerance bound (99.9 % of balloons, 95 % confidence):",
+                f"  {u(b.lower_bound_atm)} = mean {u(b.mean_atm)} - "
+                f"k {b.k:.3f} x SD {u(b.sd_atm, 3)}",
+                f"  (n {b.n}, min {u(b.min_atm)}, max {u(b.max_atm)})",
+                f"Shapiro-Wilk normality p = {_f(b.normality_p, 4)}",
+            ]
+        lines += _wrapped(burst_lines(b, u)[:1] + [f"  because {r}" for r in b.reasons])
+        lines += [f"Warning: {w}" for w in b.warnings]
+    if lot.fatigue is not None:
+        lines += _wrapped(fatigue_lines(lot.fatigue)[:1])
+    if lot.compliance is not None:
+        c = lot.compliance
+        lines += _wrapped([f"compliance: {c.verdict}" + (f": {'; '.join(c.reasons)}"
+                                                        if c.reasons else "")])  # fmt: skip
+    lines += _wrapped([f"Unverified, counted: {x}" for x in lot.unverified])
+    fig.text(0.06, 0.92, "\n".join(lines), fontsize=8, va="top", family="monospace")
+    if b is not None:
+        rows = [[r.specimen, r.outcome, _f(r.failure_atm), _f(r.highest_atm),
+                 r.provenance["session"]] for r in b.rows]  # fmt: skip
+        _table(fig, rows[: ROWS_PER_PAGE - 14],
+               ["specimen", "outcome", f"failed {u.unit}", f"highest {u.unit}", "session"],
+               0.52, 0.45)  # fmt: skip
     return fig
 
 
-def compliance_page(doc: dict[str, Any], nominal_atm: float | None) -> Figure | None:
-    steps = doc["compliance"]
-    if not steps:
+def _wrapped(lines: Sequence[str], width: int = 100) -> list[str]:
+    return [part for line in lines for part in textwrap.wrap(line, width) or [""]]
+
+
+def compliance_page(lot: Lot) -> Figure | None:
+    c = lot.compliance
+    if c is None or not c.steps:
         return None
-    fig = _page(f"Lot {doc['lot']}: compliance")
+    fig = _page(f"Lot {lot.lot}: compliance")
     ax = fig.add_axes((0.1, 0.56, 0.82, 0.36))
     by_specimen: dict[str, list[tuple[float, float]]] = {}
-    for s in steps:
-        for r in s["specimens"]:
-            if r["diameter_mm"] is not None:
-                by_specimen.setdefault(r["specimen"], []).append((r["pressure_atm"],
-                                                                  r["diameter_mm"]))  # fmt: skip
+    for g in c.steps:
+        for r in g.rows:
+            if r.diameter_mm is not None and not r.short:
+                by_specimen.setdefault(r.specimen, []).append((r.pressure_atm, r.diameter_mm))
     for _, points in sorted(by_specimen.items()):
         ax.plot(*zip(*points, strict=True), color="0.7", linewidth=0.8, marker=".",
                 label=None)  # fmt: skip
-    mean = [(s["nominal_atm"], s["mean_diameter_mm"], s["sd_diameter_mm"] or 0.0)
-            for s in steps if s["mean_diameter_mm"] is not None]  # fmt: skip
+    mean = [(g.mean_pressure_atm, g.diameter_mm.mean, g.diameter_mm.sd or 0.0)
+            for g in c.steps if g.diameter_mm.mean is not None]  # fmt: skip
     if mean:
         p, d, sd = zip(*mean, strict=True)
         ax.plot(p, d, color="tab:blue", linewidth=1.6, marker="o", label="mean")
         ax.fill_between(p, [a - 2 * b for a, b in zip(d, sd, strict=True)],
                         [a + 2 * b for a, b in zip(d, sd, strict=True)],
                         color="tab:blue", alpha=0.15, label="mean ± 2 SD")  # fmt: skip
-    rbp = doc["burst"].get("rbp_atm")
-    for x, what in ((nominal_atm, "nominal"), (rbp, "RBP")):
+    rbp = lot.burst.rbp_atm if lot.burst else None
+    for x, what in ((c.nominal_atm, "nominal"), (rbp, "RBP")):
         if x is not None:
             ax.axvline(x, color="tab:red", linestyle="--", linewidth=0.8)
             ax.annotate(what, (x, 1.0), xycoords=("data", "axes fraction"), fontsize=8,
@@ -130,70 +145,70 @@ def compliance_page(doc: dict[str, Any], nominal_atm: float | None) -> Figure | 
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(f"{len(by_specimen)} specimen(s), grey: each", fontsize=9, loc="left")
-    rows = [[_f(s["nominal_atm"], 1), str(s["n"]), _f(s["mean_diameter_mm"], 3),
-             _f(s["sd_diameter_mm"], 4), _f(s["min_diameter_mm"], 3),
-             _f(s["max_diameter_mm"], 3), _f(s["mean_volume_ml"], 3)] for s in steps]  # fmt: skip
-    _table(fig, rows, ["atm", "n", "mean mm", "SD mm", "min mm", "max mm", "mean mL"],
-           0.47, 0.2)  # fmt: skip
-    label = [
-        [_f(r["pressure_atm"], 1), _f(r["diameter_mm"], 2),
-         "interpolated" if r["interpolated"] else "measured"]
-        for r in doc["label"]
-    ]  # fmt: skip
+    rows = [[_f(g.nominal_atm, 1), _f(g.mean_pressure_atm, 3), str(g.n), str(g.short),
+             _f(g.diameter_mm.mean, 3), _f(g.diameter_mm.sd, 4), _f(g.diameter_mm.min, 3),
+             _f(g.diameter_mm.max, 3), _f(g.volume_ml.mean, 3)] for g in c.steps]  # fmt: skip
+    _table(fig, rows, ["step atm", "measured", "n", "short", "mean mm", "SD mm", "min mm",
+                       "max mm", "mean mL"], 0.47, 0.2)  # fmt: skip
+    label = [[_f(r.pressure_atm, 1), _f(r.diameter_mm, 2),
+              "interpolated" if r.interpolated else "measured"] for r in c.label]  # fmt: skip
     fig.text(0.06, 0.25, "Label: diameter at each whole atm", fontsize=9, weight="bold")
     _table(fig, label, ["pressure atm", "diameter mm", ""], 0.24, 0.2)
     return fig
 
 
-def fatigue_times_page(doc: dict[str, Any]) -> Figure:
-    fig = _page(f"Lot {doc['lot']}: fatigue, and inflation and deflation times")
-    f = doc["fatigue"]
-    fig.text(0.06, 0.92, f"Fatigue: {f['statement'] or 'no fatigue specimen'}"
-             f" (target {f['cycles_target'] or '-'} cycles)", fontsize=9, va="top")  # fmt: skip
-    rows = [[r["specimen"], str(r["cycles"]), _f(r["target_atm"]),
-             "survived" if r["survived"] else f"failed at {r['failed_at_cycle']}"]
-            for r in f["specimens"]]  # fmt: skip
-    _table(fig, rows, ["specimen", "cycles", "target atm", "end"], 0.89, 0.3)
-    t = doc["times"]
-    fig.text(0.06, 0.55, f"Time to peak: mean {_f(t['mean_time_to_peak_s'])} s, SD "
-             f"{_f(t['sd_time_to_peak_s'])}; deflation: mean {_f(t['mean_deflation_s'])} s, "
-             f"SD {_f(t['sd_deflation_s'])}", fontsize=9, va="top")  # fmt: skip
-    rows = [[r["specimen"], _f(r["mean_time_to_peak_s"]), _f(r["mean_deflation_s"])]
-            for r in t["specimens"]]  # fmt: skip
-    _table(fig, rows[: ROWS_PER_PAGE - 12], ["specimen", "to peak s", "deflation s"], 0.52, 0.45)
+def fatigue_times_page(lot: Lot) -> Figure | None:
+    f = lot.fatigue
+    if f is None and not lot.times:
+        return None
+    fig = _page(f"Lot {lot.lot}: fatigue, and inflation and deflation times")
+    top = 0.92
+    if f is not None:
+        fig.text(0.06, top, "\n".join(_wrapped(fatigue_lines(f)[:1])), fontsize=9, va="top")
+        rows = [[r.specimen, str(r.cycles), str(r.off_pressure), r.status,
+                 _f(r.failed_at_cycle)] for r in f.rows]  # fmt: skip
+        _table(fig, rows, ["specimen", f"cycles at {f.fatigue_atm:g} atm", "off-pressure",
+                           "status", "failed at"], 0.86, 0.3)  # fmt: skip
+        top = 0.52
+    for t in lot.times:
+        up, down = t.time_to_peak_s, t.deflation_s
+        fig.text(0.06, top, f"{t.test}: time to peak mean {_f(up.mean)} s, SD {_f(up.sd)}; "
+                 f"deflation mean {_f(down.mean)} s, SD {_f(down.sd)}", fontsize=9,
+                 va="top")  # fmt: skip
+        top -= 0.03
     return fig
 
 
-def provenance_pages(doc: dict[str, Any]) -> list[Figure]:
-    """Appendix and provenance: a line per specimen, each with its files and hashes."""
-    rows = [
-        [s["specimen"], result_text(s), str(s["inflations"]), s["session"], s["run"] or "-",
-         f["file"], f["sha256"][:16] or "-"]
-        for s in doc["specimens"]
-        for f in s["files"] or [{"file": "(InfluxDB)", "sha256": ""}]
-    ]  # fmt: skip
+def provenance_pages(lot: Lot) -> list[Figure]:
+    """Appendix and provenance: each specimen's result, its runs, and each file it came
+    from with its own SHA-256 in full (the micrometer's beside the inflation device's)."""
+    rows: list[list[str]] = []
+    for s in lot.specimens:
+        files = [f for p in s.parts for f in p.files] + list(s.micrometer_files)
+        rows.append([s.specimen, s.test, s.result, ", ".join(
+            f"{p.session}/{p.run or '-'}" for p in s.parts)])  # fmt: skip
+        for f in files or []:
+            ok = "verified" if f.verified else "UNVERIFIED"
+            rows.append(["", f.device, Path(f.file).name, ok])
+            rows.append(["", "", f.sha256, ""])
+        if not files:
+            rows.append(["", "", "(InfluxDB: no file)", ""])
     pages = []
     for k in range(0, max(1, len(rows)), ROWS_PER_PAGE):
-        fig = _page(f"Lot {doc['lot']}: specimens and provenance ({k // ROWS_PER_PAGE + 1})")
+        fig = _page(f"Lot {lot.lot}: specimens and provenance ({k // ROWS_PER_PAGE + 1})")
         _table(fig, rows[k : k + ROWS_PER_PAGE],
-               ["specimen", "result", "infl.", "session", "run", "file", "SHA-256 (first 16)"],
+               ["specimen", "test / device", "result / file / SHA-256", "session/run"],
                0.93, 0.88)  # fmt: skip
         pages.append(fig)
     return pages
 
 
-def save_lot_pdf(doc: dict[str, Any], path: Path, about: dict[str, Any],
-                 nominal_atm: float | None = None) -> int:  # fmt: skip
+def save_lot_pdf(lot: Lot, path: Path, about: dict[str, Any], unit: str = "atm") -> int:
     """Write the lot's report to ``path``; how many pages."""
-    figs = [title_page(doc, about)]
-    chart = compliance_page(doc, nominal_atm)
-    if chart is not None:
-        figs.append(chart)
-    figs.append(fatigue_times_page(doc))
-    figs += provenance_pages(doc)
-    with PdfPages(
-        path, metadata={"Title": f"Lot {doc['lot']}", "Creator": about["version"]}
-    ) as pdf:
+    figs = [title_page(lot, about, Units(unit))]
+    figs += [f for f in (compliance_page(lot), fatigue_times_page(lot)) if f is not None]
+    figs += provenance_pages(lot)
+    with PdfPages(path, metadata={"Title": f"Lot {lot.lot}", "Creator": about["version"]}) as pdf:
         for fig in figs:
             pdf.savefig(fig)
             plt.close(fig)

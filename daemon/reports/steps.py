@@ -11,6 +11,8 @@ split a hold). A ramp leaves the band within a fraction of a second. A step's pr
 is the stretch's mean, its volume the mean of its last ``SETTLED_S`` (the balloon
 settled), its nominal pressure the measured one rounded to ``NOMINAL_ATM``. A **mark**
 is the operator's MARK with the pressure and volume of the last sample at or before it.
+A step's **diameter** is the mean of the balloon's diameter readings over its hold
+(``diameter_over``), as the lot report's.
 
 Pure: the trace's columns in, rows out.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import statistics
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -88,6 +91,17 @@ def steps(trace: Trace, start_ns: int, end_ns: int) -> list[Step]:
         else:
             a = max(a + 1, i - out_run)  # again from the first sample out of the band
     return out
+
+
+def diameter_over(
+    readings: Sequence[tuple[int, float]], start_ns: int, end_ns: int
+) -> float | None:
+    """The mean of the (time, mm) ``readings``, in time order, from one time to another
+    (a step's hold, both ends in); None: none read then."""
+    times = [t for t, _ in readings]
+    lo, hi = bisect.bisect_left(times, start_ns), bisect.bisect_right(times, end_ns)
+    got = [d for _, d in readings[lo:hi]]
+    return statistics.fmean(got) if got else None
 
 
 def noise_kpa(p: Sequence[float]) -> float:

@@ -3,9 +3,12 @@
 Per result (a device in one session and run, ``heading``): a summary (inflations,
 cycles, bursts and the failure cycle, the burst pressure against the rated one if
 given), a row per inflation, then, for a stepped
-(compliance) inflation, its steps (nominal and measured pressure, volume, time held),
-and the operator's marks with the pressure and volume at each. What the data did not
-see is ``-`` (text) or null (JSON), never a number that looks measured.
+(compliance) inflation, its steps (nominal and measured pressure, volume, the balloon's
+diameter where a micrometer read it beside the device, time held), and the operator's
+marks with the pressure and volume at each. What the data did not see is ``-`` (text) or
+null (JSON), never a number that looks measured; nor are the times of a replay at
+another pace (its ``note``). A micrometer's own result says what it read and whose
+steps it went to: it is no inflation device, so "no inflation" would say nothing of it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from daemon.acquisition.inflations import Inflation, inflation_fields
 from daemon.reports.analysis import DeviceReport
-from daemon.reports.steps import marks, steps
+from daemon.reports.steps import diameter_over, marks, steps
 from drivers.units import KPA_PER_ATM, per_kpa
 
 COLUMNS = (
@@ -34,6 +37,8 @@ could not see is ``-``, not a number."""
 
 
 def table(report: DeviceReport, units: str = "atm", rated_burst_atm: float | None = None) -> str:
+    if report.trace.micrometer:
+        return f"{heading(report)}: {summary(report)}"
     factor = per_kpa(units)
     names = [f"peak {units}" if name == "peak atm" else name for name, _ in COLUMNS]
     lines = [
@@ -60,17 +65,10 @@ def table(report: DeviceReport, units: str = "atm", rated_burst_atm: float | Non
             f"  (cut end: the inflation from {iso(report.unfinished_since_ns)} had not ended "
             "when the data did; peak so far)"
         )
+    if report.note is not None:
+        lines.append(f"  ({report.note}: no time to peak, hold or deflation)")
     for f in report.inflations:
-        found = steps(report.trace, f.start_ns, f.end_ns)
-        if len(found) >= 2:  # a stepped (compliance) inflation
-            lines.append(f"  steps of inflation {f.cycle}:")
-            lines.append(f"    {'nominal atm':>11}  {'measured ' + units:>14}  "
-                         f"{'volume mL':>10}  {'held s':>7}")  # fmt: skip
-            lines += [
-                f"    {s.nominal_atm:>11.1f}  {s.pressure_kpa * factor:>14.3f}  "
-                f"{_number(s.volume_ml, 3):>10}  {s.held_s:>7.2f}"
-                for s in found
-            ]
+        lines += _steps(report, f, units)
     shown = marks(report.trace)
     if shown:
         lines.append("  marks:")
@@ -81,6 +79,24 @@ def table(report: DeviceReport, units: str = "atm", rated_burst_atm: float | Non
             for m in shown
         ]
     return "\n".join(lines)
+
+
+def _steps(report: DeviceReport, f: Inflation, units: str) -> list[str]:
+    """A stepped (compliance) inflation's steps; a diameter column if one was read."""
+    found = steps(report.trace, f.start_ns, f.end_ns)
+    if len(found) < 2:
+        return []
+    factor = per_kpa(units)
+    wide = [diameter_over(report.diameter_mm, s.start_ns, s.end_ns) for s in found]
+    diameter = any(d is not None for d in wide)
+    head = f"    {'nominal atm':>11}  {'measured ' + units:>14}  {'volume mL':>10}  "
+    lines = [f"  steps of inflation {f.cycle}:",
+             head + (f"{'diameter mm':>11}  " if diameter else "") + f"{'held s':>7}"]  # fmt: skip
+    for s, d in zip(found, wide, strict=True):
+        row = f"    {s.nominal_atm:>11.1f}  {s.pressure_kpa * factor:>14.3f}  "
+        row += f"{_number(s.volume_ml, 3):>10}  " + (f"{_number(d, 3):>11}  " if diameter else "")
+        lines.append(row + f"{_number(None if report.note else s.held_s, 2):>7}")
+    return lines
 
 
 def heading(report: DeviceReport) -> str:
@@ -104,6 +120,14 @@ def _number(value: float | None, decimals: int) -> str:
 
 
 def summary(report: DeviceReport, units: str = "atm", rated_burst_atm: float | None = None) -> str:
+    trace = report.trace
+    if trace.micrometer:
+        went = " and ".join(f"{d}'s" for d in report.lent_to)
+        return f"micrometer: {len(trace.diameter_mm)} diameter readings, " + (
+            f"lent to {went} steps"
+            if went
+            else "no inflation device beside it in its session and run"
+        )
     found = report.inflations
     if not found:
         return f"no inflation in {len(report.trace.time_ns)} samples"
@@ -147,13 +171,15 @@ def as_json(report: DeviceReport, rated_burst_atm: float | None = None) -> dict[
     of each inflation, ``marks`` of the device; the first burst against the rated one."""
     trace = report.trace
     burst = next((f for f in report.inflations if f.burst), None)
+    times = [t for t, _ in trace.diameter_mm] if trace.micrometer else trace.time_ns
     return {
         "session": trace.session,
         "device": trace.device,
         "run": trace.run or None,
         "about": trace.about,
-        "start_ns": trace.time_ns[0] if trace.time_ns else None,
-        "end_ns": trace.time_ns[-1] if trace.time_ns else None,
+        "kind": "micrometer" if trace.micrometer else "inflation",
+        "start_ns": min(times) if times else None,
+        "end_ns": max(times) if times else None,
         "bursts": sum(f.burst for f in report.inflations),
         "burst_pressure_kpa": None if burst is None else burst.peak_kpa,
         "burst_cycle": None if burst is None else burst.cycle,
@@ -161,13 +187,22 @@ def as_json(report: DeviceReport, rated_burst_atm: float | None = None) -> dict[
         "burst_margin_pct": burst_margin_pct(report, rated_burst_atm),
         "samples": len(trace.time_ns),
         "unfinished_since_ns": report.unfinished_since_ns,
+        "diameter_readings": len(trace.diameter_mm),
+        "diameter_from": report.diameter_from,
+        "lent_to": report.lent_to,
+        "note": report.note,
         "inflations": [
             {
                 "start_ns": f.start_ns,
                 "end_ns": f.end_ns,
                 **inflation_fields(f),
                 "steps": [
-                    {**s._asdict(), "held_s": s.held_s} for s in steps(trace, f.start_ns, f.end_ns)
+                    {
+                        **s._asdict(),
+                        "held_s": None if report.note else s.held_s,
+                        "diameter_mm": diameter_over(report.diameter_mm, s.start_ns, s.end_ns),
+                    }
+                    for s in steps(trace, f.start_ns, f.end_ns)
                 ],
             }
             for f in report.inflations

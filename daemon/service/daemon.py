@@ -159,7 +159,7 @@ class Daemon:
             detector = InflationDetector(
                 threshold_atm=inflation.threshold_atm, baseline_atm=inflation.baseline_atm
             )
-            sink = InflationSink(device.name, detector, acq.emit)
+            sink = InflationSink(device.name, detector, acq.emit, session, self.config.session.tags)
             acq.add_sink(sink)
             self.inflation_sinks.append(sink)
         if self.config.http_enabled:  # the live page's picture, after the inflations

@@ -17,8 +17,10 @@ true (docs/records.md).
 
 Every command gets one reply per daemon on the reply topic:
 ``{"ok": true, "host": ..., "session": ..., "request_id": ...}`` or
-``{"ok": false, "error": "...", "request_id": ...}``. ``parse_command`` is pure, so
-what is accepted is unit-tested without a broker.
+``{"ok": false, "error": "...", "request_id": ...}``. The tags a lot report reads are
+held to its rules (``tag_rules``) here, so a daemon refuses ``test=brust`` rather than
+record a specimen no report would count. ``parse_command`` is pure, so what is
+accepted is unit-tested without a broker.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from daemon.backoff import supervise
 from daemon.mqtt import topics
 from daemon.mqtt.link import MQTT_FAILURES, Broker, as_broker
 from daemon.mqtt.link import client as mqtt_client
+from daemon.sessions.tag_rules import TagError, check_tag
 from drivers.errors import PvlogError
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,10 @@ def parse_command(payload: bytes) -> Command:
             raise CommandError(f"tag {key!r} is set by pvlog itself")
         if not isinstance(value, str) or not 0 < len(value) <= MAX_TAG_VALUE:
             raise CommandError(f"tag {key!r}: a non-empty string of at most 200 characters")
+        try:
+            check_tag(key, value)  # what a lot report reads (test=burst, rbp_atm=14...)
+        except TagError as exc:
+            raise CommandError(str(exc)) from None
     return Command("start", name, dict(tags), request_id, by)
 
 

@@ -1,6 +1,7 @@
 """What every verb's parser shares: ``-v``/``-q`` after the verb as before it, the exit
-codes, the types for seconds, positive numbers and session names (refused by argparse
-in one line naming the option), and how a verb's parser names the function that runs it.
+codes, the types for seconds, positive numbers, session names and tags (refused by
+argparse in one line naming the option), and how a verb's parser names the function
+that runs it.
 
 Each verb module has ``add_arguments(parser)`` (several verbs: one such function per
 verb) that ends with ``handled_by(parser, run)``; ``daemon.cli`` builds the one tree
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from daemon.sessions.control import SESSION_NAME
+from daemon.sessions.tag_rules import TagError, check_tag
 
 if TYPE_CHECKING:
     Actions = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -109,3 +111,16 @@ def session_name(text: str) -> str:
             f"{text!r}: 1-100 characters of A-Z a-z 0-9 _ . : -, starting with a letter or digit"
         )
     return text
+
+
+def tag(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` held to the rules a lot report reads tags by, so ``pvlog session
+    start --tag test=brust`` is refused here, before any daemon records it."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r}: use KEY=VALUE")
+    try:
+        check_tag(key, value)
+    except TagError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return key, value

@@ -29,8 +29,8 @@ from daemon.acquisition.stamping import identity_of
 from daemon.recordings.findings import Findings
 from daemon.recordings.format import time_ns_of
 from daemon.recordings.reader import NOT_CHANNELS, iso, read
-from daemon.reports.analysis import Trace, analyse
-from daemon.reports.steps import marks, steps
+from daemon.reports.analysis import Trace, analyse, lend_diameters
+from daemon.reports.steps import diameter_over, marks, steps
 from daemon.tools.importer import recording_lines
 from daemon.tools.progress import Progress
 from drivers.records import parse_resolution
@@ -220,13 +220,18 @@ Traces = dict[tuple[str, str, str, str], tuple[Trace, _Source]]
 
 
 def _traces(files: _Files) -> Traces:
-    """Each (session, device, serial, run)'s samples and marks, as the report reads them:
-    a run's cycles count from 1, as live."""
+    """Each (session, device, serial, run)'s samples, diameters, marks and session tags,
+    as the report reads them: a run's cycles count from 1, as live."""
     traces: Traces = {}
     for src, s in files.messages("samples"):
         key = (src.session, s["device"], src.serial, src.run)
-        trace, _ = traces.setdefault(key, (Trace(s["device"], src.session, src.run), src))
+        if key not in traces:
+            traces[key] = (Trace(s["device"], src.session, src.run), src)
+            traces[key][0].learn({f"tag.{k}": v for k, v in src.tags.items()})
+        trace = traces[key][0]
         trace.add(time_ns_of(s), s.get("pressure_kpa"), s.get("volume_ml"))
+        if (d := s.get("diameter_mm")) is not None:
+            trace.diameter_mm.append((time_ns_of(s), d))
     for src, e in files.messages("events"):
         marked = traces.get((src.session, e["device"], src.serial, src.run))
         if marked is not None and e["code"] == "mark":
@@ -235,18 +240,26 @@ def _traces(files: _Files) -> Traces:
 
 
 def _steps(files: _Files, units: str) -> Rows:
-    """Each step of each stepped inflation (a compliance test's result), one row each."""
+    """Each step of each stepped inflation (a compliance test's result), one row each,
+    with the balloon's diameter where a micrometer read it beside the device (the mean
+    over the hold, as the report's)."""
     factor = per_kpa(units)
     head = ["start_ns", "start_utc", "elapsed_s", "session", "device", "serial", "cycle",
-            "nominal_atm", f"pressure_{units.lower()}", "volume_ml", "held_s", "run"]  # fmt: skip
-    for (session, device, serial, run), (trace, src) in _traces(files).items():
-        for f in analyse(trace).inflations:
-            for s in steps(trace, f.start_ns, f.end_ns):
+            "nominal_atm", f"pressure_{units.lower()}", "volume_ml", "diameter_mm", "held_s",
+            "run"]  # fmt: skip
+    traces = _traces(files)
+    reports = [analyse(trace) for trace, _ in traces.values()]
+    lend_diameters(reports)
+    for ((session, device, serial, run), (_, src)), r in zip(traces.items(), reports, strict=True):
+        for f in r.inflations:
+            for s in steps(r.trace, f.start_ns, f.end_ns):
+                held = None if r.note else s.held_s  # a replay's pace: not the balloon's time
                 yield files.tagged(head, [s.start_ns, iso(s.start_ns), files.elapsed(s.start_ns),
                                           session, device, serial, f.cycle, s.nominal_atm,
                                           src.fix("pressure_kpa", s.pressure_kpa * factor),
-                                          src.fix("volume_ml", s.volume_ml), s.held_s, run],
-                                   src)  # fmt: skip
+                                          src.fix("volume_ml", s.volume_ml),
+                                          diameter_over(r.diameter_mm, s.start_ns, s.end_ns),
+                                          held, run], src)  # fmt: skip
 
 
 def _marks(files: _Files, units: str) -> Rows:

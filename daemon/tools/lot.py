@@ -2,8 +2,15 @@
 
 The specimens are the sessions tagged ``lot=LOT`` (``[session] tags``, ``pvlog session
 start --tag lot=...``, the page's tags), each read as ``pvlog report`` reads one
-(``daemon.tools.report``) and judged together (``daemon.reports.lot``). From recordings,
-each value names its files with their SHA-256 from the manifests beside them.
+(``daemon.tools.report``) and judged together (``daemon.reports.lot``).
+
+Nothing counts unchecked. Every file the lot reads is hashed as read and held to the
+manifest beside it: a file that differs, or that no manifest lists, refuses its
+specimen in one line and the command exits 1 (``--allow-unverified`` goes on, and the
+document says which files were counted so). A lot that cannot be judged as recorded
+(a specimen tested again without ``retest``, a bad tag, sessions disagreeing on the
+RBP) is refused in one line, exit 2. The ``report_made`` entry, with the verdicts and
+where the RBP came from, is in the audit trail before anything is printed.
 
 Needs scipy (the ``lot`` extra) for the tolerance factor and the normality test.
 """
@@ -13,35 +20,54 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from daemon.audit import tool_entry
 from daemon.influx.client import InfluxUnavailable
 from daemon.influx.v1 import InfluxV1
 from daemon.recordings.findings import Findings
-from daemon.recordings.manifest import SUFFIX
+from daemon.recordings.manifest import SUFFIX, sha256_file
 from daemon.reports.analysis import Trace, analyse
-from daemon.reports.lot import lot_document, specimen_of
+from daemon.reports.lot import lot_result
+from daemon.reports.lot_plan import LotRefused, plan_of
+from daemon.reports.lot_text import text
+from daemon.reports.lot_types import FileCheck, Lot, as_json
+from daemon.reports.specimens import Piece, specimens_of
 from daemon.version import pvlog_version
+from drivers.errors import PvlogError
 
 
-def hashes(files: Iterable[str]) -> list[dict[str, str]]:
-    """Each file with its SHA-256 as its manifest lists it (empty: no manifest says)."""
+def file_checks(files: Iterable[str], device: str) -> tuple[FileCheck, ...]:
+    """Each file hashed now and held to the manifest beside it that lists it."""
     out = []
     for name in files:
         path = Path(name)
-        sha = ""
+        listed: tuple[str | None, str | None] = (None, None)
         for manifest in sorted(path.parent.glob(f"*{SUFFIX}")):
             try:
                 doc = json.loads(manifest.read_text())
-            except (OSError, ValueError):
+                entries = doc.get("files", [])
+            except (OSError, ValueError, AttributeError):
                 continue
-            sha = next((e.get("sha256", "") for e in doc.get("files", [])
-                        if e.get("name") == path.name), sha)  # fmt: skip
-        out.append({"file": path.name, "sha256": sha})
-    return out
+            for e in entries if isinstance(entries, list) else []:
+                if isinstance(e, dict) and e.get("name") == path.name:
+                    listed = (manifest.name, str(e.get("sha256", "")))
+        out.append(FileCheck(str(path), sha256_file(path), device, *listed))
+    return tuple(out)
+
+
+def unverified(check: FileCheck) -> str | None:
+    """What is wrong with a file (None: it is as its manifest says)."""
+    if check.verified:
+        return None
+    if check.manifest is None:
+        return f"{check.file}: in no manifest"
+    return (
+        f"{check.file}: differs from {check.manifest} (SHA-256 {check.sha256}, "
+        f"the manifest says {check.manifest_sha256})"
+    )
 
 
 def influx_sessions(client: InfluxV1, lot: str) -> list[str]:
@@ -57,109 +83,119 @@ def of_lot(traces: Iterable[Trace], lot: str) -> list[Trace]:
     return [t for t in traces if t.about.get("tag.lot") == lot]
 
 
-def document(args: argparse.Namespace, traces: list[Trace], findings: list[Findings]) -> Any:
-    lot = of_lot(traces, args.lot)
+def pieces_of(args: argparse.Namespace, lot: list[Trace]) -> list[Piece]:
+    """The inflation devices' traces, analysed, each with the micrometer beside it."""
     # A micrometer is a device of its own in the specimen's session and run: its trace
     # has diameters and no pressure, and lends them to the inflation device's steps.
-    diameters: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    beside: dict[tuple[str, str], list[Trace]] = {}
     for t in lot:
-        diameters.setdefault((t.session, t.run), []).extend(t.diameter_mm)
-    specimens = [
-        specimen_of(
-            analyse(t, threshold_atm=args.threshold_atm, baseline_atm=args.baseline_atm),
-            hashes(t.files),
-            sorted(diameters.get((t.session, t.run), [])),
-        )
-        for t in lot
-        if t.time_ns  # a device with pressures: the inflation device
+        if not t.time_ns and t.diameter_mm:
+            beside.setdefault((t.session, t.run), []).append(t)
+    out = []
+    for t in lot:
+        if not t.time_ns:
+            continue
+        mics = beside.get((t.session, t.run), [])
+        report = analyse(t, threshold_atm=args.threshold_atm, baseline_atm=args.baseline_atm)
+        out.append(Piece(
+            report, file_checks(t.files, t.device),
+            sorted(t.diameter_mm + [d for m in mics for d in m.diameter_mm]),
+            tuple(c for m in mics for c in file_checks(m.files, m.device)),
+        ))  # fmt: skip
+    return out
+
+
+def build(args: argparse.Namespace, traces: list[Trace], findings: list[Findings]) -> Lot:
+    """The lot's document; ``LotRefused`` (exit 2) or ``Unverified`` (exit 1) if it
+    cannot be made as asked."""
+    lot = of_lot(traces, args.lot)
+    pieces = pieces_of(args, lot)
+    flags = {"rbp_atm": args.rated_burst_atm, "nominal_atm": args.nominal_atm,
+             "fatigue_atm": args.fatigue_atm, "cycles": args.cycles_target}  # fmt: skip
+    plan = plan_of(((p.trace.session, p.tags) for p in pieces), flags)
+    specimens = specimens_of(pieces, plan, args.test)
+    problems = [
+        f"specimen {s.name} (session {p.trace.session}): {why}"
+        for s in specimens
+        for p in s.pieces
+        for c in (*p.files, *p.micrometer_files)
+        if (why := unverified(c)) is not None
     ]
-    # The labelled values: a flag, else the lot's session tags (rbp_atm, nominal_atm, cycles).
-    rbp = args.rated_burst_atm if args.rated_burst_atm is not None else _tag(lot, "rbp_atm")
-    nominal = args.nominal_atm if args.nominal_atm is not None else _tag(lot, "nominal_atm")
-    cycles = args.cycles_target if args.cycles_target is not None else _tag(lot, "cycles")
-    doc = lot_document(args.lot, specimens, rbp_atm=rbp, nominal_atm=nominal,
-                       cycles_target=None if cycles is None else int(cycles))  # fmt: skip
-    doc["damaged"] = [f.as_json() for f in findings if f.damaged]
-    doc["pvlog_version"] = pvlog_version()  # the build that made it
+    if problems and not args.allow_unverified:
+        raise Unverified(problems)
+    return lot_result(
+        args.lot, specimens, plan, pvlog_version=pvlog_version(),
+        source="recordings" if args.recordings else "influxdb", unverified=problems,
+        damaged=[f.as_json() for f in findings if f.damaged],
+    )  # fmt: skip
+
+
+class Unverified(PvlogError):
+    """Files that are not as their manifests say: each a line (exit 1)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems[0])
+        self.problems = problems
+
+
+def run_lot(args: argparse.Namespace, traces: list[Trace], findings: list[Findings],
+            failed: bool) -> int:  # fmt: skip
+    """``pvlog report --lot``: the audit entry first, then the document."""
+    if not of_lot(traces, args.lot):
+        print(f"pvlog report: no specimen of lot {args.lot!r}", file=sys.stderr)
+        return 1
+    try:
+        lot = build(args, traces, findings)
+    except LotRefused as exc:
+        print(f"pvlog report: lot {args.lot}: {exc}", file=sys.stderr)
+        return 2
+    except Unverified as exc:
+        for line in exc.problems:
+            print(f"pvlog report: lot {args.lot}: {line}: refused (--allow-unverified to count "
+                  "it, said on the document)", file=sys.stderr)  # fmt: skip
+        return 1
+    doc = as_json(lot)
     if args.pdf is not None:
         from daemon.reports.lot_pdf import save_lot_pdf
 
-        pages = save_lot_pdf(doc, args.pdf, title_block(lot, doc), nominal)
+        pages = save_lot_pdf(lot, args.pdf, title_block(of_lot(traces, args.lot)), args.units)
         print(f"lot report written to {args.pdf} ({pages} pages)", file=sys.stderr)
-    return doc
+    _audit(args, lot)
+    out = json.dumps(doc, indent=1) if args.format == "json" else text(lot, args.units)
+    print(out)  # a reader gone (`| head`) ends it as SIGPIPE would: the entry is written
+    return 1 if failed or (lot.damaged and not args.allow_damaged) else 0
 
 
-def title_block(traces: Iterable[Trace], doc: dict[str, Any]) -> dict[str, Any]:
+def _audit(args: argparse.Namespace, lot: Lot) -> None:
+    """The report in the trail: the lot, its verdicts, where the RBP came from, its files."""
+    what: dict[str, Any] = {
+        "session": args.session, "lot": args.lot,
+        "results": [{"specimen": s.specimen, "sessions": [p.session for p in s.parts]}
+                    for s in lot.specimens],
+        "rated_burst_atm": lot.burst.rbp_atm if lot.burst else args.rated_burst_atm,
+        "rbp_from": lot.burst.rbp_from if lot.burst else None,
+        "verdicts": {
+            "burst": lot.burst.verdict if lot.burst else None,
+            "fatigue": lot.fatigue.verdict if lot.fatigue else None,
+            "compliance": lot.compliance.verdict if lot.compliance else None,
+        },
+        "unverified": list(lot.unverified),
+    }  # fmt: skip
+    tool_entry.made("report_made", args.config, args.recordings, what, [args.pdf])
+
+
+def title_block(traces: Iterable[Trace]) -> dict[str, Any]:
     """What the report's first page names: devices (model, serial), operator, build."""
+    import time
+
     devices = sorted({
         " ".join(x for x in (t.device, t.about.get("model", ""), t.about.get("serial", "")) if x)
         for t in traces
     })  # fmt: skip
     operators = sorted({t.about["tag.operator"] for t in traces if t.about.get("tag.operator")})
-    tests: dict[str, int] = {}
-    for s in doc["specimens"]:
-        tests[s["test"]] = tests.get(s["test"], 0) + 1
     return {
         "made_ns": time.time_ns(),
         "version": f"pvlog {pvlog_version()}",
         "operator": ", ".join(operators),
         "devices": devices,
-        "tests": tests,
     }
-
-
-def text(doc: dict[str, Any]) -> str:
-    """The lot's results for a person: a block per test, the verdicts first."""
-    lines = [f"lot {doc['lot']}: {len(doc['specimens'])} specimen(s)"]
-    b = doc["burst"]
-    if b["specimens"]:
-        lines.append(f"burst: {b['n']} burst of {len(b['specimens'])}")
-        if "k" in b:
-            verdict = {True: "PASS", False: "FAIL", None: "no RBP given"}[b["pass"]]
-            lines.append(
-                f"  mean {b['mean_atm']:.2f} atm, SD {b['sd_atm']:.3f}, min {b['min_atm']:.2f};"
-                f" k = {b['k']:.3f} (99.9 % at 95 %): lower bound {b['lower_bound_atm']:.2f}"
-                f" atm against RBP {b['rbp_atm']}: {verdict}"
-            )
-        lines += [f"  warning: {w}" for w in b["warnings"]]
-        for r in b["specimens"]:
-            said = (
-                f"{r['burst_pressure_atm']:.2f} atm"
-                if r["burst"]
-                else f"did not burst (highest {r['highest_pressure_atm']:.2f} atm)"
-            )
-            lines.append(f"  {r['specimen']:<16} {said}  [{r['provenance']['session']}]")
-    f = doc["fatigue"]
-    if f["specimens"]:
-        lines.append(f"fatigue: {f['survived']} of {f['n']} survived; {f['statement']}")
-        for r in f["specimens"]:
-            end = "survived" if r["survived"] else f"failed at cycle {r['failed_at_cycle']}"
-            lines.append(
-                f"  {r['specimen']:<16} {r['cycles']} cycles at {r['target_atm']:.2f} atm, {end}"
-            )
-    for step in doc["compliance"]:
-        lines.append(
-            f"compliance {step['nominal_atm']:>5.1f} atm: n {step['n']}, diameter mean "
-            f"{_n(step['mean_diameter_mm'], 3)} mm SD {_n(step['sd_diameter_mm'], 4)}, "
-            f"volume mean {_n(step['mean_volume_ml'], 4)} mL SD {_n(step['sd_volume_ml'], 4)}"
-        )
-    for row in doc["label"]:
-        how = " (interpolated)" if row["interpolated"] else ""
-        lines.append(f"label {row['pressure_atm']:>5.1f} atm: {row['diameter_mm']:.2f} mm{how}")
-    return "\n".join(lines)
-
-
-def _n(value: float | None, decimals: int) -> str:
-    return "-" if value is None else f"{value:.{decimals}f}"
-
-
-def _tag(traces: Iterable[Trace], key: str) -> float | None:
-    """A labelled value from the lot's session tags (the first that says it)."""
-    for t in traces:
-        value = t.about.get(f"tag.{key}")
-        if value:
-            try:
-                return float(value)
-            except ValueError:
-                continue
-    return None

@@ -30,7 +30,7 @@ from daemon.influx.v1 import InfluxV1
 from daemon.recordings.findings import Findings
 from daemon.recordings.format import time_ns_of
 from daemon.recordings.reader import read, recording_files, recordings_or_problem, select
-from daemon.reports.analysis import Trace, analyse
+from daemon.reports.analysis import Trace, analyse, lend_diameters
 from daemon.reports.text import as_json, table
 from daemon.tools import damage
 from daemon.tools.arguments import handled_by, output_format, positive, positive_int
@@ -232,7 +232,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--nominal-atm", type=positive, help="--lot: the balloon's nominal pressure (label table)"
     )
+    p.add_argument(
+        "--fatigue-atm", type=positive,
+        help="--lot: the fatigue pressure cycles are counted at (else the tag fatigue_atm)",
+    )  # fmt: skip
+    p.add_argument(
+        "--test", choices=("burst", "compliance", "fatigue"),
+        help="--lot: the test of specimens whose sessions have no test tag (said on the document)",
+    )  # fmt: skip
     p.add_argument("--pdf", type=Path, help="--lot: write the lot's test report to this PDF")
+    p.add_argument(
+        "--allow-unverified", action="store_true",
+        help="--lot: count a specimen whose file differs from its manifest or is in none "
+        "(said on the document)",
+    )  # fmt: skip
     damage.add_flag(p)
     handled_by(p, run)
 
@@ -277,13 +290,16 @@ def run(args: argparse.Namespace) -> int:
         return 1 if not isinstance(exc, ConfigError) else 2
     failed = damage.say("pvlog report", findings, allow=args.allow_damaged)
     if args.lot:
-        return _lot(args, traces, findings, failed)
+        from daemon.tools.lot import run_lot
+
+        return run_lot(args, traces, findings, failed)
     if not traces:
         print("pvlog report: no samples found", file=sys.stderr)
         return 1
     reports = [
         analyse(t, threshold_atm=args.threshold_atm, baseline_atm=args.baseline_atm) for t in traces
     ]
+    lend_diameters(reports)  # a micrometer's readings to its session's inflation device
     if args.format == "json":
         doc = {
             "format": JSON_FORMAT,
@@ -313,19 +329,6 @@ def _audit(args: argparse.Namespace, results: list[dict[str, str]]) -> None:
 
 JSON_FORMAT = "pvlog-report/2"
 """``--json``'s document; /1 was JSON Lines, one object per device."""
-
-
-def _lot(args: argparse.Namespace, traces: list[Trace], findings: list[Findings],
-         failed: bool) -> int:  # fmt: skip
-    from daemon.tools.lot import document, of_lot, text
-
-    if not of_lot(traces, args.lot):
-        print(f"pvlog report: no specimen of lot {args.lot!r}", file=sys.stderr)
-        return 1
-    doc = document(args, traces, findings)
-    print(json.dumps(doc, indent=1) if args.format == "json" else text(doc))
-    _audit(args, [{"session": t.session, "device": t.device, "run": t.run} for t in traces])
-    return 1 if failed else 0
 
 
 def _load(args: argparse.Namespace, findings: list[Findings]) -> list[Trace]:

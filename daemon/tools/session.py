@@ -21,7 +21,7 @@ from daemon.config import broker_settings
 from daemon.mqtt import topics
 from daemon.mqtt.link import Broker
 from daemon.mqtt.link import client as mqtt_client
-from daemon.tools.arguments import action, actions, handled_by, positive, session_name
+from daemon.tools.arguments import action, actions, handled_by, positive, session_name, tag
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,8 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     start = action(acts, "start", "start a named session on every daemon listening")
     start.add_argument("--name", required=True, type=session_name, help="the session's name")
     start.add_argument(
-        "--tag", action="append", default=[], metavar="KEY=VALUE", help="metadata, repeatable"
-    )
+        "--tag", action="append", type=tag, default=[], metavar="KEY=VALUE",
+        help="metadata, repeatable; the tags a lot report reads (test, rbp_atm...) are checked",
+    )  # fmt: skip
     stop = action(acts, "stop", "end the session (back to the configured one)")
     for p in (start, stop):
         where = p.add_mutually_exclusive_group()
@@ -47,13 +48,7 @@ def run(args: argparse.Namespace) -> int:
     broker, prefix = broker_settings(args.config, args.broker, args.prefix)  # or ConfigError
     command: dict[str, Any] = {"action": args.action, "request_id": uuid.uuid4().hex}
     if args.action == "start":
-        tags = {}
-        for item in args.tag:
-            key, sep, value = item.partition("=")
-            if not sep:
-                args.verb_parser.error(f"--tag {item!r}: use KEY=VALUE")
-            tags[key] = value
-        command |= {"name": args.name, "tags": tags}
+        command |= {"name": args.name, "tags": dict(args.tag)}
     try:
         replies = asyncio.run(_send(broker, prefix, command, args.timeout))
     except aiomqtt.MqttError as exc:

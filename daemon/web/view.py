@@ -114,7 +114,7 @@ class DeviceView:
                 {
                     "start": f.start_ns / 1e9,
                     "end": f.end_ns / 1e9,
-                    "session": self._session.name,
+                    "session": chunk.session or self._session.name,
                     **{k: _json(v) for k, v in inflation_fields(f).items()},
                 }
             )

@@ -266,6 +266,9 @@ def gone(tmp_path: Path) -> None:
         (["import", "x", "--session", "", "-c", "c.toml"], "--session: '': 1-100 characters"),
         (["import", "x", "--session", "a b", "-c", "c.toml"], "--session: 'a b': 1-100"),
         (["session", "start", "--name", "a/b"], "--name: 'a/b': 1-100 characters"),
+        (["session", "start", "--name", "s", "--tag", "lot"], "--tag: 'lot': use KEY=VALUE"),
+        (["session", "start", "--name", "s", "--tag", "rpb_atm=14"], "--tag: tag 'rpb_atm': no"),
+        (["session", "start", "--name", "s", "--tag", "cycles=1.5"], "--tag: tag cycles='1.5'"),
         (["recording", "export", "x", "--format", "lp", "--table", "events"], "--table events"),
         (["simulate", "gauge", "--unit", "KPA"], "unrecognized arguments: --unit KPA"),
         (["simulate", "gauge", "--block", "5"], "unrecognized arguments: --block 5"),
@@ -279,6 +282,18 @@ def test_input_that_cannot_be_right_is_refused(args: list[str], named: str) -> N
     res = pvlog(*args)
     assert res.returncode == 2, res
     assert named in said(res)
+
+
+def test_a_tag_a_lot_report_could_not_use_is_refused_before_connecting() -> None:
+    """Nothing listens on port 1: had it tried to send, it would say so and exit 1."""
+    res = pvlog("session", "start", "--name", "L7-b01", "--tag", "lot=L7", "--tag",
+                "test=brust", "--broker", "mqtt://127.0.0.1:1")  # fmt: skip
+    assert res.returncode == 2, res
+    assert said(res) == (
+        "pvlog session start: error: argument --tag: tag test='brust': must be burst, "
+        "compliance or fatigue"
+    )
+    assert "MQTT" not in res.stderr and res.stdout == ""
 
 
 def test_watch_needs_an_mqtt_table(configs: Path) -> None:

@@ -95,6 +95,25 @@ async def test_the_page_starts_and_stops_sessions_as_pvlog_session_does(server: 
     assert server.book.current == "base"
 
 
+async def test_the_session_form_s_bad_tag_is_a_400_saying_which(server: Served) -> None:
+    """What the page shows under its form (app.js: ``reply.error``), and nothing starts."""
+    api = server.url + "/api/session"
+    command = {"action": "start", "name": "L7-b01", "request_id": "page-1",
+               "tags": {"lot": "L7", "test": "brust", "rbp_atm": "14"}}  # fmt: skip
+    assert await post(api, command) == (400, {
+        "ok": False,
+        "error": "tag test='brust': must be burst, compliance or fatigue",
+        "request_id": "page-1",
+    })  # fmt: skip
+    status, reply = await post(api, {**command, "tags": {"rbp_atm": "fourteen"}})
+    said = "tag rbp_atm='fourteen': must be a number above 0 and at most 100 atm"
+    assert (status, reply["error"]) == (400, said)
+    assert server.book.current == "base"
+    good = {**command, "tags": {"lot": "L7", "test": "burst", "rbp_atm": "14"}}
+    assert (await post(api, good))[0] == 200
+    assert server.book.state.tags == good["tags"]
+
+
 async def test_what_another_site_or_name_sends_is_refused(server: Served) -> None:
     api = server.url + "/api/session"
     form = await post(api, b"action=start&name=x", **{"Content-Type": "text/plain"})

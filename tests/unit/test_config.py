@@ -184,6 +184,47 @@ def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path: Path, text: str) -
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.parametrize(
+    ("tags", "said"),
+    [
+        ('{ test = "brust" }', "tag test='brust': must be burst, compliance or fatigue"),
+        ('{ rbp_atm = "fourteen" }', "tag rbp_atm='fourteen': must be a number above 0 and at "
+                                     "most 100 atm"),
+        ('{ rbp_atm = "nan" }', "tag rbp_atm='nan': must be a number above 0 and at most 100 "
+                                "atm"),
+        ('{ cycles = "2.5" }', "tag cycles='2.5': must be a whole number above 0 and at most "
+                               "10000000"),
+        ('{ rpb_atm = "14" }', "tag 'rpb_atm': not a tag pvlog reads; did you mean 'rbp_atm'?"),
+        ('{ lot = " " }', "tag lot=' ': must not be blank"),
+    ],
+)  # fmt: skip
+def test_a_tag_a_lot_report_could_not_use_is_refused(tmp_path: Path, tags: str, said: str) -> None:
+    path = write(tmp_path, GOOD.replace('tags = { bench = "B1" }', f"tags = {tags}"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f"{path}: session.tags: {said}"
+
+
+def test_the_tags_a_lot_report_reads_and_free_tags_load(tmp_path: Path) -> None:
+    tags = {"lot": "L7", "specimen": "b01", "test": "burst", "rbp_atm": "14", "cycles": "1e3",
+            "operator": "alice", "bench": "3"}  # fmt: skip
+    text = ", ".join(f'{k} = "{v}"' for k, v in tags.items())
+    cfg = load_config(write(tmp_path, GOOD.replace('bench = "B1"', text)))
+    assert cfg.session.tags == tags
+
+
+def test_check_config_refuses_a_bad_tag_in_one_line_exit_2(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('bench = "B1"', 'bench = "B1", test = "brust"'))
+    cmd = [sys.executable, "-m", "daemon.cli", "check-config", "-c", str(path)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=REPO, check=False)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.splitlines() == [
+        f"pvlog: config error: {path}: session.tags: tag test='brust': must be burst, "
+        "compliance or fatigue"
+    ]
+    assert res.stdout == ""
+
+
 def test_cli_missing_file_exits_2(tmp_path: Path) -> None:
     res = pvlog_run(tmp_path / "nope.toml")
     assert res.returncode == 2

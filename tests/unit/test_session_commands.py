@@ -77,3 +77,50 @@ def test_who_sent_a_command_is_kept_for_the_audit_trail() -> None:
     by = {"mqtt_user": "alice", "os_user": "ajones", "host": "lab-3", "client": "pvlog-cli-1"}
     control.handle(json.dumps({"action": "start", "name": "s", "by": by}).encode())
     assert done[0].by == "mqtt (mqtt user alice, os user ajones on lab-3, client pvlog-cli-1)"
+
+
+def start(tags: dict[str, str]) -> bytes:
+    return json.dumps({"action": "start", "name": "L7-b01", "tags": tags}).encode()
+
+
+@pytest.mark.parametrize(
+    ("tags", "said"),
+    [
+        ({"test": "brust"}, "tag test='brust': must be burst, compliance or fatigue"),
+        ({"rbp_atm": "fourteen"}, "tag rbp_atm='fourteen': must be a number above 0 and at "
+                                  "most 100 atm"),
+        ({"rbp_atm": "inf"}, "tag rbp_atm='inf': must be a number above 0 and at most 100 atm"),
+        ({"cycles": "2.5"}, "tag cycles='2.5': must be a whole number above 0 and at most "
+                            "10000000"),
+        ({"rpb_atm": "14"}, "tag 'rpb_atm': not a tag pvlog reads; did you mean 'rbp_atm'?"),
+        ({"lot": "L7", "specimen": " "}, "tag specimen=' ': must not be blank"),
+    ],
+)  # fmt: skip
+def test_a_tag_a_lot_report_could_not_use_is_refused_saying_which(
+    tags: dict[str, str], said: str
+) -> None:
+    with pytest.raises(CommandError) as err:
+        parse_command(start(tags))
+    assert str(err.value) == said
+
+
+def test_the_refusal_goes_back_on_the_reply_topic_and_nothing_starts() -> None:
+    done: list[Command] = []
+    control = SessionControl(
+        "mqtt://127.0.0.1:1", "pvlog", "bench-pc", lambda c: done.append(c) or c.name
+    )
+    payload = json.dumps({"action": "start", "name": "L7-b01", "request_id": "r9",
+                          "tags": {"lot": "L7", "test": "brust"}}).encode()  # fmt: skip
+    assert control.handle(payload) == {
+        "ok": False,
+        "host": "bench-pc",
+        "error": "tag test='brust': must be burst, compliance or fatigue",
+        "request_id": "r9",
+    }
+    assert done == []
+
+
+def test_a_lot_s_tags_and_free_tags_are_taken() -> None:
+    tags = {"lot": "L7", "specimen": "b01", "test": "fatigue", "fatigue_atm": "12",
+            "cycles": "1000", "operator": "alice", "bench": "3"}  # fmt: skip
+    assert parse_command(start(tags)).tags == tags

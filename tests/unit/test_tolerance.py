@@ -9,6 +9,7 @@ import pytest
 
 from daemon.reports.tolerance import (
     burst_verdict,
+    distribution_free,
     k_factor,
     success_run_reliability,
     success_run_statement,
@@ -58,7 +59,8 @@ def test_few_or_skewed_specimens_are_said() -> None:
     few = burst_verdict([20.0, 20.5, 19.5, 20.2, 19.9], rbp_atm=14.0)
     assert any("fewer than 10" in w for w in few.warnings)
     skewed = burst_verdict([20.0] * 9 + [20.1] * 3 + [25.0, 26.0, 31.0], rbp_atm=14.0)
-    assert any("do not look normal" in w for w in skewed.warnings)
+    assert any("the normal bound does not hold" in w for w in skewed.warnings)
+    assert skewed.normal is False and skewed.passed is False, "normality decides"
 
 
 def test_the_success_run_statement() -> None:
@@ -68,3 +70,34 @@ def test_the_success_run_statement() -> None:
     )
     assert success_run_statement(59, 59).startswith("59 of 59 survivors demonstrate 95 %")
     assert "demonstrates nothing" in success_run_statement(28, 29)
+
+
+def test_the_distribution_free_bound_covers_whatever_the_distribution() -> None:
+    """Lots of 10 drawn (seeded) from strong balloons with 5 % weak ones: the normal bound
+    misses the true 0.1 % quantile in most lots, the lowest burst lies below the quantile
+    it claims (at reliability (1 - C) ** (1 / n)) in 95 % of them."""
+    rng = random.Random(38)
+    n, lots = 10, 4000
+
+    def balloon() -> float:
+        return rng.gauss(12.0, 1.0) if rng.random() < 0.05 else rng.gauss(18.0, 0.4)
+
+    population = sorted(balloon() for _ in range(400_000))
+    free = distribution_free([18.0] * n, rbp_atm=None)
+    assert free.reliability == pytest.approx(0.05 ** (1 / n)) and free.needed_n == 2995
+    claimed = population[int((1 - free.reliability) * len(population))]
+    q999 = population[int(0.001 * len(population))]
+    k = k_factor(n)
+    covered = normal_covered = 0
+    for _ in range(lots):
+        xs = [balloon() for _ in range(n)]
+        covered += min(xs) <= claimed
+        normal_covered += statistics.fmean(xs) - k * statistics.stdev(xs) <= q999
+    assert 0.94 <= covered / lots <= 0.96, covered / lots
+    assert normal_covered / lots < 0.6, "the normal bound does not hold for such lots"
+
+
+def test_a_distribution_free_pass_needs_enough_specimens() -> None:
+    assert distribution_free([20.0] * 10, rbp_atm=14.0).passed is False
+    assert distribution_free([20.0] * 2995, rbp_atm=14.0).passed is True
+    assert distribution_free([20.0] * 2994 + [13.0], rbp_atm=14.0).passed is False

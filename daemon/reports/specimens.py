@@ -1,0 +1,194 @@
+"""A lot's specimens, each exactly once: its sessions and runs joined, a retest kept apart.
+
+A balloon is one specimen however often its recording stopped: the sessions (and the
+runs of one session) tagged with the same ``lot`` and ``specimen`` are joined in time
+order, each run analysed on its own (nothing is measured across the time nobody
+recorded) and their inflations read as one test. What a later recording may not do is
+start a **new test** on a specimen whose test already ended (it burst or leaked,
+reached the test's maximum or its fatigue target, or finished its compliance steps):
+that is a second balloon under the same name, or a second try the reviewer must be
+told of, so it is refused naming both sessions unless the later session says
+``retest=<reason>``. A retest supersedes everything before it; the document lists it
+with its reason and the sessions it replaced.
+
+What a specimen was tested for is its ``test`` tag (or ``--test`` for sessions with
+none, said on the document); it is never guessed from the trace. Pure: analysed
+traces in, specimens out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from daemon.acquisition.inflations import Inflation
+from daemon.reports.analysis import DeviceReport, Trace
+from daemon.reports.failure import first_failure, reached_kpa
+from daemon.reports.lot_plan import LotRefused, Plan, checked_tags
+from daemon.reports.lot_types import FileCheck, Part, Retest
+from daemon.reports.steps import diameter_over, steps
+from daemon.sessions.tag_rules import TESTS
+from drivers.units import KPA_PER_ATM
+
+FATIGUE_BAND = 0.02
+"""A fatigue cycle is at the fatigue pressure when its peak is within this fraction
+of it (and at least 0.1 atm), above or below: an over-pressure cycle is not one."""
+FATIGUE_BAND_MIN_ATM = 0.1
+
+
+@dataclass
+class Piece:
+    """One session run of a specimen's inflation device, analysed."""
+
+    report: DeviceReport
+    files: tuple[FileCheck, ...] = ()
+    diameter_mm: list[tuple[int, float]] = field(default_factory=list)
+    """The micrometer's readings beside it (same session and run), in time order."""
+    micrometer_files: tuple[FileCheck, ...] = ()
+
+    @property
+    def trace(self) -> Trace:
+        return self.report.trace
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {k[4:]: v for k, v in self.trace.about.items() if k.startswith("tag.")}
+
+    @property
+    def first_ns(self) -> int:
+        return self.trace.time_ns[0] if self.trace.time_ns else 0
+
+    def part(self) -> Part:
+        t = self.trace
+        return Part(t.session, t.run or None, t.device, self.first_ns, self.files)
+
+
+@dataclass
+class Specimen:
+    name: str
+    test: str
+    test_from: str
+    pieces: list[Piece]
+    retest: Retest | None = None
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Its sessions' tags, the later's over the earlier's."""
+        out: dict[str, str] = {}
+        for p in self.pieces:
+            out |= p.tags
+        return out
+
+    @property
+    def excluded(self) -> str | None:
+        return self.tags.get("exclude")
+
+    def inflations(self) -> list[tuple[Piece, Inflation]]:
+        """Every inflation of every run, in time order, with the run it is in."""
+        return [(p, f) for p in self.pieces for f in p.report.inflations]
+
+    def diameter_over(self, start_ns: int, end_ns: int) -> float | None:
+        """The mean diameter the micrometer read between two times (a step's hold)."""
+        return diameter_over([d for p in self.pieces for d in p.diameter_mm], start_ns, end_ns)
+
+
+def fatigue_cycles(
+    specimen: Specimen, fatigue_atm: float
+) -> tuple[list[tuple[Piece, Inflation]], int]:
+    """Its cycles at the fatigue pressure (a cycle a restart cut in two counted once)
+    and how many were at another pressure."""
+    band = max(FATIGUE_BAND * fatigue_atm, FATIGUE_BAND_MIN_ATM) * KPA_PER_ATM
+    target = fatigue_atm * KPA_PER_ATM
+    at: list[tuple[Piece, Inflation]] = []
+    off = 0
+    previous_cut = False
+    for piece in specimen.pieces:
+        for k, f in enumerate(piece.report.inflations):
+            rejoined = k == 0 and f.cut_start and previous_cut
+            if abs(f.peak_kpa - target) <= band:
+                if rejoined and at and at[-1][0] is not piece:
+                    at[-1] = (piece, f) if f.peak_kpa > at[-1][1].peak_kpa else at[-1]
+                else:
+                    at.append((piece, f))
+            elif not rejoined:
+                off += 1
+        inflations = piece.report.inflations
+        previous_cut = bool(inflations) and inflations[-1].cut_end
+    return at, off
+
+
+def ended(specimen: Specimen, plan: Plan) -> bool:
+    """Whether its test already has an outcome: a later recording would be a new test."""
+    for piece in specimen.pieces:
+        fails = first_failure(piece.trace, piece.report.inflations, plan.max_atm.value)
+        if fails is not None:
+            return True
+    peaks = [f.peak_kpa for _, f in specimen.inflations()]
+    if specimen.test == "burst":
+        top = plan.max_atm.value
+        return top is not None and any(p >= reached_kpa(top) for p in peaks)
+    if specimen.test == "fatigue":
+        target, pressure = plan.cycles.value, plan.fatigue_atm.value
+        return (
+            target is not None
+            and pressure is not None
+            and len(fatigue_cycles(specimen, pressure)[0]) >= target
+        )
+    return any(  # compliance: a stepped inflation seen to its end
+        not f.cut_end and len(steps(p.trace, f.start_ns, f.end_ns)) >= 2
+        for p, f in specimen.inflations()
+    )
+
+
+def specimens_of(pieces: Sequence[Piece], plan: Plan, default_test: str | None) -> list[Specimen]:
+    """The lot's specimens in name order; ``LotRefused`` for a test begun again without
+    ``retest``, a specimen whose sessions disagree on its test, or one with no test."""
+    by_name: dict[str, list[Piece]] = {}
+    for piece in sorted(pieces, key=lambda p: (p.first_ns, p.trace.session, p.trace.run)):
+        checked_tags(piece.trace.session, piece.tags)
+        name = piece.tags.get("specimen") or piece.trace.session
+        by_name.setdefault(name, []).append(piece)
+    return [_one(name, got, plan, default_test) for name, got in sorted(by_name.items())]
+
+
+def _one(name: str, pieces: list[Piece], plan: Plan, default_test: str | None) -> Specimen:
+    tests = {p.tags["test"]: p.trace.session for p in pieces if "test" in p.tags}
+    if len(tests) > 1:
+        (a, sa), (b, sb) = list(tests.items())[:2]
+        raise LotRefused(f"specimen {name}: session {sa} says test={a}, session {sb} test={b}")
+    if tests:
+        test, test_from = next(iter(tests)), "tag test"
+    elif default_test in TESTS:
+        test, test_from = str(default_test), "--test"
+    else:
+        raise LotRefused(
+            f"specimen {name} (session {pieces[0].trace.session}): no test tag; "
+            f"say which with --test {'|'.join(TESTS)}"
+        )
+    runs: dict[tuple[str, str], str] = {}
+    for p in pieces:
+        other = runs.setdefault((p.trace.session, p.trace.run), p.trace.device)
+        if other != p.trace.device:
+            raise LotRefused(
+                f"specimen {name}: session {p.trace.session} has two inflation devices, "
+                f"{other} and {p.trace.device}: one balloon is one device's"
+            )
+    specimen = Specimen(name, test, test_from, [pieces[0]])
+    for piece in pieces[1:]:
+        last = specimen.pieces[-1].trace.session
+        new_session = piece.trace.session != last
+        reason = piece.tags.get("retest")
+        if new_session and reason:
+            earlier = tuple(dict.fromkeys(p.trace.session for p in specimen.pieces))
+            specimen.pieces = [piece]
+            specimen.retest = Retest(piece.trace.session, reason, earlier)
+        elif piece.report.inflations and ended(specimen, plan):
+            where = f"session {piece.trace.session}" if new_session else (
+                f"run {piece.trace.run} of session {last}")  # fmt: skip
+            raise LotRefused(
+                f"specimen {name} tested again: {where} after its test in session {last} "
+                "ended; tag the later session retest=<reason> if it is a retest"
+            )
+        else:
+            specimen.pieces.append(piece)
+    return specimen
