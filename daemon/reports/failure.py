@@ -4,19 +4,29 @@ A lot passes on its rated burst pressure only if no balloon failed at or below i
 a balloon that could not hold pressure must count as much as one that ruptured. The
 detector (``daemon.acquisition.inflations``) finds bursts: a collapse from 80 % to 20 %
 of the peak within 0.5 s with the delivered volume kept. A **leak** is the slow kind of
-the same failure: after the peak the pressure falls to at most ``LEAK_FALL`` of it,
-not as a burst, and where it is lowest the delivered volume is still at least
-``BURST_VOLUME_KEPT`` of the volume at the peak (the fluid left through the balloon,
-not back into the syringe). An operator's release gives the fluid back and is no
-failure. Without a volume channel a release and a leak look alike: a fall from 80 %
-to 20 % of the peak (or to its lowest) taking ``LEAK_SLOW_S`` or longer is taken for
-a leak (the cautious reading: it fails the lot rather than passing it), unless the
-peak had reached the test's maximum; a release takes a fraction of a second.
+the same failure: after the peak the pressure falls to ``LEAK_FALL`` of it or lower,
+not as a burst, while the fluid stays out of the syringe. Where it first gets there,
+the delivered volume is compared with the balloon's own on the way up at that same
+pressure: a release gives the fluid back, and the volume falls back onto the curve it
+rose on; a leak loses it through the balloon, and the volume stays nearer the peak's
+(``LEAK_KEPT`` of the way from the curve to the peak, or more). What happens after
+(a syringe withdrawn once the balloon has leaked) changes nothing.
 
-A burst specimen's **outcome** (``outcome``), in this order:
+Where the volume cannot tell (no volume channel, or a balloon so stiff there that it
+gives back almost nothing, less than ``VOLUME_SPAN`` of its volume), time does: a fall
+from 80 % to 20 % of the peak taking ``LEAK_SLOW_S`` or longer is a leak (a release
+takes a fraction of a second; the cautious reading fails the lot rather than passing
+it), unless the peak had reached the test's maximum.
 
-- ``excluded``: its session has an ``exclude=<reason>`` tag: the operator's word;
+A burst ends a balloon: ``after_burst`` finds an inflation after it that burst too, or
+rose again to half the burst pressure or more (a ruptured balloon holds none), which is
+another balloon recorded under the same name, and the lot refuses it.
+
+A burst specimen's **outcome**, in this order:
+
 - ``burst`` or ``leak``: its first inflation that failed, at that inflation's peak;
+- ``excluded``: its session has an ``exclude=<reason>`` tag: the operator's word,
+  shown beside any failure its data holds;
 - ``no failure``: it reached the test's maximum (``max_atm``, within ``MAX_BAND``)
   without failing;
 - ``incomplete``: none of these: its data (or the operator) stopped first.
@@ -30,16 +40,23 @@ import bisect
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from daemon.acquisition.inflations import BURST_HIGH, BURST_LOW, BURST_VOLUME_KEPT, Inflation
+from daemon.acquisition.inflations import BURST_HIGH, BURST_LOW, Inflation
 from daemon.reports.analysis import Trace
 from drivers.units import KPA_PER_ATM
 
 LEAK_FALL = 0.5
-"""A leak takes the pressure down to at most this fraction of the peak."""
+"""A leak takes the pressure down to this fraction of the peak or lower."""
+LEAK_KEPT = 0.5
+"""Of the volume between the rising curve and the peak, a leak keeps at least this."""
+VOLUME_SPAN = 0.02
+"""Below this share of the peak's volume given back by a release, volume cannot tell."""
 LEAK_SLOW_S = 1.0
-"""Without volume: a fall from 80 % to 20 % of the peak at least this slow."""
+"""Where volume cannot tell: a fall from 80 % to 20 % of the peak at least this slow."""
 MAX_BAND = 0.02
 """A peak within this fraction below ``max_atm`` reached it."""
+AGAIN = 0.5
+"""After a burst, an inflation to this fraction of the burst pressure (or another burst)
+is another balloon."""
 
 OUTCOMES = ("burst", "leak", "no failure", "incomplete", "excluded")
 FAILURES = ("burst", "leak")
@@ -59,22 +76,35 @@ def failure_of(trace: Trace, f: Inflation, max_atm: float | None = None) -> Fail
     """How inflation ``f`` of ``trace`` failed (None: it did not)."""
     if f.burst:
         return Failure("burst", f)
-    t, p, v = trace.time_ns, trace.pressure_kpa, trace.volume_ml
+    t, p = trace.time_ns, trace.pressure_kpa
+    start = bisect.bisect_left(t, f.start_ns)
     lo, hi = bisect.bisect_left(t, f.peak_ns), bisect.bisect_right(t, f.end_ns)
-    if hi <= lo:
-        return None
-    low = min(range(lo, hi), key=p.__getitem__)  # where the fall ended (or the data did)
-    if p[low] > LEAK_FALL * f.peak_kpa:
+    half = next((i for i in range(lo, hi) if p[i] <= LEAK_FALL * f.peak_kpa), None)
+    if half is None:
         return None  # it never fell that far: held, or the data ended at the top
-    kept = v[low]
-    if f.volume_at_peak_ml is not None and f.volume_at_peak_ml > 0 and kept is not None:
-        leaked = kept >= BURST_VOLUME_KEPT * f.volume_at_peak_ml
-        return Failure("leak", f) if leaked else None
+    kept = _kept(trace, start, lo, half, f.volume_at_peak_ml)
+    if kept is not None:
+        return Failure("leak", f) if kept >= LEAK_KEPT else None
     if max_atm is not None and f.peak_kpa >= reached_kpa(max_atm):
         return None  # at the maximum: the operator's release ended the test
-    down = next((i for i in range(lo, low + 1) if p[i] <= BURST_LOW * f.peak_kpa), low)
-    began = max((i for i in range(lo, down + 1) if p[i] >= BURST_HIGH * f.peak_kpa), default=lo)
-    return Failure("leak", f) if (t[down] - t[began]) / 1e9 >= LEAK_SLOW_S else None
+    low = next((i for i in range(half, hi) if p[i] <= BURST_LOW * f.peak_kpa), half)
+    began = max((i for i in range(lo, half + 1) if p[i] >= BURST_HIGH * f.peak_kpa), default=lo)
+    return Failure("leak", f) if (t[low] - t[began]) / 1e9 >= LEAK_SLOW_S else None
+
+
+def _kept(trace: Trace, start: int, peak: int, at: int, peak_ml: float | None) -> float | None:
+    """How much of what a release would give back is still out at ``at``: 0 on the
+    rising curve, 1 at the peak's volume (None: the volume cannot tell)."""
+    p, v = trace.pressure_kpa, trace.volume_ml
+    now = v[at]
+    rising = next((k for k in range(start, peak + 1) if p[k] >= p[at]), None)
+    before = None if rising is None else v[rising]
+    if peak_ml is None or now is None or before is None:
+        return None
+    span = peak_ml - before
+    if span < VOLUME_SPAN * peak_ml:
+        return None
+    return (now - before) / span
 
 
 def reached_kpa(max_atm: float) -> float:
@@ -90,3 +120,14 @@ def first_failure(
         if (got := failure_of(trace, f, max_atm)) is not None:
             return got
     return None
+
+
+def after_burst(inflations: Sequence[Inflation], failed: Failure) -> Inflation | None:
+    """An inflation that rose again after ``failed`` burst: another balloon."""
+    if failed.mode != "burst":
+        return None  # a leaking balloon may be tried again; it leaks again
+    end = failed.inflation.end_ns
+    again = AGAIN * failed.inflation.peak_kpa
+    return next(
+        (f for f in inflations if f.start_ns >= end and (f.burst or f.peak_kpa >= again)), None
+    )

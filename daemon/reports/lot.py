@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from typing import Any
 
 from daemon.reports.lot_burst import burst_result
 from daemon.reports.lot_compliance import compliance_result, summary
@@ -39,8 +40,11 @@ from daemon.sessions.tag_rules import TESTS
 
 
 def times(test: str, specimens: Sequence[Specimen]) -> Times:
+    """Its specimens' times, those excluded left out."""
     rows = []
     for s in specimens:
+        if s.excluded:
+            continue
         up = [f.time_to_peak_s for _, f in s.inflations() if f.time_to_peak_s is not None]
         down = [f.deflation_s for _, f in s.inflations() if f.deflation_s is not None]
         rows.append(TimeRow(s.name, statistics.fmean(up) if up else None,
@@ -82,6 +86,7 @@ def lot_result(
     source: str = "recordings",
     unverified: Sequence[str] = (),
     damaged: Sequence[dict] = (),  # type: ignore[type-arg]
+    detector: dict[str, dict[str, Any]] | None = None,
 ) -> Lot:
     kind = {t: [s for s in specimens if s.test == t] for t in TESTS}
     burst = burst_result(kind["burst"], plan) if kind["burst"] else None
@@ -95,6 +100,7 @@ def lot_result(
             result=result_text(s, burst, fatigue, compliance),
             excluded=s.excluded, retest=s.retest,
             micrometer_files=tuple(f for p in s.pieces for f in p.micrometer_files),
+            spikes=sum(p.spikes for p in s.pieces),
         )
         for s in specimens
     )  # fmt: skip
@@ -104,5 +110,15 @@ def lot_result(
         times=tuple(times(t, kind[t]) for t in TESTS if kind[t]),
         retests=tuple(s.retest for s in specimens if s.retest is not None),
         unverified=tuple(unverified), damaged=tuple(damaged), source=source,
-        plan={k: {"value": v.value, "from": v.source} for k, v in vars(plan).items()},
+        plan={k: {"value": v.value, "from": v.source} for k, v in vars(plan).items()}
+        | (detector or {}),
+        verdict=lot_verdict(burst, fatigue, compliance),
     )  # fmt: skip
+
+
+def lot_verdict(*parts: BurstResult | FatigueResult | ComplianceResult | None) -> str:
+    said = [p.verdict for p in parts if p is not None]
+    for verdict in ("FAIL", "NOT SHOWN", "PASS"):
+        if verdict in said:
+            return verdict
+    return "NO VERDICT"

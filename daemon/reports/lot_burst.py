@@ -7,12 +7,16 @@ tolerance bound is computed from the bursts; the verdict is then, in order:
 - ``FAIL`` when any specimen burst or leaked at or below the RBP, whatever the bound:
   a balloon that failed under its rating is the failure the rating exists to exclude;
 - ``NO RBP`` when no RBP was given (the statistics alone);
-- ``NOT SHOWN`` when the bursts cannot show it: fewer than two, or not normal
-  (Shapiro-Wilk) and too few for the distribution-free bound (``tolerance``);
-- ``PASS`` or ``FAIL`` by the bound against the RBP.
+- ``NOT SHOWN`` when the bursts cannot show it: fewer than two, not normal
+  (Shapiro-Wilk) and too few for the distribution-free bound (``tolerance``), or with
+  no spread at all (a sensor at its limit);
+- ``PASS`` or ``FAIL`` by the bound against the RBP; but not ``PASS`` while a
+  specimen gave no result (``incomplete``): every balloon tested is accounted for, by
+  a retest or an exclusion with its reason.
 
 Leaks, balloons that reached the maximum unfailed, incomplete and excluded ones are
-listed with their highest pressure and why they are not in the statistics.
+listed with their highest pressure (the data's, inflation or not) and why they are
+not in the statistics; an excluded one with the failure its data holds.
 """
 
 from __future__ import annotations
@@ -48,22 +52,36 @@ def provenance(s: Specimen, piece_index: int | None = None, cycle: int | None = 
     }
 
 
+def highest_atm(s: Specimen) -> float | None:
+    """The highest pressure its data holds, inflation or not."""
+    peaks = [max(p.trace.pressure_kpa) for p in s.pieces if p.trace.pressure_kpa]
+    return max(peaks) / KPA_PER_ATM if peaks else None
+
+
 def row(s: Specimen, plan: Plan) -> BurstRow:
-    peaks = [f.peak_kpa for _, f in s.inflations()]
-    highest = max(peaks) / KPA_PER_ATM if peaks else None
-    if s.excluded:
-        return BurstRow(s.name, "excluded", None, highest, s.excluded, provenance(s))
+    highest = highest_atm(s)
+    failed, at = None, 0
     for k, piece in enumerate(s.pieces):
         failed = first_failure(piece.trace, piece.report.inflations, plan.max_atm.value)
         if failed is not None:
-            f = failed.inflation
-            return BurstRow(s.name, failed.mode, failed.pressure_atm, highest, None,
-                            provenance(s, k, f.cycle))  # fmt: skip
+            at = k
+            break
+    if s.excluded:
+        said = (
+            "" if failed is None else f"; its data: {failed.mode} at {failed.pressure_atm:.2f} atm"
+        )
+        pressure = None if failed is None else failed.pressure_atm
+        return BurstRow(s.name, "excluded", pressure, highest, s.excluded + said, provenance(s))
+    if failed is not None:
+        return BurstRow(s.name, failed.mode, failed.pressure_atm, highest, None,
+                        provenance(s, at, failed.inflation.cycle))  # fmt: skip
     top = plan.max_atm.value
+    peaks = [f.peak_kpa for _, f in s.inflations()]
     if top is not None and any(p >= reached_kpa(top) for p in peaks):
         return BurstRow(s.name, "no failure", None, highest, None, provenance(s))
     why = (
-        "no inflation" if not peaks
+        "no pressure recorded" if highest is None
+        else "no inflation" if not peaks
         else "no max_atm to have reached" if top is None
         else f"highest below max_atm {top:g}"
     )  # fmt: skip
@@ -86,8 +104,17 @@ def burst_result(specimens: Sequence[Specimen], plan: Plan) -> BurstResult:
     fields: dict = {}  # type: ignore[type-arg]
     warnings: list[str] = []
     verdict = "FAIL" if under else "NO RBP" if rbp is None else "NOT SHOWN"
-    if incomplete := [r.specimen for r in rows if r.outcome == "incomplete"]:
+    incomplete = [r.specimen for r in rows if r.outcome == "incomplete"]
+    if incomplete:
         warnings.append(f"{len(incomplete)} specimen(s) gave no result: {', '.join(incomplete)}")
+    warnings += [
+        f"{r.specimen} is excluded ({r.reason}), at or below the RBP: its reason must say why"
+        for r in rows
+        if r.outcome == "excluded"
+        and r.failure_atm is not None
+        and rbp is not None
+        and r.failure_atm <= rbp
+    ]
     if len(bursts) >= 2:
         v = burst_verdict(bursts, rbp)
         fields = dict(mean_atm=v.mean_atm, sd_atm=v.sd_atm, min_atm=v.min_atm,
@@ -117,6 +144,14 @@ def burst_result(specimens: Sequence[Specimen], plan: Plan) -> BurstResult:
         reasons.append(f"{len(bursts)} burst(s): too few for a statistic")
     if len(bursts) < 2:
         warnings.append(f"{len(bursts)} burst(s): no statistic")
+    if verdict == "PASS" and fields.get("sd_atm") == 0:
+        verdict = "NOT SHOWN"
+        reasons.append(f"the bursts have no spread (all at {bursts[0]:.2f} atm): no balloons "
+                       "do that, a sensor at its limit does; no bound from it")  # fmt: skip
+    if verdict == "PASS" and incomplete:
+        verdict = "NOT SHOWN"
+        reasons.append(f"{len(incomplete)} specimen(s) gave no result ({', '.join(incomplete)}):"
+                       " retest each, or exclude it with its reason")  # fmt: skip
     return BurstResult(
         tested=len(rows), rows=rows, n=len(bursts), left_out=left, rbp_atm=rbp,
         rbp_from=plan.rbp_atm.source, verdict=verdict, reasons=tuple(reasons),

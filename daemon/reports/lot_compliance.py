@@ -1,14 +1,19 @@
 """A lot's compliance result: its steps as measured, the label's table, and a verdict
 against the diameter specification.
 
-Each specimen's holds are found in its own trace (``daemon.reports.steps``); the lot's
-steps are those holds grouped by their measured pressure across specimens: sorted, a
-new group wherever two neighbouring holds are more than ``GROUP_GAP_ATM`` apart. So one
-8 atm step measured at 7.74 atm on one balloon and 7.76 atm on another is one row, as
-it was one step of the plan (rounding each to the nearest 0.5 atm would split them).
-A group's name is its mean rounded to 0.5 atm. A specimen counts once in a group (its
-longest hold there). A hold shorter than ``SHORT_HOLD`` of the plan's ``hold_s`` is
+Each specimen's holds are found in its own trace (``daemon.reports.steps``). The lot's
+steps are those holds grouped as measured, never by rounding each (an 8 atm step read
+at 7.74 atm on one balloon and 7.76 atm on another would be split): where every
+specimen held the same number of rising steps, its k-th hold is the plan's k-th step
+(a gauge reading 0.13 atm high on one bench and low on another cannot swap 0.5 atm
+steps); otherwise holds are grouped by measured pressure, a new group wherever two
+neighbouring holds are more than ``GROUP_GAP_ATM`` apart or a specimen would hold
+twice in one. A group's name is its mean rounded to 0.5 atm. A specimen counts once
+in a group (its longest hold there). A hold shorter than ``SHORT_HOLD`` of the plan's ``hold_s`` is
 flagged and left out of the step's statistics, counted.
+
+**Failures.** A balloon that burst or leaked on its way up the steps is listed, and
+fails the compliance result when that was at or below the RBP.
 
 **Specification.** With ``nominal_diameter_mm`` and ``diameter_tol_pct`` (and the
 nominal pressure, ``nominal_atm``), every specimen's diameter at the nominal step must
@@ -21,7 +26,9 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from itertools import pairwise
 
+from daemon.reports.failure import first_failure
 from daemon.reports.lot_burst import provenance
 from daemon.reports.lot_plan import Plan
 from daemon.reports.lot_types import (
@@ -64,11 +71,24 @@ def rows_of(s: Specimen, hold_s: float | None) -> list[StepRow]:
 
 
 def groups(rows: Sequence[StepRow]) -> list[list[StepRow]]:
-    """Holds grouped by measured pressure: a new group across a gap of ``GROUP_GAP_ATM``."""
+    """The lot's steps: each specimen's k-th hold together, when every specimen held the
+    same number of steps, each rising (one plan, followed by all: a gauge offset between
+    benches cannot mix two steps); else by measured pressure, a new group across a gap
+    of ``GROUP_GAP_ATM`` or where a specimen would hold twice."""
+    by_specimen: dict[str, list[StepRow]] = {}
+    for r in rows:
+        by_specimen.setdefault(r.specimen, []).append(r)
+    held = list(by_specimen.values())
+    same = len({len(h) for h in held}) == 1
+    rising = all(all(a.pressure_atm < b.pressure_atm for a, b in pairwise(h)) for h in held)
+    if held and same and rising:
+        return [list(step) for step in zip(*held, strict=True)]
     out: list[list[StepRow]] = []
     for r in sorted(rows, key=lambda r: r.pressure_atm):
-        if out and r.pressure_atm - out[-1][-1].pressure_atm <= GROUP_GAP_ATM:
-            out[-1].append(r)
+        last = out[-1] if out else []
+        near = last and r.pressure_atm - last[-1].pressure_atm <= GROUP_GAP_ATM
+        if near and all(x.specimen != r.specimen for x in last):
+            last.append(r)
         else:
             out.append([r])
     return out
@@ -119,6 +139,23 @@ def label_table(
     return tuple(out)
 
 
+def failed(specimens: Sequence[Specimen], plan: Plan) -> tuple[list[str], list[str]]:
+    """Each specimen that burst or leaked on its way through the steps, and those of them
+    at or below the RBP (a compliance balloon bursting under its rating fails the lot)."""
+    failures, under = [], []
+    rbp = plan.rbp_atm.value
+    for s in specimens:
+        for piece in s.pieces:
+            got = first_failure(piece.trace, piece.report.inflations, plan.max_atm.value)
+            if got is not None:
+                said = f"{s.name} {got.mode} at {got.pressure_atm:.2f} atm"
+                failures.append(said + (f" (excluded: {s.excluded})" if s.excluded else ""))
+                if rbp is not None and got.pressure_atm <= rbp and not s.excluded:
+                    under.append(said)
+                break
+    return failures, under
+
+
 def compliance_result(specimens: Sequence[Specimen], plan: Plan) -> ComplianceResult | None:
     if not specimens:
         return None
@@ -145,8 +182,9 @@ def compliance_result(specimens: Sequence[Specimen], plan: Plan) -> ComplianceRe
     if spec is None or tol is None or nominal is None:
         verdict = "NO SPEC"
     else:
-        at = next((g for g in steps_ if abs(g.mean_pressure_atm - nominal) <= GROUP_GAP_ATM),
-                  None)  # fmt: skip
+        nearest = min(steps_, key=lambda g: abs(g.mean_pressure_atm - nominal), default=None)
+        near = nearest is not None and abs(nearest.mean_pressure_atm - nominal) <= GROUP_GAP_ATM
+        at = nearest if near else None
         lo, hi = spec * (1 - tol / 100), spec * (1 + tol / 100)
         counted = [s for s in specimens if not s.excluded]
         by_name = {r.specimen: r for r in (at.rows if at else ()) if not r.short}
@@ -163,7 +201,12 @@ def compliance_result(specimens: Sequence[Specimen], plan: Plan) -> ComplianceRe
         if verdict == "PASS":
             reasons.append(f"{len(checks)} of {len(checks)} within {spec:g} mm ± {tol:g} % "
                            f"at {nominal:g} atm")  # fmt: skip
+    failures, under = failed(specimens, plan)
+    if under:
+        verdict = "FAIL"
+        reasons[:0] = [f"{x}, at or below the RBP {plan.rbp_atm.value:g} atm" for x in under]
     return ComplianceResult(
+        failures=tuple(failures),
         tested=len(specimens), steps=steps_, left_out=tuple(left),
         label=label_table(steps_, nominal, plan.rbp_atm.value), hold_s=hold,
         nominal_atm=nominal, nominal_diameter_mm=spec, diameter_tol_pct=tol,

@@ -6,7 +6,8 @@ Cycles count at the fatigue pressure the lot was tested at (``fatigue_atm``, or
 needs a cycles target. Each specimen is then:
 
 - ``survived``: it reached the target (whatever happened after: the target is the test);
-- ``failed``: it burst or leaked before the target, at that cycle;
+- ``failed``: it burst or leaked before the target, at that cycle, whatever the
+  pressure of the cycle it failed in (an overshoot, a ramp);
 - ``incomplete``: its data ended before the target without a failure (not a failure,
   not a survivor);
 - ``excluded``: the operator's ``exclude=<reason>``.
@@ -25,28 +26,38 @@ from daemon.reports.failure import failure_of
 from daemon.reports.lot_burst import provenance
 from daemon.reports.lot_plan import LotRefused, Plan
 from daemon.reports.lot_types import FatigueResult, FatigueRow, LeftOut
-from daemon.reports.specimens import Specimen, fatigue_cycles
+from daemon.reports.specimens import Specimen, cycles_of
 from daemon.reports.tolerance import CONFIDENCE, success_run_reliability
 
 
 def row(s: Specimen, pressure: float, target: int | None) -> FatigueRow:
-    cycles, off = fatigue_cycles(s, pressure)
-    if s.excluded:
-        return FatigueRow(s.name, "excluded", len(cycles), off, None, None, s.excluded,
-                          provenance(s))  # fmt: skip
-    for n, (piece, f) in enumerate(cycles, start=1):
-        failed = failure_of(piece.trace, f)
-        if target is not None and n > target:
+    """Its cycles at the pressure until it failed (a failure at any pressure counts: a
+    balloon that bursts on an overshoot or on the way up has failed all the same)."""
+    done = off = 0
+    failed = None
+    for cycle in cycles_of(s, pressure):
+        if target is not None and done >= target:
             break  # a survivor: what came after the target is not the test
+        for piece, f in cycle.halves:
+            if (got := failure_of(piece.trace, f)) is not None:
+                failed = (got, s.pieces.index(piece), f)
+                break
         if failed is not None:
-            k = s.pieces.index(piece)
-            return FatigueRow(s.name, "failed", n - 1, off, n, failed.mode, None,
-                              provenance(s, k, f.cycle))  # fmt: skip
-    if target is not None and len(cycles) >= target:
+            break
+        done, off = done + cycle.at_pressure, off + (not cycle.at_pressure)
+    if s.excluded:
+        why = s.excluded + ("" if failed is None else f"; its data: {failed[0].mode} at cycle "
+                            f"{done + 1} ({failed[0].pressure_atm:.2f} atm)")  # fmt: skip
+        return FatigueRow(s.name, "excluded", done, off, None, None, why, provenance(s))
+    if failed is not None:
+        got, k, f = failed
+        return FatigueRow(s.name, "failed", done, off, done + 1, got.mode, None,
+                          provenance(s, k, f.cycle))  # fmt: skip
+    if target is not None and done >= target:
         return FatigueRow(s.name, "survived", target, off, None, None, None, provenance(s))
-    why = "no cycles target" if target is None else f"ended at {len(cycles)} of {target} cycles"
+    why = "no cycles target" if target is None else f"ended at {done} of {target} cycles"
     status = "survived" if target is None else "incomplete"
-    return FatigueRow(s.name, status, len(cycles), off, None, None, why, provenance(s))
+    return FatigueRow(s.name, status, done, off, None, None, why, provenance(s))
 
 
 def fatigue_result(specimens: Sequence[Specimen], plan: Plan) -> FatigueResult | None:

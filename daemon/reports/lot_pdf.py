@@ -75,6 +75,7 @@ def title_page(lot: Lot, about: dict[str, Any], u: Units) -> Figure:
         f"Operator: {about.get('operator') or '-'}",
         f"Devices: {', '.join(about['devices']) or '-'}",
         f"Specimens tested: {lot.tested} ({', '.join(f'{n} {t}' for t, n in tests.items())})",
+        f"Verdict: {lot.verdict}",
         "",
     ]
     rbp = lot.plan.get("rbp_atm", {})
@@ -90,7 +91,7 @@ def title_page(lot: Lot, about: dict[str, Any], u: Units) -> Figure:
                 f"Shapiro-Wilk normality p = {_f(b.normality_p, 4)}",
             ]
         lines += _wrapped(burst_lines(b, u)[:1] + [f"  because {r}" for r in b.reasons])
-        lines += [f"Warning: {w}" for w in b.warnings]
+        lines += _wrapped([f"Warning: {w}" for w in b.warnings])
     if lot.fatigue is not None:
         lines += _wrapped(fatigue_lines(lot.fatigue)[:1])
     if lot.compliance is not None:
@@ -100,9 +101,13 @@ def title_page(lot: Lot, about: dict[str, Any], u: Units) -> Figure:
     lines += _wrapped([f"Unverified, counted: {x}" for x in lot.unverified])
     fig.text(0.06, 0.92, "\n".join(lines), fontsize=8, va="top", family="monospace")
     if b is not None:
-        rows = [[r.specimen, r.outcome, _f(r.failure_atm), _f(r.highest_atm),
+        rows = [[r.specimen, r.outcome, u.number(r.failure_atm), u.number(r.highest_atm),
                  r.provenance["session"]] for r in b.rows]  # fmt: skip
-        _table(fig, rows[: ROWS_PER_PAGE - 14],
+        room = ROWS_PER_PAGE - 14
+        if len(rows) > room:  # the rest are in the appendix, said so
+            rows = [*rows[: room - 1], [f"... {len(rows) - room + 1} more", "(see the "
+                    "specimens and provenance pages)", "", "", ""]]  # fmt: skip
+        _table(fig, rows,
                ["specimen", "outcome", f"failed {u.unit}", f"highest {u.unit}", "session"],
                0.52, 0.45)  # fmt: skip
     return fig

@@ -18,6 +18,10 @@ class Units:
         self.factor = KPA_PER_ATM * per_kpa(unit)
         self.decimals = 2 if unit in ("atm", "bar") else 1
 
+    def number(self, atm: float | None) -> str:
+        """The value alone, in the unit (a table's column names it)."""
+        return "-" if atm is None else f"{atm * self.factor:.{self.decimals}f}"
+
     def __call__(self, atm: float | None, decimals: int | None = None) -> str:
         if atm is None:
             return "-"
@@ -35,12 +39,18 @@ def accounting(lot: Lot) -> list[str]:
         tests[s.test] = tests.get(s.test, 0) + 1
     head = f"lot {lot.lot}: {lot.tested} specimen(s) tested (" + ", ".join(
         f"{n} {t}" for t, n in tests.items()) + f"), from {lot.source}"  # fmt: skip
-    lines = [head]
+    lines = [head, f"verdict: {lot.verdict}"]
+    for key in ("threshold_atm", "baseline_atm"):
+        setting = lot.plan.get(key, {})
+        if setting.get("from") not in (None, "default"):
+            lines.append(f"  inflations judged with {key} {setting['value']:g} ({setting['from']})")
     for s in lot.specimens:
         joined = f", {len(s.parts)} runs joined" if len(s.parts) > 1 else ""
         sessions = ", ".join(dict.fromkeys(p.session for p in s.parts))
-        lines.append(f"  {s.specimen:<14} {s.test:<10} {s.result}  [{sessions}{joined}]")
-    lines += [f"  retest: session {r.session} ({r.reason}) supersedes {', '.join(r.supersedes)}"
+        spikes = f"; {s.spikes} spike(s) left out" if s.spikes else ""
+        lines.append(f"  {s.specimen:<14} {s.test:<10} {s.result}  [{sessions}{joined}{spikes}]")
+    lines += [f"  retest: session {r.session} ({r.reason}) supersedes "
+              f"{', '.join(r.supersedes) or 'no session read'} ({r.replaced})"
               for r in lot.retests]  # fmt: skip
     lines += [f"  unverified, counted (--allow-unverified): {u}" for u in lot.unverified]
     return lines
@@ -79,6 +89,7 @@ def fatigue_lines(f: FatigueResult) -> list[str]:
 
 def compliance_lines(c: ComplianceResult, u: Units) -> list[str]:
     lines = [f"compliance: {c.verdict}" + (f": {'; '.join(c.reasons)}" if c.reasons else "")]
+    lines += [f"  failed: {x}" for x in c.failures]
     lines += [f"  not counted: {x.specimen}: {x.why}" for x in c.left_out]
     for g in c.steps:
         d, v = g.diameter_mm, g.volume_ml

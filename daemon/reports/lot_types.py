@@ -24,7 +24,7 @@ DECIMALS = {
     "_s": 3,
     "_pct": 2,
     "k": 4,
-    "normality_p": 4,
+    "normality_p": 6,  # a p just under 0.05 never shown as 0.05
     "reliability": 4,
     "confidence": 4,
 }
@@ -43,10 +43,12 @@ class FileCheck:
     """The manifest that lists it (None: none does)."""
     manifest_sha256: str | None
     """What that manifest says its SHA-256 is."""
+    problem: str | None = None
+    """What is wrong with it against its manifest (``daemon.recordings.holdings``)."""
 
     @property
     def verified(self) -> bool:
-        return self.manifest_sha256 is not None and self.manifest_sha256 == self.sha256
+        return self.problem is None
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class Retest:
     reason: str
     supersedes: tuple[str, ...]
     """The sessions of the earlier test, no longer counted."""
+    replaced: str = ""
+    """What the earlier test showed (``burst at 6.40 atm``): a retest never hides it."""
 
 
 @dataclass(frozen=True)
@@ -234,6 +238,8 @@ class ComplianceResult:
     verdict: str
     """``PASS``, ``FAIL``, ``NOT SHOWN`` or ``NO SPEC``."""
     reasons: tuple[str, ...]
+    failures: tuple[str, ...] = ()
+    """Each specimen that burst or leaked during its steps."""
 
 
 @dataclass(frozen=True)
@@ -266,6 +272,8 @@ class SpecimenEntry:
     excluded: str | None = None
     retest: Retest | None = None
     micrometer_files: tuple[FileCheck, ...] = ()
+    spikes: int = 0
+    """Single-sample spikes left out of its pressures (``daemon.reports.despike``)."""
 
 
 @dataclass(frozen=True)
@@ -284,6 +292,10 @@ class Lot:
     damaged: tuple[dict[str, Any], ...] = ()
     source: str = "recordings"
     """``recordings`` (files hashed and checked) or ``influxdb`` (no files)."""
+    verdict: str = "NO VERDICT"
+    """The lot's: ``FAIL`` if any test's is, else ``NOT SHOWN`` if any is, else ``PASS``
+    if any is; ``NO VERDICT`` when no test had what a verdict needs (an RBP, a target,
+    a specification)."""
     plan: dict[str, dict[str, Any]] = field(default_factory=dict)
     """What the lot was judged against: each setting's ``value`` and where it came
     ``from`` (a flag, a tag, or None when nothing said it)."""

@@ -8,8 +8,10 @@ start a **new test** on a specimen whose test already ended (it burst or leaked,
 reached the test's maximum or its fatigue target, or finished its compliance steps):
 that is a second balloon under the same name, or a second try the reviewer must be
 told of, so it is refused naming both sessions unless the later session says
-``retest=<reason>``. A retest supersedes everything before it; the document lists it
-with its reason and the sessions it replaced.
+``retest=<reason>``. A retest with an inflation of its own supersedes everything before
+it; the document lists it with its reason, the sessions it replaced and what they had
+shown (a retest never hides a burst). A run that inflates again after its balloon
+burst holds another balloon under the same name, and is refused.
 
 What a specimen was tested for is its ``test`` tag (or ``--test`` for sessions with
 none, said on the document); it is never guessed from the trace. Pure: analysed
@@ -20,10 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from daemon.acquisition.inflations import Inflation
 from daemon.reports.analysis import DeviceReport, Trace
-from daemon.reports.failure import first_failure, reached_kpa
+from daemon.reports.failure import after_burst, first_failure, reached_kpa
 from daemon.reports.lot_plan import LotRefused, Plan, checked_tags
 from daemon.reports.lot_types import FileCheck, Part, Retest
 from daemon.reports.steps import diameter_over, steps
@@ -45,6 +48,8 @@ class Piece:
     diameter_mm: list[tuple[int, float]] = field(default_factory=list)
     """The micrometer's readings beside it (same session and run), in time order."""
     micrometer_files: tuple[FileCheck, ...] = ()
+    spikes: int = 0
+    """Single-sample spikes left out of its trace (``daemon.reports.despike``)."""
 
     @property
     def trace(self) -> Trace:
@@ -52,7 +57,7 @@ class Piece:
 
     @property
     def tags(self) -> dict[str, str]:
-        return {k[4:]: v for k, v in self.trace.about.items() if k.startswith("tag.")}
+        return self.trace.tags
 
     @property
     def first_ns(self) -> int:
@@ -92,29 +97,32 @@ class Specimen:
         return diameter_over([d for p in self.pieces for d in p.diameter_mm], start_ns, end_ns)
 
 
-def fatigue_cycles(
-    specimen: Specimen, fatigue_atm: float
-) -> tuple[list[tuple[Piece, Inflation]], int]:
-    """Its cycles at the fatigue pressure (a cycle a restart cut in two counted once)
-    and how many were at another pressure."""
+class Cycle(NamedTuple):
+    """One pressurisation: its inflation, or the two halves a restart cut it into."""
+
+    halves: tuple[tuple[Piece, Inflation], ...]
+    at_pressure: bool
+    """Its peak at the fatigue pressure (within the band)."""
+
+
+def cycles_of(specimen: Specimen, fatigue_atm: float) -> list[Cycle]:
+    """Every cycle in time order, at the fatigue pressure or not; an inflation a restart
+    cut in two (its end and the next run's start) is one cycle."""
     band = max(FATIGUE_BAND * fatigue_atm, FATIGUE_BAND_MIN_ATM) * KPA_PER_ATM
     target = fatigue_atm * KPA_PER_ATM
-    at: list[tuple[Piece, Inflation]] = []
-    off = 0
+    out: list[Cycle] = []
     previous_cut = False
     for piece in specimen.pieces:
         for k, f in enumerate(piece.report.inflations):
-            rejoined = k == 0 and f.cut_start and previous_cut
-            if abs(f.peak_kpa - target) <= band:
-                if rejoined and at and at[-1][0] is not piece:
-                    at[-1] = (piece, f) if f.peak_kpa > at[-1][1].peak_kpa else at[-1]
-                else:
-                    at.append((piece, f))
-            elif not rejoined:
-                off += 1
+            at = abs(f.peak_kpa - target) <= band
+            if k == 0 and f.cut_start and previous_cut and out:
+                last = out[-1]
+                out[-1] = Cycle((*last.halves, (piece, f)), last.at_pressure or at)
+            else:
+                out.append(Cycle(((piece, f),), at))
         inflations = piece.report.inflations
         previous_cut = bool(inflations) and inflations[-1].cut_end
-    return at, off
+    return out
 
 
 def ended(specimen: Specimen, plan: Plan) -> bool:
@@ -132,12 +140,35 @@ def ended(specimen: Specimen, plan: Plan) -> bool:
         return (
             target is not None
             and pressure is not None
-            and len(fatigue_cycles(specimen, pressure)[0]) >= target
+            and sum(c.at_pressure for c in cycles_of(specimen, pressure)) >= target
         )
     return any(  # compliance: a stepped inflation seen to its end
         not f.cut_end and len(steps(p.trace, f.start_ns, f.end_ns)) >= 2
         for p, f in specimen.inflations()
     )
+
+
+def outcome_text(specimen: Specimen, plan: Plan) -> str:
+    """What a specimen's data shows so far, in a few words (a retest's predecessor)."""
+    for piece in specimen.pieces:
+        failed = first_failure(piece.trace, piece.report.inflations, plan.max_atm.value)
+        if failed is not None:
+            return f"{failed.mode} at {failed.pressure_atm:.2f} atm"
+    peaks = [max(p.trace.pressure_kpa) for p in specimen.pieces if p.trace.pressure_kpa]
+    return f"no failure, highest {max(peaks) / KPA_PER_ATM:.2f} atm" if peaks else "no data"
+
+
+def _one_balloon(piece: Piece) -> None:
+    """``LotRefused`` if the run holds an inflation after its balloon burst."""
+    failed = first_failure(piece.trace, piece.report.inflations)
+    again = None if failed is None else after_burst(piece.report.inflations, failed)
+    if failed is not None and again is not None:
+        raise LotRefused(
+            f"session {piece.trace.session} (run {piece.trace.run or '-'}): inflated again to "
+            f"{again.peak_kpa / KPA_PER_ATM:.2f} atm after its balloon burst at "
+            f"{failed.pressure_atm:.2f} atm: another balloon under the same name; one "
+            "session per balloon"
+        )
 
 
 def specimens_of(pieces: Sequence[Piece], plan: Plan, default_test: str | None) -> list[Specimen]:
@@ -146,6 +177,7 @@ def specimens_of(pieces: Sequence[Piece], plan: Plan, default_test: str | None) 
     by_name: dict[str, list[Piece]] = {}
     for piece in sorted(pieces, key=lambda p: (p.first_ns, p.trace.session, p.trace.run)):
         checked_tags(piece.trace.session, piece.tags)
+        _one_balloon(piece)
         name = piece.tags.get("specimen") or piece.trace.session
         by_name.setdefault(name, []).append(piece)
     return [_one(name, got, plan, default_test) for name, got in sorted(by_name.items())]
@@ -174,14 +206,18 @@ def _one(name: str, pieces: list[Piece], plan: Plan, default_test: str | None) -
                 f"{other} and {p.trace.device}: one balloon is one device's"
             )
     specimen = Specimen(name, test, test_from, [pieces[0]])
+    if reason := pieces[0].tags.get("retest"):
+        specimen.retest = Retest(pieces[0].trace.session, reason, (), "no earlier test read")
     for piece in pieces[1:]:
         last = specimen.pieces[-1].trace.session
         new_session = piece.trace.session != last
         reason = piece.tags.get("retest")
-        if new_session and reason:
+        # A retest supersedes with a test of its own: one with no inflation replaces nothing.
+        if new_session and reason and piece.report.inflations:
             earlier = tuple(dict.fromkeys(p.trace.session for p in specimen.pieces))
+            replaced = outcome_text(specimen, plan)
             specimen.pieces = [piece]
-            specimen.retest = Retest(piece.trace.session, reason, earlier)
+            specimen.retest = Retest(piece.trace.session, reason, earlier, replaced)
         elif piece.report.inflations and ended(specimen, plan):
             where = f"session {piece.trace.session}" if new_session else (
                 f"run {piece.trace.run} of session {last}")  # fmt: skip

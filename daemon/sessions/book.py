@@ -67,6 +67,15 @@ class SessionBook:
             return out
         if command.name == self.base:
             raise CommandError(f"{command.name!r} is the name of the daemon's own session")
+        before = self.tags_of.get(command.name)
+        if before is not None and before != command.tags:
+            # One session, one set of tags: its recording and manifest carry them, so a
+            # second balloon under a reused name would take the first one's.
+            raise CommandError(
+                f"session {command.name!r} ran in this run with other tags "
+                f"({', '.join(f'{k}={v}' for k, v in sorted(before.items())) or 'none'}): "
+                "name this one differently"
+            )
         if self.current != self.base:  # a new start ends the running one
             out.append(self._stop(now_ns))
             self._end(self.current, now_ns)

@@ -37,13 +37,12 @@ from daemon.backoff import supervise
 from daemon.mqtt import topics
 from daemon.mqtt.link import MQTT_FAILURES, Broker, as_broker
 from daemon.mqtt.link import client as mqtt_client
-from daemon.sessions.tag_rules import TagError, check_tag
+from daemon.sessions.tag_rules import TAG_KEY, TagError, check_tag
 from drivers.errors import PvlogError
 
 log = logging.getLogger(__name__)
 
 SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
-_TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 RESERVED_TAGS = frozenset(
     {"device", "session", "code", "state", "host", "pvlog_version", "devices"}
 )
@@ -97,7 +96,7 @@ def parse_command(payload: bytes) -> Command:
     if not isinstance(tags, dict):
         raise CommandError("tags must be an object of strings")
     for key, value in tags.items():
-        if not _TAG_KEY.match(key):
+        if not TAG_KEY.match(key):
             raise CommandError(f"tag {key!r}: a letter, then letters, digits or _")
         if key in RESERVED_TAGS:
             raise CommandError(f"tag {key!r} is set by pvlog itself")

@@ -50,6 +50,9 @@ REASONS = ("retest", "exclude")
 
 CHECKED = ("test", "lot", "specimen", *REASONS, *NUMBERS)
 
+TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+"""What a tag's key may be: InfluxDB, MQTT and the recordings' metadata all take it as is."""
+
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 """Plain decimal notation: what the page, Grafana and a spreadsheet all read alike
 (``float`` alone would also take ``1_4``, ``nan`` and non-ASCII digits)."""
@@ -88,10 +91,15 @@ def check_tag(key: str, value: str) -> None:
     elif key in REASONS or key in ("lot", "specimen"):
         if not value.strip():
             raise TagError(f"tag {key}={value!r}: must not be blank")
+        if value != value.strip() or not value.isprintable():
+            raise TagError(f"tag {key}={value!r}: no spaces around it and no invisible "
+                           "characters (a report matches it exactly)")  # fmt: skip
     else:
         meant = typo_of(key)
         if meant is not None:
             raise TagError(f"tag {key!r}: not a tag pvlog reads; did you mean {meant!r}?")
+        if not TAG_KEY.match(key):
+            raise TagError(f"tag {key!r}: a letter, then letters, digits or _")
 
 
 def check_tags(tags: Mapping[str, str]) -> None:
@@ -100,19 +108,14 @@ def check_tags(tags: Mapping[str, str]) -> None:
         check_tag(key, value)
 
 
-TYPO_MIN = 6
-
-
 def typo_of(key: str) -> str | None:
     """The checked key ``key`` is one letter from (case aside), if any: a free tag that
-    near would leave the one meant unset, and the report would never say so. Only keys
-    of ``TYPO_MIN`` letters or more are near in this sense: among short words one letter
-    is a different word (``text``, ``log``), and a lot's ``test`` or ``lot`` left unset
-    is refused by the report anyway."""
+    near would leave the one meant unset, and the report would never say so (``lots=L7``
+    would take a balloon out of lot L7 unseen). Among short keys that refuses a few
+    words of their own (``log``, ``text``): a name one letter longer serves them."""
     lowered = key.lower()
     for known in CHECKED:
-        near = len(known) >= TYPO_MIN and _one_off(lowered, known)
-        if key != known and (lowered == known or near):
+        if key != known and (lowered == known or _one_off(lowered, known)):
             return known
     return None
 

@@ -24,12 +24,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from daemon.acquisition.inflations import BASELINE_ATM, THRESHOLD_ATM
 from daemon.audit import tool_entry
 from daemon.influx.client import InfluxUnavailable
 from daemon.influx.v1 import InfluxV1
 from daemon.recordings.findings import Findings
-from daemon.recordings.manifest import SUFFIX, sha256_file
+from daemon.recordings.holdings import Listing, held_to, listings, manifests_under, unread
+from daemon.recordings.manifest import sha256_file
 from daemon.reports.analysis import Trace, analyse
+from daemon.reports.despike import despiked
 from daemon.reports.lot import lot_result
 from daemon.reports.lot_plan import LotRefused, plan_of
 from daemon.reports.lot_text import text
@@ -39,35 +42,19 @@ from daemon.version import pvlog_version
 from drivers.errors import PvlogError
 
 
-def file_checks(files: Iterable[str], device: str) -> tuple[FileCheck, ...]:
-    """Each file hashed now and held to the manifest beside it that lists it."""
+def file_checks(files: Iterable[str], device: str, session: str,
+                listed: dict[Path, Listing]) -> tuple[FileCheck, ...]:  # fmt: skip
+    """Each file hashed now and held to the manifest that lists it."""
     out = []
     for name in files:
         path = Path(name)
-        listed: tuple[str | None, str | None] = (None, None)
-        for manifest in sorted(path.parent.glob(f"*{SUFFIX}")):
-            try:
-                doc = json.loads(manifest.read_text())
-                entries = doc.get("files", [])
-            except (OSError, ValueError, AttributeError):
-                continue
-            for e in entries if isinstance(entries, list) else []:
-                if isinstance(e, dict) and e.get("name") == path.name:
-                    listed = (manifest.name, str(e.get("sha256", "")))
-        out.append(FileCheck(str(path), sha256_file(path), device, *listed))
+        sha = sha256_file(path)
+        listing = listed.get(path.resolve())
+        out.append(FileCheck(
+            str(path), sha, device, listing.manifest.name if listing else None,
+            listing.sha256 if listing else None, held_to(path, sha, session, listing),
+        ))  # fmt: skip
     return tuple(out)
-
-
-def unverified(check: FileCheck) -> str | None:
-    """What is wrong with a file (None: it is as its manifest says)."""
-    if check.verified:
-        return None
-    if check.manifest is None:
-        return f"{check.file}: in no manifest"
-    return (
-        f"{check.file}: differs from {check.manifest} (SHA-256 {check.sha256}, "
-        f"the manifest says {check.manifest_sha256})"
-    )
 
 
 def influx_sessions(client: InfluxV1, lot: str) -> list[str]:
@@ -83,24 +70,29 @@ def of_lot(traces: Iterable[Trace], lot: str) -> list[Trace]:
     return [t for t in traces if t.about.get("tag.lot") == lot]
 
 
-def pieces_of(args: argparse.Namespace, lot: list[Trace]) -> list[Piece]:
-    """The inflation devices' traces, analysed, each with the micrometer beside it."""
+def pieces_of(args: argparse.Namespace, lot: list[Trace],
+              listed: dict[Path, Listing]) -> list[Piece]:  # fmt: skip
+    """Each session run's inflation device, despiked and analysed, with the micrometer
+    beside it; a run with no pressure at all is a piece too (its specimen was tested)."""
     # A micrometer is a device of its own in the specimen's session and run: its trace
     # has diameters and no pressure, and lends them to the inflation device's steps.
     beside: dict[tuple[str, str], list[Trace]] = {}
     for t in lot:
-        if not t.time_ns and t.diameter_mm:
+        if t.micrometer:
             beside.setdefault((t.session, t.run), []).append(t)
+    devices = {(t.session, t.run) for t in lot if not t.micrometer}
     out = []
     for t in lot:
-        if not t.time_ns:
-            continue
-        mics = beside.get((t.session, t.run), [])
-        report = analyse(t, threshold_atm=args.threshold_atm, baseline_atm=args.baseline_atm)
+        if t.micrometer and (t.session, t.run) in devices:
+            continue  # lent to the device beside it
+        clean, spikes = despiked(t)
+        report = analyse(clean, threshold_atm=args.threshold_atm, baseline_atm=args.baseline_atm)
+        mics = [] if t.micrometer else beside.get((t.session, t.run), [])
         out.append(Piece(
-            report, file_checks(t.files, t.device),
+            report, file_checks(t.files, t.device, t.session, listed),
             sorted(t.diameter_mm + [d for m in mics for d in m.diameter_mm]),
-            tuple(c for m in mics for c in file_checks(m.files, m.device)),
+            tuple(c for m in mics for c in file_checks(m.files, m.device, m.session, listed)),
+            spikes,
         ))  # fmt: skip
     return out
 
@@ -109,25 +101,38 @@ def build(args: argparse.Namespace, traces: list[Trace], findings: list[Findings
     """The lot's document; ``LotRefused`` (exit 2) or ``Unverified`` (exit 1) if it
     cannot be made as asked."""
     lot = of_lot(traces, args.lot)
-    pieces = pieces_of(args, lot)
+    listed, problems = listings(manifests_under(args.recordings)) if args.recordings else ({}, [])
+    pieces = pieces_of(args, lot, listed)
     flags = {"rbp_atm": args.rated_burst_atm, "nominal_atm": args.nominal_atm,
              "fatigue_atm": args.fatigue_atm, "cycles": args.cycles_target}  # fmt: skip
     plan = plan_of(((p.trace.session, p.tags) for p in pieces), flags)
     specimens = specimens_of(pieces, plan, args.test)
-    problems = [
-        f"specimen {s.name} (session {p.trace.session}): {why}"
+    problems += [
+        f"specimen {s.name} (session {p.trace.session}): {c.problem}"
         for s in specimens
         for p in s.pieces
         for c in (*p.files, *p.micrometer_files)
-        if (why := unverified(c)) is not None
+        if c.problem is not None
     ]
+    read = {Path(f).resolve() for t in lot for f in t.files}
+    problems += [f"a session of lot {args.lot}: {x}" for x in unread(listed, read, args.lot)]
     if problems and not args.allow_unverified:
         raise Unverified(problems)
+    detector = {
+        "threshold_atm": {"value": args.threshold_atm, "from": _given(args, "threshold_atm")},
+        "baseline_atm": {"value": args.baseline_atm, "from": _given(args, "baseline_atm")},
+    }
     return lot_result(
         args.lot, specimens, plan, pvlog_version=pvlog_version(),
         source="recordings" if args.recordings else "influxdb", unverified=problems,
-        damaged=[f.as_json() for f in findings if f.damaged],
+        damaged=[f.as_json() for f in findings if f.damaged], detector=detector,
     )  # fmt: skip
+
+
+def _given(args: argparse.Namespace, key: str) -> str:
+    """Where a detector setting came from: its flag, or the default everyone uses."""
+    default = {"threshold_atm": THRESHOLD_ATM, "baseline_atm": BASELINE_ATM}[key]
+    return "default" if getattr(args, key) == default else "--" + key.replace("_", "-")
 
 
 class Unverified(PvlogError):

@@ -117,15 +117,20 @@ def _influx_context(
                 trace.marks.append((r["time"], r["detail"] or ""))
             elif r["code"] == "identity":
                 trace.learn(identity_of(r["detail"] or ""))
-    q = "SELECT * FROM pv_session WHERE session = $session AND state = 'start' LIMIT 1"
-    tags: dict[str, str] = {}
+    # Each run's own start: a session name reused across runs (a fixed [session] name)
+    # may carry other tags in each, as its recordings do.
+    q = "SELECT * FROM pv_session WHERE session = $session AND state = 'start'"
+    by_run: dict[str, dict[str, str]] = {}
     for series in client.query(q, params)["results"][0].get("series") or []:
         for row in series["values"]:
-            for col, value in zip(series["columns"], row, strict=True):
+            r = dict(zip(series["columns"], row, strict=True))
+            tags = by_run.setdefault(str(r.get("run") or ""), {})
+            for col, value in r.items():
                 if col not in SESSION_FIELDS and value is not None:
-                    tags[f"tag.{col}"] = str(value)
-    for trace in traces.values():
-        trace.learn(tags)
+                    tags.setdefault(f"tag.{col}", str(value))
+    first = next(iter(by_run.values()), {})  # data from before runs had ids
+    for (_, _, run), trace in traces.items():
+        trace.learn(by_run.get(run, first))
 
 
 def from_recordings(
@@ -257,6 +262,8 @@ def run(args: argparse.Namespace) -> int:
         args.verb_parser.error("--baseline-atm must be below --threshold-atm")
     if args.pdf is not None and not args.lot:
         args.verb_parser.error("--pdf is the lot's report: give --lot")
+    if args.lot and args.device:
+        args.verb_parser.error("--lot judges every device of the lot's sessions: no --device")
     for path, option in ((args.plot, "--plot"), (args.pdf, "--pdf")):
         if (why := unwritable(path, option)) is not None:
             print(f"pvlog report: {why}", file=sys.stderr)

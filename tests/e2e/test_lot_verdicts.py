@@ -157,6 +157,13 @@ def a_lot_that_is_not_normal_is_not_pass(recorded: Path) -> None:
     assert b["n"] == 6 and b["normal"] is False and b["normality_p"] < 0.05
     assert b["verdict"] == "NOT SHOWN" and b["pass"] is False
     assert b["distribution_free"]["lowest_atm"] == b["min_atm"]
+    # An inflation threshold above the weak balloon's burst hides no specimen.
+    doc = lot(*dirs(recorded, "b1", "b2", "b3", "b4", "b5", "w1"), "--rated-burst-atm", "3",
+              "--threshold-atm", "9")  # fmt: skip
+    (w1,) = [r for r in doc["burst"]["rows"] if r["specimen"] == "w1"]
+    assert (w1["outcome"], w1["reason"]) == ("incomplete", "no inflation")
+    assert w1["highest_atm"] < 9 and doc["burst"]["verdict"] == "NOT SHOWN"
+    assert doc["plan"]["threshold_atm"] == {"value": 9.0, "from": "--threshold-atm"}
 
 
 def a_specimen_recorded_twice_is_refused_a_retest_counted_once(recorded: Path) -> None:
@@ -170,7 +177,8 @@ def a_specimen_recorded_twice_is_refused_a_retest_counted_once(recorded: Path) -
     assert doc["tested"] == 3 and doc["burst"]["n"] == 3
     (retest,) = doc["retests"]
     assert retest == {"session": "L5-b2-retest", "reason": "balloon seated off the mark",
-                      "supersedes": ["L5-b2"]}  # fmt: skip
+                      "supersedes": ["L5-b2"], "replaced": retest["replaced"]}  # fmt: skip
+    assert retest["replaced"].startswith("burst at "), "what the first test showed"
     (b2,) = [s for s in doc["specimens"] if s["specimen"] == "b2"]
     assert [p["session"] for p in b2["parts"]] == ["L5-b2-retest"]
 
@@ -201,6 +209,16 @@ def a_swapped_file_is_refused(recorded: Path, tmp_path: Path) -> None:
     (b3,) = [s for s in allowed["specimens"] if s["specimen"] == "b3"]
     (f,) = b3["parts"][0]["files"]
     assert f["sha256"] == f["manifest_sha256"] and len(f["sha256"]) == 64
+    # A specimen's file deleted, its manifest left: the lot knows it is missing.
+    some = tmp_path / "some"
+    for name in ("L5-b3", "L5-w1"):
+        shutil.copytree(copy / name, some / name)
+    (weak,) = (some / "L5-w1").glob("*.mcap")
+    weak.unlink()
+    done = in_process("report", "--lot", "L5", str(some))
+    assert done.returncode == 1 and done.stdout == ""
+    assert f"{weak.resolve()}: listed in " in done.stderr
+    assert "(session L5-w1), not there: refused" in done.stderr
 
 
 def fatigue_short_of_its_target_is_incomplete(recorded: Path) -> None:

@@ -71,3 +71,16 @@ def test_the_stop_ends_the_started_session_then_the_runs_own() -> None:
     plain = SessionBook("run", T0)
     assert [t.session for t in plain.stop_all(T0 + 5)] == ["run"]
     assert plain.stretches == {"run": [[T0, T0 + 5]]}
+
+
+def test_a_session_name_started_again_with_other_tags_is_refused() -> None:
+    """Two balloons under one reused name would share the first one's recording tags."""
+    book = SessionBook("run", T0)
+    book.command(start("L7-bench3", lot="L7", specimen="s12"), T0 + 10)
+    book.command(STOP, T0 + 20)
+    with pytest.raises(CommandError, match="'L7-bench3' ran in this run with other tags "
+                                           r"\(lot=L7, specimen=s12\): name this one"):  # fmt: skip
+        book.command(start("L7-bench3", lot="L7", specimen="s13"), T0 + 30)
+    assert book.current == "run", "nothing started"
+    book.command(start("L7-bench3", lot="L7", specimen="s12"), T0 + 40)  # the same: resumed
+    assert book.stretches["L7-bench3"] == [[T0 + 10, T0 + 20], [T0 + 40, None]]

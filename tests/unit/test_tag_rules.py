@@ -102,6 +102,9 @@ def test_numbers_out_of_range_or_not_numbers_are_refused(key: str, value: str, s
     ("RBP_ATM", "rbp_atm"),  # the report reads the key as written
     ("Lot", "lot"),
     ("cycle", "cycles"),
+    ("lots", "lot"),  # a balloon out of its lot, unseen, were it taken
+    ("l0t", "lot"),
+    ("tset", "test"),
     ("speciman", "specimen"),
     ("hold_ss", "hold_s"),
 ])  # fmt: skip
@@ -119,8 +122,6 @@ def test_a_key_one_letter_from_a_checked_one_is_a_typo(key: str, meant: str) -> 
         ("bench", "B1"),
         ("site", "lab1"),
         ("tester", "bob"),  # two letters more than test: a word of its own
-        ("text", "a note"),  # among short words, one letter off is another word
-        ("log", "book 3"),
         ("hold", "30"),
         ("step_atm", "1"),  # read by the live page, not by a lot report
         ("cycles_target", "10"),
@@ -179,3 +180,15 @@ def test_a_replay_at_full_speed_is_tagged_max() -> None:
     check_tag("replay_rate", "max")  # `pvlog replay --rate max --session NAME`
     with pytest.raises(TagError):
         check_tag("rbp_atm", "max")
+
+
+@pytest.mark.parametrize("value", ["L7 ", " L7", "L7\u200b", "L\t7"])
+def test_a_lot_or_specimen_is_matched_exactly_so_no_hidden_spaces(value: str) -> None:
+    for key in ("lot", "specimen"):
+        with pytest.raises(TagError, match="no spaces around it and no invisible characters"):
+            check_tag(key, value)
+
+
+def test_a_key_is_a_letter_then_letters_digits_or_underscores() -> None:
+    with pytest.raises(TagError, match="a letter, then letters, digits or _"):
+        check_tag("lot number", "7")
