@@ -4,7 +4,8 @@ must account for every file: a lot's report.
 A reader that only looks at the files it finds cannot miss one that was deleted, nor
 notice a file swapped for another session's with its manifest's hash rewritten to
 match. So each manifest under the paths given is read, its signature checked (an edit
-after signing shows; ``daemon.audit.keys``), and kept by the files it lists: a file
+after signing shows; given the lab's keys, so does a manifest re-signed with another
+key or stripped of its signature: ``daemon.audit.keys``), and kept by the files it lists: a file
 read is then held to its listing (the manifest's SHA-256 and the session it names),
 and a session the reader was asked about (a lot's) shows every file its manifests list,
 whether read or not (missing, or altered).
@@ -46,9 +47,12 @@ def manifests_under(paths: Iterable[Path]) -> list[Path]:
     return sorted(out)
 
 
-def listings(manifests: Iterable[Path]) -> tuple[dict[Path, Listing], list[str]]:
+def listings(
+    manifests: Iterable[Path], trusted: frozenset[str] = frozenset()
+) -> tuple[dict[Path, Listing], list[str]]:
     """Every file the manifests list (by resolved path), and the manifests that could not
-    be read, each said as a line."""
+    be read, each said as a line. With ``trusted`` fingerprints, a manifest unsigned or
+    signed by another key is as wrong as one edited after signing."""
     out: dict[Path, Listing] = {}
     problems = []
     for path in manifests:
@@ -59,7 +63,7 @@ def listings(manifests: Iterable[Path]) -> tuple[dict[Path, Listing], list[str]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             problems.append(f"{path}: unreadable manifest ({exc})")
             continue
-        signature = keys.check(doc)
+        signature = keys.check(doc, trusted)
         for entry in entries if isinstance(entries, list) else []:
             if isinstance(entry, dict) and isinstance(entry.get("name"), str):
                 sha = entry.get("sha256")

@@ -108,7 +108,7 @@ def lot_result(
         lot=lot, pvlog_version=pvlog_version, specimens=entries, burst=burst,
         fatigue=fatigue, compliance=compliance,
         times=tuple(times(t, kind[t]) for t in TESTS if kind[t]),
-        retests=tuple(s.retest for s in specimens if s.retest is not None),
+        retests=tuple(r for s in specimens for r in s.retests),
         unverified=tuple(unverified), damaged=tuple(damaged), source=source,
         plan={k: {"value": v.value, "from": v.source} for k, v in vars(plan).items()}
         | (detector or {}),
@@ -117,8 +117,13 @@ def lot_result(
 
 
 def lot_verdict(*parts: BurstResult | FatigueResult | ComplianceResult | None) -> str:
+    """``FAIL`` if any test's is; else ``NOT SHOWN`` if any is, or a burst or fatigue
+    test had nothing to be judged against (no RBP, no target: a lot is not shown to
+    pass what it was not judged on); else ``PASS`` if any is. A compliance test without
+    a specification is a chart, and blocks nothing."""
     said = [p.verdict for p in parts if p is not None]
-    for verdict in ("FAIL", "NOT SHOWN", "PASS"):
-        if verdict in said:
-            return verdict
-    return "NO VERDICT"
+    if "FAIL" in said:
+        return "FAIL"
+    if "NOT SHOWN" in said or "NO RBP" in said or "NO TARGET" in said:
+        return "NOT SHOWN"
+    return "PASS" if "PASS" in said else "NO VERDICT"

@@ -62,7 +62,7 @@ def row(s: Specimen, plan: Plan) -> BurstRow:
     highest = highest_atm(s)
     failed, at = None, 0
     for k, piece in enumerate(s.pieces):
-        failed = first_failure(piece.trace, piece.report.inflations, plan.max_atm.value)
+        failed = first_failure(piece.trace, piece.report.inflations)
         if failed is not None:
             at = k
             break
@@ -107,6 +107,13 @@ def burst_result(specimens: Sequence[Specimen], plan: Plan) -> BurstResult:
     incomplete = [r.specimen for r in rows if r.outcome == "incomplete"]
     if incomplete:
         warnings.append(f"{len(incomplete)} specimen(s) gave no result: {', '.join(incomplete)}")
+    warnings += [
+        f"{s.name}'s test in {', '.join(r.supersedes)} ({r.replaced}, at or below the RBP) "
+        f"was superseded by the retest in {r.session} ({r.reason}): its reason must say why"
+        for s in specimens
+        for r in s.retests
+        if rbp is not None and r.replaced_failure_atm is not None and r.replaced_failure_atm <= rbp
+    ]
     warnings += [
         f"{r.specimen} is excluded ({r.reason}), at or below the RBP: its reason must say why"
         for r in rows

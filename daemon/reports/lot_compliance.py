@@ -4,9 +4,10 @@ against the diameter specification.
 Each specimen's holds are found in its own trace (``daemon.reports.steps``). The lot's
 steps are those holds grouped as measured, never by rounding each (an 8 atm step read
 at 7.74 atm on one balloon and 7.76 atm on another would be split): where every
-specimen held the same number of rising steps, its k-th hold is the plan's k-th step
-(a gauge reading 0.13 atm high on one bench and low on another cannot swap 0.5 atm
-steps); otherwise holds are grouped by measured pressure, a new group wherever two
+specimen held the same number of rising steps, each k-th hold closer to the others'
+than any two steps of one balloon, its k-th hold is the plan's k-th step (a gauge
+reading 0.13 atm high on one bench and low on another cannot swap 0.5 atm steps);
+otherwise holds are grouped by measured pressure, a new group wherever two
 neighbouring holds are more than ``GROUP_GAP_ATM`` apart or a specimen would hold
 twice in one. A group's name is its mean rounded to 0.5 atm. A specimen counts once
 in a group (its longest hold there). A hold shorter than ``SHORT_HOLD`` of the plan's ``hold_s`` is
@@ -82,7 +83,15 @@ def groups(rows: Sequence[StepRow]) -> list[list[StepRow]]:
     same = len({len(h) for h in held}) == 1
     rising = all(all(a.pressure_atm < b.pressure_atm for a, b in pairwise(h)) for h in held)
     if held and same and rising:
-        return [list(step) for step in zip(*held, strict=True)]
+        by_rank = [list(step) for step in zip(*held, strict=True)]
+        # One plan only if each rank's holds lie closer together than any specimen's two
+        # steps: a balloon that skipped a step would pair the others' 7.0 with its 7.5.
+        spacing = min((b.pressure_atm - a.pressure_atm for h in held for a, b in pairwise(h)),
+                      default=math.inf)  # fmt: skip
+        spread = max(max(r.pressure_atm for r in g) - min(r.pressure_atm for r in g)
+                     for g in by_rank)  # fmt: skip
+        if spread < spacing:
+            return by_rank
     out: list[list[StepRow]] = []
     for r in sorted(rows, key=lambda r: r.pressure_atm):
         last = out[-1] if out else []
@@ -146,7 +155,7 @@ def failed(specimens: Sequence[Specimen], plan: Plan) -> tuple[list[str], list[s
     rbp = plan.rbp_atm.value
     for s in specimens:
         for piece in s.pieces:
-            got = first_failure(piece.trace, piece.report.inflations, plan.max_atm.value)
+            got = first_failure(piece.trace, piece.report.inflations)
             if got is not None:
                 said = f"{s.name} {got.mode} at {got.pressure_atm:.2f} atm"
                 failures.append(said + (f" (excluded: {s.excluded})" if s.excluded else ""))
@@ -205,6 +214,9 @@ def compliance_result(specimens: Sequence[Specimen], plan: Plan) -> ComplianceRe
     if under:
         verdict = "FAIL"
         reasons[:0] = [f"{x}, at or below the RBP {plan.rbp_atm.value:g} atm" for x in under]
+    elif failures and plan.rbp_atm.value is None and verdict != "FAIL":
+        verdict = "NOT SHOWN"
+        reasons.insert(0, f"{len(failures)} failed and no RBP was given to judge them against")
     return ComplianceResult(
         failures=tuple(failures),
         tested=len(specimens), steps=steps_, left_out=tuple(left),

@@ -10,7 +10,10 @@ needs a cycles target. Each specimen is then:
   pressure of the cycle it failed in (an overshoot, a ramp);
 - ``incomplete``: its data ended before the target without a failure (not a failure,
   not a survivor);
-- ``excluded``: the operator's ``exclude=<reason>``.
+- ``excluded``: the operator's ``exclude=<reason>``, shown beside what its data holds.
+
+Without a target a specimen only ``cycled``. A failure fails the fatigue result with a
+target or without; a specimen with no result (``incomplete``) keeps it from passing.
 
 With no failure among the survivors and failures, the success-run theorem gives the
 reliability shown at 95 % confidence (``tolerance``); one failure shows nothing. The
@@ -56,7 +59,7 @@ def row(s: Specimen, pressure: float, target: int | None) -> FatigueRow:
     if target is not None and done >= target:
         return FatigueRow(s.name, "survived", target, off, None, None, None, provenance(s))
     why = "no cycles target" if target is None else f"ended at {done} of {target} cycles"
-    status = "survived" if target is None else "incomplete"
+    status = "cycled" if target is None else "incomplete"
     return FatigueRow(s.name, status, done, off, None, None, why, provenance(s))
 
 
@@ -78,17 +81,24 @@ def fatigue_result(specimens: Sequence[Specimen], plan: Plan) -> FatigueResult |
     left = tuple(LeftOut(r.specimen, f"{r.status}: {r.reason}") for r in rows
                  if r.status not in ("survived", "failed"))  # fmt: skip
     reliability = None
-    if target is None:
+    incomplete = [r.specimen for r in rows if r.status == "incomplete"]
+    if failed:  # a failure is one with a target or without
+        verdict = "FAIL"
+        statement = (f"{failed} of {len(counted)} failed before "
+                     f"{target if target is not None else 'any target of'} cycles at "
+                     f"{pressure:g} atm: the zero-failure success run shows nothing")  # fmt: skip
+    elif target is None:
         verdict = "NO TARGET"
         statement = (f"no cycles target (tag cycles or --cycles-target): {len(rows)} "
                      f"specimen(s) cycled at {pressure:g} atm, no reliability shown")  # fmt: skip
-    elif failed:
-        verdict = "FAIL"
-        statement = (f"{failed} of {len(counted)} failed before {target} cycles at "
-                     f"{pressure:g} atm: the zero-failure success run shows nothing")  # fmt: skip
-    elif not counted:
+    elif not counted or incomplete:
         verdict = "NOT SHOWN"
-        statement = f"no specimen reached {target} cycles at {pressure:g} atm"
+        statement = (
+            f"no specimen reached {target} cycles at {pressure:g} atm"
+            if not counted
+            else f"{len(incomplete)} specimen(s) gave no result ({', '.join(incomplete)}): "
+            "retest each, or exclude it with its reason"
+        )
     else:
         verdict = "PASS"
         reliability = success_run_reliability(survived)

@@ -98,6 +98,9 @@ def title_page(lot: Lot, about: dict[str, Any], u: Units) -> Figure:
         c = lot.compliance
         lines += _wrapped([f"compliance: {c.verdict}" + (f": {'; '.join(c.reasons)}"
                                                         if c.reasons else "")])  # fmt: skip
+    lines += _wrapped([f"Retest: session {r.session} ({r.reason}) supersedes "
+                       f"{', '.join(r.supersedes) or 'no session read'} ({r.replaced})"
+                       for r in lot.retests])  # fmt: skip
     lines += _wrapped([f"Unverified, counted: {x}" for x in lot.unverified])
     fig.text(0.06, 0.92, "\n".join(lines), fontsize=8, va="top", family="monospace")
     if b is not None:

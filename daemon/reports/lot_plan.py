@@ -65,14 +65,16 @@ def plan_of(
         checked_tags(session, tags)
     settings = {}
     for key in Plan.__dataclass_fields__:
-        flag = flags.get(key)
-        if flag is not None:
-            settings[key] = Setting(float(flag), FLAGS.get(key, key))
-            continue
         said: dict[float, str] = {}
         for session, tags in tagged:
             if key in tags:
                 said.setdefault(number(key, tags[key]), session)
+        flag = flags.get(key)
+        if flag is not None:  # the flag rules; tags that said otherwise are said beside it
+            other = ", ".join(f"{v:g}" for v in said if v != float(flag))
+            note = f" (the sessions' tags say {other})" if other else ""
+            settings[key] = Setting(float(flag), FLAGS.get(key, key) + note)
+            continue
         if len(said) > 1:
             (a, sa), (b, sb) = list(said.items())[:2]
             how = f"give {FLAGS[key]} to settle it" if key in FLAGS else "not one lot's plan"
@@ -81,4 +83,11 @@ def plan_of(
             )
         value = next(iter(said), None)
         settings[key] = Setting(value, None if value is None else f"tag {key}")
-    return Plan(**settings)
+    plan = Plan(**settings)
+    top, rbp = plan.max_atm.value, plan.rbp_atm.value
+    if top is not None and rbp is not None and top < rbp:
+        raise LotRefused(
+            f"max_atm {top:g} ({plan.max_atm.source}) is below the RBP {rbp:g}: a balloon "
+            "that reached it without failing shows nothing about its rating"
+        )
+    return plan

@@ -70,6 +70,8 @@ class Retest:
     """The sessions of the earlier test, no longer counted."""
     replaced: str = ""
     """What the earlier test showed (``burst at 6.40 atm``): a retest never hides it."""
+    replaced_failure_atm: float | None = None
+    """The pressure the earlier test failed at, if it did."""
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ class BurstResult:
 class FatigueRow:
     specimen: str
     status: str
-    """``survived``, ``failed``, ``incomplete`` or ``excluded``."""
+    """``survived``, ``failed``, ``incomplete``, ``excluded``, or ``cycled`` (no target)."""
     cycles: int
     """Cycles at the fatigue pressure before it failed (or in all)."""
     off_pressure: int
@@ -293,9 +295,9 @@ class Lot:
     source: str = "recordings"
     """``recordings`` (files hashed and checked) or ``influxdb`` (no files)."""
     verdict: str = "NO VERDICT"
-    """The lot's: ``FAIL`` if any test's is, else ``NOT SHOWN`` if any is, else ``PASS``
-    if any is; ``NO VERDICT`` when no test had what a verdict needs (an RBP, a target,
-    a specification)."""
+    """The lot's (``lot.lot_verdict``): ``FAIL`` if any test's is, else ``NOT SHOWN`` if
+    any is or a burst or fatigue test had no RBP or target, else ``PASS`` if any is;
+    ``NO VERDICT`` when only a compliance chart without a specification was made."""
     plan: dict[str, dict[str, Any]] = field(default_factory=dict)
     """What the lot was judged against: each setting's ``value`` and where it came
     ``from`` (a flag, a tag, or None when nothing said it)."""

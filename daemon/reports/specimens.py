@@ -63,6 +63,12 @@ class Piece:
     def first_ns(self) -> int:
         return self.trace.time_ns[0] if self.trace.time_ns else 0
 
+    @property
+    def order_ns(self) -> int:
+        """Where it stands in time among a specimen's runs: one with no pressure at all
+        (no time of its own) after every other, so it can neither open nor supersede."""
+        return self.trace.time_ns[0] if self.trace.time_ns else 2**63 - 1
+
     def part(self) -> Part:
         t = self.trace
         return Part(t.session, t.run or None, t.device, self.first_ns, self.files)
@@ -75,6 +81,9 @@ class Specimen:
     test_from: str
     pieces: list[Piece]
     retest: Retest | None = None
+    retests: list[Retest] = field(default_factory=list)
+    """Every retest of it, in order: a retest of a retest hides neither the first test
+    nor what it showed."""
 
     @property
     def tags(self) -> dict[str, str]:
@@ -107,28 +116,27 @@ class Cycle(NamedTuple):
 
 def cycles_of(specimen: Specimen, fatigue_atm: float) -> list[Cycle]:
     """Every cycle in time order, at the fatigue pressure or not; an inflation a restart
-    cut in two (its end and the next run's start) is one cycle."""
+    or a gap in the data (a port lost, a stall, a damaged chunk) cut in two is one cycle."""
     band = max(FATIGUE_BAND * fatigue_atm, FATIGUE_BAND_MIN_ATM) * KPA_PER_ATM
     target = fatigue_atm * KPA_PER_ATM
     out: list[Cycle] = []
     previous_cut = False
     for piece in specimen.pieces:
-        for k, f in enumerate(piece.report.inflations):
+        for f in piece.report.inflations:
             at = abs(f.peak_kpa - target) <= band
-            if k == 0 and f.cut_start and previous_cut and out:
+            if f.cut_start and previous_cut and out:  # a gap, or a restart, cut it
                 last = out[-1]
                 out[-1] = Cycle((*last.halves, (piece, f)), last.at_pressure or at)
             else:
                 out.append(Cycle(((piece, f),), at))
-        inflations = piece.report.inflations
-        previous_cut = bool(inflations) and inflations[-1].cut_end
+            previous_cut = f.cut_end
     return out
 
 
 def ended(specimen: Specimen, plan: Plan) -> bool:
     """Whether its test already has an outcome: a later recording would be a new test."""
     for piece in specimen.pieces:
-        fails = first_failure(piece.trace, piece.report.inflations, plan.max_atm.value)
+        fails = first_failure(piece.trace, piece.report.inflations)
         if fails is not None:
             return True
     peaks = [f.peak_kpa for _, f in specimen.inflations()]
@@ -148,20 +156,22 @@ def ended(specimen: Specimen, plan: Plan) -> bool:
     )
 
 
-def outcome_text(specimen: Specimen, plan: Plan) -> str:
-    """What a specimen's data shows so far, in a few words (a retest's predecessor)."""
+def outcome_text(specimen: Specimen, plan: Plan) -> tuple[str, float | None]:
+    """What a specimen's data shows so far, in a few words, and the pressure it failed at
+    (a retest's predecessor)."""
     for piece in specimen.pieces:
-        failed = first_failure(piece.trace, piece.report.inflations, plan.max_atm.value)
+        failed = first_failure(piece.trace, piece.report.inflations)
         if failed is not None:
-            return f"{failed.mode} at {failed.pressure_atm:.2f} atm"
+            return f"{failed.mode} at {failed.pressure_atm:.2f} atm", failed.pressure_atm
     peaks = [max(p.trace.pressure_kpa) for p in specimen.pieces if p.trace.pressure_kpa]
-    return f"no failure, highest {max(peaks) / KPA_PER_ATM:.2f} atm" if peaks else "no data"
+    said = f"no failure, highest {max(peaks) / KPA_PER_ATM:.2f} atm" if peaks else "no data"
+    return said, None
 
 
 def _one_balloon(piece: Piece) -> None:
     """``LotRefused`` if the run holds an inflation after its balloon burst."""
     failed = first_failure(piece.trace, piece.report.inflations)
-    again = None if failed is None else after_burst(piece.report.inflations, failed)
+    again = None if failed is None else after_burst(piece.trace, piece.report.inflations, failed)
     if failed is not None and again is not None:
         raise LotRefused(
             f"session {piece.trace.session} (run {piece.trace.run or '-'}): inflated again to "
@@ -175,7 +185,7 @@ def specimens_of(pieces: Sequence[Piece], plan: Plan, default_test: str | None) 
     """The lot's specimens in name order; ``LotRefused`` for a test begun again without
     ``retest``, a specimen whose sessions disagree on its test, or one with no test."""
     by_name: dict[str, list[Piece]] = {}
-    for piece in sorted(pieces, key=lambda p: (p.first_ns, p.trace.session, p.trace.run)):
+    for piece in sorted(pieces, key=lambda p: (p.order_ns, p.trace.session, p.trace.run)):
         checked_tags(piece.trace.session, piece.tags)
         _one_balloon(piece)
         name = piece.tags.get("specimen") or piece.trace.session
@@ -208,6 +218,7 @@ def _one(name: str, pieces: list[Piece], plan: Plan, default_test: str | None) -
     specimen = Specimen(name, test, test_from, [pieces[0]])
     if reason := pieces[0].tags.get("retest"):
         specimen.retest = Retest(pieces[0].trace.session, reason, (), "no earlier test read")
+        specimen.retests.append(specimen.retest)
     for piece in pieces[1:]:
         last = specimen.pieces[-1].trace.session
         new_session = piece.trace.session != last
@@ -215,9 +226,10 @@ def _one(name: str, pieces: list[Piece], plan: Plan, default_test: str | None) -
         # A retest supersedes with a test of its own: one with no inflation replaces nothing.
         if new_session and reason and piece.report.inflations:
             earlier = tuple(dict.fromkeys(p.trace.session for p in specimen.pieces))
-            replaced = outcome_text(specimen, plan)
+            replaced, failed_atm = outcome_text(specimen, plan)
             specimen.pieces = [piece]
-            specimen.retest = Retest(piece.trace.session, reason, earlier, replaced)
+            specimen.retest = Retest(piece.trace.session, reason, earlier, replaced, failed_atm)
+            specimen.retests.append(specimen.retest)
         elif piece.report.inflations and ended(specimen, plan):
             where = f"session {piece.trace.session}" if new_session else (
                 f"run {piece.trace.run} of session {last}")  # fmt: skip

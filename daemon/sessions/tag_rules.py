@@ -91,9 +91,9 @@ def check_tag(key: str, value: str) -> None:
     elif key in REASONS or key in ("lot", "specimen"):
         if not value.strip():
             raise TagError(f"tag {key}={value!r}: must not be blank")
-        if value != value.strip() or not value.isprintable():
-            raise TagError(f"tag {key}={value!r}: no spaces around it and no invisible "
-                           "characters (a report matches it exactly)")  # fmt: skip
+        if value != value.strip() or not (value.isprintable() and value.isascii()):
+            raise TagError(f"tag {key}={value!r}: no spaces around it, and plain ASCII "
+                           "(a report matches it exactly)")  # fmt: skip
     else:
         meant = typo_of(key)
         if meant is not None:

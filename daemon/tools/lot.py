@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.acquisition.inflations import BASELINE_ATM, THRESHOLD_ATM
-from daemon.audit import tool_entry
+from daemon.audit import keys, tool_entry
 from daemon.influx.client import InfluxUnavailable
 from daemon.influx.v1 import InfluxV1
 from daemon.recordings.findings import Findings
@@ -101,7 +101,10 @@ def build(args: argparse.Namespace, traces: list[Trace], findings: list[Findings
     """The lot's document; ``LotRefused`` (exit 2) or ``Unverified`` (exit 1) if it
     cannot be made as asked."""
     lot = of_lot(traces, args.lot)
-    listed, problems = listings(manifests_under(args.recordings)) if args.recordings else ({}, [])
+    trusted = frozenset(keys.fingerprint(keys.load_public(k)) for k in args.key)  # KeyProblem
+    listed, problems = (
+        listings(manifests_under(args.recordings), trusted) if args.recordings else ({}, [])
+    )
     pieces = pieces_of(args, lot, listed)
     flags = {"rbp_atm": args.rated_burst_atm, "nominal_atm": args.nominal_atm,
              "fatigue_atm": args.fatigue_atm, "cycles": args.cycles_target}  # fmt: skip
@@ -151,7 +154,7 @@ def run_lot(args: argparse.Namespace, traces: list[Trace], findings: list[Findin
         return 1
     try:
         lot = build(args, traces, findings)
-    except LotRefused as exc:
+    except (LotRefused, keys.KeyProblem) as exc:
         print(f"pvlog report: lot {args.lot}: {exc}", file=sys.stderr)
         return 2
     except Unverified as exc:

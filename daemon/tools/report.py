@@ -247,6 +247,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--pdf", type=Path, help="--lot: write the lot's test report to this PDF")
     p.add_argument(
+        "--key", action="append", type=Path, default=[], metavar="PUB",
+        help="--lot: a public key the manifests must be signed by (repeatable: the lab's)",
+    )  # fmt: skip
+    p.add_argument(
         "--allow-unverified", action="store_true",
         help="--lot: count a specimen whose file differs from its manifest or is in none "
         "(said on the document)",
@@ -262,8 +266,9 @@ def run(args: argparse.Namespace) -> int:
         args.verb_parser.error("--baseline-atm must be below --threshold-atm")
     if args.pdf is not None and not args.lot:
         args.verb_parser.error("--pdf is the lot's report: give --lot")
-    if args.lot and args.device:
-        args.verb_parser.error("--lot judges every device of the lot's sessions: no --device")
+    if args.lot and (args.device or args.session):
+        args.verb_parser.error("--lot judges every session and device of the lot: "
+                               "no --session, no --device")  # fmt: skip
     for path, option in ((args.plot, "--plot"), (args.pdf, "--pdf")):
         if (why := unwritable(path, option)) is not None:
             print(f"pvlog report: {why}", file=sys.stderr)

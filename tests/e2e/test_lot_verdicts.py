@@ -177,10 +177,21 @@ def a_specimen_recorded_twice_is_refused_a_retest_counted_once(recorded: Path) -
     assert doc["tested"] == 3 and doc["burst"]["n"] == 3
     (retest,) = doc["retests"]
     assert retest == {"session": "L5-b2-retest", "reason": "balloon seated off the mark",
-                      "supersedes": ["L5-b2"], "replaced": retest["replaced"]}  # fmt: skip
+                      "supersedes": ["L5-b2"], "replaced": retest["replaced"],
+                      "replaced_failure_atm": retest["replaced_failure_atm"]}  # fmt: skip
     assert retest["replaced"].startswith("burst at "), "what the first test showed"
     (b2,) = [s for s in doc["specimens"] if s["specimen"] == "b2"]
     assert [p["session"] for p in b2["parts"]] == ["L5-b2-retest"]
+    pdf = recorded.parent / "L5.pdf"
+    made = in_process("report", "--lot", "L5", *dirs(recorded, "b1", "b2", "b2-retest", "b3"),
+                      "--rated-burst-atm", "5", "--pdf", str(pdf))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    shown = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                           text=True, check=True, timeout=60).stdout  # fmt: skip
+    assert "Retest: session L5-b2-retest (balloon seated off the mark) supersedes L5-b2" in shown
+    # A lot is every session tagged with it: one session of it is not asked for.
+    picked = in_process("report", "--lot", "L5", "--session", "L5-b1", str(recorded))
+    assert picked.returncode == 2 and "no --session" in picked.stderr
 
 
 def a_specimen_stopped_and_restarted_is_one(recorded: Path) -> None:

@@ -97,3 +97,19 @@ def test_the_lots_files_that_were_not_read_are_said(tmp_path: Path) -> None:
     assert len(said) == 2 and said[1].startswith(f"{replaced.resolve()}: differs from ")
     assert said[1].endswith("(session L7-w2): not that session's file")
     assert unread(listed, set(), "L8") == [], "another lot's files, as listed, are not this one's"
+
+
+def test_with_the_labs_keys_a_manifest_re_signed_or_stripped_is_caught(tmp_path: Path) -> None:
+    lab = Ed25519PrivateKey.generate()
+    trusted = frozenset({keys.fingerprint(lab.public_key())})
+    rec, manifest = session_dir(tmp_path, "L7-w2")
+    doc = json.loads(manifest.read_text())
+    for signer, said in ((lab, None), (Ed25519PrivateKey.generate(), "not a trusted key"),
+                         (None, "not signed")):  # fmt: skip
+        doc.pop("signature", None)
+        if signer is not None:
+            doc["signature"] = keys.sign(signer, doc)
+        manifest.write_text(json.dumps(doc))
+        listed, _ = listings(manifests_under([tmp_path]), trusted)
+        got = held_to(rec, sha256_file(rec), "L7-w2", listed[rec.resolve()])
+        assert got is None if said is None else (got is not None and said in got)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import random
 
 import pytest
 
 from daemon.reports.analysis import Trace, analyse
 from daemon.reports.despike import despiked
 from daemon.reports.lot import lot_result
-from daemon.reports.lot_plan import LotRefused
+from daemon.reports.lot_plan import LotRefused, plan_of
 from daemon.reports.specimens import Piece, specimens_of
 from drivers.units import KPA_PER_ATM
 from tests.unit.test_lot_report import T0, bursts, cut, fatigue, judge, plan, specimen
@@ -111,6 +112,9 @@ def test_an_exclusion_or_a_retest_never_hides_a_failure() -> None:
     lot = judge([weak, empty_retest, *bursts(3, rbp=14)], plan(rbp_atm=10))
     assert lot.burst is not None and lot.burst.verdict == "FAIL", "a retest with no data"
     assert lot.retests == ()
+    no_samples = dataclasses.replace(empty_retest, time_ns=[], pressure_kpa=[], volume_ml=[])
+    lot = judge([weak, no_samples, *bursts(3, rbp=14)], plan(rbp_atm=10))
+    assert lot.burst is not None and lot.burst.verdict == "FAIL" and lot.retests == ()
 
 
 def test_a_retest_says_what_it_replaced() -> None:
@@ -194,3 +198,142 @@ def test_a_session_with_no_pressure_is_still_a_specimen_tested() -> None:
     row = next(r for r in lot.burst.rows if r.specimen == "dead")
     assert (row.outcome, row.reason) == ("incomplete", "no pressure recorded")
     assert lot.burst.verdict == "NOT SHOWN"
+
+
+def test_a_retest_of_a_retest_keeps_the_first_test_in_view() -> None:
+    weak = specimen("w", "burst", 1, rbp_atm=3.0)
+    first = specimen("w", "burst", 2, rbp_atm=14.0, session="L9-w-r1", shift_s=60,
+                     tags={"retest": "seated wrongly"})  # fmt: skip
+    second = specimen("w", "burst", 3, rbp_atm=14.0, session="L9-w-r2", shift_s=120,
+                      tags={"retest": "second opinion"})  # fmt: skip
+    lot = judge([weak, first, second, *bursts(3, rbp=14)], plan(rbp_atm=10))
+    assert [(r.session, r.supersedes) for r in lot.retests] == [
+        ("L9-w-r1", ("L9-w",)), ("L9-w-r2", ("L9-w-r1",))]  # fmt: skip
+    assert lot.retests[0].replaced.startswith("burst at ")
+    assert lot.burst is not None
+    assert any("w's test in L9-w (burst at" in x and "superseded" in x for x in lot.burst.warnings)
+
+
+def test_a_leak_after_a_burst_in_one_session_is_another_balloon() -> None:
+    strong = specimen("s", "burst", 1, rbp_atm=14.0)
+    leaker = specimen("s", "leak", 2, rbp_atm=10.0, shift_s=60)  # leaks at 4-6 atm
+    for x, p, v in zip(leaker.time_ns, leaker.pressure_kpa, leaker.volume_ml, strict=True):
+        strong.add(x, p, v)
+    with pytest.raises(LotRefused, match="after its balloon burst"):
+        judge([strong])
+
+
+def test_a_gap_in_a_fatigue_hold_is_one_cycle_not_two() -> None:
+    t = specimen("f", "fatigue", 1, rbp_atm=8.0, cycles=3, hold_s=3.0)
+    held = [i for i, p in enumerate(t.pressure_kpa) if p > 7.9 * ATM]
+    for first in (held[100], held[800], held[1500]):  # a 1 s stall in each hold
+        lost = set(range(first, first + 200))
+        keep = [i for i in range(len(t.time_ns)) if i not in lost]
+        t.time_ns = [t.time_ns[i] for i in keep]
+        t.pressure_kpa = [t.pressure_kpa[i] for i in keep]
+        t.volume_ml = [t.volume_ml[i] for i in keep]
+        held = [i for i, p in enumerate(t.pressure_kpa) if p > 7.9 * ATM]
+    lot = judge([t], plan(fatigue_atm=8.0, cycles=5))
+    assert lot.fatigue is not None and lot.fatigue.rows[0].cycles == 3
+    assert lot.fatigue.rows[0].status == "incomplete"
+
+
+def test_a_failure_without_a_target_or_an_rbp_never_passes_the_lot() -> None:
+    leaker = specimen("f", "leak", 1, rbp_atm=10.0, tags={"test": "fatigue"})
+    lot = judge([leaker], plan(fatigue_atm=5.0))
+    assert lot.fatigue is not None and lot.fatigue.verdict == "FAIL" and lot.verdict == "FAIL"
+    survivors = [fatigue(f"f{k}", k, 100 * k, rbp_atm=8.0, cycles=2) for k in range(2)]
+    weak = specimen("b", "burst", 1, rbp_atm=1.0, shift_s=500)
+    lot = judge([*survivors, weak], plan(fatigue_atm=8.0, cycles=2))
+    assert lot.fatigue is not None and lot.fatigue.verdict == "PASS"
+    assert lot.burst is not None and lot.burst.verdict == "NO RBP"
+    assert lot.verdict == "NOT SHOWN", "a burst test judged against nothing"
+
+
+def test_leaks_that_never_halve_are_leaks() -> None:
+    """Held at 14 atm, bleeding to 7.5 with the syringe still; and one bleeding 10 -> 6.5
+    atm, pushed on, bursting at 18."""
+    bleed = hand_made("k", [(0, 0, 0), (14, 14, 2.4), (15, 14, 2.4), (45, 7.5, 2.4),
+                            (46, 0, 0), (48, 0, 0)], max_atm="14")  # fmt: skip
+    lot = judge([bleed], plan(rbp_atm=14, max_atm=14))
+    assert lot.burst is not None and lot.burst.rows[0].outcome == "leak"
+    pushed = hand_made("p", [(0, 0, 0), (10, 10, 2.0), (25, 6.5, 2.0), (37, 18, 2.6),
+                             (37.05, 0.1, 2.7), (39, 0.1, 2.8)])  # fmt: skip
+    lot = judge([pushed], plan(rbp_atm=10))
+    assert lot.burst is not None
+    row = lot.burst.rows[0]
+    assert row.outcome == "leak" and row.failure_atm == pytest.approx(10, abs=0.05)
+
+
+def test_a_glitch_of_two_samples_is_a_spike_too() -> None:
+    t = specimen("g", "burst", 1, rbp_atm=3.0)
+    k = next(i for i, p in enumerate(t.pressure_kpa) if p > 3 * ATM)
+    t.pressure_kpa[k] = t.pressure_kpa[k + 1] = 18 * ATM
+    clean, n = despiked(t)
+    assert n == 2 and max(clean.pressure_kpa) < 10 * ATM
+
+
+def test_a_skipped_compliance_step_is_not_paired_with_the_next() -> None:
+    """cA held 6, 6.5, 7.5, 8, 8.5; cB and cC 6 to 8: five rising holds each."""
+
+    def holds(name: str, steps: list[float], shift: float) -> Trace:
+        points = [(0.0, 0.0, 0.0)]
+        s = 1.0
+        for p in steps:
+            points += [(s, p, p / 4), (s + 2, p, p / 4)]
+            s += 3
+        points += [(s, 0, 0), (s + 2, 0, 0)]
+        return hand_made(name, points, test="compliance", shift_s=shift)
+
+    a = holds("cA", [6, 6.5, 7.5, 8, 8.5], 0)
+    b = holds("cB", [6, 6.5, 7, 7.5, 8], 100)
+    c = holds("cC", [6, 6.5, 7, 7.5, 8], 200)
+    lot = judge([a, b, c], plan(rbp_atm=9))
+    assert lot.compliance is not None
+    named = {g.nominal_atm: sorted(r.specimen for r in g.rows) for g in lot.compliance.steps}
+    assert named == {6.0: ["cA", "cB", "cC"], 6.5: ["cA", "cB", "cC"], 7.0: ["cB", "cC"],
+                     7.5: ["cA", "cB", "cC"], 8.0: ["cA", "cB", "cC"], 8.5: ["cA"]}  # fmt: skip
+
+
+def test_a_fatigue_specimen_with_no_result_keeps_fatigue_from_passing() -> None:
+    done = [fatigue(f"f{k}", k, 100 * k, rbp_atm=8.0, cycles=3) for k in range(2)]
+    short = fatigue("f9", 9, 500, rbp_atm=8.0, cycles=1)
+    lot = judge([*done, short], plan(fatigue_atm=8.0, cycles=3))
+    assert lot.fatigue is not None and lot.fatigue.verdict == "NOT SHOWN"
+
+
+def test_a_compliance_failure_with_no_rbp_is_not_shown() -> None:
+    burst = specimen("c9", "burst", 1, rbp_atm=6.0, tags={"test": "compliance"})
+    lot = judge([burst], plan())
+    assert lot.compliance is not None and lot.compliance.verdict == "NOT SHOWN"
+
+
+def test_a_maximum_below_the_rbp_and_a_flag_over_the_tags_are_said() -> None:
+    with pytest.raises(LotRefused, match=r"max_atm 5 .* is below the RBP 10"):
+        plan(rbp_atm=10, max_atm=5)
+    traces = bursts(3, rbp=14)
+    for t in traces:
+        t.about["tag.rbp_atm"] = "14"
+    lot = judge(traces, plan_of([(t.session, t.tags) for t in traces], {"rbp_atm": 10}))
+    assert lot.burst is not None
+    assert lot.burst.rbp_from == "--rated-burst-atm (the sessions' tags say 14)"
+
+
+def test_noisy_volumes_decide_nothing_alone() -> None:
+    rng = random.Random(14)
+    leaks = 0
+    for k in range(20):  # a stiff balloon leaking 14 -> 5 atm, its volume read noisily
+        t = hand_made(f"k{k}", [(0, 0, 0), (2, 2, 1.9), (14, 14, 2.0), (15, 14, 2.0),
+                                (35, 5, 2.0), (36, 0, 0), (38, 0, 0)])  # fmt: skip
+        t.volume_ml = [None if v is None else v + rng.gauss(0, 0.02) for v in t.volume_ml]
+        lot = judge([t], plan(rbp_atm=14, max_atm=14))
+        assert lot.burst is not None
+        leaks += lot.burst.rows[0].outcome == "leak"
+    assert leaks == 20
+
+
+def test_a_volume_that_reads_zero_throughout_is_no_crash() -> None:
+    t = specimen("z", "leak", 1, rbp_atm=8.0)
+    t.volume_ml = [0.0] * len(t.volume_ml)
+    lot = judge([t], plan(rbp_atm=5))
+    assert lot.burst is not None and lot.burst.rows[0].outcome == "leak", "by time, then"

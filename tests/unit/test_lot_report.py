@@ -341,6 +341,16 @@ def test_the_json_validates_against_the_documented_schema() -> None:
         specimen("k1", "leak", 7, rbp_atm=8.0, shift_s=2000),
         fatigue("f0", 1, 3000, rbp_atm=8.0, cycles=2),
         specimen("c0", "compliance", 1, rbp_atm=2.0, hold_s=1.0, shift_s=4000),
+        specimen(
+            "b00",
+            "burst",
+            9,
+            rbp_atm=8.0,
+            session="L9-b00-again",
+            shift_s=5000,
+            tags={"retest": "seated off the mark"},
+        ),
+        specimen("x", "burst", 8, rbp_atm=8.0, shift_s=6000, tags={"exclude": "kinked"}),
     ]
     p = plan(rbp_atm=4.5, fatigue_atm=8.0, cycles=2, nominal_atm=1.0, nominal_diameter_mm=7.0,
              diameter_tol_pct=5, hold_s=1.0)  # fmt: skip
@@ -349,6 +359,7 @@ def test_the_json_validates_against_the_documented_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(doc, schema)
     assert doc["burst"] and doc["fatigue"] and doc["compliance"], "every part was checked"
+    assert doc["retests"] and any(s["excluded"] for s in doc["specimens"])
     renamed = {**doc, "burst": {**doc["burst"], "mean": doc["burst"].pop("mean_atm")}}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(renamed, schema)

@@ -182,10 +182,10 @@ def test_a_replay_at_full_speed_is_tagged_max() -> None:
         check_tag("rbp_atm", "max")
 
 
-@pytest.mark.parametrize("value", ["L7 ", " L7", "L7\u200b", "L\t7"])
+@pytest.mark.parametrize("value", ["L7 ", " L7", "L7\u200b", "L\t7", "L\uff17"])
 def test_a_lot_or_specimen_is_matched_exactly_so_no_hidden_spaces(value: str) -> None:
     for key in ("lot", "specimen"):
-        with pytest.raises(TagError, match="no spaces around it and no invisible characters"):
+        with pytest.raises(TagError, match="no spaces around it, and plain ASCII"):
             check_tag(key, value)
 
 
