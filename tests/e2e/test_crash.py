@@ -82,7 +82,10 @@ def test_a_dozen_kills_lose_only_what_was_in_memory(
         # Restarted with InfluxDB there: everything the outbox holds goes out.
         final = write_config(short_tmp, influx.url, influx.database, {"bench1": str(sim.link)})
         daemon = DaemonProcess(final)
-        time.sleep(2)
+        # Stopped once it reads (a SIGTERM while a loaded machine still starts it would
+        # end it before it can stop cleanly), and has read a while.
+        wait_for(lambda: "bench1: reading" in daemon.log(), 60, "the restart reading")
+        time.sleep(1)
         finish(sim, daemon)
     finally:
         sim.kill()
