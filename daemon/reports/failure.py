@@ -27,10 +27,10 @@ none), which is another balloon recorded under the same name, and the lot refuse
 
 A burst specimen's **outcome**, in this order:
 
+- ``excluded``: its session has an ``exclude=<reason>`` tag: the operator's word,
+  with any failure its data holds shown beside it;
 - ``burst`` or ``leak``: its first failure, at the burst's peak or the highest
   pressure before the leak;
-- ``excluded``: its session has an ``exclude=<reason>`` tag: the operator's word,
-  shown beside any failure its data holds;
 - ``no failure``: it reached the test's maximum (``max_atm``, within ``MAX_BAND``)
   without failing;
 - ``incomplete``: none of these: its data (or the operator) stopped first.

@@ -10,8 +10,9 @@ that is a second balloon under the same name, or a second try the reviewer must 
 told of, so it is refused naming both sessions unless the later session says
 ``retest=<reason>``. A retest with an inflation of its own supersedes everything before
 it; the document lists it with its reason, the sessions it replaced and what they had
-shown (a retest never hides a burst). A run that inflates again after its balloon
-burst holds another balloon under the same name, and is refused.
+shown (a retest never hides a burst). A run in which, after its balloon burst, an
+inflation fails or rises to a quarter of the burst pressure holds another balloon
+under the same name, and is refused.
 
 What a specimen was tested for is its ``test`` tag (or ``--test`` for sessions with
 none, said on the document); it is never guessed from the trace. Pure: analysed
