@@ -242,6 +242,10 @@ class AuditConfig(_Section):
     """An Ed25519 private key (``pvlog keygen``, mode 0600) signing each manifest and,
     with it, the trail's head; a passphrase, if it has one, from
     ``PVLOG_SIGNING_PASSPHRASE`` (or ``..._FILE``)."""
+    trusted_keys: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    """What checks with ``-c`` trust: ``KEY.pub`` files or ``ed25519:...`` fingerprints."""
+    head_every_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
+    """How often a running daemon signs the trail's head, when it has grown."""
 
     def key(self) -> Ed25519PrivateKey | None:
         """The signing key, read now; a key others may read is a config error."""

@@ -16,6 +16,9 @@ import drivers, never the reverse), so the port layer's errors share it. Catch
     ├── LotRefused                daemon.reports.lot_plan: a lot that cannot be judged as
     │                             recorded (exit code 2; also a ValueError)
     ├── Unverified                daemon.tools.lot: files not as their manifests say (exit 1)
+    ├── KeyProblem                daemon.audit.keys: a key that cannot be used (exit code 2)
+    ├── DuplicateKey              daemon.audit.keys: signed JSON naming a key twice (also a
+    │                             ValueError)
     └── InfluxUnavailable         daemon.influx.v1: no answer from InfluxDB (retried)
 """
 

@@ -117,6 +117,34 @@ def load_public(path: Path) -> Ed25519PublicKey:
     return key
 
 
+class DuplicateKey(PvlogError, ValueError):
+    """A JSON object naming one key twice: refused, as two readers may take either."""
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in seen:
+            raise DuplicateKey(f"the key {k!r} is given twice")
+        seen[k] = v
+    return seen
+
+
+def strict_loads(data: str | bytes) -> Any:
+    """JSON as pvlog reads every signed document: each object's keys unique (a
+    ``"pass": false ... "pass": true`` is refused, not read as whichever came last)
+    and UTF-8. Raises ``ValueError`` (``UnicodeDecodeError``, ``DuplicateKey``)."""
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    return json.loads(text, object_pairs_hook=_unique)
+
+
+def signer(doc: Mapping[str, Any]) -> str | None:
+    """The fingerprint a document's signature block names (None: not signed)."""
+    block = doc.get("signature")
+    key = block.get("key") if isinstance(block, dict) else None
+    return key if isinstance(key, str) else None
+
+
 def canonical(doc: Mapping[str, Any]) -> bytes:
     """What is signed: ``doc`` without its signature, keys sorted, no spaces, UTF-8."""
     body = {k: v for k, v in doc.items() if k != "signature"}

@@ -7,6 +7,10 @@ line). When an append fails (a full disk) the entry and every one after it are h
 in memory, in order, said once in the log and in health, and tried again every
 ``RETRY_S``; at the stop what still cannot be written is said in the log entry by
 entry, so it is never silently lost.
+
+The thread also witnesses the trail's end: when the trail has grown, it writes a
+``trail_head`` entry (signed with the daemon's key) every ``head_every_s`` and once
+more as it closes, after the stop's own entry (``daemon.audit.witness``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from daemon.audit.trail import AuditTrail
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from daemon.audit.trail import HEAD, AuditTrail
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +45,8 @@ class Entry(NamedTuple):
     SHA-256: hashing must not hold up the thread that finished the file)."""
 
 
-Written = Callable[[Entry, int, str], None]
-"""Called on the writer thread with an entry, its seq and its hash."""
+Written = Callable[[dict[str, Any], str], None]
+"""Called on the writer thread with an entry as written and its hash."""
 
 
 def os_user() -> str:
@@ -51,10 +57,20 @@ def os_user() -> str:
 
 
 class AuditRecorder:
-    def __init__(self, path: Path, on_written: Written | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        on_written: Written | None = None,
+        key: Ed25519PrivateKey | None = None,
+        head_every_s: float = 60.0,
+    ) -> None:
         self.path = path
-        self.trail = AuditTrail(path)
+        self.trail = AuditTrail(path, key)
         self.on_written = on_written
+        self.head_every_s = head_every_s
+        self._headed = -1
+        """The seq of the last ``trail_head`` this recorder wrote."""
+        self._head_due = time.monotonic() + head_every_s
         self._queue: deque[Entry] = deque()
         self._cond = threading.Condition()
         self._closing = False
@@ -117,15 +133,26 @@ class AuditRecorder:
             )  # fmt: skip
         return len(left)
 
+    def witness(self, why: str, timeout_s: float = 30.0) -> tuple[int, str] | None:
+        """Write a ``trail_head`` entry now (the trail's end as it is, signed) and wait
+        for it, as ``head`` does: its ``pv_audit`` point is on its way when this returns."""
+        self.record(HEAD, _DAEMON_HEAD, {"why": why})
+        return self.head(timeout_s)
+
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closing:
-                    self._cond.wait()
-                if not self._queue:
+                while not (self._queue or self._closing) and time.monotonic() < self._head_due:
+                    self._cond.wait(self._head_due - time.monotonic())
+                closing = self._closing
+                entry = self._queue[0] if self._queue else None
+                self._busy = entry is not None
+            if entry is None:
+                if closing:
+                    self._last_head()
                     return
-                entry = self._queue[0]
-                self._busy = True
+                self._periodic_head()
+                continue
             ok = self._append(entry)
             with self._cond:
                 self._busy = False
@@ -137,10 +164,21 @@ class AuditRecorder:
                         return
                     self._cond.wait(RETRY_S)
 
+    def _periodic_head(self) -> None:
+        self._head_due = time.monotonic() + self.head_every_s
+        if self.failing is None and self.trail.peek() > max(self._headed, 0):
+            self._append(Entry(time.time_ns(), HEAD, _DAEMON_HEAD, {"why": "every "
+                               f"{self.head_every_s:g} s"}))  # fmt: skip
+
+    def _last_head(self) -> None:
+        """At the close, after the stop's entry: the end as the daemon left it."""
+        if self.failing is None and self.trail.peek() > max(self._headed, 0):
+            self._append(Entry(time.time_ns(), HEAD, _DAEMON_HEAD, {"why": "stop"}))
+
     def _append(self, entry: Entry) -> bool:
         what = _ready(entry)
         try:
-            digest = self.trail.append(entry.time_ns, entry.kind, entry.who, what)
+            digest = self.trail.append(entry.kind, entry.who, what, happened_ns=entry.time_ns)
         except OSError as exc:
             if self.failing is None:
                 log.error(  # noqa: TRY400 - one line, said once: not a traceback
@@ -154,9 +192,11 @@ class AuditRecorder:
             log.warning("audit trail %s: written again; the held entries are in it", self.path)
             self.failing = None
         self.written += 1
+        if entry.kind == HEAD:
+            self._headed = self.trail.seq
         if self.on_written is not None:
             try:
-                self.on_written(entry._replace(what=what), self.trail.seq, digest)
+                self.on_written(self.trail.last, digest)
             except Exception:  # the trail holds it; a copy elsewhere must not stop it
                 log.exception("audit: cannot hand on entry %d", self.trail.seq)
         return True
@@ -171,3 +211,4 @@ def _ready(entry: Entry) -> dict[str, Any]:
 
 
 _COMPLETED = "_completed"
+_DAEMON_HEAD = f"daemon (os user {os_user()})"

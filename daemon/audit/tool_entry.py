@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -50,16 +49,26 @@ def made(
     inputs: Iterable[Path],
     what: Mapping[str, Any],
     outputs: Iterable[Path | None] = (),
+    *,
+    read: Iterable[Path | str] = (),
 ) -> bool:
-    """A command's entry in the trail it finds: what it read, and each file it wrote
-    with its SHA-256 (what a later check of that file compares against)."""
+    """A command's entry in the trail it finds: what it was given and each file it
+    read, and each file it wrote, all as absolute paths with their SHA-256 (what a
+    later check of a file compares against). ``read``: the files it used (the
+    recordings of a session, say); else each input that is a file."""
     inputs = list(inputs)
-    written = {}
-    for path in outputs:
-        if path is not None and path.is_file():
-            written[str(path)] = sha256_file(path)
-    doc = {**what, "inputs": [str(p) for p in inputs], "outputs": written}
+    doc = {**what, "inputs": [str(p.resolve()) for p in inputs],
+           "inputs_sha256": _hashed(read or [p for p in inputs if p.is_file()]),
+           "outputs": _hashed(p for p in outputs if p is not None)}  # fmt: skip
     return note(find_trail(config_path, inputs), kind, doc)
+
+
+def _hashed(paths: Iterable[Path | str]) -> dict[str, str]:
+    out = {}
+    for path in map(Path, paths):
+        if path.is_file():
+            out[str(path.resolve())] = sha256_file(path)
+    return out
 
 
 def note(trail: Path | None, kind: str, what: Mapping[str, Any]) -> bool:
@@ -69,7 +78,7 @@ def note(trail: Path | None, kind: str, what: Mapping[str, Any]) -> bool:
         log.info("no audit trail beside what was read: %s not recorded", kind)
         return False
     try:
-        AuditTrail(trail).append(time.time_ns(), kind, who(), what)
+        AuditTrail(trail).append(kind, who(), what)
     except OSError as exc:
         log.error("audit trail %s: cannot write the %s entry: %s", trail, kind, exc)  # noqa: TRY400
         return False

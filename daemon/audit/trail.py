@@ -4,13 +4,22 @@ One JSON object per line. Each entry holds ``seq`` (from 1), ``time_ns``, ``kind
 ``who``, ``what`` (a dict), ``build`` (the pvlog that wrote it) and ``prev``: the
 SHA-256 of the line before it (the first entry's is 64 zeros). So an entry edited,
 removed, inserted or moved breaks the chain at the first entry after it, and
-``verify`` names that entry. A last line without its newline is an append cut short
-(a crash, a power cut): said as torn, and everything before it verifies.
+``verify`` names that entry. Only the file's last line may be cut short (a crash, a
+power cut mid-append): said as torn. The next append takes that fragment out of the
+file and records it, whole, in a ``trail_torn`` entry, so a line that does not parse
+anywhere else was put there, and fails.
+
+The chain cannot show the end cut off, or the last entry edited: the witnesses do
+(``daemon.audit.witness``: the head file every append rewrites, the daemon's signed
+``trail_head`` entries, the manifests, InfluxDB). With the daemon's key, every append
+signs the head it leaves.
 
 Several writers share one trail (the daemon, and ``pvlog sign``, ``import``, ``report``
 run beside it): each append takes an exclusive ``flock`` and reads the head from the
-file itself, so two never chain to the same entry. Pure apart from the file: times and
-who come from the caller (``daemon.audit.recorder`` is the daemon's side).
+file itself, so two never chain to the same entry, and takes its ``seq`` and its
+``time_ns`` together under that lock, so times never go backwards against ``seq``
+unless the clock was set back. Who asked comes from the caller
+(``daemon.audit.recorder`` is the daemon's side).
 """
 
 from __future__ import annotations
@@ -21,11 +30,15 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from daemon.audit import keys, witness
 from daemon.version import pvlog_version
 
 GENESIS = "0" * 64
@@ -37,41 +50,114 @@ def line_hash(line: bytes) -> str:
     return hashlib.sha256(line).hexdigest()
 
 
+HEAD = "trail_head"
+"""The kind of the daemon's signed entry naming the trail's head (the entry before it)."""
+TORN = "trail_torn"
+"""The kind of the entry that records a torn last line the next append took out."""
+HELD_S = 1.0
+"""An entry written this much later than it happened (held while the disk was full)
+keeps when it happened too (``happened_ns``)."""
+
+
 class AuditTrail:
     """Appends entries to ``path``, each chained to the one before and on disk when
-    ``append`` returns."""
+    ``append`` returns. With ``key`` (the daemon's), ``trail_head`` entries and the
+    head file are signed."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        key: Ed25519PrivateKey | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.path = path
+        self.key = key
+        self.clock = clock
         self.seq, self.head = 0, GENESIS
         """The last entry this trail wrote (or found): its seq and hash."""
-        with contextlib.suppress(FileNotFoundError), path.open("rb") as f:
-            self.seq, self.head, _torn = _tail(f.fileno())
+        self.last: dict[str, Any] = {}
+        """The last entry this trail wrote, as written."""
+        self.peek()
 
-    def append(self, time_ns: int, kind: str, who: str, what: Mapping[str, Any]) -> str:
+    def peek(self) -> int:
+        """The file's last seq now (other writers may have appended since ours)."""
+        with contextlib.suppress(FileNotFoundError), self.path.open("rb") as f:
+            self.seq, self.head, _torn = _tail(f.fileno())
+        return self.seq
+
+    def append(
+        self, kind: str, who: str, what: Mapping[str, Any], *, happened_ns: int | None = None
+    ) -> str:
         """Write one entry; returns its hash (the trail's new head). Raises ``OSError``
-        (a full disk) with nothing written: a part that went in is taken back."""
+        (a full disk) with nothing written: a part that went in is taken back. A
+        ``trail_head`` entry's ``what`` gets the head it names (and its signature)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             seq, head, torn = _tail(fd)
-            entry = {"seq": seq + 1, "time_ns": time_ns, "kind": kind, "who": who,
-                     "what": dict(what), "build": pvlog_version(), "prev": head}  # fmt: skip
-            line = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b"\n"
-            data = (b"\n" if torn else b"") + line  # a torn entry keeps a line of its own
-            size = os.fstat(fd).st_size
+            now = self.clock()
+            size = keep = os.fstat(fd).st_size
+            data = fragment = b""
+            if torn:  # a crash cut the last line: it becomes an entry's content
+                keep = _last_newline(fd, size)
+                fragment = os.pread(fd, size - keep, keep)
+                line = self._line(seq + 1, now, TORN, who, _torn_what(fragment), prev=head)
+                data, seq, head = line, seq + 1, line_hash(line)
+            body = dict(what)
+            if happened_ns is not None and now - happened_ns > HELD_S * 1e9:
+                body["happened_ns"] = happened_ns
+            if kind == HEAD:
+                body = self._head_what(body, seq, head)
+            line = self._line(seq + 1, now, kind, who, body, prev=head)
+            data += line
             try:
+                if keep != size:
+                    os.ftruncate(fd, keep)
                 _write_all(fd, data)
                 os.fsync(fd)
             except OSError:  # a full disk: take back what part of it went in (we hold the lock)
                 with contextlib.suppress(OSError):
-                    os.ftruncate(fd, size)
+                    os.ftruncate(fd, keep)
+                    _write_all(fd, fragment)  # the torn line, as it was
                 raise
+            self.seq, self.head = seq + 1, line_hash(line)
+            self.last = json.loads(line)
+            witness.written(self.path, self.seq, self.head, now, who, key=self.key)
         finally:
             os.close(fd)  # and the lock with it
-        self.seq, self.head = seq + 1, line_hash(line)
         return self.head
+
+    @staticmethod
+    def _line(seq: int, now: int, kind: str, who: str, what: dict[str, Any], *,
+              prev: str) -> bytes:  # fmt: skip
+        entry = {"seq": seq, "time_ns": now, "kind": kind, "who": who, "what": what,
+                 "build": pvlog_version(), "prev": prev}  # fmt: skip
+        return json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+
+    def _head_what(self, what: dict[str, Any], seq: int, head: str) -> dict[str, Any]:
+        """A ``trail_head`` entry: the entry before it, signed with the daemon's key."""
+        body = {**what, "seq": seq, "sha256": head, "trail": str(self.path.resolve())}
+        if self.key is not None:
+            body["signature"] = keys.sign(self.key, body)
+        return body
+
+
+def _torn_what(fragment: bytes) -> dict[str, Any]:
+    return {"bytes": len(fragment), "sha256": hashlib.sha256(fragment).hexdigest(),
+            "fragment": fragment.decode("utf-8", "backslashreplace")}  # fmt: skip
+
+
+def _last_newline(fd: int, size: int) -> int:
+    """Where the file's last line begins (just after its last newline; 0 if none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - TAIL_BLOCK)
+        at = os.pread(fd, end - start, start).rfind(b"\n")
+        if at >= 0:
+            return start + at + 1
+        end = start
+    return 0
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -118,6 +204,8 @@ class Verdict:
     """The first thing wrong, naming the entry; None: the chain holds."""
     torn: bool
     """The last line was cut short (said, not a failure of what is before it)."""
+    notes: list[str] = field(default_factory=list)
+    """What is not a failure but a reader should know (a clock set back)."""
 
     @property
     def ok(self) -> bool:
@@ -129,33 +217,35 @@ def verify(path: Path) -> Verdict:
     data = path.read_bytes()
     pieces = data.split(b"\n")
     torn = bool(pieces[-1])
-    prev, n, torn_at = GENESIS, 0, 0
+    prev, n, last_ns = GENESIS, 0, 0
+    notes: list[str] = []
     for k, raw in enumerate(pieces[:-1], 1):
         line = raw + b"\n"
         try:
-            entry = json.loads(raw)
-            seq, back = entry["seq"], entry["prev"]
+            entry = keys.strict_loads(raw)
+            seq, back, time_ns = entry["seq"], entry["prev"], int(entry["time_ns"])
         except (ValueError, KeyError, TypeError):
-            if raw.startswith(b"{") and not raw.endswith(b"}"):
-                torn_at = k  # cut short by a crash; the next entry must follow the last
-                continue
-            return Verdict(n, f"line {k}: not an audit entry (edited?)", torn)
+            return Verdict(n, f"line {k}: not an audit entry (only the last line may be torn by "
+                           "a crash: this one was edited or put here)", torn, notes)  # fmt: skip
         if seq != n + 1:
             return Verdict(n, f"entry {n + 1} (line {k}): says seq {seq}: an entry removed, "
-                           "inserted or moved", torn)  # fmt: skip
+                           "inserted or moved", torn, notes)  # fmt: skip
         if back != prev:
             return Verdict(n, f"entry {seq} (line {k}): does not follow entry {seq - 1} (it or "
-                           "one before it was edited)", torn)  # fmt: skip
-        prev, n = line_hash(line), n + 1
-    return Verdict(n, None, torn or torn_at > 0)
+                           "one before it was edited)", torn, notes)  # fmt: skip
+        if time_ns < last_ns:
+            notes.append(f"entry {seq}: written {(last_ns - time_ns) / 1e9:.3f} s before entry "
+                         f"{seq - 1} by the clock: the clock was set back")  # fmt: skip
+        prev, n, last_ns = line_hash(line), n + 1, max(last_ns, time_ns)
+    return Verdict(n, None, torn, notes)
 
 
 def entries(path: Path) -> list[dict[str, Any]]:
-    """Every whole entry, in order (a torn one left out: ``verify`` says it)."""
+    """Every whole entry, in order (a line that is not one left out: ``verify`` says it)."""
     out = []
     for raw in path.read_bytes().split(b"\n"):
         with contextlib.suppress(ValueError):
-            entry = json.loads(raw)
+            entry = keys.strict_loads(raw)
             if isinstance(entry, dict) and "seq" in entry:
                 entry["sha256"] = line_hash(raw + b"\n")
                 out.append(entry)

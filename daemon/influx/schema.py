@@ -75,12 +75,15 @@ def audit_line(
     what: Mapping[str, object],
     sha256: str,
     session: str = "",
+    trail: str = "",
 ) -> str:
     """A ``pv_audit`` point: one audit trail entry as written (its ``seq`` and hash tie
-    it to the file, where the chain is checked)."""
+    it to the file, where the chain is checked; ``trail``, the file's absolute path,
+    tells one trail's points from another's on the same host, so ``pvlog audit verify``
+    can take them as witnesses)."""
     fields: Fields = {"seq": seq, "who": who, "what": json.dumps(what, sort_keys=True),
               "sha256": sha256, "pvlog_version": pvlog_version()}  # fmt: skip
-    tags = {"kind": kind, "host": host, "session": session}
+    tags = {"kind": kind, "host": host, "session": session, "trail": trail}
     return encode_line(series_prefix(AUDIT, tags), fields, time_ns)
 
 

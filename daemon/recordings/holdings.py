@@ -15,7 +15,6 @@ Reads files and hashes them; says what it finds as lines, decides nothing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,8 @@ class Listing:
     """None: listed unhashed (the run never stopped cleanly)."""
     signature: str | None
     """What is wrong with the manifest's signature (None: it holds or there is none)."""
+    signer: str | None = None
+    """The key the manifest is signed with (None: not signed)."""
 
 
 def manifests_under(paths: Iterable[Path]) -> list[Path]:
@@ -57,18 +58,18 @@ def listings(
     problems = []
     for path in manifests:
         try:
-            doc: Any = json.loads(path.read_text())
+            doc: Any = keys.strict_loads(path.read_bytes())
             entries = doc["files"]
             session, tags = str(doc.get("session", "")), dict(doc.get("session_tags") or {})
         except (OSError, ValueError, KeyError, TypeError) as exc:
             problems.append(f"{path}: unreadable manifest ({exc})")
             continue
-        signature = keys.check(doc, trusted)
+        signature, signer = keys.check(doc, trusted), keys.signer(doc)
         for entry in entries if isinstance(entries, list) else []:
             if isinstance(entry, dict) and isinstance(entry.get("name"), str):
                 sha = entry.get("sha256")
                 listed = Listing(path, session, tags, sha if isinstance(sha, str) else None,
-                                 signature)  # fmt: skip
+                                 signature, signer)  # fmt: skip
                 out[(path.parent / entry["name"]).resolve()] = listed
     return out, problems
 

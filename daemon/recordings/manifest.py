@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.audit import keys
+from daemon.audit.trust import Tally
 from daemon.recordings.scan import Scanner
 
 FORMAT = "pvlog-manifest/1"
@@ -97,41 +98,41 @@ class Verdict:
     files: int
     bytes: int
     problems: list[str]
-    signed_by: frozenset[str] = frozenset()
-    """The keys that signed the manifests that verify."""
-    unsigned: int = 0
+    """What is wrong with the files and manifests (their signatures: ``tally``)."""
+    tally: Tally
+    recovered: int = 0
+    """Manifests a later start completed for a run that crashed (``recovered``)."""
 
     @property
     def ok(self) -> bool:
-        return self.manifests > 0 and not self.problems
+        return self.manifests > 0 and not self.problems and not self.tally.problems
 
 
 def verify(directory: Path, trusted: frozenset[str] = frozenset()) -> Verdict:
     """Check every manifest under ``directory`` against the files beside it, and its
-    signature (``trusted``: the fingerprints of the keys that may sign)."""
+    signature (``trusted``: the fingerprints of the keys that may sign; none: each
+    signature is checked against the key it carries and tallied as untrusted)."""
     problems: list[str] = []
-    signed_by: set[str] = set()
-    unsigned = 0
+    tally = Tally(trusted)
     listed: set[Path] = set()
-    n_files = n_bytes = 0
+    n_files = n_bytes = recovered = 0
     manifests = sorted(directory.rglob(f"*{SUFFIX}"))
     for mpath in manifests:
         where = mpath.relative_to(directory)
         try:
-            doc = json.loads(mpath.read_text())
+            doc = keys.strict_loads(mpath.read_bytes())
         except (OSError, ValueError) as exc:
             problems.append(f"{where}: unreadable: {exc}")
             continue
-        if doc.get("format") != FORMAT:
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             problems.append(f"{where}: not a {FORMAT} manifest")
             continue
-        bad_signature = keys.check(doc, trusted)
-        if bad_signature is not None:
-            problems.append(f"{where}: {bad_signature}")
-        elif isinstance(doc.get("signature"), dict):
-            signed_by.add(doc["signature"]["key"])
-        else:
-            unsigned += 1
+        tally.signature(doc, str(where))
+        recovered += bool(doc.get("recovered"))
+        session = _SAFE.sub("-", str(doc.get("session")))
+        if session != mpath.parent.name:
+            problems.append(f"{where}: the manifest of session {doc.get('session')!r} is in "
+                            f"the folder {mpath.parent.name!r}: moved or renamed")  # fmt: skip
         if not doc.get("complete"):
             problems.append(
                 f"{where}: session {doc.get('session')!r} was never closed "
@@ -162,7 +163,7 @@ def verify(directory: Path, trusted: frozenset[str] = frozenset()) -> Verdict:
     )
     if not manifests:
         problems.append(f"{directory}: no manifest")
-    return Verdict(len(manifests), n_files, n_bytes, problems, frozenset(signed_by), unsigned)
+    return Verdict(len(manifests), n_files, n_bytes, problems, tally, recovered)
 
 
 def _damage(where: Path, path: Path) -> list[str]:

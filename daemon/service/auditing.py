@@ -22,7 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from daemon.audit.recorder import AuditRecorder, Entry, os_user
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from daemon.audit.recorder import AuditRecorder, os_user
 from daemon.config import Config
 from daemon.influx import schema
 from daemon.pipeline import Chunk
@@ -68,12 +70,20 @@ class DaemonAudit:
     each call does nothing, so the daemon's wiring has no branches for it."""
 
     def __init__(
-        self, path: Path | None, host: str, send: Callable[[list[str]], None] | None = None
+        self,
+        path: Path | None,
+        host: str,
+        send: Callable[[list[str]], None] | None = None,
+        key: Ed25519PrivateKey | None = None,
+        head_every_s: float = 60.0,
     ) -> None:
         self.host = host
         self._send = send
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.recorder = None if path is None else AuditRecorder(path, on_written=self._written)
+        self.recorder = None if path is None else AuditRecorder(
+            path, on_written=self._written, key=key, head_every_s=head_every_s
+        )  # fmt: skip
+        self._trail = "" if path is None else str(path.resolve())
         self._identity: dict[str, str] = {}
         self._tags: dict[str, str] = {}
 
@@ -89,14 +99,21 @@ class DaemonAudit:
         """From now on entries go to the file only (InfluxDB's writing is ending)."""
         self._loop = None
 
-    def _written(self, entry: Entry, seq: int, digest: str) -> None:
+    def witness(self, why: str) -> None:
+        """A signed ``trail_head`` entry now, written before this returns (its
+        ``pv_audit`` point on its way to InfluxDB): blocks, call it off the loop."""
+        if self.recorder is not None:
+            self.recorder.witness(why)
+
+    def _written(self, entry: dict[str, Any], digest: str) -> None:
         loop, send = self._loop, self._send
         if loop is None or send is None or loop.is_closed():
             return
-        session = str(entry.what.get("session", ""))
-        line = schema.audit_line(entry.kind, self.host, entry.time_ns, seq=seq,
-                                 who=entry.who, what=entry.what, sha256=digest,
-                                 session=session)  # fmt: skip
+        what = entry["what"]
+        line = schema.audit_line(entry["kind"], self.host, entry["time_ns"], seq=entry["seq"],
+                                 who=entry["who"], what=what, sha256=digest,
+                                 session=str(what.get("session", "")),
+                                 trail=self._trail)  # fmt: skip
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the file has it
             loop.call_soon_threadsafe(send, [line])
 
@@ -122,7 +139,7 @@ class DaemonAudit:
             "os_user": os_user(),
             "pid": os.getpid(),
             "run": run,
-            "config_path": config_path,
+            "config_path": None if config_path is None else str(Path(config_path).resolve()),
             "config_sha256": digest,
         }
         last = last_config_hash(self.recorder.path)
@@ -165,16 +182,28 @@ class DaemonAudit:
 
     def recording_file(self, device: str, path: Path, closed: bool) -> None:
         """On the recording's writer thread: a file opened, or closed (then hashed)."""
-        what: dict[str, Any] = {"device": device, "file": path.name, "session": path.parent.name}
+        what: dict[str, Any] = {"device": device, "file": path.name, "session": path.parent.name,
+                                "path": str(path.resolve())}  # fmt: skip
         if self.recorder is not None:
             kind = "recording_closed" if closed else "recording_opened"
             self.recorder.record(
                 kind, DAEMON, what, functools.partial(_hashed, path) if closed else None
             )
 
-    def manifest(self, path: Path, session: str, complete: bool, signed_by: str | None) -> None:
+    def manifest(
+        self,
+        path: Path,
+        session: str,
+        complete: bool,
+        signed_by: str | None,
+        *,
+        recovered: bool = False,
+    ) -> None:
+        """``recovered``: completed at a start for a run that was killed."""
         what: dict[str, Any] = {"file": path.name, "session": session, "complete": complete,
-                                "signed_by": signed_by}  # fmt: skip
+                                "signed_by": signed_by, "path": str(path.resolve())}  # fmt: skip
+        if recovered:
+            what["recovered"] = True
         try:
             what["sha256"] = sha256_file(path)
         except OSError as exc:

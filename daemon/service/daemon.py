@@ -31,7 +31,7 @@ from daemon.acquisition.flow import Flow
 from daemon.acquisition.inflation_sink import InflationSink
 from daemon.acquisition.inflations import InflationDetector
 from daemon.acquisition.status import DeviceStatus
-from daemon.backoff import sleep_unless, within
+from daemon.backoff import within
 from daemon.config import Config, DeviceConfig
 from daemon.influx import schema
 from daemon.influx.connect import influx_client
@@ -44,9 +44,11 @@ from daemon.outbox.factory import open_async_outbox, open_outbox
 from daemon.outbox.sender import Sender
 from daemon.recordings.writer import FLUSH_S, DeviceRecording
 from daemon.service.auditing import DAEMON, DaemonAudit
+from daemon.service.ending import stop_by_itself
 from daemon.service.health import HEALTH_INTERVAL_S, HealthReporter, read_depth
 from daemon.service.manifests import ManifestWriter, RecordedDevice
 from daemon.service.operations import Operations
+from daemon.service.recovery import recover
 from daemon.service.run_marker import RunMarker, last_run_news
 from daemon.service.stop_line import counts, say_evicted_late, say_stopped
 from daemon.sessions.book import SessionBook, Transition
@@ -91,7 +93,9 @@ class Daemon:
                 self.batcher.committed,
                 batch_size=config.influx.batch_size,
             )
-        self.audit = DaemonAudit(config.audit_path, self.host, self.batcher.extend)
+        key = config.audit.key()
+        self.audit = DaemonAudit(config.audit_path, self.host, self.batcher.extend, key,
+                                 config.audit.head_every_s)  # fmt: skip
         self._why = "requested"
         self.flow = Flow()
         self.flow.add(self.batcher.fill)
@@ -121,9 +125,9 @@ class Daemon:
             self.host,
             pvlog_version(),
             audit=self.audit,
-            key=config.audit.key(),
+            key=key,
         )
-        self._marker = RunMarker(config.outbox.path)
+        self._marker = RunMarker(config.outbox.path, self.book.run, self.book.started_ns)
         self._failed: list[str] = []
 
     @property
@@ -209,6 +213,7 @@ class Daemon:
         self.audit.started(loop, self.config, self.config_path, self.book.run)
         self.audit.sessions([self.book.start()], DAEMON, self.book.run)
         self._sessions([self.book.start()])
+        await recover(self._marker.last_run(), self.manifests)  # before recording anything
         self._check_last_run()
         ops = Operations(self.config, devices=[d.status for d in self.devices],
                          outbox=self.outbox, batcher=self.batcher, writer=self.writer,
@@ -236,7 +241,9 @@ class Daemon:
                 tg.create_task(self._flush_loop(), name="recordings"),
             ]
             if duration_s is not None or until_ports_end:
-                ending = self._stop_by_itself(duration_s, until_ports_end=until_ports_end)
+                ending = stop_by_itself(self.stop, lambda why: self.request_stop(why=why),
+                                        [d.status for d in self.devices], duration_s,
+                                        until_ports_end=until_ports_end)  # fmt: skip
                 loops.append(tg.create_task(ending, name="end"))
             live = [tg.create_task(s.run(self.stop), name=f"live {s.device}") for s in self.live]
             if self.config.live_enabled:
@@ -259,7 +266,10 @@ class Daemon:
             if not batcher.done():
                 self.batcher.extend(self.health.lines(await read_depth(self.outbox)))
                 self._sessions(stops)
-                self.audit.detach()  # what it writes from now on is in its file only
+                # The trail's end as InfluxDB last sees it, signed; from now on what the
+                # trail gets is in its file only (the head file witnesses it).
+                await asyncio.to_thread(self.audit.witness, "stop")
+                self.audit.detach()
                 self.batcher.close()
                 await batcher
             uncommitted = self.batcher.take_uncommitted()
@@ -350,22 +360,6 @@ class Daemon:
             self._why = sig.name if sig else why
             log.info("stopping (%s)", self._why)
         self.stop.set()
-
-    async def _stop_by_itself(self, duration_s: float | None, *, until_ports_end: bool) -> None:
-        """``pvlog run --duration`` and ``--until-ports-end``: a run that ends on its own
-        (CI; a replay, whose pty goes when it has played), stopping as SIGTERM does."""
-        loop = asyncio.get_running_loop()
-        deadline = None if duration_s is None else loop.time() + duration_s
-        while not self.stop.is_set():
-            if deadline is not None and loop.time() >= deadline:
-                self.request_stop(why=f"--duration {duration_s:g} s reached")
-            elif until_ports_end and all(
-                d.status.port_outages and not d.status.online for d in self.devices
-            ):
-                self.request_stop(why="--until-ports-end: every device's port has ended")
-            else:
-                left = 0.25 if deadline is None else min(0.25, deadline - loop.time())
-                await sleep_unless(self.stop, max(0.0, left))
 
     # -- sessions ----------------------------------------------------------------
 

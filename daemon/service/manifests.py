@@ -110,9 +110,17 @@ class ManifestWriter:
         }
 
     def _finish(self, path: Path, doc: dict[str, Any], files: list[Path], complete: bool) -> None:
-        """On a worker thread: hash, name the trail's head, sign, write, and say so."""
+        """On a worker thread: hash, then seal."""
         present = [p for p in files if p.exists()]
         doc["files"] = manifest.file_entries(present, hashed=complete)
+        self.seal(path, doc, complete)
+
+    def seal(
+        self, path: Path, doc: dict[str, Any], complete: bool, *, recovered: bool = False
+    ) -> None:
+        """On a worker thread: ``doc`` (its files listed) gets the trail's head, is signed,
+        written and audited. The one way this daemon makes a manifest, so one completed
+        for a killed run (``recovered``, ``daemon.service.recovery``) proves what any does."""
         if self.audit is not None and self.audit.enabled:
             head = self.audit.head()
             doc["audit"] = {"seq": head[0], "sha256": head[1]} if head else {"unwritten": True}
@@ -120,7 +128,8 @@ class ManifestWriter:
             doc["signature"] = keys.sign(self.key, doc)
         manifest.write(path, doc)
         if complete:
-            log.info("manifest %s: %d file(s)", path, len(present))
+            log.info("manifest %s: %d file(s)%s", path, len(doc["files"]),
+                     " (recovered)" if recovered else "")  # fmt: skip
         if self.audit is not None and self.audit.enabled:
             signed = doc["signature"]["key"] if self.key is not None else None
-            self.audit.manifest(path, doc["session"], complete, signed)
+            self.audit.manifest(path, doc["session"], complete, signed, recovered=recovered)

@@ -1,11 +1,12 @@
 """The run marker, ``<outbox>.running``: how the next start learns how this run ended.
 
-Written at start (pid, session) and removed by a clean stop, so a marker found at start
-means the last run was killed (``kill -9``, power cut). A clean stop that lost lines
-(the outbox's disk full and InfluxDB not taking them either) leaves it instead, saying
-how many, for the next start's log, ``pv_event`` and ``pvlog_health``. That stop is
-on a full disk, so the marker is written at start padded to ``SIZE`` bytes and
-rewritten in place, in blocks the file system has already given it.
+Written at start (pid, session, run id and start) and removed by a clean stop, so a
+marker found at start means the last run was killed (``kill -9``, power cut), and names
+the run whose manifests the next start completes (``daemon.service.recovery``). A clean
+stop that lost lines (the outbox's disk full and InfluxDB not taking them either) leaves
+it instead, saying how many, for the next start's log, ``pv_event`` and
+``pvlog_health``. That stop is on a full disk, so the marker is written at start padded
+to ``SIZE`` bytes and rewritten in place, in blocks the file system has already given it.
 """
 
 from __future__ import annotations
@@ -30,11 +31,17 @@ class LastRun:
     session: str = "?"
     lost_lines: int = 0
     """A clean stop's lines that neither the outbox nor InfluxDB took."""
+    run: str = ""
+    """Its run id ("": a marker that does not say)."""
+    started_ns: int = 0
+    """When it started (UTC ns): its manifests are named by it."""
 
 
 class RunMarker:
-    def __init__(self, outbox_path: Path) -> None:
+    def __init__(self, outbox_path: Path, run: str = "", started_ns: int = 0) -> None:
         self.path = outbox_path.with_name(outbox_path.name + ".running")
+        self.run = run
+        self.started_ns = started_ns
         self._doc: dict[str, Any] = {}
 
     def last_run(self) -> LastRun | None:
@@ -48,16 +55,21 @@ class RunMarker:
         if not isinstance(doc, dict):
             return LastRun(clean=False)
         lost = doc.get("lost_lines", 0)
+        started = doc.get("started_ns", 0)
         return LastRun(
             clean=doc.get("state") == "stopped",
             pid=str(doc.get("pid", "?")),
             session=str(doc.get("session", "?")),
             lost_lines=lost if isinstance(lost, int) else 0,
+            run=str(doc.get("run", "")),
+            started_ns=started if isinstance(started, int) else 0,
         )
 
     def running(self, session: str) -> None:
         """Mark this run as running (replacing what the last one left)."""
         self._doc = {"state": "running", "pid": os.getpid(), "session": session}
+        if self.run:
+            self._doc |= {"run": self.run, "started_ns": self.started_ns}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_bytes(_padded(self._doc))

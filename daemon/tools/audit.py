@@ -1,10 +1,11 @@
 """``pvlog audit show|verify``: the audit trail, read and checked.
 
-``verify`` checks the chain (the first edited, removed, inserted or moved entry named;
-a torn last entry said, the rest verified) and then every manifest beside the trail
-that names its head: a manifest signed at entry 12 says what entry 12 was, so a trail
-rewritten whole, its chain recomputed, no longer matches a signed manifest unless the
-key was taken too. Exit codes: 0 whole, 1 a problem found, 2 no trail to read.
+``verify`` checks the chain, compares the trail with every witness of its end it can
+reach (the head file, the daemon's signed ``trail_head`` entries, every manifest, and
+with ``-c`` InfluxDB's ``pv_audit``), and every file the trail names on disk
+(``daemon.audit.trail_check``). Exit codes: 0 whole and signed by a trusted key, 1 a
+problem found, 2 no trail or a bad key or configuration, 3 whole but signed by no key
+named as trusted (``--key``, ``audit.trusted_keys``) or not signed at all.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from daemon.audit import keys
-from daemon.audit.trail import entries, verify
-from daemon.config import load_config
-from daemon.recordings.manifest import SUFFIX
+from daemon.audit import keys, trail_check, trust
+from daemon.audit.trail import entries
+from daemon.config import Config, load_config
+from daemon.influx.client import InfluxUnavailable
+from daemon.influx.v1 import InfluxV1
 from daemon.tools.arguments import action, actions, handled_by, output_format
 
 
@@ -77,42 +79,44 @@ def show(args: argparse.Namespace, path: Path) -> int:
 
 
 def check(args: argparse.Namespace, path: Path) -> int:
-    verdict = verify(path)
-    problems = [] if verdict.ok else [f"{path}: {verdict.problem}"]
     try:
-        trusted = frozenset(keys.fingerprint(keys.load_public(k)) for k in args.key)
+        tally = trust.Tally(trust.trusted(args.key, args.config))
     except keys.KeyProblem as exc:
         print(f"pvlog audit verify: {exc}", file=sys.stderr)
         return 2
-    hashes = {e["seq"]: e["sha256"] for e in entries(path)}
-    anchored = 0
-    for manifest in sorted(path.parent.rglob(f"*{SUFFIX}")):
-        try:
-            doc = json.loads(manifest.read_text())
-        except (OSError, ValueError):
-            continue  # `pvlog recording verify` says what is wrong with it
-        head = doc.get("audit")
-        if not isinstance(head, dict) or "seq" not in head:
-            continue
-        where = manifest.relative_to(path.parent)
-        bad = keys.check(doc, trusted)
-        if bad is not None:
-            problems.append(f"{where}: {bad}")
-        elif hashes.get(head["seq"]) != head["sha256"]:
-            problems.append(
-                f"{where}: names entry {head['seq']} of the trail as {head['sha256'][:12]}..., "
-                f"the trail has {str(hashes.get(head['seq'], 'no such entry'))[:12]}: rewritten"
-            )
-        else:
-            anchored += 1
-    for problem in problems:
-        print(f"FAIL {problem}")
-    if verdict.torn:
-        print(f"torn: an entry was cut short (a crash or power cut mid-append); "
-              f"the {verdict.entries} whole entries verify around it")  # fmt: skip
-    state = "OK" if not problems else "FAILED"
-    print(f"{state}: {verdict.entries} entries chained, {anchored} manifest(s) anchor the trail")
-    return 0 if not problems else 1
+    recordings, influx = None, None
+    if args.config is not None:
+        config = load_config(args.config, devices=False)
+        if config.recording_enabled:
+            recordings = config.recording.dir
+        influx = _influx_heads(config, path)
+    report = trail_check.check(path, tally, recordings, influx)
+    for line in tally.lines():
+        print(line)
+    for note in report.notes:
+        print(f"note: {note}")
+    if report.torn:
+        print(f"torn: the last line was cut short (a crash or power cut mid-append); "
+              f"the {report.entries} whole entries before it verify")  # fmt: skip
+    print(trail_check.summary(report))
+    return tally.code
+
+
+def _influx_heads(config: Config, path: Path) -> list[tuple[int, str]] | None:
+    """InfluxDB's ``pv_audit`` points of this trail (seq, hash); None (said) when it
+    does not answer: a witness not reached is not a failure of the trail."""
+    client = InfluxV1(config.influx.url, config.influx.database, timeout_s=10.0)
+    q = 'SELECT "seq", "sha256" FROM pv_audit WHERE "trail" = $trail'
+    try:
+        result = client.query(q, {"trail": str(path.resolve())})["results"][0]
+    except (InfluxUnavailable, OSError, ValueError, KeyError) as exc:
+        print(f"note: InfluxDB at {config.influx.url} not checked ({exc}): its pv_audit "
+              "witness of the trail's end was not read")  # fmt: skip
+        return None
+    finally:
+        client.close()
+    return [(int(seq), str(digest)) for series in result.get("series") or []
+            for _, seq, digest in series["values"]]  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -140,7 +144,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 default=[],
                 type=Path,
                 metavar="PUB",
-                help="the lab's public key: manifests must be signed by it",
+                help="a public key the lab trusts (repeatable; also audit.trusted_keys "
+                "with -c): signatures by any other key are UNTRUSTED",
             )
         handled_by(s, run)
 

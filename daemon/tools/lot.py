@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from daemon.acquisition.inflations import BASELINE_ATM, THRESHOLD_ATM
-from daemon.audit import keys, tool_entry
+from daemon.audit import crosscheck, keys, tool_entry, trust
+from daemon.audit.trail import entries
 from daemon.influx.client import InfluxUnavailable
 from daemon.influx.v1 import InfluxV1
 from daemon.recordings.findings import Findings
@@ -101,10 +102,17 @@ def build(args: argparse.Namespace, traces: list[Trace], findings: list[Findings
     """The lot's document; ``LotRefused`` (exit 2) or ``Unverified`` (exit 1) if it
     cannot be made as asked."""
     lot = of_lot(traces, args.lot)
-    trusted = frozenset(keys.fingerprint(keys.load_public(k)) for k in args.key)  # KeyProblem
+    trusted = trust.trusted(args.key, args.config)  # KeyProblem, ConfigError
     listed, problems = (
         listings(manifests_under(args.recordings), trusted) if args.recordings else ({}, [])
     )
+    if args.recordings:
+        problems += in_trail(args, {t.session for t in lot})
+        if not trusted:
+            signers = sorted({s for x in listed.values() if (s := x.signer) is not None})
+            for fingerprint in signers:
+                said = trust.untrusted_line(fingerprint, "manifests")
+                print(f"pvlog report: lot {args.lot}: {said}", file=sys.stderr)
     pieces = pieces_of(args, lot, listed)
     flags = {"rbp_atm": args.rated_burst_atm, "nominal_atm": args.nominal_atm,
              "fatigue_atm": args.fatigue_atm, "cycles": args.cycles_target}  # fmt: skip
@@ -130,6 +138,26 @@ def build(args: argparse.Namespace, traces: list[Trace], findings: list[Findings
         source="recordings" if args.recordings else "influxdb", unverified=problems,
         damaged=[f.as_json() for f in findings if f.damaged], detector=detector,
     )  # fmt: skip
+
+
+def in_trail(args: argparse.Namespace, read: set[str]) -> list[str]:
+    """What the audit trail knows of the lot that the files do not show: a session of
+    the lot it records that no file read belongs to (its folder deleted with its
+    manifest), and every file it names in the lot's sessions, missing or altered."""
+    trail = tool_entry.find_trail(args.config, args.recordings)
+    if trail is None or not trail.is_file():
+        return []
+    whole = entries(trail)
+    sessions = {
+        str(e["what"].get("session")): int(e["seq"]) for e in whole
+        if e.get("kind") == "session_start" and isinstance(e.get("what"), dict)
+        and (e["what"].get("tags") or {}).get("lot") == args.lot
+    }  # fmt: skip
+    out = [f"session {s} of lot {args.lot}: the audit trail records it (entry {seq}), no "
+           f"recording of it was read: deleted or moved" for s, seq in sorted(sessions.items())
+           if s not in read]  # fmt: skip
+    named = [e for e in whole if str((e.get("what") or {}).get("session")) in sessions]
+    return out + [f"{p} (audit trail {trail})" for p in crosscheck.check(named, trail.parent)]
 
 
 def _given(args: argparse.Namespace, key: str) -> str:
@@ -180,8 +208,10 @@ def _audit(args: argparse.Namespace, lot: Lot) -> None:
         "session": args.session, "lot": args.lot,
         "results": [{"specimen": s.specimen, "sessions": [p.session for p in s.parts]}
                     for s in lot.specimens],
-        "rated_burst_atm": lot.burst.rbp_atm if lot.burst else args.rated_burst_atm,
-        "rbp_from": lot.burst.rbp_from if lot.burst else None,
+        "rated_burst_atm": lot.plan.get("rbp_atm", {}).get("value"),
+        "rbp_from": lot.plan.get("rbp_atm", {}).get("from"),
+        "plan": lot.plan,
+        "verdict": lot.verdict,
         "verdicts": {
             "burst": lot.burst.verdict if lot.burst else None,
             "fatigue": lot.fatigue.verdict if lot.fatigue else None,
@@ -189,6 +219,11 @@ def _audit(args: argparse.Namespace, lot: Lot) -> None:
         },
         "unverified": list(lot.unverified),
     }  # fmt: skip
+    what["files_read"] = {
+        str(Path(c.file).resolve()): c.sha256
+        for s in lot.specimens
+        for c in (*(f for p in s.parts for f in p.files), *s.micrometer_files)
+    }
     tool_entry.made("report_made", args.config, args.recordings, what, [args.pdf])
 
 

@@ -23,7 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from daemon.audit import keys, tool_entry
+from daemon.audit import crosscheck, keys, tool_entry, trust
+from daemon.audit.trail import entries
+from daemon.config import load_config
 from daemon.recordings.findings import Findings
 from daemon.recordings.manifest import verify
 from daemon.recordings.reader import (
@@ -119,31 +121,47 @@ def info_text(summary: dict[str, Any]) -> str:
     return "\n".join(f"{k:>10}: {text(v)}" for k, v in summary.items())
 
 
-def _verify(directory: Path, key_files: list[Path]) -> int:
+def _verify(args: argparse.Namespace) -> int:
+    directory: Path = args.dir
     if not directory.is_dir():  # as info and export say a missing path: one line, exit 1
         why = "not a directory (verify checks a directory's manifests)" if directory.exists() \
             else "no such file or directory"  # fmt: skip
         print(f"pvlog recording verify: {directory}: {why}", file=sys.stderr)
         return 1
     try:
-        trusted = frozenset(keys.fingerprint(keys.load_public(k)) for k in key_files)
+        trusted = trust.trusted(args.key, args.config)
     except keys.KeyProblem as exc:
         print(f"pvlog recording verify: {exc}", file=sys.stderr)
         return 2
     verdict = verify(directory, trusted)
-    for problem in verdict.problems:
-        print(f"FAIL {problem}")
-    signed = [f"signed by {k}" + (" (trusted)" if k in trusted else "")
-              for k in sorted(verdict.signed_by)]  # fmt: skip
-    if verdict.unsigned:
-        signed.append(f"{verdict.unsigned} not signed")
-    state = "OK" if verdict.ok else "FAILED"
+    trail, base = _trail_of(args)
+    named = [] if trail is None else crosscheck.check(entries(trail), base, directory)
+    tally = verdict.tally
+    tally.problems[:0] = verdict.problems + [f"{p} (audit trail {trail})" for p in named]
+    for line in tally.lines():
+        print(line)
+    recovered = f", {verdict.recovered} recovered after a crash" if verdict.recovered else ""
+    checked = f"checked against {trail}" if trail is not None else "no audit trail found (-c)"
     print(
-        f"{state}: {verdict.manifests} manifest(s), {verdict.files} file(s) "
-        f"({verdict.bytes} bytes) match their SHA-256, {len(verdict.problems)} problem(s); "
-        + ", ".join(signed)
+        f"{tally.state}: {verdict.manifests} manifest(s){recovered}, {verdict.files} file(s) "
+        f"({verdict.bytes} bytes) match their SHA-256, {len(tally.problems)} problem(s); "
+        f"{tally.keys_said()}; {checked}"
     )
-    return 0 if verdict.ok else 1
+    if verdict.manifests == 0:
+        return 1
+    return tally.code
+
+
+def _trail_of(args: argparse.Namespace) -> tuple[Path | None, Path]:
+    """The audit trail naming the recordings, and the directory its names are under:
+    the configuration's, or the one in or above the directory checked."""
+    if args.config is not None:
+        config = load_config(args.config, devices=False)
+        trail = config.audit_path
+        base = config.recording.dir if config.recording_enabled else args.dir
+        return (trail if trail is not None and trail.is_file() else None), base
+    trail = tool_entry.find_trail(None, [args.dir])
+    return trail, (args.dir if trail is None else trail.parent)
 
 
 def _delimiter(text: str) -> str:
@@ -206,10 +224,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=Path,
         metavar="PUB",
-        help="the lab's public key (pvlog keygen's .pub), repeatable: every manifest must "
-        "be signed by one of them",
+        help="a public key the lab trusts (pvlog keygen's .pub), repeatable: every manifest "
+        "must be signed by one of them (else each signature is UNTRUSTED, exit 3)",
     )
-    handled_by(v, lambda args: _verify(args.dir, args.key))
+    v.add_argument("-c", "--config", help="the keys (audit.trusted_keys) and the audit trail "
+                   "of the daemon with this config")  # fmt: skip
+    handled_by(v, _verify)
 
 
 def _info(args: argparse.Namespace) -> int:

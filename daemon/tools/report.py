@@ -30,8 +30,8 @@ from daemon.influx.v1 import InfluxV1
 from daemon.recordings.findings import Findings
 from daemon.recordings.format import time_ns_of
 from daemon.recordings.reader import read, recording_files, recordings_or_problem, select
-from daemon.reports.analysis import Trace, analyse, lend_diameters
-from daemon.reports.text import as_json, table
+from daemon.reports.analysis import DeviceReport, Trace, analyse, lend_diameters
+from daemon.reports.text import as_json, burst_margin_pct, table
 from daemon.tools import damage
 from daemon.tools.arguments import handled_by, output_format, positive, positive_int
 from daemon.tools.outputs import unwritable
@@ -328,15 +328,21 @@ def run(args: argparse.Namespace) -> int:
 
         save_plot(reports, args.plot, args.units)
         print(f"plot written to {args.plot}", file=sys.stderr)
-    _audit(args, [{"session": t.session, "device": t.device, "run": t.run} for t in traces])
+    _audit(args, reports, [f for t in traces for f in t.files])
     return 1 if failed else 0
 
 
-def _audit(args: argparse.Namespace, results: list[dict[str, str]]) -> None:
-    """The report in the audit trail: what it covered, and each file it wrote."""
+def _audit(args: argparse.Namespace, reports: list[DeviceReport], read: list[str]) -> None:
+    """The report in the audit trail: what it covered and found against the RBP given,
+    each file it read and wrote with its SHA-256."""
+    results = [{"session": r.trace.session, "device": r.trace.device, "run": r.trace.run,
+                "burst_margin_pct": burst_margin_pct(r, args.rated_burst_atm)}
+               for r in reports]  # fmt: skip
     what = {"session": args.session, "lot": args.lot, "results": results,
-            "rated_burst_atm": args.rated_burst_atm}  # fmt: skip
-    tool_entry.made("report_made", args.config, args.recordings, what, [args.plot, args.pdf])
+            "rated_burst_atm": args.rated_burst_atm,
+            "rbp_from": "--rated-burst-atm" if args.rated_burst_atm else None}  # fmt: skip
+    tool_entry.made("report_made", args.config, args.recordings, what, [args.plot, args.pdf],
+                    read=read)  # fmt: skip
 
 
 JSON_FORMAT = "pvlog-report/2"

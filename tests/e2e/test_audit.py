@@ -136,7 +136,7 @@ def test_who_asked_signed_manifests_and_each_tamper_caught(
     assert "mqtt user bob" in who["session_stop", "L7-s02"]
     assert who["session_start", "test"].startswith("daemon (os user")
     kinds = [json.loads(line)["kind"] for line in trail.read_text().splitlines()]
-    assert kinds[0] == "daemon_start" and kinds[-1] == "daemon_stop"
+    assert kinds[0] == "daemon_start" and kinds[-2:] == ["daemon_stop", "trail_head"]
     for kind in ("identity_seen", "recording_opened", "recording_closed", "manifest_written"):
         assert kind in kinds, kind
     first = json.loads(trail.read_text().splitlines()[0])

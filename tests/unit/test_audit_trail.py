@@ -1,12 +1,16 @@
-"""The audit trail's chain: each tamper caught, the first bad entry named."""
+"""The audit trail's chain: each tamper caught, the first bad entry named; a torn line
+only ever the last; times taken with seq; the daemon's signed heads."""
 
 from __future__ import annotations
 
+import itertools
+import json
 from pathlib import Path
 
 import pytest
 
-from daemon.audit.trail import AuditTrail, verify
+from daemon.audit import keys, witness
+from daemon.audit.trail import HEAD, TORN, AuditTrail, entries, verify
 
 
 @pytest.fixture
@@ -14,7 +18,7 @@ def trail(tmp_path: Path) -> Path:
     path = tmp_path / "audit.jsonl"
     t = AuditTrail(path)
     for k in range(1, 6):
-        t.append(k * 1000, "session_start", "mqtt:alice", {"session": f"s{k}"})
+        t.append("session_start", "mqtt:alice", {"session": f"s{k}"})
     return path
 
 
@@ -22,7 +26,7 @@ def test_a_whole_trail_verifies_and_appends_after_a_restart(trail: Path) -> None
     assert verify(trail).ok and verify(trail).entries == 5
     again = AuditTrail(trail)  # a new run goes on from the head
     assert again.seq == 5
-    again.append(9000, "daemon_stop", "os:pvlog", {})
+    again.append("daemon_stop", "os:pvlog", {})
     v = verify(trail)
     assert v.ok and v.entries == 6 and not v.torn
 
@@ -46,13 +50,77 @@ def test_a_removed_and_two_swapped_entries_are_named(trail: Path) -> None:
     assert v.problem is not None and v.problem.startswith("entry 2 (line 2): says seq 3")
 
 
-def test_a_torn_last_entry_is_said_and_the_rest_verifies(trail: Path) -> None:
+def test_a_torn_last_line_is_said_then_kept_in_an_entry_of_its_own(trail: Path) -> None:
     data = trail.read_bytes()
     trail.write_bytes(data + b'{"seq":6,"time_')  # a crash mid-append
     v = verify(trail)
     assert v.ok and v.torn and v.entries == 5
     reopened = AuditTrail(trail)  # the next run goes on from the last whole entry
     assert reopened.seq == 5
-    reopened.append(7000, "daemon_start", "os:pvlog", {})
+    reopened.append("daemon_start", "os:pvlog", {})
     v = verify(trail)
-    assert v.ok and v.torn and v.entries == 6, "the torn entry said, the chain whole around it"
+    assert v.ok and not v.torn and v.entries == 7, "the fragment an entry, the chain whole"
+    torn, start = entries(trail)[5:]
+    assert torn["kind"] == TORN and torn["what"]["fragment"] == '{"seq":6,"time_'
+    assert torn["what"]["bytes"] == 15 and start["kind"] == "daemon_start"
+
+
+def test_a_torn_looking_line_inside_the_trail_fails(trail: Path) -> None:
+    lines = trail.read_bytes().split(b"\n")
+    trail.write_bytes(b"\n".join([*lines[:3], b'{"seq":4,"time_', *lines[3:]]))
+    v = verify(trail)
+    assert not v.ok and v.entries == 3 and v.problem is not None
+    assert v.problem.startswith("line 4: not an audit entry (only the last line may be torn")
+
+
+def test_duplicate_keys_in_an_entry_fail(trail: Path) -> None:
+    lines = trail.read_bytes().split(b"\n")
+    lines[4] = lines[4][:-1] + b',"kind":"session_stop"}'
+    trail.write_bytes(b"\n".join(lines))
+    v = verify(trail)
+    assert not v.ok and v.problem is not None and v.problem.startswith("line 5: not an audit")
+
+
+def test_time_is_taken_with_seq_so_it_never_goes_back(tmp_path: Path) -> None:
+    """Two writers whose callers' clocks disagree: the trail's times still rise with seq;
+    a clock really set back is said, not failed."""
+    path = tmp_path / "audit.jsonl"
+    ticks = itertools.count(1000, 10)
+    a, b = (AuditTrail(path, clock=lambda: next(ticks)) for _ in range(2))
+    for k in range(6):
+        (a if k % 2 else b).append("session_start", "x", {"k": k})
+    times = [e["time_ns"] for e in entries(path)]
+    assert times == sorted(times) and verify(path).notes == []
+    AuditTrail(path, clock=lambda: 5).append("session_stop", "x", {})
+    v = verify(path)
+    assert v.ok and v.notes == [
+        "entry 7: written 0.000 s before entry 6 by the clock: the clock was set back"
+    ]
+
+
+def test_a_held_entry_keeps_when_it_happened(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    t = AuditTrail(path, clock=lambda: 10 * 10**9)
+    t.append("session_start", "x", {}, happened_ns=1 * 10**9)
+    t.append("session_stop", "x", {}, happened_ns=int(9.5 * 10**9))
+    first, second = entries(path)
+    assert first["what"]["happened_ns"] == 10**9 and "happened_ns" not in second["what"]
+
+
+def test_the_daemons_head_entry_and_head_file_are_signed(tmp_path: Path) -> None:
+    keys.keygen(tmp_path / "d.key", None)
+    key = keys.load_private(tmp_path / "d.key", None)
+    path = tmp_path / "audit.jsonl"
+    daemon = AuditTrail(path, key)
+    daemon.append("session_start", "daemon", {})
+    before = daemon.head
+    daemon.append(HEAD, "daemon", {"why": "stop"})
+    head = entries(path)[-1]["what"]
+    assert (head["seq"], head["sha256"]) == (1, before)
+    assert keys.check(head, frozenset({keys.signer(head) or ""})) is None
+    doc = json.loads(witness.head_file(path).read_text())
+    assert doc["latest"]["seq"] == doc["signed"]["seq"] == 2
+    assert keys.check(doc["signed"]) is None and doc["signed"]["sha256"] == daemon.head
+    AuditTrail(path).append("report_made", "cli", {})  # a command: no key
+    doc = json.loads(witness.head_file(path).read_text())
+    assert doc["latest"]["seq"] == 3 and doc["signed"]["seq"] == 2, "the signed head kept"

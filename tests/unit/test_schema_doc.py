@@ -59,7 +59,8 @@ def written() -> set[tuple[str, str, str]]:
                 "outbox_lines": 1, "outbox_bytes": 1, "dead_letters": 0}  # fmt: skip
     lines.append(schema.component_health_line("recorder", recorder, 1, "rec-1"))
     lines.append(schema.audit_line("session_start", "h", 1, seq=1, who="alice",
-                                   what={}, sha256="0" * 64, session="s"))  # fmt: skip
+                                   what={}, sha256="0" * 64, session="s",
+                                   trail="/var/lib/pvlog/audit.jsonl"))  # fmt: skip
     out = set()
     for line in lines:
         measurement, names = parse(line)

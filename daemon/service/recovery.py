@@ -1,0 +1,220 @@
+"""Completing a killed run's manifests at the next start.
+
+A run killed (``kill -9``, a power cut) leaves each of its sessions' manifests saying
+``complete: false``: written when the session began, they list the files there then,
+unhashed, and the files begun after (a rotation's) are in no manifest. QA could then
+learn nothing of those files but that nobody vouches for them, whatever happens to
+them later. So the next start on the same configuration, before it records anything,
+hashes the files that run left, as it finds them (a file the kill cut short is hashed
+as it is, never repaired), into that run's manifests, complete and marked
+``recovered`` (which run, by which, when), signed and audited as any other manifest
+(``ManifestWriter.seal``). That proves the files as found at this start, not that
+nothing was lost between the run's last write and the kill.
+
+The run is the one the run marker names as killed (``daemon.service.run_marker``). Its
+manifests are the ones this host wrote for it; its files, those it listed and those
+beside them that no manifest lists and whose metadata names the run (a file killed
+before its first bytes reached the disk has none: then its name, begun since the run
+started, by one of this configuration's devices). Only the session folders changed
+since the run started are looked into. A folder where the run left files but no
+manifest gets the one it would have written (``manifest.manifest_name``), made from
+another of its manifests, or else from this run's configuration, the same one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from daemon.recordings import manifest, reader
+from daemon.recordings.format import file_name
+from daemon.service.auditing import DAEMON
+from daemon.service.manifests import ManifestWriter
+from daemon.service.run_marker import LastRun
+
+log = logging.getLogger(__name__)
+
+KIND = "recordings_recovered"
+MTIME_SLACK_NS = 2 * 10**9
+"""A folder changed this long before the run's start is looked into too: a file
+system's clock may be that coarse (FAT's is 2 s)."""
+_NAME = re.compile(r"^(\d{8}T\d{6}Z)_.*_(\d{4})\.mcap$")
+_REPLACED = ("files", "audit", "signature", "recovered")
+"""What a manifest of the killed run says that its recovered one says anew."""
+
+
+@dataclass
+class Folder:
+    """One session folder where the killed run left files or a manifest to complete."""
+
+    path: Path
+    manifest: Path
+    """Where the run's manifest is (or would have been)."""
+    doc: dict[str, Any] | None
+    """The run's manifest there, as it left it (None: it wrote none)."""
+    files: list[Path] = field(default_factory=list)
+    """The run's files: those its manifest listed, then those it left unlisted."""
+    gone: list[dict[str, Any]] = field(default_factory=list)
+    """Its manifest's entries for files no longer there: kept, so they show as missing."""
+    metadata: list[dict[str, str]] = field(default_factory=list)
+    """Its unlisted files' metadata (a manifest made for the folder takes from them)."""
+
+
+def killed_run(last: LastRun | None, this_run: str) -> LastRun | None:
+    """The run to recover: the last one on this outbox, if it was killed and says who
+    it was."""
+    if last is None or last.clean or not last.run or last.run == this_run:
+        return None
+    return last
+
+
+async def recover(last: LastRun | None, writer: ManifestWriter) -> list[Path]:
+    """Complete the manifests of the run killed before this one (``last``, from the run
+    marker), off the loop; the manifests written (absolute paths)."""
+    run = killed_run(last, writer.book.run)
+    if run is None or not writer.config.recording_enabled:
+        return []
+    try:
+        return await asyncio.to_thread(_recover, run, writer)
+    except OSError as exc:
+        log.error(  # noqa: TRY400 - the reason is the message; no traceback wanted
+            "cannot recover the manifests of the killed run %s: %s", run.run, exc
+        )
+    except Exception:  # whatever went wrong, the logger must go on to record
+        log.exception("cannot recover the manifests of the killed run %s", run.run)
+    return []
+
+
+def _recover(run: LastRun, writer: ManifestWriter) -> list[Path]:
+    base = writer.config.recording.dir
+    if not base.is_dir():
+        return []
+    devices = {d.name for d in writer.config.device}
+    folders = [
+        f
+        for d in sorted(base.iterdir())
+        if d.is_dir() and d.stat().st_mtime_ns >= run.started_ns - MTIME_SLACK_NS
+        if (f := folder(d, run, writer.host, devices)) is not None
+    ]
+    template = next((f.doc for f in folders if f.doc is not None), None)
+    recovered = {"run": run.run, "by_run": writer.book.run, "at_ns": time.time_ns()}
+    written: list[Path] = []
+    hashed = 0
+    for f in folders:
+        doc = _completed(f, template, run, writer) | {"complete": True, "recovered": recovered}
+        try:
+            present = [p for p in f.files if p.is_file()]
+            doc["files"] = manifest.file_entries(present, hashed=True) + f.gone
+            writer.seal(f.manifest, doc, True, recovered=True)
+        except OSError as exc:
+            log.error("cannot recover the manifest %s: %s", f.manifest, exc)  # noqa: TRY400
+            continue
+        written.append(f.manifest.resolve())
+        hashed += len(present)
+    if written:
+        log.warning("the killed run %s: %d file(s) hashed as found, into %d recovered "
+                    "manifest(s)", run.run, hashed, len(written))  # fmt: skip
+        if writer.audit is not None:
+            what = {"run": run.run, "manifests": [str(p) for p in written], "files": hashed}
+            writer.audit.record(KIND, DAEMON, what)
+    return written
+
+
+def folder(path: Path, run: LastRun, host: str, devices: set[str]) -> Folder | None:
+    """What ``run`` left in the session folder ``path`` to complete (None: nothing)."""
+    own = path / manifest.manifest_name(run.started_ns, path.name, host)
+    doc: dict[str, Any] | None = None
+    listed: set[str] = set()
+    for m in path.glob(f"*{manifest.SUFFIX}"):
+        try:
+            found = json.loads(m.read_text())
+        except (OSError, ValueError):
+            continue  # its files are in no manifest readable: not taken for the run's
+        if not isinstance(found, dict):
+            continue
+        if m == own and found.get("run") == run.run:
+            doc = found
+        else:
+            listed |= {e["name"] for e in _entries(found)}
+    f = Folder(path, own, doc)
+    for entry in _entries(doc) if doc is not None else []:
+        if (path / entry["name"]).is_file():
+            f.files.append(path / entry["name"])
+        else:
+            f.gone.append(entry)
+    unlisted = [
+        p
+        for p in sorted(path.glob("*.mcap"))
+        if p.name not in listed and p not in f.files and _of_run(p, run, devices, f)
+    ]
+    f.files += unlisted
+    if doc is None and not unlisted:
+        return None
+    if doc is not None and doc.get("complete") and not unlisted:
+        return None  # the session ended before the kill: its manifest is whole
+    return f
+
+
+def _entries(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """A manifest's file entries that name a file (one edited by hand may hold others)."""
+    files = doc.get("files")
+    if not isinstance(files, list):
+        return []
+    return [e for e in files if isinstance(e, dict) and isinstance(e.get("name"), str)]
+
+
+def _of_run(path: Path, run: LastRun, devices: set[str], into: Folder) -> bool:
+    """Whether the recording ``path`` is ``run``'s: its metadata says so, or it has
+    none and its name does."""
+    try:
+        meta = reader.metadata(path)
+    except (OSError, ValueError):
+        meta = {}
+    if "run" in meta:
+        if meta["run"] != run.run:
+            return False
+        into.metadata.append(meta)
+        return True
+    named = _NAME.match(path.name)
+    if named is None:
+        return False
+    begun_ns = calendar.timegm(time.strptime(named[1], "%Y%m%dT%H%M%SZ")) * 10**9
+    part = int(named[2])
+    return begun_ns >= run.started_ns - run.started_ns % 10**9 and any(
+        file_name(begun_ns, path.parent.name, d, part) == path.name for d in devices
+    )
+
+
+def _completed(
+    f: Folder, template: dict[str, Any] | None, run: LastRun, writer: ManifestWriter
+) -> dict[str, Any]:
+    """The run's manifest of ``f`` without what the recovery says anew: as the run left
+    it, or, where it left none, the one it would have written."""
+    if f.doc is not None:
+        return {k: v for k, v in f.doc.items() if k not in _REPLACED}
+    if template is not None:
+        doc = {k: v for k, v in template.items() if k not in _REPLACED}
+    else:  # no manifest of the run anywhere: this run's configuration, the same one
+        doc = writer.doc(f.path.name, complete=True)
+        doc["devices"] = list(
+            {m["device"]: {"name": m["device"], "driver": m.get("driver"), "port": m.get("port")}
+             for m in f.metadata if "device" in m}.values()
+        )  # fmt: skip
+        doc["pvlog_version"] = next((m["pvlog_version"] for m in f.metadata
+                                     if "pvlog_version" in m), "?")  # fmt: skip
+    first = f.metadata[0] if f.metadata else {}
+    tags = {k.removeprefix("tag."): v for k, v in first.items() if k.startswith("tag.")}
+    return doc | {
+        "session": f.path.name,
+        "run": run.run,
+        "run_started_ns": run.started_ns,
+        "stretches": [],  # when it ran died with the run's session book
+        "session_tags": tags or dict(writer.config.session.tags),
+    }
