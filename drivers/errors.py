@@ -19,6 +19,11 @@ import drivers, never the reverse), so the port layer's errors share it. Catch
     ├── KeyProblem                daemon.audit.keys: a key that cannot be used (exit code 2)
     ├── DuplicateKey              daemon.audit.keys: signed JSON naming a key twice (also a
     │                             ValueError)
+    ├── SignatureFileProblem      daemon.tools.signature_file: a REPORT.sig that cannot be
+    │                             read or written (exit 1)
+    ├── PdfProblem                daemon.reports.signature_page: a PDF that cannot be read,
+    │                             or a name its page cannot show
+    ├── Refused                   daemon.tools.signing: a signature not made (exit 1)
     └── InfluxUnavailable         daemon.influx.v1: no answer from InfluxDB (retried)
 """
 

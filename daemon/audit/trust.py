@@ -105,7 +105,11 @@ class Tally:
 
     @property
     def state(self) -> str:
-        return {0: "OK", 1: "FAILED", UNTRUSTED: "UNTRUSTED"}[self.code]
+        """The summary's first word: FAILED, UNTRUSTED (signed by keys not named),
+        UNSIGNED (nothing signed, no key named) or OK."""
+        if self.code != UNTRUSTED:
+            return "OK" if self.code == 0 else "FAILED"
+        return "UNTRUSTED" if self.untrusted else "UNSIGNED"
 
     def keys_said(self) -> str:
         """Which keys signed, as the summary line says them."""

@@ -11,6 +11,7 @@ would. One test: the run is made once, and the cases follow one another on copie
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 import time
@@ -265,6 +266,16 @@ def test_every_tamper_is_caught_and_named(
         capsys.readouterr()
         assert cli.main(check(command, records.rec, records.pub)) == 0, capsys.readouterr().out
         assert capsys.readouterr().out.splitlines()[-1].startswith("OK: ")
+    # ...and the trail witnessed to its very end, by the head file among others.
+    capsys.readouterr()
+    assert cli.main(["audit", "verify", "-c", str(records.config), "--key", str(records.pub)]) == 0
+    said = capsys.readouterr().out.splitlines()[-1]
+    ok = r"OK: (\d+) entries chained, witnessed to entry \1 \((.*)\); signed by (\S+) \(trusted\)"
+    found = re.fullmatch(ok, said)
+    assert found is not None, said
+    assert found[3] == keys.fingerprint(keys.load_public(records.pub))
+    assert {w.rsplit(" ", 1)[0] for w in found[2].split(", ")} == {
+        "InfluxDB", "manifests", "the head file", "trail_head entries"}  # fmt: skip
     other_case = next(c for c in CASES if c.name == "a manifest re-signed by another key")
     missed = []
     for case in CASES:
