@@ -27,6 +27,7 @@ from typing import Any
 from daemon.acquisition.inflations import BASELINE_ATM, THRESHOLD_ATM
 from daemon.audit import crosscheck, keys, tool_entry, trust
 from daemon.audit.trail import entries
+from daemon.config import load_config
 from daemon.influx.client import InfluxUnavailable
 from daemon.influx.v1 import InfluxV1
 from daemon.recordings.findings import Findings
@@ -107,7 +108,7 @@ def build(args: argparse.Namespace, traces: list[Trace], findings: list[Findings
         listings(manifests_under(args.recordings), trusted) if args.recordings else ({}, [])
     )
     if args.recordings:
-        problems += in_trail(args, {t.session for t in lot})
+        problems += in_trail(args)
         if not trusted:
             signers = sorted({s for x in listed.values() if (s := x.signer) is not None})
             for fingerprint in signers:
@@ -140,24 +141,42 @@ def build(args: argparse.Namespace, traces: list[Trace], findings: list[Findings
     )  # fmt: skip
 
 
-def in_trail(args: argparse.Namespace, read: set[str]) -> list[str]:
-    """What the audit trail knows of the lot that the files do not show: a session of
-    the lot it records that no file read belongs to (its folder deleted with its
-    manifest), and every file it names in the lot's sessions, missing or altered."""
+def _lot_in_trail(args: argparse.Namespace) -> tuple[Path, Path, list[dict[str, Any]]] | None:
+    """The audit trail beside the lot's files (or ``-c``'s), the directory its file
+    names are under, and its entries about the lot's sessions (None: no trail)."""
     trail = tool_entry.find_trail(args.config, args.recordings)
     if trail is None or not trail.is_file():
-        return []
+        return None
+    base = trail.parent
+    if args.config is not None:
+        config = load_config(args.config, devices=False)
+        base = config.recording.dir if config.recording_enabled else base
     whole = entries(trail)
     sessions = {
-        str(e["what"].get("session")): int(e["seq"]) for e in whole
+        str(e["what"].get("session")) for e in whole
         if e.get("kind") == "session_start" and isinstance(e.get("what"), dict)
         and (e["what"].get("tags") or {}).get("lot") == args.lot
     }  # fmt: skip
-    out = [f"session {s} of lot {args.lot}: the audit trail records it (entry {seq}), no "
-           f"recording of it was read: deleted or moved" for s, seq in sorted(sessions.items())
-           if s not in read]  # fmt: skip
-    named = [e for e in whole if str((e.get("what") or {}).get("session")) in sessions]
-    return out + [f"{p} (audit trail {trail})" for p in crosscheck.check(named, trail.parent)]
+    return trail, base, [e for e in whole if (e.get("what") or {}).get("session") in sessions]
+
+
+def in_trail(args: argparse.Namespace) -> list[str]:
+    """Every file the audit trail names in the lot's sessions, missing or altered: a
+    session's folder deleted with its manifest leaves no manifest to say so."""
+    found = _lot_in_trail(args)
+    if found is None:
+        return []
+    trail, base, about = found
+    return [f"{p} (audit trail {trail})" for p in crosscheck.check(about, base)]
+
+
+def not_read(args: argparse.Namespace, read: set[str]) -> list[str]:
+    """The lot's sessions the trail records that the report did not read (their files
+    not given): said in the report's audit entry, so a lot judged on some of its
+    sessions shows which were left out."""
+    found = _lot_in_trail(args)
+    sessions = {str(e["what"]["session"]) for e in found[2]} if found else set()
+    return sorted(sessions - read)
 
 
 def _given(args: argparse.Namespace, key: str) -> str:
@@ -218,6 +237,7 @@ def _audit(args: argparse.Namespace, lot: Lot) -> None:
             "compliance": lot.compliance.verdict if lot.compliance else None,
         },
         "unverified": list(lot.unverified),
+        "sessions_not_read": not_read(args, {p.session for s in lot.specimens for p in s.parts}),
     }  # fmt: skip
     what["files_read"] = {
         str(Path(c.file).resolve()): c.sha256

@@ -212,11 +212,14 @@ def a_swapped_file_is_refused(recorded: Path, tmp_path: Path) -> None:
     mine.write_bytes(theirs.read_bytes())
     done = in_process("report", "--lot", "L5", *dirs(copy, "b1", "b3"))
     assert done.returncode == 1 and done.stdout == ""
-    (said,) = done.stderr.strip().splitlines()  # b2's data now, under b1's file name
+    # b2's data now, under b1's file name: its manifest says so, and the audit trail.
+    by_trail, said = done.stderr.strip().splitlines()
     assert said.startswith("pvlog report: lot L5: specimen b2 (session L5-b2): ")
     assert f"{mine}: differs from " in said and said.endswith("said on the document)")
+    assert by_trail.startswith(f"pvlog report: lot L5: L5-b1/{mine.name}: its SHA-256 is not")
+    assert "altered or swapped (audit trail " in by_trail
     allowed = lot(*dirs(copy, "b1", "b3"), "--allow-unverified")
-    assert len(allowed["unverified"]) == 1 and str(mine) in allowed["unverified"][0]
+    assert len(allowed["unverified"]) == 2 and str(mine) in allowed["unverified"][1]
     (b3,) = [s for s in allowed["specimens"] if s["specimen"] == "b3"]
     (f,) = b3["parts"][0]["files"]
     assert f["sha256"] == f["manifest_sha256"] and len(f["sha256"]) == 64

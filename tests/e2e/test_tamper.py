@@ -5,7 +5,9 @@ Two runs of the daemon on a simulator (sessions L7-s01 and L7-s02, the daemon's 
 signing manifests and the trail's head, InfluxDB taking each entry as ``pv_audit``)
 leave a recordings directory. Each case copies it, makes one change an attacker or an
 accident could, and runs ``pvlog audit verify`` and ``pvlog recording verify`` as QA
-would. One test: the run is made once, and the cases follow one another on copies.
+would. A report of the run, signed by two people, is tampered with too. One test: the run is
+made once, and the cases follow one another on copies (InfluxDB's witness last, on
+the records themselves).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from daemon.influx.v1 import InfluxV1
 from tests.support.helpers import DaemonProcess, SimProcess, finish, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
+
+PHRASE = "bench lead 2026"
+"""The passphrase of the two people's keys that sign a report of the run."""
 
 
 @dataclass(frozen=True)
@@ -260,7 +265,7 @@ def check(command: str, rec: Path, pub: Path | None) -> list[str]:
 
 
 def test_every_tamper_is_caught_and_named(
-    records: Records, capsys: pytest.CaptureFixture[str]
+    records: Records, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for command in ("audit", "recording"):  # the untouched records first: whole, trusted
         capsys.readouterr()
@@ -292,17 +297,79 @@ def test_every_tamper_is_caught_and_named(
         if code != case.code or case.said not in out:
             missed.append(f"{case.name}: exit {code} (wanted {case.code}), said:\n{out}")
     assert not missed, "\n\n".join(missed)
+    monkeypatch.setenv("PVLOG_KEY_PASSPHRASE", PHRASE)
+    signatures_on_a_report_of_the_run(records, capsys)
+    influxdb_witnesses_an_end_cut_with_its_head_file(records, capsys)
 
 
-def test_influxdb_witnesses_an_end_cut_with_its_head_file(
+def signatures_on_a_report_of_the_run(records: Records, capsys: pytest.CaptureFixture[str]) -> None:
+    """A report of the run (a PDF plot), signed by two people with -c: each signature
+    removed (the last too), reordered or copied, the report changed, the record not
+    UTF-8, or the signed copy edited, is caught."""
+    report = records.tmp / "L7-s01-report.pdf"
+    made = cli.main(["report", str(records.rec / "L7-s01"), "--plot", str(report)])
+    assert made in (0, 1) and report.is_file()
+    people = {}
+    for name in ("jane", "max"):
+        people[name] = records.tmp / f"{name}.key"
+        keys.keygen(people[name], PHRASE)
+    for name, meaning, signer in (("jane", "reviewed", "Jane Roe"),
+                                  ("max", "approved", "Max Mustermann")):  # fmt: skip
+        signed = cli.main(["sign", str(report), "--meaning", meaning, "--signer", signer,
+                           "--key", str(people[name]), "-c", str(records.config)])  # fmt: skip
+        assert signed == 0
+    sig = report.with_name(report.name + ".sig")
+    copy = report.with_name("L7-s01-report.signed.pdf")
+    trusted = [a for k in people.values() for a in ("--key", f"{k}.pub")]
+    whole = {p: p.read_bytes() for p in (report, sig, copy)}
+
+    def verdict() -> tuple[int, str]:
+        capsys.readouterr()
+        code = cli.main(["verify", str(report), *trusted, "-c", str(records.config)])
+        return code, capsys.readouterr().out
+
+    assert verdict()[0] == 0
+    doc = json.loads(whole[sig])
+    first, second = doc["signatures"]
+
+    def with_signatures(signatures: list[dict[str, Any]]) -> None:
+        sig.write_text(json.dumps({**doc, "signatures": signatures}))
+
+    cases: list[tuple[str, Callable[[], None], str]] = [
+        ("the first signature removed", lambda: with_signatures([second]), "stands first"),
+        ("the last signature removed", lambda: with_signatures([first]),
+         "the audit trail records signature 2 (approved by Max Mustermann"),
+        ("signatures reordered", lambda: with_signatures([second, first]), "FAIL signature"),
+        ("a signature copied", lambda: with_signatures([first, first, second]),
+         "is here twice (copied)"),
+        ("the report changed", lambda: report.write_bytes(whole[report] + b"\n"),
+         "changed after it was signed"),
+        ("the record not UTF-8", lambda: sig.write_bytes(b"\xff" + whole[sig]), "not UTF-8"),
+        ("the signed copy edited", lambda: copy.write_bytes(whole[copy][:-40]),
+         "L7-s01-report.signed.pdf"),
+    ]  # fmt: skip
+    missed = []
+    for name, tamper, said in cases:
+        for path, data in whole.items():
+            path.write_bytes(data)
+        tamper()
+        code, out = verdict()
+        if code != 1 or said not in out:
+            missed.append(f"{name}: exit {code}, said:\n{out}")
+    for path, data in whole.items():
+        path.write_bytes(data)
+    assert not missed, "\n\n".join(missed)
+
+
+def influxdb_witnesses_an_end_cut_with_its_head_file(
     records: Records, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The trail's end and the head file both cut: InfluxDB's pv_audit still names the
     head the daemon sent before it stopped."""
     trail = records.rec / "audit.jsonl"
     lines = lines_of(trail)
-    at = max(i for i, line in enumerate(lines) if b'"why":"stop"' in line and
-             b'"kind":"trail_head"' in line and i < len(lines) - 1)  # fmt: skip
+    stopped = max(i for i, line in enumerate(lines) if b'"kind":"daemon_stop"' in line)
+    at = max(i for i, line in enumerate(lines[:stopped]) if b'"kind":"trail_head"' in line)
     write_lines(trail, lines[:at])
     head_file(trail).unlink()
     capsys.readouterr()
