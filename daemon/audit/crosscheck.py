@@ -11,12 +11,14 @@ elsewhere as a whole still checks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from daemon.recordings.manifest import sha256_file
+from daemon.audit import keys
+from daemon.audit.trail import entries, verify
+from daemon.recordings.manifest import SUFFIX, sha256_file
 
 NAMING = ("recording_closed", "manifest_written")
 
@@ -36,8 +38,10 @@ def named(entries: Iterable[dict[str, Any]]) -> dict[tuple[str, str], Named]:
         if e.get("kind") not in NAMING or not isinstance(what, dict):
             continue
         session, name, digest = what.get("session"), what.get("file"), what.get("sha256")
-        if isinstance(session, str) and isinstance(name, str) and isinstance(digest, str):
-            out[session, name] = Named(int(e["seq"]), str(e["kind"]), digest)
+        seq = e.get("seq")
+        if isinstance(session, str) and isinstance(name, str) and isinstance(digest, str) \
+                and type(seq) is int:  # fmt: skip
+            out[session, name] = Named(seq, str(e["kind"]), digest)
     return out
 
 
@@ -67,6 +71,63 @@ def check(entries: Iterable[dict[str, Any]], base: Path, within: Path | None = N
                 problems.append(f"{session}/{name}: its SHA-256 is not the one the trail's "
                                 f"entry {n.seq} ({n.kind}) names: altered or swapped")  # fmt: skip
     return problems
+
+
+def held_to_trail(
+    trail: Path | None,
+    base: Path,
+    within: Path,
+    *,
+    named: bool,
+    sessions: Callable[[str], bool] = lambda _: True,
+    notes: list[str] | None = None,
+) -> list[str]:
+    """What ``recording verify`` and a lot report hold the files under ``within`` to: the
+    trail's chain whole, each manifest anchored to it (a session folder brought from
+    another recordings directory names another trail's entry), each session one it
+    recorded, and every file it names there. ``named``: the trail was named (``-c``),
+    so its absence is a problem whatever the manifests say; else a copy of some
+    folders without the trail is said in ``notes``, as a check it could not make.
+    ``sessions``: which sessions' records to hold (a lot's)."""
+    anchored = []
+    for path in sorted(within.rglob(f"*{SUFFIX}")):
+        try:
+            doc = keys.strict_loads(path.read_bytes())
+            if not sessions(str(doc.get("session"))):
+                continue
+            anchored.append((path, str(doc.get("session")), int(doc["audit"]["seq"]),
+                             str(doc["audit"]["sha256"])))  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # unreadable, or unanchored: `manifest.verify` says what it can
+    if trail is None or not trail.is_file():
+        first = f" ({anchored[0][0].name} names entry {anchored[0][2]})" if anchored else ""
+        if named:
+            return [f"the audit trail {trail}, named by the configuration: missing: deleted "
+                    "or moved"]  # fmt: skip
+        if anchored and notes is not None:
+            notes.append(f"not held to the audit trail the manifests are anchored to{first}: "
+                         "none found beside them (-c CONFIG names it)")  # fmt: skip
+        return []
+    verdict = verify(trail)
+    if not verdict.ok:
+        return [f"the audit trail {trail} does not verify ({verdict.problem}): its entries "
+                "cannot vouch for these files (pvlog audit verify)"]  # fmt: skip
+    whole = entries(trail)[: verdict.entries]
+    hashes = {int(e["seq"]): e["sha256"] for e in whole}
+    recorded = {str((e.get("what") or {}).get("session")) for e in whole
+                if e.get("kind") == "session_start"}  # fmt: skip
+    out = []
+    for path, session, seq, digest in anchored:
+        shown = path.relative_to(base) if base in path.parents else path
+        if hashes.get(seq) != digest:
+            have = str(hashes.get(seq, "no such entry"))[:12]
+            out.append(f"{shown}: names entry {seq} of an audit trail as {digest[:12]}..., "
+                       f"{trail} has {have}: anchored to another trail (brought from "
+                       "elsewhere), or this one rewritten")  # fmt: skip
+        elif session not in recorded:
+            out.append(f"{shown}: session {session!r}: {trail} never recorded its start")
+    about = [e for e in whole if sessions(str((e.get("what") or {}).get("session")))]
+    return out + check(about, base, within)
 
 
 def _under(path: Path, directory: Path) -> bool:

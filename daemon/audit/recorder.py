@@ -68,8 +68,6 @@ class AuditRecorder:
         self.trail = AuditTrail(path, key)
         self.on_written = on_written
         self.head_every_s = head_every_s
-        self._headed = -1
-        """The seq of the last ``trail_head`` this recorder wrote."""
         self._head_due = time.monotonic() + head_every_s
         self._queue: deque[Entry] = deque()
         self._cond = threading.Condition()
@@ -164,15 +162,21 @@ class AuditRecorder:
                         return
                     self._cond.wait(RETRY_S)
 
+    def _grown(self) -> bool:
+        """Entries since the last ``trail_head`` (anyone's: two daemons sharing a trail
+        do not answer each other's heads)."""
+        seq, kind = self.trail.peek()
+        return self.failing is None and seq > 0 and kind != HEAD
+
     def _periodic_head(self) -> None:
         self._head_due = time.monotonic() + self.head_every_s
-        if self.failing is None and self.trail.peek() > max(self._headed, 0):
+        if self._grown():
             self._append(Entry(time.time_ns(), HEAD, _DAEMON_HEAD, {"why": "every "
                                f"{self.head_every_s:g} s"}))  # fmt: skip
 
     def _last_head(self) -> None:
         """At the close, after the stop's entry: the end as the daemon left it."""
-        if self.failing is None and self.trail.peek() > max(self._headed, 0):
+        if self._grown():
             self._append(Entry(time.time_ns(), HEAD, _DAEMON_HEAD, {"why": "stop"}))
 
     def _append(self, entry: Entry) -> bool:
@@ -192,8 +196,6 @@ class AuditRecorder:
             log.warning("audit trail %s: written again; the held entries are in it", self.path)
             self.failing = None
         self.written += 1
-        if entry.kind == HEAD:
-            self._headed = self.trail.seq
         if self.on_written is not None:
             try:
                 self.on_written(self.trail.last, digest)

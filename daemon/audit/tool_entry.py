@@ -18,7 +18,7 @@ from typing import Any
 from daemon.audit.recorder import os_user
 from daemon.audit.trail import NAME, AuditTrail
 from daemon.config import ConfigError, load_config
-from daemon.recordings.manifest import sha256_file
+from daemon.recordings.manifest import SUFFIX, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ def find_trail(config_path: str | None, near: Iterable[Path] = ()) -> Path | Non
     for path in near:
         here = path.resolve()
         for directory in [here, *here.parents][: LEVELS_UP + 1]:
+            if any(directory.glob(f"*{SUFFIX}")):
+                continue  # a session's folder: the daemon's trail is never kept there
             if (directory / NAME).is_file():
                 return directory / NAME
     return None

@@ -29,6 +29,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -41,6 +42,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from daemon.audit import keys, witness
 from daemon.version import pvlog_version
 
+log = logging.getLogger(__name__)
+
 GENESIS = "0" * 64
 NAME = "audit.jsonl"
 """The trail's file name, in the directory of the recordings (or of the outbox)."""
@@ -52,6 +55,9 @@ def line_hash(line: bytes) -> str:
 
 HEAD = "trail_head"
 """The kind of the daemon's signed entry naming the trail's head (the entry before it)."""
+CUT = "trail_cut"
+"""The kind of the entry an append writes when the head file names an entry the trail
+no longer has as it was: the witness kept, before the append rewrites it."""
 TORN = "trail_torn"
 """The kind of the entry that records a torn last line the next append took out."""
 HELD_S = 1.0
@@ -77,13 +83,25 @@ class AuditTrail:
         """The last entry this trail wrote (or found): its seq and hash."""
         self.last: dict[str, Any] = {}
         """The last entry this trail wrote, as written."""
+        self._origin: str | None = None
         self.peek()
 
-    def peek(self) -> int:
-        """The file's last seq now (other writers may have appended since ours)."""
+    def peek(self) -> tuple[int, str]:
+        """The file's last seq and kind now (others may have appended since ours)."""
+        kind = ""
         with contextlib.suppress(FileNotFoundError), self.path.open("rb") as f:
-            self.seq, self.head, _torn = _tail(f.fileno())
-        return self.seq
+            self.seq, self.head, _torn, kind = _last(f.fileno())
+        return self.seq, kind
+
+    def origin(self) -> str | None:
+        """The hash of the trail's first entry: its name wherever the file is kept
+        (InfluxDB's ``pv_audit`` points carry it), None before there is one."""
+        if self._origin is None:
+            with contextlib.suppress(OSError), self.path.open("rb") as f:
+                first = f.readline()
+                if first.endswith(b"\n"):
+                    self._origin = line_hash(first)
+        return self._origin
 
     def append(
         self, kind: str, who: str, what: Mapping[str, Any], *, happened_ns: int | None = None
@@ -99,11 +117,20 @@ class AuditTrail:
             now = self.clock()
             size = keep = os.fstat(fd).st_size
             data = fragment = b""
+            seen = witness.beyond(self.path, seq, head)
+            if seen is not None:  # the end this file had is gone: kept, never overwritten
+                log.error(
+                    "audit trail %s: its head file names an entry the trail no longer "
+                    "has as it was (cut or edited): said in a trail_cut entry",
+                    self.path,
+                )
+                line = self._line(seq + 1, now, CUT, who, seen, prev=head)
+                data, seq, head = line, seq + 1, line_hash(line)
             if torn:  # a crash cut the last line: it becomes an entry's content
                 keep = _last_newline(fd, size)
                 fragment = os.pread(fd, size - keep, keep)
                 line = self._line(seq + 1, now, TORN, who, _torn_what(fragment), prev=head)
-                data, seq, head = line, seq + 1, line_hash(line)
+                data, seq, head = data + line, seq + 1, line_hash(line)
             body = dict(what)
             if happened_ns is not None and now - happened_ns > HELD_S * 1e9:
                 body["happened_ns"] = happened_ns
@@ -172,12 +199,17 @@ TAIL_BLOCK = 1 << 16
 
 
 def _tail(fd: int) -> tuple[int, str, bool]:
-    """The last whole entry's seq and hash (0 and the genesis for a new trail), and
-    whether the file ends inside an entry; read backwards from the end, as the trail
-    grows for years."""
+    seq, head, torn, _kind = _last(fd)
+    return seq, head, torn
+
+
+def _last(fd: int) -> tuple[int, str, bool, str]:
+    """The last whole entry's seq, hash and kind (0 and the genesis for a new trail),
+    and whether the file ends inside an entry; read backwards from the end, as the
+    trail grows for years."""
     size = os.fstat(fd).st_size
     if size == 0:
-        return 0, GENESIS, False
+        return 0, GENESIS, False, ""
     torn = os.pread(fd, 1, size - 1) != b"\n"
     block = TAIL_BLOCK
     while True:
@@ -188,11 +220,12 @@ def _tail(fd: int) -> tuple[int, str, bool]:
             lines = lines[1:]  # maybe the end of a line that began before the block
         for raw in reversed(lines):
             try:
-                return int(json.loads(raw)["seq"]), line_hash(raw + b"\n"), torn
+                entry = json.loads(raw)
+                return int(entry["seq"]), line_hash(raw + b"\n"), torn, str(entry["kind"])
             except (ValueError, KeyError, TypeError):
-                continue  # an entry torn by a crash, a line of its own since
+                continue  # not an entry: `verify` says it
         if start == 0:
-            return 0, GENESIS, torn
+            return 0, GENESIS, torn, ""
         block *= 4
 
 
@@ -224,7 +257,7 @@ def verify(path: Path) -> Verdict:
         try:
             entry = keys.strict_loads(raw)
             seq, back, time_ns = entry["seq"], entry["prev"], int(entry["time_ns"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError):
             return Verdict(n, f"line {k}: not an audit entry (only the last line may be torn by "
                            "a crash: this one was edited or put here)", torn, notes)  # fmt: skip
         if seq != n + 1:

@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from daemon.audit import crosscheck, keys, witness
-from daemon.audit.trail import HEAD, entries, verify
+from daemon.audit.trail import CUT, HEAD, entries, verify
 from daemon.audit.trust import Tally
 from daemon.audit.witness import Witness
 from daemon.recordings.manifest import SUFFIX
@@ -47,11 +48,23 @@ def check(
     report = TrailReport(tally, verdict.entries, verdict.torn, list(verdict.notes))
     if not verdict.ok:
         tally.problems.append(f"{path.name}: {verdict.problem}")
-    whole = entries(path)[: verdict.entries]
+        report.notes.append(
+            "the witnesses and the files were not checked: the chain is "
+            "broken, so what entries after the break say is not evidence"
+        )
+        return report
+    whole = entries(path)
     hashes = {int(e["seq"]): str(e["sha256"]) for e in whole}
     last = verdict.entries
     seen: list[tuple[str, Witness]] = []
 
+    tally.problems += [
+        f"entry {e['seq']} (trail_cut): as it was written, the head file named an entry this "
+        f"trail no longer had as it was ({_named(e)}): entries cut from its end, or its last "
+        "edited, before then" for e in whole if e.get("kind") == CUT
+    ]  # fmt: skip
+    headed, malformed = witness.heads(whole)
+    tally.problems += malformed
     doc, unreadable = witness.in_file(path)
     if unreadable is not None:
         tally.problems.append(unreadable)
@@ -61,6 +74,9 @@ def check(
                                   "wrote it with its trail_head entries: deleted")  # fmt: skip
     else:
         name = witness.head_file(path).name
+        if not isinstance(doc.get("signed"), dict) and any("signature" in w for w, _ in headed):
+            tally.problems.append(f"{name}: has no signed head, though the daemon signed its "
+                                  "trail_head entries: its signed part removed")  # fmt: skip
         for part in ("signed", "latest"):
             got = doc.get(part)
             if not isinstance(got, dict):
@@ -73,7 +89,7 @@ def check(
             except (KeyError, TypeError, ValueError):
                 tally.problems.append(f"{name}: its {part} head is malformed")
 
-    for what, w in witness.heads(whole):
+    for what, w in headed:
         if tally.signature(what, w.where):
             seen.append(("trail_head entries", w))
 
@@ -105,6 +121,14 @@ def check(
             report.witnessed_to = max(report.witnessed_to, w.seq)
     tally.problems += crosscheck.check(whole, base)
     return report
+
+
+def _named(entry: dict[str, Any]) -> str:
+    """What a ``trail_cut`` entry says the head file named, and where the trail ended."""
+    what = entry.get("what") or {}
+    latest = ((what.get("head_file") or {}).get("latest")) or {}
+    ended = what.get("trail_ended_at") or {}
+    return f"entry {latest.get('seq')}; the trail ended at entry {ended.get('seq')}"
 
 
 def summary(report: TrailReport) -> str:

@@ -95,13 +95,22 @@ class Tally:
             more = f" and {len(self.unsigned) - 1} more" if len(self.unsigned) > 1 else ""
             out.append(f"UNSIGNED {first}{more}: no signature; anyone who can write the files "
                        "could have made it")  # fmt: skip
+        elif self.nothing_signed and not self.problems:
+            out.append(
+                "UNSIGNED: nothing checked here is signed, by the daemon's key or "
+                "any other: anyone who can write the files could have made it"
+            )
         return out
+
+    @property
+    def nothing_signed(self) -> bool:
+        return not (self.trusted_seen or self.untrusted)
 
     @property
     def code(self) -> int:
         if self.problems:
             return 1
-        return UNTRUSTED if self.untrusted or (self.unsigned and not self.trusted) else 0
+        return UNTRUSTED if self.untrusted or self.nothing_signed else 0
 
     @property
     def state(self) -> str:

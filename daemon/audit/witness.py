@@ -106,15 +106,36 @@ def in_file(trail: Path) -> tuple[dict[str, Any] | None, str | None]:
     return doc, None
 
 
-def heads(entries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Witness]]:
-    """The daemon's ``trail_head`` entries: each one's ``what`` (its signature in it)
-    and what it witnesses."""
-    out = []
-    for e in entries:
-        what = e.get("what")
-        if e.get("kind") != "trail_head" or not isinstance(what, dict):
+def beyond(trail: Path, seq: int, sha256: str) -> dict[str, Any] | None:
+    """What the head file says when it names an entry the trail, ending at ``seq``
+    with ``sha256``, no longer has as it was (None: it names this end or one before):
+    the content of a ``trail_cut`` entry."""
+    doc, _ = in_file(trail)
+    if doc is None:
+        return None
+    for part in ("latest", "signed"):
+        got = doc.get(part)
+        if not isinstance(got, dict):
             continue
         with contextlib.suppress(KeyError, TypeError, ValueError):
+            named, digest = int(got["seq"]), str(got["sha256"])
+            if named > seq or (named == seq and digest != sha256):
+                return {"head_file": {k: doc.get(k) for k in ("latest", "signed")},
+                        "trail_ended_at": {"seq": seq, "sha256": sha256}}  # fmt: skip
+    return None
+
+
+def heads(entries: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], Witness]], list[str]]:
+    """The daemon's ``trail_head`` entries: each one's ``what`` (its signature in it)
+    and what it witnesses; and one line for each that does not say it (edited)."""
+    out, bad = [], []
+    for e in entries:
+        if e.get("kind") != "trail_head":
+            continue
+        what: Any = e.get("what")
+        try:
             out.append((what, Witness(f"trail_head entry {e['seq']}", int(what["seq"]),
                                       str(what["sha256"]))))  # fmt: skip
-    return out
+        except (KeyError, TypeError, ValueError):
+            bad.append(f"trail_head entry {e.get('seq')}: names no entry (edited)")
+    return out, bad

@@ -78,9 +78,9 @@ def audit_line(
     trail: str = "",
 ) -> str:
     """A ``pv_audit`` point: one audit trail entry as written (its ``seq`` and hash tie
-    it to the file, where the chain is checked; ``trail``, the file's absolute path,
-    tells one trail's points from another's on the same host, so ``pvlog audit verify``
-    can take them as witnesses)."""
+    it to the file, where the chain is checked; ``trail``, the hash of the trail's first
+    entry, tells one trail's points from every other's wherever the file is kept, so
+    ``pvlog audit verify`` can take them as witnesses)."""
     fields: Fields = {"seq": seq, "who": who, "what": json.dumps(what, sort_keys=True),
               "sha256": sha256, "pvlog_version": pvlog_version()}  # fmt: skip
     tags = {"kind": kind, "host": host, "session": session, "trail": trail}

@@ -129,8 +129,8 @@ def verify(directory: Path, trusted: frozenset[str] = frozenset()) -> Verdict:
             continue
         tally.signature(doc, str(where))
         recovered += bool(doc.get("recovered"))
-        session = _SAFE.sub("-", str(doc.get("session")))
-        if session != mpath.parent.name:
+        session = str(doc.get("session"))
+        if mpath.parent.name not in (session, _SAFE.sub("-", session)):
             problems.append(f"{where}: the manifest of session {doc.get('session')!r} is in "
                             f"the folder {mpath.parent.name!r}: moved or renamed")  # fmt: skip
         if not doc.get("complete"):
@@ -138,7 +138,11 @@ def verify(directory: Path, trusted: frozenset[str] = frozenset()) -> Verdict:
                 f"{where}: session {doc.get('session')!r} was never closed "
                 "(the daemon did not stop cleanly): its files are not hashed"
             )
-        for entry in doc.get("files", []):
+        files = doc.get("files", [])
+        if not isinstance(files, list) or not all(_listed(e) for e in files):
+            problems.append(f"{where}: its list of files is malformed (edited?)")
+            continue
+        for entry in files:
             path = mpath.parent / entry["name"]
             listed.add(path.resolve())
             if not path.is_file():
@@ -164,6 +168,13 @@ def verify(directory: Path, trusted: frozenset[str] = frozenset()) -> Verdict:
     if not manifests:
         problems.append(f"{directory}: no manifest")
     return Verdict(len(manifests), n_files, n_bytes, problems, tally, recovered)
+
+
+def _listed(entry: Any) -> bool:
+    """A file entry as the daemon writes it: a plain name, a size and maybe a hash."""
+    return (isinstance(entry, dict) and isinstance(entry.get("name"), str)
+            and "/" not in entry["name"] and type(entry.get("bytes")) is int
+            and isinstance(entry.get("sha256", ""), str))  # fmt: skip
 
 
 def _damage(where: Path, path: Path) -> list[str]:

@@ -15,13 +15,23 @@ from __future__ import annotations
 import io
 import logging
 import re
+import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pypdf import PdfReader, PdfWriter
-from pypdf.errors import PyPdfError
-from pypdf.generic import ContentStream, DictionaryObject, NameObject
+from pypdf.errors import DependencyError, PyPdfError
+from pypdf.generic import (
+    ArrayObject,
+    ContentStream,
+    DictionaryObject,
+    IndirectObject,
+    NameObject,
+    StreamObject,
+)
 
 from drivers.errors import PvlogError
 
@@ -35,6 +45,16 @@ ENCODING = "cp1252"
 """The standard fonts' WinAnsiEncoding."""
 _FONTS = {"F1": "Helvetica", "F2": "Helvetica-Bold", "F3": "Courier"}
 _NUMBERED = re.compile(r"^Signature \d+: ")
+
+UNREADABLE: tuple[type[Exception], ...] = (
+    PyPdfError, DependencyError, ArithmeticError, AssertionError, AttributeError, LookupError,
+    RecursionError, TypeError, ValueError, struct.error, zlib.error,
+)  # fmt: skip
+"""What reading a damaged or hostile PDF raises: pypdf's own errors, a decoder it
+lacks (``DependencyError``, not one of them: JBIG2, Brotli), and the plain ones its
+parsers let through on a malformed file. Each becomes one line naming the file."""
+
+_UNREADABLE_FILE: tuple[type[Exception], ...] = (OSError, *UNREADABLE)
 
 Line = tuple[str, float, str]
 """A line of the page: its font, its size (points) and its text."""
@@ -131,9 +151,14 @@ def _read(path: Path) -> PdfReader:
     try:
         reader = PdfReader(path)
         len(reader.pages)  # the page tree read now: a damaged one raises here
-    except (PyPdfError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise PdfProblem(f"{path.name}: not a PDF that can be read ({exc})") from None
+    except _UNREADABLE_FILE as exc:
+        raise PdfProblem(f"{path.name}: not a PDF that can be read ({_one_line(exc)})") from None
     return reader
+
+
+def _one_line(exc: BaseException) -> str:
+    """What went wrong, on the one line the problem is said in."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def signed_copy(report: Path, shown: Sequence[Shown]) -> bytes:
@@ -147,15 +172,9 @@ def signed_copy(report: Path, shown: Sequence[Shown]) -> bytes:
             _add_page(writer, lines)
         out = io.BytesIO()
         writer.write(out)
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise PdfProblem(f"{report.name}: its pages cannot be copied ({exc})") from None
+    except UNREADABLE as exc:
+        raise PdfProblem(f"{report.name}: its pages cannot be copied ({_one_line(exc)})") from None
     return out.getvalue()
-
-
-def _content(pdf: PdfReader, page: int) -> bytes | None:
-    """What a page draws (its content stream, decoded)."""
-    content = pdf.pages[page].get_contents()
-    return None if content is None else content.get_data()
 
 
 def _said(lines: Sequence[Line]) -> list[str]:
@@ -164,39 +183,151 @@ def _said(lines: Sequence[Line]) -> list[str]:
 
 def check(report: Path, copy: Path, shown: Sequence[Shown], sig_name: str) -> str | None:
     """What is wrong with ``copy`` as the signed copy of ``report`` showing ``shown``,
-    the signatures in ``sig_name`` (None: it is)."""
+    the signatures in ``sig_name`` (None: it is). Raises ``PdfProblem`` for a copy (or
+    report) that cannot be read, whatever the reader raised: one line, never a trace."""
     if not copy.is_file():
         return f"{copy.name}: missing: the signed copy a reviewer reads (pvlog sign writes it)"
+    try:
+        return _checked(report, copy, shown, sig_name)
+    except UNREADABLE as exc:
+        raise PdfProblem(f"{copy.name}: not a PDF that can be read ({_one_line(exc)})") from None
+
+
+def _checked(report: Path, copy: Path, shown: Sequence[Shown], sig_name: str) -> str | None:
+    """``check``'s findings, in the order a reviewer needs them: the pages counted, the
+    report's pages, the signatures the text names (an older copy, one removed), then
+    the signature pages and the document whole, against the copy pvlog makes now from
+    the report and ``sig_name``: the text alone misses what covers it, lies over it or
+    is drawn beside it (an annotation, a box painted over the page, a crop)."""
     original, signed = _read(report), _read(copy)
     have, own = len(signed.pages), len(original.pages)
     if have <= own:
-        return f"{copy.name}: {have} page(s), not the report's {own} and a signature page (edited)"
-    try:
-        for i in range(own):
-            if _content(signed, i) != _content(original, i):
-                return f"{copy.name}: page {i + 1} is not the report's page {i + 1} (edited)"
-        text = "\n".join(signed.pages[i].extract_text() for i in range(own, have))
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise PdfProblem(f"{copy.name}: not a PDF that can be read ({exc})") from None
+        return f"{copy.name}: {have} page(s), not the report's {own} and a signature page " \
+            "(edited)"  # fmt: skip
+    pvlog = PdfReader(io.BytesIO(signed_copy(report, shown)))
+    for i in range(own):
+        where = _differs(signed, pvlog, signed.pages[i], pvlog.pages[i])
+        if where:
+            return f"{copy.name}: page {i + 1} is not the report's page {i + 1} (edited: {where})"
+    text = "\n".join(signed.pages[i].extract_text() for i in range(own, have))
+    bad = _text_checked(text, report.name, own, shown, copy=copy.name, sig_name=sig_name)
+    if bad:
+        return bad
+    if have != len(pvlog.pages):
+        return f"{copy.name}: {have} pages, not the report's {own} and {len(pvlog.pages) - own} " \
+            "of signatures (a page added?)"  # fmt: skip
+    for i in range(own, have):
+        where = _differs(signed, pvlog, signed.pages[i], pvlog.pages[i])
+        if where:
+            return f"{copy.name}: page {i + 1}, a signature page, is not the one pvlog makes " \
+                f"from {sig_name} (edited: {where})"  # fmt: skip
+    where = _differs(signed, pvlog, _document(signed), _document(pvlog))
+    if where:
+        return f"{copy.name}: its document catalog or information is not what pvlog writes " \
+            f"(edited: {where})"  # fmt: skip
+    return None
+
+
+def _text_checked(
+    text: str, name: str, own: int, shown: Sequence[Shown], *, copy: str, sig_name: str
+) -> str | None:
+    """What the signature pages' ``text`` says is wrong: it is not the lines showing
+    ``shown``, the signatures of ``sig_name``; said as what most likely happened (an
+    older copy, one removed, a line edited)."""
+
+    def said(m: int) -> list[str]:
+        return [t for page in pages(name, own, shown[:m]) for t in _said(page)]
+
     got = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
-    due = pages(report.name, own, shown)
-    if got == [t for page in due for t in _said(page)]:
-        if have != own + len(due):
-            return f"{copy.name}: {have} pages, not the report's {own} and {len(due)} of " \
-                "signatures (a page added?)"  # fmt: skip
+    n = len(shown)
+    wanted = said(n)
+    if got == wanted:
         return None
+    for m in range(n - 1, 0, -1):
+        if got == said(m):
+            return f"{copy}: shows {m} of the {n} signatures in {sig_name}: an older copy " \
+                "(each pvlog sign rewrites it)"  # fmt: skip
     count = sum(1 for line in got if _NUMBERED.match(line))
-    for m in range(len(shown) - 1, 0, -1):
-        if got == [t for page in pages(report.name, own, shown[:m]) for t in _said(page)]:
-            return f"{copy.name}: shows {m} of the {len(shown)} signatures in {sig_name}: " \
-                "an older copy (each pvlog sign rewrites it)"  # fmt: skip
-    if count > len(shown):
-        return f"{copy.name}: shows {count} signatures, {sig_name} holds {len(shown)}: one " \
-            f"removed from {sig_name}, or the copy edited"  # fmt: skip
-    wanted = [t for page in due for t in _said(page)]
+    if count > n:
+        return f"{copy}: shows {count} signatures, {sig_name} holds {n}: one removed from " \
+            f"{sig_name}, or the copy edited"  # fmt: skip
     at = next((i for i, (a, b) in enumerate(zip(got, wanted, strict=False)) if a != b),
               min(len(got), len(wanted)))  # fmt: skip
     where = f"{got[at]!r} where {sig_name} has {wanted[at]!r}" if at < min(len(got), len(wanted)) \
         else "lines added or taken away"  # fmt: skip
-    return f"{copy.name}: its signature page does not show the signatures in {sig_name} " \
+    return f"{copy}: its signature page does not show the signatures in {sig_name} " \
         f"(edited): {where}"  # fmt: skip
+
+
+def _document(reader: PdfReader) -> DictionaryObject:
+    """What a reader is shown beside the pages: the catalog (actions, forms, layers,
+    outlines, the page tree) and the document information (its title)."""
+    trailer = reader.trailer
+    return DictionaryObject({NameObject(k): trailer.raw_get(k) for k in ("/Root", "/Info")
+                             if k in trailer})  # fmt: skip
+
+
+def _differs(copy: PdfReader, made: PdfReader, a: Any, b: Any) -> str | None:
+    """Where ``a``, an object of ``copy``, first differs from ``b``, the same object of
+    the copy pvlog makes now (None: nowhere), as the path of entries to it.
+
+    Every entry is compared, followed through references, so that one added where a
+    reader looks (an annotation, an action, a ``/Parent`` lending a page a crop box) is
+    seen whatever the bytes around it; not the bytes themselves, as the same pages
+    written otherwise show the same (the audit trail's SHA-256 sees those). A page is
+    referred to by its number. A stream is the same when its entries are (but
+    ``/Length``) and its data, as stored or else decoded: an image only pypdf's
+    optional decoders read is decoded only when it differs. A pair of objects met
+    again is taken as the same (it is, unless a difference is found elsewhere), so
+    cycles end."""
+    numbers = [{_ref(p.indirect_reference): n for n, p in enumerate(r.pages)} for r in (copy, made)]
+    seen: set[tuple[object, object]] = set()
+    todo: list[tuple[Any, Any, str]] = [(a, b, "")]
+    while todo:
+        x, y, at = todo.pop()
+        if isinstance(x, IndirectObject) or isinstance(y, IndirectObject):
+            refs = (_ref(x), _ref(y))
+            page = (numbers[0].get(refs[0]), numbers[1].get(refs[1]))
+            if page != (None, None):
+                if page[0] != page[1]:
+                    return f"{at} differs"
+                continue
+            if refs in seen:
+                continue
+            seen.add(refs)
+            x, y = x.get_object(), y.get_object()
+        where = _unlike(x, y, at, todo)
+        if where:
+            return where
+    return None
+
+
+def _unlike(x: Any, y: Any, at: str, todo: list[tuple[Any, Any, str]]) -> str | None:
+    """How ``x`` and ``y`` (objects, not references) differ at the path ``at``; their
+    entries put on ``todo``, first ones last, to be compared in turn."""
+    if isinstance(x, DictionaryObject) and isinstance(y, DictionaryObject):
+        stream = isinstance(x, StreamObject)
+        if stream != isinstance(y, StreamObject):
+            return f"{at} differs"
+        ours, theirs = ({k for k in d if not (stream and k == "/Length")} for d in (x, y))
+        if ours != theirs:
+            extra = sorted(ours - theirs)
+            return f"{at}{extra[0]} added" if extra else f"{at}{min(theirs - ours)} taken away"
+        todo += [(x.raw_get(k), y.raw_get(k), f"{at}{k}") for k in sorted(ours, reverse=True)]
+        if (isinstance(x, StreamObject) and isinstance(y, StreamObject) and x._data != y._data
+                and x.get_data() != y.get_data()):  # fmt: skip
+            return f"{at} differs"
+    elif isinstance(x, ArrayObject) and isinstance(y, ArrayObject):
+        if len(x) != len(y):
+            return f"{at} differs"
+        todo += [(x[i], y[i], f"{at}[{i}]") for i in reversed(range(len(x)))]
+    elif type(x) is not type(y) or x != y:
+        return f"{at} differs"
+    return None
+
+
+def _ref(obj: Any) -> object:
+    """An indirect object's number and generation; a direct one is itself."""
+    if isinstance(obj, IndirectObject):
+        return (obj.idnum, obj.generation)
+    return id(obj)

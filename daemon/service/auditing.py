@@ -83,7 +83,7 @@ class DaemonAudit:
         self.recorder = None if path is None else AuditRecorder(
             path, on_written=self._written, key=key, head_every_s=head_every_s
         )  # fmt: skip
-        self._trail = "" if path is None else str(path.resolve())
+
         self._identity: dict[str, str] = {}
         self._tags: dict[str, str] = {}
 
@@ -99,6 +99,10 @@ class DaemonAudit:
         """From now on entries go to the file only (InfluxDB's writing is ending)."""
         self._loop = None
 
+    def _origin(self) -> str:
+        origin = None if self.recorder is None else self.recorder.trail.origin()
+        return origin or ""
+
     def witness(self, why: str) -> None:
         """A signed ``trail_head`` entry now, written before this returns (its
         ``pv_audit`` point on its way to InfluxDB): blocks, call it off the loop."""
@@ -113,7 +117,7 @@ class DaemonAudit:
         line = schema.audit_line(entry["kind"], self.host, entry["time_ns"], seq=entry["seq"],
                                  who=entry["who"], what=what, sha256=digest,
                                  session=str(what.get("session", "")),
-                                 trail=self._trail)  # fmt: skip
+                                 trail=self._origin())  # fmt: skip
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the file has it
             loop.call_soon_threadsafe(send, [line])
 

@@ -4,8 +4,9 @@
 reach (the head file, the daemon's signed ``trail_head`` entries, every manifest, and
 with ``-c`` InfluxDB's ``pv_audit``), and every file the trail names on disk
 (``daemon.audit.trail_check``). Exit codes: 0 whole and signed by a trusted key, 1 a
-problem found, 2 no trail or a bad key or configuration, 3 whole but signed by no key
-named as trusted (``--key``, ``audit.trusted_keys``) or not signed at all.
+problem found, 2 a bad key or configuration, 3 whole but signed by no key
+named as trusted (``--key``, ``audit.trusted_keys``) or not signed at all. No trail
+to read is exit 1: what was to be checked is not there.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.audit import keys, trail_check, trust
-from daemon.audit.trail import entries
+from daemon.audit.trail import AuditTrail, entries
 from daemon.config import Config, load_config
 from daemon.influx.client import InfluxUnavailable
 from daemon.influx.v1 import InfluxV1
@@ -59,10 +60,21 @@ def _line(entry: dict[str, Any]) -> str:
     return f"{_iso(entry['time_ns'])} #{entry['seq']} {entry['kind']} by {entry['who']}: {detail}"
 
 
+def _whole(entry: dict[str, Any]) -> bool:
+    """An entry with the shape pvlog writes (anything else is for ``verify`` to name)."""
+    t, what = entry.get("time_ns"), entry.get("what")
+    return (type(entry.get("seq")) is int and type(t) is int and 0 <= t < 2**63
+            and isinstance(entry.get("kind"), str) and isinstance(entry.get("who"), str)
+            and isinstance(what, dict))  # fmt: skip
+
+
 def show(args: argparse.Namespace, path: Path) -> int:
     shown = 0
-    for entry in entries(path):
-        what = entry.get("what", {})
+    found = entries(path)
+    lines = sum(1 for raw in path.read_bytes().split(b"\n") if raw.strip())
+    whole = [e for e in found if _whole(e)]
+    for entry in whole:
+        what = entry["what"]
         if args.since is not None and entry["time_ns"] < args.since:
             continue
         if args.until is not None and entry["time_ns"] > args.until:
@@ -75,6 +87,10 @@ def show(args: argparse.Namespace, path: Path) -> int:
         shown += 1
     if args.format != "json":
         print(f"{shown} entr{'y' if shown == 1 else 'ies'} shown", file=sys.stderr)
+    if lines > len(whole):
+        left = lines - len(whole)
+        print(f"pvlog audit show: {left} line(s) of {path} are not audit entries and are "
+              "not shown: pvlog audit verify says what they are", file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -103,12 +119,16 @@ def check(args: argparse.Namespace, path: Path) -> int:
 
 
 def _influx_heads(config: Config, path: Path) -> list[tuple[int, str]] | None:
-    """InfluxDB's ``pv_audit`` points of this trail (seq, hash); None (said) when it
-    does not answer: a witness not reached is not a failure of the trail."""
+    """InfluxDB's ``pv_audit`` points of this trail (seq, hash), the trail named by its
+    first entry's hash; None (said) when it does not answer: a witness not reached is
+    not a failure of the trail."""
+    origin = AuditTrail(path).origin()
+    if origin is None:
+        return None
     client = InfluxV1(config.influx.url, config.influx.database, timeout_s=10.0)
     q = 'SELECT "seq", "sha256" FROM pv_audit WHERE "trail" = $trail'
     try:
-        result = client.query(q, {"trail": str(path.resolve())})["results"][0]
+        result = client.query(q, {"trail": origin})["results"][0]
     except (InfluxUnavailable, OSError, ValueError, KeyError) as exc:
         print(f"note: InfluxDB at {config.influx.url} not checked ({exc}): its pv_audit "
               "witness of the trail's end was not read")  # fmt: skip
@@ -156,5 +176,5 @@ def run(args: argparse.Namespace) -> int:
     path = _trail(args)  # a ConfigError: pvlog says it, exit 2
     if path is None or not path.is_file():
         print(f"pvlog audit {args.action}: {path or args.config}: no audit trail", file=sys.stderr)
-        return 1  # a file to read that is not there: what was to be read failed
+        return 1  # a file to read that is not there: what was to be checked fails
     return show(args, path) if args.action == "show" else check(args, path)

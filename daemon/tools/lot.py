@@ -99,21 +99,25 @@ def pieces_of(args: argparse.Namespace, lot: list[Trace],
     return out
 
 
-def build(args: argparse.Namespace, traces: list[Trace], findings: list[Findings]) -> Lot:
+def build(args: argparse.Namespace, traces: list[Trace], findings: list[Findings],
+          said: list[str]) -> Lot:  # fmt: skip
     """The lot's document; ``LotRefused`` (exit 2) or ``Unverified`` (exit 1) if it
-    cannot be made as asked."""
+    cannot be made as asked. ``said``: what a reader should know of its records' trust
+    and of checks that could not be made, said once the document is made."""
     lot = of_lot(traces, args.lot)
     trusted = trust.trusted(args.key, args.config)  # KeyProblem, ConfigError
     listed, problems = (
         listings(manifests_under(args.recordings), trusted) if args.recordings else ({}, [])
     )
     if args.recordings:
-        problems += in_trail(args)
+        problems += in_trail(args, {t.session for t in lot}, said)
         if not trusted:
             signers = sorted({s for x in listed.values() if (s := x.signer) is not None})
-            for fingerprint in signers:
-                said = trust.untrusted_line(fingerprint, "manifests")
-                print(f"pvlog report: lot {args.lot}: {said}", file=sys.stderr)
+            said += [trust.untrusted_line(fingerprint, "manifests") for fingerprint in signers]
+            unsigned = len({x.manifest for x in listed.values() if x.signer is None})
+            if unsigned:
+                said.append(f"UNSIGNED: {unsigned} manifest(s) not signed: anyone who can "
+                            "write the files could have made them")  # fmt: skip
     pieces = pieces_of(args, lot, listed)
     flags = {"rbp_atm": args.rated_burst_atm, "nominal_atm": args.nominal_atm,
              "fatigue_atm": args.fatigue_atm, "cycles": args.cycles_target}  # fmt: skip
@@ -141,42 +145,46 @@ def build(args: argparse.Namespace, traces: list[Trace], findings: list[Findings
     )  # fmt: skip
 
 
-def _lot_in_trail(args: argparse.Namespace) -> tuple[Path, Path, list[dict[str, Any]]] | None:
-    """The audit trail beside the lot's files (or ``-c``'s), the directory its file
-    names are under, and its entries about the lot's sessions (None: no trail)."""
+def _lot_in_trail(args: argparse.Namespace) -> tuple[Path | None, Path, set[str]]:
+    """The audit trail beside the lot's files (or ``-c``'s, None: neither), the
+    directory its file names are under, and the lot's sessions it recorded."""
     trail = tool_entry.find_trail(args.config, args.recordings)
-    if trail is None or not trail.is_file():
-        return None
-    base = trail.parent
+    base = trail.parent if trail is not None else Path(args.recordings[0])
     if args.config is not None:
         config = load_config(args.config, devices=False)
         base = config.recording.dir if config.recording_enabled else base
-    whole = entries(trail)
+    if trail is None or not trail.is_file():
+        return trail, base, set()
     sessions = {
-        str(e["what"].get("session")) for e in whole
+        str(e["what"].get("session")) for e in entries(trail)
         if e.get("kind") == "session_start" and isinstance(e.get("what"), dict)
         and (e["what"].get("tags") or {}).get("lot") == args.lot
     }  # fmt: skip
-    return trail, base, [e for e in whole if (e.get("what") or {}).get("session") in sessions]
+    return trail, base, sessions
 
 
-def in_trail(args: argparse.Namespace) -> list[str]:
-    """Every file the audit trail names in the lot's sessions, missing or altered: a
-    session's folder deleted with its manifest leaves no manifest to say so."""
-    found = _lot_in_trail(args)
-    if found is None:
-        return []
-    trail, base, about = found
-    return [f"{p} (audit trail {trail})" for p in crosscheck.check(about, base)]
+def in_trail(args: argparse.Namespace, read: set[str], said: list[str]) -> list[str]:
+    """The lot's records held to the audit trail (``crosscheck.held_to_trail``): its
+    chain whole, each manifest anchored to it, every file it names in the lot's
+    sessions (or those read) there as named; a session's folder deleted with its
+    manifest leaves no manifest to say so."""
+    trail, base, sessions = _lot_in_trail(args)
+    ours = sessions | read
+    out: list[str] = []
+    notes: list[str] = []
+    for given in args.recordings:
+        within = given if given.is_dir() else given.parent
+        out += crosscheck.held_to_trail(trail, base, within, named=args.config is not None,
+                                        sessions=ours.__contains__, notes=notes)  # fmt: skip
+    said += [f"note: {note}" for note in dict.fromkeys(notes)]
+    return [f"{p} (audit trail {trail})" for p in dict.fromkeys(out)]
 
 
 def not_read(args: argparse.Namespace, read: set[str]) -> list[str]:
     """The lot's sessions the trail records that the report did not read (their files
     not given): said in the report's audit entry, so a lot judged on some of its
     sessions shows which were left out."""
-    found = _lot_in_trail(args)
-    sessions = {str(e["what"]["session"]) for e in found[2]} if found else set()
-    return sorted(sessions - read)
+    return sorted(_lot_in_trail(args)[2] - read)
 
 
 def _given(args: argparse.Namespace, key: str) -> str:
@@ -200,7 +208,8 @@ def run_lot(args: argparse.Namespace, traces: list[Trace], findings: list[Findin
         print(f"pvlog report: no specimen of lot {args.lot!r}", file=sys.stderr)
         return 1
     try:
-        lot = build(args, traces, findings)
+        said: list[str] = []
+        lot = build(args, traces, findings, said)
     except (LotRefused, keys.KeyProblem) as exc:
         print(f"pvlog report: lot {args.lot}: {exc}", file=sys.stderr)
         return 2
@@ -209,6 +218,8 @@ def run_lot(args: argparse.Namespace, traces: list[Trace], findings: list[Findin
             print(f"pvlog report: lot {args.lot}: {line}: refused (--allow-unverified to count "
                   "it, said on the document)", file=sys.stderr)  # fmt: skip
         return 1
+    for line in said:
+        print(f"pvlog report: lot {args.lot}: {line}", file=sys.stderr)
     doc = as_json(lot)
     if args.pdf is not None:
         from daemon.reports.lot_pdf import save_lot_pdf

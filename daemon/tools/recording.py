@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from daemon.audit import crosscheck, keys, tool_entry, trust
-from daemon.audit.trail import entries
 from daemon.config import load_config
 from daemon.recordings.findings import Findings
 from daemon.recordings.manifest import verify
@@ -135,13 +134,17 @@ def _verify(args: argparse.Namespace) -> int:
         return 2
     verdict = verify(directory, trusted)
     trail, base = _trail_of(args)
-    named = [] if trail is None else crosscheck.check(entries(trail), base, directory)
+    notes: list[str] = []
+    named = crosscheck.held_to_trail(trail, base, directory, named=args.config is not None,
+                                     notes=notes)  # fmt: skip
     tally = verdict.tally
     tally.problems[:0] = verdict.problems + [f"{p} (audit trail {trail})" for p in named]
     for line in tally.lines():
         print(line)
+    for note in notes:
+        print(f"note: {note}")
     recovered = f", {verdict.recovered} recovered after a crash" if verdict.recovered else ""
-    checked = f"checked against {trail}" if trail is not None else "no audit trail found (-c)"
+    checked = f"held to {trail}" if trail is not None else "no audit trail found (-c names it)"
     print(
         f"{tally.state}: {verdict.manifests} manifest(s){recovered}, {verdict.files} file(s) "
         f"({verdict.bytes} bytes) match their SHA-256, {len(tally.problems)} problem(s); "
@@ -159,7 +162,7 @@ def _trail_of(args: argparse.Namespace) -> tuple[Path | None, Path]:
         config = load_config(args.config, devices=False)
         trail = config.audit_path
         base = config.recording.dir if config.recording_enabled else args.dir
-        return (trail if trail is not None and trail.is_file() else None), base
+        return trail, base
     trail = tool_entry.find_trail(None, [args.dir])
     return trail, (args.dir if trail is None else trail.parent)
 

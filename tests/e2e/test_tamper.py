@@ -26,7 +26,7 @@ import pytest
 
 from daemon import cli
 from daemon.audit import keys
-from daemon.audit.trail import GENESIS, line_hash
+from daemon.audit.trail import GENESIS, AuditTrail, line_hash
 from daemon.audit.witness import head_file
 from daemon.influx.server import PrivateInfluxd
 from daemon.influx.v1 import InfluxV1
@@ -216,6 +216,52 @@ def duplicate_key(rec: Path) -> None:
     path.write_text(text.replace('"complete": true,', '"complete": false, "complete": true,', 1))
 
 
+def unsigned_head(rec: Path) -> None:
+    """The head file's latest part forged, its signed part removed."""
+    forge_latest(rec)
+    head = head_file(rec / "audit.jsonl")
+    doc = json.loads(head.read_text())
+    del doc["signed"]
+    head.write_text(json.dumps(doc))
+
+
+def cut_with_unsigned_head(rec: Path) -> None:
+    """The tail cut, and the head file's signed part, which names the cut end, removed."""
+    cut_tail(rec)
+    unsigned_head(rec)
+
+
+def rewrite_with_blind_head(rec: Path) -> None:
+    """The stop's entry forged, the head entry after it made to name nothing, the rest
+    re-chained, the head file's signed part removed and its latest forged."""
+    trail = rec / "audit.jsonl"
+    entries = [json.loads(line) for line in lines_of(trail)]
+    at = max(i for i, e in enumerate(entries) if e["kind"] == "daemon_stop")
+    entries[at]["what"]["why"] = "power cut"
+    del entries[at + 1]["what"]["seq"]
+    prev = line_hash(lines_of(trail)[at - 1] + b"\n")
+    write_lines(trail, lines_of(trail)[:at] + rechained(entries, at, prev))
+    unsigned_head(rec)
+
+
+def cut_then_restarted(rec: Path) -> None:
+    """The tail cut, then the next start appends: it keeps what the head file said."""
+    cut_tail(rec)
+    AuditTrail(rec / "audit.jsonl").append("daemon_start", "daemon (os user pvlog)", {})
+
+
+def planted_trail(rec: Path) -> None:
+    """A recording of L7-s02 deleted, and an empty trail put in its folder."""
+    next((rec / "L7-s02").glob("*.mcap")).unlink()
+    (rec / "L7-s02" / "audit.jsonl").touch()
+
+
+def trail_deleted(rec: Path) -> None:
+    (rec / "audit.jsonl").unlink()
+    head_file(rec / "audit.jsonl").unlink()
+    shutil.rmtree(rec / "L7-s01")
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -224,6 +270,8 @@ class Case:
     code: int
     said: str
     keyed: bool = True
+    target: str = ""
+    """A folder under the records to check (``recording``); ``-c``: with a config."""
 
 
 CASES = [
@@ -253,15 +301,30 @@ CASES = [
     Case("an unsigned manifest (audit)", lambda r: resign(r, None), "audit", 1, ": not signed"),
     Case("duplicate keys in a manifest", duplicate_key, "recording", 1,
          "the key 'complete' is given twice"),
+    Case("the tail cut, the head file's signed part removed", cut_with_unsigned_head, "audit",
+         1, "has no signed head"),
+    Case("a rewrite with a head entry made blind", rewrite_with_blind_head, "audit", 1,
+         "names no entry (edited)"),
+    Case("the tail cut, then the next start", cut_then_restarted, "audit", 1, "(trail_cut)"),
+    Case("an entry deleted (recording)", delete_middle, "recording", 1, "does not verify"),
+    Case("a file deleted, a trail planted beside it", planted_trail, "recording", 1,
+         "missing: the trail's entry", target="L7-s02"),
+    Case("the trail deleted, and a session", trail_deleted, "recording", 1,
+         "named by the configuration: missing", target="-c"),
     Case("no trusted key (audit)", lambda r: None, "audit", 3, "UNTRUSTED", keyed=False),
     Case("no trusted key (recording)", lambda r: None, "recording", 3, "UNTRUSTED", keyed=False),
 ]  # fmt: skip
 
 
-def check(command: str, rec: Path, pub: Path | None) -> list[str]:
+def check(command: str, rec: Path, pub: Path | None, target: str = "") -> list[str]:
     key = [] if pub is None else ["--key", str(pub)]
-    target = [str(rec / "audit.jsonl")] if command == "audit" else [str(rec)]
-    return [command, "verify", *target, *key]
+    if target == "-c":  # a configuration naming these records
+        original = next(rec.parent.parent.glob("L7-s02/pvlog.toml")).read_text()
+        config = rec.parent / "pvlog.toml"
+        config.write_text(original.replace(str(rec.parent.parent / "rec"), str(rec)))
+        return [command, "verify", str(rec), "-c", str(config), *key]
+    where = [str(rec / "audit.jsonl")] if command == "audit" else [str(rec / target)]
+    return [command, "verify", *where, *key]
 
 
 def test_every_tamper_is_caught_and_named(
@@ -292,7 +355,8 @@ def test_every_tamper_is_caught_and_named(
         else:
             case.tamper(copy)
         capsys.readouterr()
-        code = cli.main(check(case.command, copy, records.pub if case.keyed else None))
+        code = cli.main(check(case.command, copy, records.pub if case.keyed else None,
+                              case.target))  # fmt: skip
         out = capsys.readouterr().out
         if code != case.code or case.said not in out:
             missed.append(f"{case.name}: exit {code} (wanted {case.code}), said:\n{out}")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon import cli
 from daemon.audit import keys, witness
 from daemon.audit.trail import HEAD, TORN, AuditTrail, entries, verify
 
@@ -124,3 +125,25 @@ def test_the_daemons_head_entry_and_head_file_are_signed(tmp_path: Path) -> None
     AuditTrail(path).append("report_made", "cli", {})  # a command: no key
     doc = json.loads(witness.head_file(path).read_text())
     assert doc["latest"]["seq"] == 3 and doc["signed"]["seq"] == 2, "the signed head kept"
+
+
+def test_a_trail_no_daemon_signed_is_unsigned_never_ok(
+    trail: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["audit", "verify", str(trail)]) == 3
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("UNSIGNED: nothing checked here is signed")
+    assert out[-1].startswith("UNSIGNED: 5 entries chained, witnessed to entry 5")
+
+
+def test_the_head_file_names_an_end_the_trail_lost_and_the_next_append_keeps_it(
+    trail: Path,
+) -> None:
+    """A cut the next start would otherwise cover: the append says it in an entry."""
+    lines = trail.read_bytes().split(b"\n")
+    trail.write_bytes(b"\n".join(lines[:3]) + b"\n")
+    AuditTrail(trail).append("daemon_start", "daemon", {})
+    cut, start = entries(trail)[3:]
+    assert cut["kind"] == "trail_cut" and start["kind"] == "daemon_start"
+    assert cut["what"]["head_file"]["latest"]["seq"] == 5
+    assert cut["what"]["trail_ended_at"]["seq"] == 3

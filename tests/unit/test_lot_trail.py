@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import shutil
 from pathlib import Path
 
+from daemon.audit.crosscheck import held_to_trail
 from daemon.audit.trail import AuditTrail
+from daemon.recordings.manifest import file_entries, write
 from daemon.tools.lot import in_trail, not_read
 
 
@@ -31,15 +34,33 @@ def test_a_lot_session_gone_whole_and_a_file_changed_are_said(tmp_path: Path) ->
     recorded(rec, "L7-s02", "L7", trail)
     recorded(rec, "L8-s01", "L8", trail)
     args = argparse.Namespace(config=None, recordings=[rec], lot="L7")
-    assert in_trail(args) == [] and not_read(args, {"L7-s01", "L7-s02"}) == []
+    assert in_trail(args, set(), []) == [] and not_read(args, {"L7-s01", "L7-s02"}) == []
     assert not_read(args, {"L7-s01"}) == ["L7-s02"], "a lot judged on some of its sessions"
 
     for path in (rec / "L7-s02").iterdir():
         path.unlink()
     (rec / "L7-s02").rmdir()
     first.write_bytes(b"another balloon")
-    said = in_trail(args)
+    said = in_trail(args, set(), [])
     assert len(said) == 2
     assert said[0].startswith(f"L7-s01/{first.name}: its SHA-256 is not the one the trail's")
     assert said[1].startswith("L7-s02/: missing: the trail names 1 file(s) in it (entry 4 on)")
     assert not any("L8" in line for line in said), "another lot's sessions are not this report's"
+
+
+def test_a_folder_brought_from_another_recordings_directory_is_refused(tmp_path: Path) -> None:
+    """Same key, same lot: its manifest names an entry of the other directory's trail."""
+    here, there = tmp_path / "here", tmp_path / "there"
+    ours, theirs = AuditTrail(here / "audit.jsonl"), AuditTrail(there / "audit.jsonl")
+    recorded(here, "L7-s01", "L7", ours)
+    theirs.append("daemon_start", "daemon", {"elsewhere": True})
+    path = recorded(there, "L7-s04", "L7", theirs)
+    anchor = {"seq": theirs.seq, "sha256": theirs.head}
+    doc = {"format": "pvlog-manifest/1", "session": "L7-s04", "complete": True,
+           "files": file_entries([path], hashed=True), "audit": anchor}  # fmt: skip
+    write(path.parent / "x_L7-s04_pc.manifest.json", doc)
+    shutil.copytree(there / "L7-s04", here / "L7-s04")
+    said = held_to_trail(here / "audit.jsonl", here, here, named=False)
+    assert len(said) == 1 and said[0].startswith("L7-s04/x_L7-s04_pc.manifest.json: names entry")
+    assert said[0].endswith("anchored to another trail (brought from elsewhere), or this one "
+                            "rewritten")  # fmt: skip

@@ -86,3 +86,27 @@ def test_a_directory_without_manifests_is_not_ok(tmp_path: Path) -> None:
     verdict = verify(tmp_path)
     assert not verdict.ok and verdict.manifests == 0
     assert "x.mcap: in no manifest" in verdict.problems
+
+
+def test_a_session_whose_name_has_a_colon_is_in_its_own_folder(tmp_path: Path) -> None:
+    d = tmp_path / "rec" / "L9:s05"
+    d.mkdir(parents=True)
+    (d / "a_0001.mcap").write_bytes(b"\0" * 64)
+    doc = {"format": FORMAT, "session": "L9:s05", "complete": True,
+           "files": file_entries([d / "a_0001.mcap"], hashed=True)}  # fmt: skip
+    write(d / manifest_name(1_700_000_000_000_000_000, "L9:s05", "pc"), doc)
+    assert verify(tmp_path / "rec").problems == []
+    (tmp_path / "rec" / "L9:s05").rename(tmp_path / "rec" / "L9-s06")
+    (problem,) = verify(tmp_path / "rec").problems
+    assert problem.endswith("is in the folder 'L9-s06': moved or renamed")
+
+
+def test_a_malformed_list_of_files_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    root, _ = _session(tmp_path)
+    (manifest,) = (root / "run1").glob("*.manifest.json")
+    doc = json.loads(manifest.read_text())
+    for files in ({"a": 1}, None, [1], [{"name": 5, "bytes": 1}], [{"name": "a_0001.mcap"}],
+                  [{"name": "../x.mcap", "bytes": 1}]):  # fmt: skip
+        manifest.write_text(json.dumps({**doc, "files": files}))
+        problems = verify(root).problems
+        assert f"run1/{manifest.name}: its list of files is malformed (edited?)" in problems

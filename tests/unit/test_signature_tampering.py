@@ -2,7 +2,8 @@
 signed three times with two keys), and caught by ``pvlog verify`` with its exit code
 and the one line naming it: a signature removed (first, middle, last: the last
 through the audit trail), moved, copied, re-signed, the report or its signed copy
-edited, the signature file damaged; and ``pvlog sign`` with no trail to record in."""
+edited (with pypdf, to show something else: without the trail), the signature file
+damaged; and ``pvlog sign`` with no trail to record in."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pypdf import PdfWriter
+from pypdf.annotations import FreeText
+from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, NameObject, NumberObject
 
 from daemon import cli
 from daemon.audit import keys
@@ -331,7 +335,8 @@ def test_the_signed_copy_missing_stale_or_edited_fails(
     signed.copy.write_bytes(signature_page.signed_copy(other, shown))  # another report's pages
     rc, out = verify(signed, capsys)
     assert rc == 1 and fails(out) == [
-        "FAIL lot-L7.signed.pdf: page 1 is not the report's page 1 (edited)"]  # fmt: skip
+        "FAIL lot-L7.signed.pdf: page 1 is not the report's page 1 (edited: /Contents "
+        "differs)"]  # fmt: skip
     signed.copy.write_bytes(current + b"%% a comment: the same pages, other bytes\n")
     rc, out = verify(signed, capsys)
     assert rc == 1 and fails(out) == [
@@ -354,3 +359,47 @@ def test_a_header_that_names_another_report_fails(
     assert rc == 1 and fails(out) == [
         "FAIL lot-L7.pdf.sig: its header does not name the report its signatures sign (edited)"
     ]
+
+
+def _painted_over(w: PdfWriter) -> None:  # white, its text still there to extract
+    content = w.pages[-1].get_contents() or ContentStream(None, w)
+    content.set_data(content.get_data() + b"\nq 1 1 1 rg 0 0 595 842 re f Q")
+    w.pages[-1].replace_contents(content)
+
+
+def _reparented(w: PdfWriter) -> None:  # to a page tree node lending page 1 a crop box
+    node = {"/Type": NameObject("/Pages"), "/Count": NumberObject(1),
+            "/Kids": ArrayObject([w.pages[0].indirect_reference]),
+            "/CropBox": ArrayObject(map(NumberObject, (0, 0, 595, 300)))}  # fmt: skip
+    node_ref = w._add_object(DictionaryObject({NameObject(k): v for k, v in node.items()}))
+    w.pages[0][NameObject("/Parent")] = node_ref
+
+
+JBIG2 = {NameObject("/Filter"): NameObject("/JBIG2Decode")}  # a decoder pypdf may lack
+
+
+@pytest.mark.parametrize(
+    ("edit", "line"),
+    [
+        (lambda w: None, None),
+        (lambda w: w.add_annotation(0, FreeText(text="verdict: PASS (lower bound 6.9 atm)",
+                                                rect=(56, 700, 400, 740))),
+         r"page 1 is not the report's page 1 \(edited: /Annots added\)"),
+        (_painted_over, r"page 3, a signature page, is not the one pvlog makes from "
+                        r"lot-L7.pdf.sig \(edited: /Contents differs\)"),
+        (_reparented, r"page 1 is not the report's page 1 \(edited: /Parent/CropBox added\)"),
+        (lambda w: w.pages[0]["/Contents"].update(JBIG2), r"page 1 is not the report's page 1 \(edited: /Contents/Filter differs\)"),
+        (lambda w: w.pages[-1]["/Contents"].update(JBIG2), r"not a PDF that can be read \(.+\)"),
+    ],
+    ids=["untouched", "annotation", "painted-over", "parent", "jbig2-page-1", "jbig2-signatures"],
+)  # fmt: skip
+def test_a_copy_edited_to_show_something_else_fails_without_the_trail(
+    signed: Signed, capsys: pytest.CaptureFixture[str], edit: Any, line: str | None
+) -> None:
+    signed.trail.unlink()  # no SHA-256 of the copy: what it shows is all there is to check
+    writer = PdfWriter(signed.copy, incremental=True)  # the rest kept as it was, byte for byte
+    edit(writer)
+    writer.write(signed.copy)
+    rc, out = verify(signed, capsys)
+    assert (rc, len(fails(out))) == ((0, 0) if line is None else (1, 1))
+    assert line is None or re.fullmatch(f"FAIL lot-L7.signed.pdf: {line}", fails(out)[0])
