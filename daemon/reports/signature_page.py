@@ -8,6 +8,12 @@ Written with pypdf alone, on whatever made the report: the text set in the PDF's
 standard fonts (Helvetica, Courier: nothing embedded), so a reader can copy it and a
 check can extract it. Those fonts hold Windows-1252's letters only: a name outside
 them is refused at signing (``printable``), not printed wrong.
+
+The check holds the copy to the one pvlog makes again, from the report and the
+signatures, entry by entry (``_differs``), not to its text alone: an annotation, a box
+painted over a page or a crop box lent by a ``/Parent`` changes what a reviewer sees
+and not the text. It trusts pypdf to write a report's pages as it did at signing: a
+pypdf that copies them otherwise fails every copy made before it (``sign`` anew).
 """
 
 from __future__ import annotations
@@ -204,6 +210,10 @@ def _checked(report: Path, copy: Path, shown: Sequence[Shown], sig_name: str) ->
     if have <= own:
         return f"{copy.name}: {have} page(s), not the report's {own} and a signature page " \
             "(edited)"  # fmt: skip
+    odd = next((s for s in shown if not printable("".join(map(str, vars(s).values())))), None)
+    if odd is not None:  # pvlog sign refuses it: the page to compare with cannot be made
+        return f"{copy.name}: signature {odd.n} in {sig_name} has a letter no signature page " \
+            "shows (they hold Windows-1252 only): not one pvlog sign made"  # fmt: skip
     pvlog = PdfReader(io.BytesIO(signed_copy(report, shown)))
     for i in range(own):
         where = _differs(signed, pvlog, signed.pages[i], pvlog.pages[i])

@@ -2,8 +2,8 @@
 signed three times with two keys), and caught by ``pvlog verify`` with its exit code
 and the one line naming it: a signature removed (first, middle, last: the last
 through the audit trail), moved, copied, re-signed, the report or its signed copy
-edited (with pypdf, to show something else: without the trail), the signature file
-damaged; and ``pvlog sign`` with no trail to record in."""
+edited (to show something else too), the signature file damaged; and ``pvlog sign``
+with no trail to record in."""
 
 from __future__ import annotations
 
@@ -361,44 +361,47 @@ def test_a_header_that_names_another_report_fails(
     ]
 
 
-def _painted_over(w: PdfWriter) -> None:  # white, its text still there to extract
-    content = w.pages[-1].get_contents() or ContentStream(None, w)
-    content.set_data(content.get_data() + b"\nq 1 1 1 rg 0 0 595 842 re f Q")
-    w.pages[-1].replace_contents(content)
+PAGE_1 = r"page 1 is not the report's page 1 \(edited: "
+SHOWN = {  # each edit, and the line verify says: a regular expression, after the copy's name
+    "untouched": None,
+    "annotation": PAGE_1 + r"/Annots added\)",
+    "painted-over": r"page 3, a signature page, is not the one pvlog makes from lot-L7.pdf.sig "
+    r"\(edited: /Contents differs\)",
+    "parent": PAGE_1 + r"/Parent/CropBox added\)",
+    "jbig2-page-1": PAGE_1 + r"/Contents/Filter differs\)",
+    "jbig2-signatures": r"not a PDF that can be read \(.+\)",  # decoded: a decoder pypdf lacks
+}
 
 
-def _reparented(w: PdfWriter) -> None:  # to a page tree node lending page 1 a crop box
-    node = {"/Type": NameObject("/Pages"), "/Count": NumberObject(1),
-            "/Kids": ArrayObject([w.pages[0].indirect_reference]),
-            "/CropBox": ArrayObject(map(NumberObject, (0, 0, 595, 300)))}  # fmt: skip
-    node_ref = w._add_object(DictionaryObject({NameObject(k): v for k, v in node.items()}))
-    w.pages[0][NameObject("/Parent")] = node_ref
+def _edit(w: PdfWriter, how: str) -> None:
+    """The signed copy edited with pypdf, as the adversary did, to show something else."""
+    first, last = w.pages[0], w.pages[-1]
+    if how == "annotation":
+        w.add_annotation(0, FreeText(text="verdict: PASS (lower bound 6.9 atm)",
+                                     rect=(56, 700, 400, 740)))  # fmt: skip
+    elif how == "painted-over":  # white, its text still there to extract
+        content, drawn = ContentStream(None, w), last.get_contents()
+        assert drawn is not None
+        content.set_data(drawn.get_data() + b"\nq 1 1 1 rg 0 0 595 842 re f Q")
+        last.replace_contents(content)
+    elif how == "parent":  # to a page tree node of its own, lending page 1 a crop box
+        node = {"/Type": NameObject("/Pages"), "/Count": NumberObject(1),
+                "/Kids": ArrayObject([first.indirect_reference]),
+                "/CropBox": ArrayObject(map(NumberObject, (0, 0, 595, 300)))}  # fmt: skip
+        node_ref = w._add_object(DictionaryObject({NameObject(k): v for k, v in node.items()}))
+        first[NameObject("/Parent")] = node_ref
+    elif how.startswith("jbig2"):
+        page: Any = first if how == "jbig2-page-1" else last
+        page["/Contents"][NameObject("/Filter")] = NameObject("/JBIG2Decode")
 
 
-JBIG2 = {NameObject("/Filter"): NameObject("/JBIG2Decode")}  # a decoder pypdf may lack
-
-
-@pytest.mark.parametrize(
-    ("edit", "line"),
-    [
-        (lambda w: None, None),
-        (lambda w: w.add_annotation(0, FreeText(text="verdict: PASS (lower bound 6.9 atm)",
-                                                rect=(56, 700, 400, 740))),
-         r"page 1 is not the report's page 1 \(edited: /Annots added\)"),
-        (_painted_over, r"page 3, a signature page, is not the one pvlog makes from "
-                        r"lot-L7.pdf.sig \(edited: /Contents differs\)"),
-        (_reparented, r"page 1 is not the report's page 1 \(edited: /Parent/CropBox added\)"),
-        (lambda w: w.pages[0]["/Contents"].update(JBIG2), r"page 1 is not the report's page 1 \(edited: /Contents/Filter differs\)"),
-        (lambda w: w.pages[-1]["/Contents"].update(JBIG2), r"not a PDF that can be read \(.+\)"),
-    ],
-    ids=["untouched", "annotation", "painted-over", "parent", "jbig2-page-1", "jbig2-signatures"],
-)  # fmt: skip
+@pytest.mark.parametrize(("how", "line"), SHOWN.items(), ids=list(SHOWN))
 def test_a_copy_edited_to_show_something_else_fails_without_the_trail(
-    signed: Signed, capsys: pytest.CaptureFixture[str], edit: Any, line: str | None
+    signed: Signed, capsys: pytest.CaptureFixture[str], how: str, line: str | None
 ) -> None:
     signed.trail.unlink()  # no SHA-256 of the copy: what it shows is all there is to check
     writer = PdfWriter(signed.copy, incremental=True)  # the rest kept as it was, byte for byte
-    edit(writer)
+    _edit(writer, how)
     writer.write(signed.copy)
     rc, out = verify(signed, capsys)
     assert (rc, len(fails(out))) == ((0, 0) if line is None else (1, 1))
