@@ -18,6 +18,7 @@ from typing import Any
 
 from daemon.audit import keys
 from daemon.audit.trail import entries, verify
+from daemon.audit.witness import named_by
 from daemon.recordings.manifest import SUFFIX, sha256_file
 
 NAMING = ("recording_closed", "manifest_written")
@@ -89,16 +90,15 @@ def held_to_trail(
     so its absence is a problem whatever the manifests say; else a copy of some
     folders without the trail is said in ``notes``, as a check it could not make.
     ``sessions``: which sessions' records to hold (a lot's)."""
-    anchored = []
+    held: list[tuple[Path, str, tuple[int, str] | None]] = []
     for path in sorted(within.rglob(f"*{SUFFIX}")):
         try:
             doc = keys.strict_loads(path.read_bytes())
-            if not sessions(str(doc.get("session"))):
-                continue
-            anchored.append((path, str(doc.get("session")), int(doc["audit"]["seq"]),
-                             str(doc["audit"]["sha256"])))  # fmt: skip
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            continue  # unreadable, or unanchored: `manifest.verify` says what it can
+        except (OSError, ValueError):
+            continue  # unreadable: `manifest.verify` says so
+        if isinstance(doc, dict) and sessions(str(doc.get("session"))):
+            held.append((path, str(doc.get("session")), named_by(doc.get("audit"))))
+    anchored = [(p, s, *a) for p, s, a in held if a is not None]
     if trail is None or not trail.is_file():
         first = f" ({anchored[0][0].name} names entry {anchored[0][2]})" if anchored else ""
         if named:
@@ -114,19 +114,22 @@ def held_to_trail(
                 "cannot vouch for these files (pvlog audit verify)"]  # fmt: skip
     whole = entries(trail)[: verdict.entries]
     hashes = {int(e["seq"]): e["sha256"] for e in whole}
-    recorded = {str((e.get("what") or {}).get("session")) for e in whole
-                if e.get("kind") == "session_start"}  # fmt: skip
+    recorded = {str(e["what"].get("session")) for e in whole if e["kind"] == "session_start"}
     out = []
-    for path, session, seq, digest in anchored:
+    for path, session, anchor in held:
         shown = path.relative_to(base) if base in path.parents else path
-        if hashes.get(seq) != digest:
-            have = str(hashes.get(seq, "no such entry"))[:12]
-            out.append(f"{shown}: names entry {seq} of an audit trail as {digest[:12]}..., "
-                       f"{trail} has {have}: anchored to another trail (brought from "
-                       "elsewhere), or this one rewritten")  # fmt: skip
-        elif session not in recorded:
+        if anchor is None:
+            out.append(f"{shown}: names no entry of the audit trail (made where it was off or "
+                       "could not be written, or brought from elsewhere)")  # fmt: skip
+        elif hashes.get(anchor[0]) != anchor[1]:
+            have = hashes.get(anchor[0])
+            has = f"has {have[:12]}..." if have else f"has no entry {anchor[0]}"
+            out.append(f"{shown}: names entry {anchor[0]} of an audit trail as "
+                       f"{anchor[1][:12]}..., {trail} {has}: anchored to another trail "
+                       "(brought from elsewhere), or this one rewritten")  # fmt: skip
+        if session not in recorded:
             out.append(f"{shown}: session {session!r}: {trail} never recorded its start")
-    about = [e for e in whole if sessions(str((e.get("what") or {}).get("session")))]
+    about = [e for e in whole if sessions(str(e["what"].get("session")))]
     return out + check(about, base, within)
 
 

@@ -183,7 +183,7 @@ class AuditRecorder:
         what = _ready(entry)
         try:
             digest = self.trail.append(entry.kind, entry.who, what, happened_ns=entry.time_ns)
-        except OSError as exc:
+        except Exception as exc:  # a full disk, or a bug: held and tried again, never a dead thread
             if self.failing is None:
                 log.error(  # noqa: TRY400 - one line, said once: not a traceback
                     "audit trail %s: cannot write (%s): entries are held in memory and "

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -117,7 +117,7 @@ class AuditTrail:
             now = self.clock()
             size = keep = os.fstat(fd).st_size
             data = fragment = b""
-            seen = witness.beyond(self.path, seq, head)
+            seen = witness.beyond(self.path, seq, head, signing=self.key is not None)
             if seen is not None:  # the end this file had is gone: kept, never overwritten
                 log.error(
                     "audit trail %s: its head file names an entry the trail no longer "
@@ -221,9 +221,10 @@ def _last(fd: int) -> tuple[int, str, bool, str]:
         for raw in reversed(lines):
             try:
                 entry = json.loads(raw)
-                return int(entry["seq"]), line_hash(raw + b"\n"), torn, str(entry["kind"])
-            except (ValueError, KeyError, TypeError):
+            except ValueError:
                 continue  # not an entry: `verify` says it
+            if isinstance(entry, dict) and type(entry.get("seq")) is int:
+                return entry["seq"], line_hash(raw + b"\n"), torn, str(entry.get("kind", ""))
         if start == 0:
             return 0, GENESIS, torn, ""
         block *= 4
@@ -256,10 +257,12 @@ def verify(path: Path) -> Verdict:
         line = raw + b"\n"
         try:
             entry = keys.strict_loads(raw)
-            seq, back, time_ns = entry["seq"], entry["prev"], int(entry["time_ns"])
-        except (ValueError, KeyError, TypeError, OverflowError):
+        except ValueError:
+            entry = None
+        if not whole(entry):
             return Verdict(n, f"line {k}: not an audit entry (only the last line may be torn by "
                            "a crash: this one was edited or put here)", torn, notes)  # fmt: skip
+        seq, back, time_ns = entry["seq"], entry["prev"], entry["time_ns"]
         if seq != n + 1:
             return Verdict(n, f"entry {n + 1} (line {k}): says seq {seq}: an entry removed, "
                            "inserted or moved", torn, notes)  # fmt: skip
@@ -273,13 +276,24 @@ def verify(path: Path) -> Verdict:
     return Verdict(n, None, torn, notes)
 
 
+def whole(entry: Any) -> TypeGuard[dict[str, Any]]:
+    """An entry with the shape pvlog writes; anything else is no entry (``verify``
+    names it), so no reader of the trail meets a ``what`` that is not a dict."""
+    if not isinstance(entry, dict) or type(entry.get("time_ns")) is not int:
+        return False
+    shapes = {"seq": int, "kind": str, "who": str, "what": dict, "prev": str}
+    return 0 <= entry["time_ns"] < 2**63 and all(
+        isinstance(entry.get(k), t) and type(entry.get(k)) is not bool for k, t in shapes.items()
+    )
+
+
 def entries(path: Path) -> list[dict[str, Any]]:
     """Every whole entry, in order (a line that is not one left out: ``verify`` says it)."""
     out = []
     for raw in path.read_bytes().split(b"\n"):
         with contextlib.suppress(ValueError):
             entry = keys.strict_loads(raw)
-            if isinstance(entry, dict) and "seq" in entry:
+            if whole(entry):
                 entry["sha256"] = line_hash(raw + b"\n")
                 out.append(entry)
     return out

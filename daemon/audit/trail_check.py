@@ -58,11 +58,10 @@ def check(
     last = verdict.entries
     seen: list[tuple[str, Witness]] = []
 
-    tally.problems += [
-        f"entry {e['seq']} (trail_cut): as it was written, the head file named an entry this "
-        f"trail no longer had as it was ({_named(e)}): entries cut from its end, or its last "
-        "edited, before then" for e in whole if e.get("kind") == CUT
-    ]  # fmt: skip
+    for n, e in enumerate(whole):
+        if e["kind"] == CUT:
+            said = _cut(e, whole[:n])
+            (tally.problems if said[1] else report.notes).append(said[0])
     headed, malformed = witness.heads(whole)
     tally.problems += malformed
     doc, unreadable = witness.in_file(path)
@@ -83,11 +82,11 @@ def check(
                 continue
             if part == "signed" and not tally.signature(got, f"{name} (its signed head)"):
                 continue
-            try:
-                seen.append(("the head file", Witness(f"{name} ({part})", int(got["seq"]),
-                                                      str(got["sha256"]))))  # fmt: skip
-            except (KeyError, TypeError, ValueError):
+            named = witness.named_by(got)
+            if named is None:
                 tally.problems.append(f"{name}: its {part} head is malformed")
+            else:
+                seen.append(("the head file", Witness(f"{name} ({part})", *named)))
 
     for what, w in headed:
         if tally.signature(what, w.where):
@@ -97,10 +96,12 @@ def check(
     for mpath in sorted(base.rglob(f"*{SUFFIX}")):
         try:
             mdoc = keys.strict_loads(mpath.read_bytes())
-            head = mdoc["audit"]
-            w = Witness(str(mpath.relative_to(base)), int(head["seq"]), str(head["sha256"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # unwritten heads, unreadable manifests: `recording verify` says those
+        except (OSError, ValueError):
+            continue  # unreadable: `recording verify` says so
+        named = witness.named_by(mdoc.get("audit")) if isinstance(mdoc, dict) else None
+        if named is None:
+            continue  # names no entry: `recording verify` says so
+        w = Witness(str(mpath.relative_to(base)), *named)
         if tally.signature(mdoc, w.where):
             seen.append(("manifests", w))
 
@@ -123,12 +124,26 @@ def check(
     return report
 
 
-def _named(entry: dict[str, Any]) -> str:
-    """What a ``trail_cut`` entry says the head file named, and where the trail ended."""
-    what = entry.get("what") or {}
-    latest = ((what.get("head_file") or {}).get("latest")) or {}
-    ended = what.get("trail_ended_at") or {}
-    return f"entry {latest.get('seq')}; the trail ended at entry {ended.get('seq')}"
+def _cut(entry: dict[str, Any], before: list[dict[str, Any]]) -> tuple[str, bool]:
+    """What a ``trail_cut`` entry says, and whether it is a failure: the head file ahead
+    of the trail always is; one gone, or without its signed part, is when the daemon had
+    already written (signed) heads, and else the first start of a trail kept before
+    there were head files."""
+    what = entry["what"]
+    why = what.get("why", "beyond")
+    ended = what.get("trail_ended_at")
+    at = ended.get("seq") if isinstance(ended, dict) else "?"
+    head = f"entry {entry['seq']} (trail_cut)"
+    if why == "beyond":
+        return (f"{head}: as it was written, the head file named an entry this trail no "
+                f"longer had as it was (the trail ended at entry {at}): entries cut from its "
+                "end, or its last edited, before then", True)  # fmt: skip
+    signed = why == "no signed head"
+    had = any(e["kind"] == HEAD and (not signed or "signature" in e["what"]) for e in before)
+    said = f"{head}: as it was written, the head file was {why} (the trail ended at entry {at})"
+    if had:
+        return f"{said}, though the daemon had written it: deleted or rewritten", True
+    return f"{said}: the first head file of a trail begun before there were any", False
 
 
 def summary(report: TrailReport) -> str:

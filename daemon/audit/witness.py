@@ -106,23 +106,35 @@ def in_file(trail: Path) -> tuple[dict[str, Any] | None, str | None]:
     return doc, None
 
 
-def beyond(trail: Path, seq: int, sha256: str) -> dict[str, Any] | None:
-    """What the head file says when it names an entry the trail, ending at ``seq``
-    with ``sha256``, no longer has as it was (None: it names this end or one before):
-    the content of a ``trail_cut`` entry."""
-    doc, _ = in_file(trail)
+def beyond(trail: Path, seq: int, sha256: str, *, signing: bool) -> dict[str, Any] | None:
+    """What the head file says when the trail, ending at ``seq`` with ``sha256``, is not
+    the trail it witnessed: it names an entry the trail no longer has as it was; or it
+    is gone or unreadable (or, for the daemon's append, ``signing``, its signed part
+    is) though the trail has entries. None: it names this end or one before. The
+    content of a ``trail_cut`` entry, so the next append never covers a cut."""
+    ended = {"seq": seq, "sha256": sha256}
+    doc, unreadable = in_file(trail)
     if doc is None:
-        return None
-    for part in ("latest", "signed"):
-        got = doc.get(part)
-        if not isinstance(got, dict):
-            continue
-        with contextlib.suppress(KeyError, TypeError, ValueError):
-            named, digest = int(got["seq"]), str(got["sha256"])
-            if named > seq or (named == seq and digest != sha256):
-                return {"head_file": {k: doc.get(k) for k in ("latest", "signed")},
-                        "trail_ended_at": {"seq": seq, "sha256": sha256}}  # fmt: skip
+        why = "unreadable" if unreadable is not None else "missing"
+        return {"head_file": None, "why": why, "trail_ended_at": ended} if seq else None
+    parts = {k: doc.get(k) for k in ("latest", "signed")}
+    for got in parts.values():
+        named = named_by(got)
+        if named is not None and (named[0] > seq or (named[0] == seq and named[1] != sha256)):
+            return {"head_file": parts, "why": "beyond", "trail_ended_at": ended}
+    if signing and seq and named_by(parts["signed"]) is None:
+        return {"head_file": parts, "why": "no signed head", "trail_ended_at": ended}
     return None
+
+
+def named_by(part: Any) -> tuple[int, str] | None:
+    """The (seq, hash) a part of the head file names; None: it names none."""
+    if not isinstance(part, dict):
+        return None
+    seq, digest = part.get("seq"), part.get("sha256")
+    if type(seq) is not int or not isinstance(digest, str):
+        return None
+    return seq, digest
 
 
 def heads(entries: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], Witness]], list[str]]:
@@ -133,9 +145,9 @@ def heads(entries: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], Wit
         if e.get("kind") != "trail_head":
             continue
         what: Any = e.get("what")
-        try:
-            out.append((what, Witness(f"trail_head entry {e['seq']}", int(what["seq"]),
-                                      str(what["sha256"]))))  # fmt: skip
-        except (KeyError, TypeError, ValueError):
+        named = named_by(what)
+        if named is None:
             bad.append(f"trail_head entry {e.get('seq')}: names no entry (edited)")
+        else:
+            out.append((what, Witness(f"trail_head entry {e['seq']}", *named)))
     return out, bad

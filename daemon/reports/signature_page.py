@@ -214,7 +214,8 @@ def _checked(report: Path, copy: Path, shown: Sequence[Shown], sig_name: str) ->
     if odd is not None:  # pvlog sign refuses it: the page to compare with cannot be made
         return f"{copy.name}: signature {odd.n} in {sig_name} has a letter no signature page " \
             "shows (they hold Windows-1252 only): not one pvlog sign made"  # fmt: skip
-    pvlog = PdfReader(io.BytesIO(signed_copy(report, shown)))
+    made = signed_copy(report, shown)
+    pvlog = PdfReader(io.BytesIO(made))
     for i in range(own):
         where = _differs(signed, pvlog, signed.pages[i], pvlog.pages[i])
         if where:
@@ -235,6 +236,9 @@ def _checked(report: Path, copy: Path, shown: Sequence[Shown], sig_name: str) ->
     if where:
         return f"{copy.name}: its document catalog or information is not what pvlog writes " \
             f"(edited: {where})"  # fmt: skip
+    if copy.read_bytes() != made:  # what two readers may read two ways (a key given twice)
+        return f"{copy.name}: not byte for byte the copy pvlog makes from the report and " \
+            f"{sig_name} (edited)"  # fmt: skip
     return None
 
 

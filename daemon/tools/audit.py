@@ -60,19 +60,10 @@ def _line(entry: dict[str, Any]) -> str:
     return f"{_iso(entry['time_ns'])} #{entry['seq']} {entry['kind']} by {entry['who']}: {detail}"
 
 
-def _whole(entry: dict[str, Any]) -> bool:
-    """An entry with the shape pvlog writes (anything else is for ``verify`` to name)."""
-    t, what = entry.get("time_ns"), entry.get("what")
-    return (type(entry.get("seq")) is int and type(t) is int and 0 <= t < 2**63
-            and isinstance(entry.get("kind"), str) and isinstance(entry.get("who"), str)
-            and isinstance(what, dict))  # fmt: skip
-
-
 def show(args: argparse.Namespace, path: Path) -> int:
     shown = 0
-    found = entries(path)
+    whole = entries(path)
     lines = sum(1 for raw in path.read_bytes().split(b"\n") if raw.strip())
-    whole = [e for e in found if _whole(e)]
     for entry in whole:
         what = entry["what"]
         if args.since is not None and entry["time_ns"] < args.since:
@@ -135,8 +126,13 @@ def _influx_heads(config: Config, path: Path) -> list[tuple[int, str]] | None:
         return None
     finally:
         client.close()
-    return [(int(seq), str(digest)) for series in result.get("series") or []
-            for _, seq, digest in series["values"]]  # fmt: skip
+    points = [(int(seq), str(digest)) for series in result.get("series") or []
+              for _, seq, digest in series["values"]]  # fmt: skip
+    if not points:
+        print(f"note: InfluxDB at {config.influx.url} ({config.influx.database}) holds no "
+              f"pv_audit point of this trail (named by its first entry, {origin[:12]}...): "
+              "no witness there (another database, or the first entry changed)")  # fmt: skip
+    return points
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

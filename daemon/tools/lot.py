@@ -157,8 +157,8 @@ def _lot_in_trail(args: argparse.Namespace) -> tuple[Path | None, Path, set[str]
         return trail, base, set()
     sessions = {
         str(e["what"].get("session")) for e in entries(trail)
-        if e.get("kind") == "session_start" and isinstance(e.get("what"), dict)
-        and (e["what"].get("tags") or {}).get("lot") == args.lot
+        if e["kind"] == "session_start" and isinstance(tags := e["what"].get("tags"), dict)
+        and tags.get("lot") == args.lot
     }  # fmt: skip
     return trail, base, sessions
 

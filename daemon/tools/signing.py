@@ -30,6 +30,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from daemon.audit import keys, tool_entry, trust
+from daemon.audit.trail import verify as verify_trail
 from daemon.config import ConfigError, load_config
 from daemon.recordings.manifest import sha256_file
 from daemon.reports import signature_page
@@ -269,9 +270,9 @@ def _trail_to_check(args: argparse.Namespace) -> tuple[Path | None, str]:
         return None, f"{args.config} keeps none"
     if found is None:
         return None, f"none given (-c CONFIG or --trail PATH) nor beside {args.report.name}"
-    if not found.is_file():
+    if not found.is_file() and args.config is None:
         return None, f"{found}: no such file"
-    return found, ""
+    return found, ""  # the configuration's, there or not: its absence fails
 
 
 def verify(args: argparse.Namespace) -> int:
@@ -335,9 +336,13 @@ def _verified(report: Path, trusted: frozenset[str], trail: Path | None, why: st
     signed = [s.get("report_sha256") for s in held.signatures if isinstance(s, dict)]
     digests = {digest} | {d for d in signed if isinstance(d, str)}
     try:
+        chain = verify_trail(trail)
         recorded = signature_trail.recorded(trail, report.name, digests)
     except OSError as exc:
         return [*lines, f"FAIL the audit trail {trail}: cannot read it: {exc.strerror}"]
+    if not chain.ok:
+        return [*lines, f"FAIL the audit trail {trail} does not verify ({chain.problem}): it "
+                "cannot vouch for the signatures (pvlog audit verify)"]  # fmt: skip
     hashes = {signature_file.whole_hash(s) for s in held.signatures if isinstance(s, dict)}
     gone = signature_trail.missing(recorded, hashes, target.name)
     lines += [f"FAIL {line}" for line in gone]

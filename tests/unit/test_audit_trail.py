@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from daemon import cli
-from daemon.audit import keys, witness
+from daemon.audit import keys, trail_check, trust, witness
 from daemon.audit.trail import HEAD, TORN, AuditTrail, entries, verify
 
 
@@ -147,3 +147,51 @@ def test_the_head_file_names_an_end_the_trail_lost_and_the_next_append_keeps_it(
     assert cut["kind"] == "trail_cut" and start["kind"] == "daemon_start"
     assert cut["what"]["head_file"]["latest"]["seq"] == 5
     assert cut["what"]["trail_ended_at"]["seq"] == 3
+
+
+def daemon_trail(tmp_path: Path) -> tuple[Path, AuditTrail]:
+    keys.keygen(tmp_path / "d.key", None)
+    path = tmp_path / "audit.jsonl"
+    daemon = AuditTrail(path, keys.load_private(tmp_path / "d.key", None))
+    for kind in ("daemon_start", HEAD, "daemon_stop", HEAD):
+        daemon.append(kind, "daemon", {})
+    return path, daemon
+
+
+@pytest.mark.parametrize("how", ["deleted", "garbled", "unsigned", "overflowing"])
+def test_a_head_file_lost_before_a_start_is_kept_in_the_trail(tmp_path: Path, how: str) -> None:
+    """The tail cut and the head file deleted (or spoilt) before the next start: the
+    start cannot tell what was cut, but it says the witness was gone, and that fails."""
+    path, daemon = daemon_trail(tmp_path)
+    lines = path.read_bytes().split(b"\n")
+    path.write_bytes(b"\n".join(lines[:2]) + b"\n")
+    head = witness.head_file(path)
+    doc = json.loads(head.read_text())
+    if how == "deleted":
+        head.unlink()
+    elif how == "garbled":
+        head.write_text("{")
+    elif how == "unsigned":
+        head.write_text(json.dumps({**doc, "signed": None, "latest": None}))
+    else:
+        head.write_text(json.dumps(doc).replace('"seq": 4', '"seq": 1e400'))
+    AuditTrail(path, daemon.key).append("daemon_start", "daemon", {})  # the next start
+    cut = entries(path)[2]
+    assert cut["kind"] == "trail_cut"
+    tally = trust.Tally(frozenset())
+    trail_check.check(path, tally)
+    (said,) = [p for p in tally.problems if "(trail_cut)" in p]
+    assert said.startswith("entry 3 (trail_cut): as it was written, the head file was ")
+    assert said.endswith("though the daemon had written it: deleted or rewritten")
+
+
+def test_a_line_that_is_no_entry_is_named_and_the_next_append_follows_it(trail: Path) -> None:
+    with trail.open("ab") as f:
+        f.write(b'{"seq":6,"prev":"' + b"0" * 64 + b'","time_ns":1}\n')
+    assert verify(trail).problem == (
+        "line 6: not an audit entry (only the last line may be torn by a crash: this one "
+        "was edited or put here)"
+    )
+    AuditTrail(trail).append("report_made", "cli", {})
+    assert entries(trail)[-1]["seq"] == 7, "the next append takes the seq after it"
+    assert verify(trail).problem is not None and verify(trail).problem.startswith("line 6:")

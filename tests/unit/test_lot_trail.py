@@ -60,7 +60,13 @@ def test_a_folder_brought_from_another_recordings_directory_is_refused(tmp_path:
            "files": file_entries([path], hashed=True), "audit": anchor}  # fmt: skip
     write(path.parent / "x_L7-s04_pc.manifest.json", doc)
     shutil.copytree(there / "L7-s04", here / "L7-s04")
+    anchor_said, start_said = held_to_trail(here / "audit.jsonl", here, here, named=False)
+    assert anchor_said.startswith("L7-s04/x_L7-s04_pc.manifest.json: names entry 3 of an audit")
+    assert anchor_said.endswith("anchored to another trail (brought from elsewhere), or this "
+                                "one rewritten")  # fmt: skip
+    assert start_said.endswith("never recorded its start")
+    # Its manifest made to name no entry at all: still refused.
+    write(here / "L7-s04" / "x_L7-s04_pc.manifest.json", {**doc, "audit": {"unwritten": True}})
     said = held_to_trail(here / "audit.jsonl", here, here, named=False)
-    assert len(said) == 1 and said[0].startswith("L7-s04/x_L7-s04_pc.manifest.json: names entry")
-    assert said[0].endswith("anchored to another trail (brought from elsewhere), or this one "
-                            "rewritten")  # fmt: skip
+    assert said[0].endswith("names no entry of the audit trail (made where it was off or could "
+                            "not be written, or brought from elsewhere)")  # fmt: skip
