@@ -12,7 +12,9 @@ anywhere else was put there, and fails.
 The chain cannot show the end cut off, or the last entry edited: the witnesses do
 (``daemon.audit.witness``: the head file every append rewrites, the daemon's signed
 ``trail_head`` entries, the manifests, InfluxDB). With the daemon's key, every append
-signs the head it leaves.
+signs the head it leaves. Before it rewrites the head file, every append holds it to
+the trail's end, and keeps what it said in a ``trail_cut`` entry when it is not the
+witness of that end, so a cut is never covered by the next start.
 
 Several writers share one trail (the daemon, and ``pvlog sign``, ``import``, ``report``
 run beside it): each append takes an exclusive ``flock`` and reads the head from the
@@ -56,8 +58,11 @@ def line_hash(line: bytes) -> str:
 HEAD = "trail_head"
 """The kind of the daemon's signed entry naming the trail's head (the entry before it)."""
 CUT = "trail_cut"
-"""The kind of the entry an append writes when the head file names an entry the trail
-no longer has as it was: the witness kept, before the append rewrites it."""
+"""The kind of the entry an append writes when the head file is not a witness of this
+trail's end (it names an entry the trail no longer has as it was; it is gone or
+unreadable; the daemon finds its signed part gone): what it said, kept before the
+append rewrites it (``daemon.audit.witness.beyond``)."""
+_SAID = {"beyond": "ahead of it", "no signed head": "without its signed part"}
 TORN = "trail_torn"
 """The kind of the entry that records a torn last line the next append took out."""
 HELD_S = 1.0
@@ -119,11 +124,9 @@ class AuditTrail:
             data = fragment = b""
             seen = witness.beyond(self.path, seq, head, signing=self.key is not None)
             if seen is not None:  # the end this file had is gone: kept, never overwritten
-                log.error(
-                    "audit trail %s: its head file names an entry the trail no longer "
-                    "has as it was (cut or edited): said in a trail_cut entry",
-                    self.path,
-                )
+                log.error("audit trail %s: its head file is %s: the trail may have been cut "
+                          "or edited; said in a trail_cut entry", self.path,
+                          _SAID.get(seen["why"], seen["why"]))  # fmt: skip
                 line = self._line(seq + 1, now, CUT, who, seen, prev=head)
                 data, seq, head = line, seq + 1, line_hash(line)
             if torn:  # a crash cut the last line: it becomes an entry's content
