@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -33,11 +33,13 @@ from daemon.audit import keys, tool_entry, trust
 from daemon.audit.trail import verify as verify_trail
 from daemon.config import ConfigError, load_config
 from daemon.recordings.manifest import sha256_file
-from daemon.reports import signature_page
 from daemon.tools import signature_file, signature_trail
 from daemon.tools.arguments import handled_by
 from daemon.tools.signature_file import FAIL, FORMAT, FORMAT_1, MEANINGS, UNTRUSTED
 from drivers.errors import PvlogError
+
+if TYPE_CHECKING:
+    from daemon.reports import signature_page
 
 PASSPHRASE_ENV = "PVLOG_KEY_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 """The key's passphrase without a prompt (scripts, tests); else it is asked for."""
@@ -135,6 +137,8 @@ def _trail_to_write(args: argparse.Namespace) -> Path:
 
 
 def sign(args: argparse.Namespace) -> int:
+    from daemon.reports import signature_page  # pypdf, for the verbs that need it
+
     signer = args.signer.strip()
     if not signer or not signer.isprintable():
         args.verb_parser.error("--signer: a printed name (no control characters)")
@@ -202,6 +206,8 @@ def _sign(report: Path, signer: str, meaning: str, key: Ed25519PrivateKey, trail
     """Sign ``report``; what it did, in one line. The new ``.sig`` and signed copy are
     written aside, then the trail's entry, and only then are they put in place: a
     signature is never there without its entry."""
+    from daemon.reports import signature_page  # pypdf, for the verbs that need it
+
     digest = sha256_file(report)
     before = _before(report, digest, trail)
     sig = signature_file.signature(key, (report.name, digest, report.stat().st_size),
@@ -238,6 +244,8 @@ def _sign(report: Path, signer: str, meaning: str, key: Ed25519PrivateKey, trail
 
 
 def _shown(sig: dict[str, Any]) -> signature_page.Shown:
+    from daemon.reports import signature_page  # pypdf, for the verbs that need it
+
     return signature_page.Shown(sig["n"], sig["signer"], sig["meaning"], sig["signed_at"],
                                 sig["signature"]["key"], sig["report_sha256"])  # fmt: skip
 
@@ -301,6 +309,8 @@ def verify(args: argparse.Namespace) -> int:
 
 def _verified(report: Path, trusted: frozenset[str], trail: Path | None, why: str) -> list[str]:
     """Every line ``verify`` prints for ``report``."""
+    from daemon.reports import signature_page  # pypdf, for the verbs that need it
+
     target = signature_file.of(report)
     if not target.exists():
         return [f"FAIL {report.name}: not signed (no {target.name})"]
