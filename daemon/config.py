@@ -82,19 +82,21 @@ class InfluxConfig(_Section):
         return v.rstrip("/")
 
 
+def _at_least_64k(v: str | int) -> int:
+    """A size in bytes or with a unit; an outbox's empty database alone takes 16 KiB."""
+    size = parse_size(v)
+    if size < 2**16:
+        raise ValueError("at least 64KiB")
+    return size
+
+
 class OutboxConfig(_Section):
     path: Path = Path("var/outbox.sqlite")
     max_bytes: int = 2 * 2**30
     drain_timeout_s: Annotated[float, Field(ge=0, le=3600)] = 10.0
     """On stop, how long to keep sending the backlog; what is left stays for the next start."""
 
-    @field_validator("max_bytes", mode="before")
-    @classmethod
-    def _size(cls, v: str | int) -> int:
-        size = parse_size(v)
-        if size < 2**16:  # the empty database alone takes 16 KiB
-            raise ValueError("at least 64KiB")
-        return size
+    _size = field_validator("max_bytes", mode="before")(_at_least_64k)
 
 
 class RecordingConfig(_Section):
@@ -104,14 +106,11 @@ class RecordingConfig(_Section):
     enabled: bool = True
     max_file_bytes: int = 256 * 2**20
     """A file past this size is finished and the next one started."""
+    fsync_ms: Annotated[int, Field(ge=10, le=60_000)] = 1000
+    """How often each device's journal (every read, kept before it is used) is fsynced:
+    what a power cut may lose; a killed process loses nothing it read."""
 
-    @field_validator("max_file_bytes", mode="before")
-    @classmethod
-    def _size(cls, v: str | int) -> int:
-        size = parse_size(v)
-        if size < 2**16:
-            raise ValueError("at least 64KiB")
-        return size
+    _size = field_validator("max_file_bytes", mode="before")(_at_least_64k)
 
 
 class InflationConfig(_Section):

@@ -161,6 +161,10 @@ class Chunk(NamedTuple):
     session: str = ""
     """The session its inflations and events are of, when not the one in force: one
     cut where its session ended, found once the next had begun. Never with samples."""
+    mark: int = 0
+    """The index of the journal record it was made from (``daemon.journal``; 0: none):
+    a sink that keeps it says so by that index, and the journal lets go of what every
+    such sink keeps."""
 
 
 def events_only(*events: StampedEvent) -> Chunk:

@@ -24,6 +24,8 @@ import drivers, never the reverse), so the port layer's errors share it. Catch
     ├── PdfProblem                daemon.reports.signature_page: a PDF that cannot be read,
     │                             or a name its page cannot show
     ├── Refused                   daemon.tools.signing: a signature not made (exit 1)
+    ├── InUse                     daemon.service.instance_lock: an outbox another pvlog
+    │                             holds (exit code 2)
     └── InfluxUnavailable         daemon.influx.v1: no answer from InfluxDB (retried)
 """
 

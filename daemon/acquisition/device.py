@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import pickle
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -26,6 +27,8 @@ from daemon.acquisition.stamping import Stamper, identity_event
 from daemon.acquisition.status import DeviceStatus
 from daemon.backoff import first_of, supervise
 from daemon.config import DeviceConfig
+from daemon.journal.keeper import Journal
+from daemon.journal.polled import JournaledPoll
 from daemon.pipeline import Chunk, Samples, Sink, StampedEvent, events_only
 from drivers import registry
 from drivers.port import FlowControl, PortError, SerialPort
@@ -51,6 +54,7 @@ class Acquisition:
         *,
         on_state: Callable[[DeviceStatus], None] | None = None,
         flow: FlowControl | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.device = device
         spec = registry.driver(device.driver)
@@ -72,6 +76,13 @@ class Acquisition:
         self.port: SerialPort | None = None
         self.flow = flow
         """Back-pressure: the port pauses while the pipeline is full (a flood)."""
+        self.journal = journal
+        """Where each read goes before it is parsed (``daemon.journal``)."""
+        self._asker: JournaledPoll | None = None
+        if journal is not None:
+            journal.start(lambda: pickle.dumps((self.parser, self.stamper)))
+            if self._polled is not None:
+                self._asker = JournaledPoll(self._polled, journal)
 
     def add_sink(self, sink: Sink) -> None:
         self.sinks.append(sink)
@@ -200,7 +211,8 @@ class Acquisition:
         assert self._answered is not None
         d = self.device
         try:
-            await poll(self._polled, lambda request: self._send(port, request),
+            asker = cast(Polled, self._asker) if self._asker is not None else self._polled
+            await poll(asker, lambda request: self._send(port, request),
                        self._answered, self._cycle,
                        interval_s=d.poll_interval_ms / 1000, timeout_s=d.timeout_ms / 1000,
                        retries=d.retries, stop=stop)  # fmt: skip
@@ -210,11 +222,18 @@ class Acquisition:
     def _send(self, port: SerialPort, request: bytes) -> None:
         """A declared request to the device, and into the recording as sent."""
         port.write(request)
-        self.emit(Chunk(b"", time.time_ns(), Samples(), [], [], request))
+        asker = self._asker
+        if asker is None:
+            self.emit(Chunk(b"", time.time_ns(), Samples(), [], [], request))
+        else:  # as the journal has it
+            self.emit(Chunk(b"", asker.sent_ns, Samples(), [], [], request, mark=asker.sent_mark))
 
     def _cycle(self, time_ns: int, records: list[Record]) -> None:
+        mark = 0
+        if self._asker is not None:  # as the journal has it
+            time_ns, mark = self._asker.cycle_ns, self._asker.cycle_mark
         if records:
-            self._deliver(b"", time_ns, records, rebooted=False)
+            self._deliver(b"", time_ns, records, rebooted=False, mark=mark)
 
     async def _watch_for_stall(self) -> None:
         """An open port silent for ``stall_timeout_s`` is a stalled device: said once."""
@@ -246,6 +265,7 @@ class Acquisition:
             self._on_state(self.status)
 
     def _on_chunk(self, data: bytes, rx_time_ns: int) -> None:
+        mark = 0 if self.journal is None else self.journal.read(rx_time_ns, data)  # first
         status = self.status
         status.bytes_read += len(data)
         self._last_rx = time.monotonic()
@@ -260,7 +280,7 @@ class Acquisition:
         if self._polled is not None and not self._polled.awaiting:
             assert self._answered is not None
             self._answered.set()
-        self._deliver(data, rx_time_ns, records, rebooted=parser.boots != boots)
+        self._deliver(data, rx_time_ns, records, rebooted=parser.boots != boots, mark=mark)
 
     def _say_units(self, units: list[str]) -> None:
         """Each unit a line named that pvlog does not know, once: its lines are dropped."""
@@ -273,9 +293,9 @@ class Acquisition:
         self._units_said = len(units)
 
     def _deliver(self, data: bytes, rx_time_ns: int, records: list[Record], *,
-                 rebooted: bool) -> None:  # fmt: skip
+                 rebooted: bool, mark: int = 0) -> None:  # fmt: skip
         status = self.status
-        chunk = self.stamper.stamp(data, rx_time_ns, records, rebooted=rebooted)
+        chunk = self.stamper.stamp(data, rx_time_ns, records, rebooted=rebooted, mark=mark)
         status.samples += len(chunk.samples)
         for event in chunk.events:
             if event.code == "gap":

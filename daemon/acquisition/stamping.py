@@ -26,9 +26,12 @@ class Stamper:
         self._last_rx_stamp = 0
         self.identity: DeviceInfo | None = None
 
-    def stamp(self, raw: bytes, rx_time_ns: int, records: list[Record], *, rebooted: bool) -> Chunk:
+    def stamp(
+        self, raw: bytes, rx_time_ns: int, records: list[Record], *, rebooted: bool, mark: int = 0
+    ) -> Chunk:
         """The chunk ``raw`` became. ``rebooted``: the driver saw a boot in it, so its
-        last sample's clock is a new one, not a bound on the old fit."""
+        last sample's clock is a new one, not a bound on the old fit. ``mark``: the
+        journal record it came from."""
         if not rebooted:
             self._observe_last_sample(records)
         samples = Samples()
@@ -71,7 +74,7 @@ class Stamper:
                 self.identity = record
         if gap is not None:
             events.append(_gap(gap, rx_time_ns))
-        return Chunk(raw, rx_time_ns, samples, events, [])
+        return Chunk(raw, rx_time_ns, samples, events, [], mark=mark)
 
     def _observe_last_sample(self, records: list[Record]) -> None:
         """Let the clock see the chunk's tightest bound first (see ``DeviceClock.observe``)."""

@@ -15,6 +15,8 @@ from daemon.pipeline import Chunk
 from daemon.sessions.state import SessionState
 
 LinesOut = Callable[[list[str]], None]
+MarkedOut = Callable[[list[str], str, int], None]
+"""Lines, the run/device they are of and the journal record they came from."""
 
 
 class InfluxSink:
@@ -25,8 +27,12 @@ class InfluxSink:
         out: LinesOut,
         *,
         static_tags: Mapping[str, str] | None = None,
+        marked: MarkedOut | None = None,
     ) -> None:
         self.device = device
+        self._marked = marked
+        """Where a journaled chunk's lines go (with its mark), so the outbox commits
+        the mark with them."""
         self._session = session
         self._out = out
         self._static_tags = dict(static_tags or {})
@@ -51,5 +57,7 @@ class InfluxSink:
             lines += [schema.event_line(self.device, of, e, run) for e in chunk.events]
         if chunk.inflations:
             lines += [schema.inflation_line(self.device, of, i, run) for i in chunk.inflations]
-        if lines:
+        if chunk.mark and self._marked is not None:
+            self._marked(lines, f"{run}/{self.device}", chunk.mark)
+        elif lines:
             self._out(lines)

@@ -2,8 +2,10 @@
 
 Acquisition appends lines synchronously (no await on the hot path); a flusher task
 commits them to the outbox. At most one flush interval of lines lives only in
-memory: that is what a ``kill -9`` can cost, and those bytes are in the raw
-recording too.
+memory; a ``kill -9`` costs none of them, for the bytes they came from are in the
+device's journal, and each commit says, per device, up to which journal record its
+lines are in (``extend_marked``): the next start sends what came after
+(``daemon.journal.rescue``).
 
 A commit that fails (disk full, the outbox's file system gone read-only) does not
 stop the daemon: the lines wait in memory and the commit is retried every
@@ -19,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+from collections import deque
 
 from daemon.outbox.store import MAX_BATCH_BYTES, AsyncOutbox
 
@@ -50,16 +53,32 @@ class Batcher:
         """Lines dropped from memory while the outbox could not take them."""
         self.failing = False
         self._closing = False
+        self._marks: deque[tuple[int, str, int]] = deque()
+        """(lines appended through it, run/device, journal record), oldest first."""
+        self._appended = 0
+        self._removed = 0
+        """Lines ever appended, and ever taken off the front (committed, dropped, handed on)."""
+        self.kept: dict[str, int] = {}
+        """Per run/device, the last journal record whose lines the outbox has."""
+
+    def extend_marked(self, lines: list[str], key: str, mark: int) -> None:
+        """``lines`` and the journal record ``mark`` of ``key`` (run/device) they came
+        from: once they are committed, so is the mark, in the same transaction."""
+        if lines:
+            self.extend(lines)
+        self._marks.append((self._appended, key, mark))
 
     def extend(self, lines: list[str]) -> None:
         if not self._lines:
             self._waiting.set()
         self._lines.extend(lines)
+        self._appended += len(lines)
         if len(self._lines) >= self._batch_size:
             self._full.set()
         if len(self._lines) > MAX_MEMORY_LINES:
             excess = len(self._lines) - MAX_MEMORY_LINES
             del self._lines[:excess]
+            self._removed += excess
             if not self.dropped_lines:
                 log.error(
                     "the outbox has taken nothing for too long: dropping the oldest lines "
@@ -88,6 +107,8 @@ class Batcher:
     def take_uncommitted(self) -> list[str]:
         """The lines the outbox could not take, oldest first; the batcher keeps none."""
         lines, self._lines = self._lines, []
+        self._removed += len(lines)
+        self._marks.clear()
         return lines
 
     def close(self) -> None:
@@ -108,18 +129,32 @@ class Batcher:
                 chunk = chunk[: max(1, len(chunk) * MAX_BATCH_BYTES // len(body))]
                 body = "\n".join(chunk).encode()
             del self._lines[: len(chunk)]
+            marks = self._marks_through(self._removed + len(chunk))
             try:
-                await self._outbox.put(body, len(chunk))
+                if marks:
+                    await self._outbox.put(body, len(chunk), {key: m for _, key, m in marks})
+                else:
+                    await self._outbox.put(body, len(chunk))
             except (sqlite3.Error, OSError) as exc:
                 self._lines[:0] = chunk  # first again, in order
+                self._marks.extendleft(reversed(marks))
                 self._failed(exc)
                 return False
+            self._removed += len(chunk)
+            self.kept.update((key, m) for _, key, m in marks)
             if self.failing:
                 log.warning("the outbox takes commits again")
                 self.failing = False
             self.lines_committed += len(chunk)
             self.committed.set()
         return True
+
+    def _marks_through(self, line: int) -> list[tuple[int, str, int]]:
+        marks = self._marks
+        out = []
+        while marks and marks[0][0] <= line:
+            out.append(marks.popleft())
+        return out
 
     def _failed(self, exc: Exception) -> None:
         self.commit_failures += 1

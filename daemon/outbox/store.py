@@ -33,7 +33,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS batch (
     created_ns INTEGER NOT NULL,
     lines INTEGER NOT NULL,
     body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journal_kept (
+    key TEXT PRIMARY KEY,
+    mark INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dead_letter (
     id INTEGER PRIMARY KEY,
@@ -114,9 +118,12 @@ class Outbox:
         self.evicted_batches = 0
         self.evicted_lines = 0
 
-    def put(self, body: bytes, lines: int) -> int:
+    def put(self, body: bytes, lines: int, kept: Mapping[str, int] | None = None) -> int:
         """Commit one batch, evicting the oldest first when it would not fit the quota;
-        returns its id (ids only grow: the send order). The newest batch is always kept."""
+        returns its id (ids only grow: the send order). The newest batch is always kept.
+        ``kept``: for each ``run/device``, the journal record whose lines this batch
+        completes, committed with them (``daemon.journal``: what a recovery need not
+        send again)."""
         evicted: list[tuple[int, int]] = []  # (id, lines): counted once committed
         with self._transaction(immediate=True):
             if self.max_bytes is not None:
@@ -126,11 +133,31 @@ class Outbox:
                 (time.time_ns(), lines, body),
             )
             assert cur.lastrowid is not None
+            if kept:
+                self._db.executemany(
+                    "INSERT INTO journal_kept (key, mark) VALUES (?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET mark = excluded.mark",
+                    list(kept.items()),
+                )
             if self.max_bytes is not None:  # the estimate fell short: settle it exactly
                 self._make_room(0, evicted, keep=cur.lastrowid)
         self.evicted_batches += len(evicted)
         self.evicted_lines += sum(n for _, n in evicted)
         return cur.lastrowid
+
+    def kept(self, run: str) -> dict[str, int]:
+        """Per device of ``run``, the last journal record whose lines were committed."""
+        rows = self._db.execute(
+            "SELECT key, mark FROM journal_kept WHERE substr(key, 1, ?) = ?",
+            (len(run) + 1, run + "/"),
+        ).fetchall()
+        return {key.split("/", 1)[1]: mark for key, mark in rows}
+
+    def forget_kept(self, run: str) -> None:
+        """``run`` recovered: its marks are of no more use."""
+        with self._transaction():
+            self._db.execute("DELETE FROM journal_kept WHERE substr(key, 1, ?) = ?",
+                             (len(run) + 1, run + "/"))  # fmt: skip
 
     def used_bytes(self) -> int:
         """The database's pages in use (free pages are reused before the file grows)."""
@@ -272,8 +299,8 @@ class AsyncOutbox:
     async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
-    async def put(self, body: bytes, lines: int) -> int:
-        return await self._run(self.outbox.put, body, lines)
+    async def put(self, body: bytes, lines: int, kept: Mapping[str, int] | None = None) -> int:
+        return await self._run(self.outbox.put, body, lines, kept)
 
     async def oldest(self, max_lines: int) -> list[Batch]:
         return await self._run(self.outbox.oldest, max_lines)

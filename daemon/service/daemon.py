@@ -37,6 +37,7 @@ from daemon.influx import schema
 from daemon.influx.connect import influx_client
 from daemon.influx.sink import InfluxSink
 from daemon.influx.writer import InfluxWriter
+from daemon.journal.keeping import Journals, root_of
 from daemon.mqtt.edge import EdgeForwarder
 from daemon.mqtt.live import LiveStream
 from daemon.outbox.batcher import Batcher
@@ -45,10 +46,12 @@ from daemon.outbox.sender import Sender
 from daemon.recordings.writer import FLUSH_S, DeviceRecording
 from daemon.service.auditing import DAEMON, DaemonAudit
 from daemon.service.ending import stop_by_itself
+from daemon.service.file_metadata import device_metadata
 from daemon.service.health import HEALTH_INTERVAL_S, HealthReporter, read_depth
 from daemon.service.manifests import ManifestWriter, RecordedDevice
 from daemon.service.operations import Operations
 from daemon.service.recovery import recover
+from daemon.service.rescue import rescue
 from daemon.service.run_marker import RunMarker, last_run_news
 from daemon.service.stop_line import counts, say_evicted_late, say_stopped
 from daemon.sessions.book import SessionBook, Transition
@@ -103,6 +106,11 @@ class Daemon:
         self.recordings: list[DeviceRecording] = []
         self.inflation_sinks: list[InflationSink] = []
         self.views: list[DeviceView] = []
+        self.journals = Journals(root_of(config.outbox.path), self.book.run,
+                                 {"started_ns": self.book.started_ns,
+                                  "tags": config.session.tags},
+                                 fsync_ms=config.recording.fsync_ms,
+                                 outbox_kept=self.batcher.kept)  # fmt: skip
         self.devices = [self._device(d) for d in config.device]
         self.health = HealthReporter(
             [(d.status, d.event) for d in self.devices],
@@ -136,15 +144,14 @@ class Daemon:
 
     def _device(self, device: DeviceConfig) -> Acquisition:
         """One device's pipeline: acquisition, then every sink the configuration asks for."""
-        acq = Acquisition(device, on_state=self._state_changed, flow=self.flow)
         session = self.book.state
+        journal = self.journals.open(device.name, session, self._metadata(device))
+        acq = Acquisition(device, on_state=self._state_changed, flow=self.flow, journal=journal)
         if self.audit.enabled:
             acq.add_sink(self.audit.identity_sink(device.name, session))
-        acq.add_sink(
-            InfluxSink(
-                device.name, session, self.batcher.extend, static_tags=self.config.session.tags
-            )
-        )
+        acq.add_sink(InfluxSink(device.name, session, self.batcher.extend,
+                                static_tags=self.config.session.tags,
+                                marked=self.batcher.extend_marked))  # fmt: skip
         if self.config.live_enabled:
             live = LiveStream(
                 self.broker, self.config.mqtt.topic_prefix, acq.status, session, host=self.host
@@ -156,6 +163,7 @@ class Daemon:
             acq.status.recording = recording
             acq.add_sink(recording)
             self.recordings.append(recording)
+            self.journals.recorded_by(device.name, lambda: recording.kept_mark)
             self.flow.add(recording.fill)
         inflation = self.config.inflation
         detector = None
@@ -173,26 +181,18 @@ class Daemon:
         return acq
 
     def _recording(self, device: DeviceConfig, acq: Acquisition) -> DeviceRecording:
-        metadata = {
-            "driver": device.driver,
-            "port": device.port,
-            "baudrate": str(device.baudrate),
-            "host": self.host,
-            "pvlog_version": pvlog_version(),
-            "run": self.book.run,
-            # The session's tags (lot, operator...): the config's; one started over MQTT
-            # adds its own per file (``DeviceRecording``).
-            **{f"tag.{k}": v for k, v in self.config.session.tags.items()},
-        }
         return DeviceRecording(
             self.config.recording.dir,
             device.name,
             self.book.state,
-            metadata=metadata,
+            metadata=self._metadata(device),
             max_file_bytes=self.config.recording.max_file_bytes,
             on_event=acq.event,
             on_file=functools.partial(self.audit.recording_file, device.name),
         )
+
+    def _metadata(self, device: DeviceConfig) -> dict[str, str]:
+        return device_metadata(device, self.host, self.book.run, self.config.session.tags)
 
     def _state_changed(self, status: DeviceStatus) -> None:
         """A device's new state goes into ``pvlog_health`` at once, not at the next report."""
@@ -213,7 +213,9 @@ class Daemon:
         self.audit.started(loop, self.config, self.config_path, self.book.run)
         self.audit.sessions([self.book.start()], DAEMON, self.book.run)
         self._sessions([self.book.start()])
-        await recover(self._marker.last_run(), self.manifests)  # before recording anything
+        await rescue(self.config, self.book.run, self.audit)  # before recording anything
+        await recover(self._marker.last_run(), self.manifests)  # its files included
+        self.journals.start()
         self._check_last_run()
         ops = Operations(self.config, devices=[d.status for d in self.devices],
                          outbox=self.outbox, batcher=self.batcher, writer=self.writer,
@@ -281,6 +283,7 @@ class Daemon:
                 self.writer.hand_over(uncommitted)
             writer_stop.set()
             await writer
+            self.journals.close(all_committed=not uncommitted)
             notifying.cancel()
         await ops.close()
         await self._close(len(uncommitted))
@@ -314,6 +317,7 @@ class Daemon:
             await asyncio.sleep(FLUSH_S)
             for rec in self.recordings:
                 rec.flush()
+            self.journals.release()
             for d in self.devices:
                 d.check_drops(time.monotonic())
 

@@ -104,15 +104,17 @@ def _padded(doc: dict[str, Any]) -> bytes:
 def last_run_news(last: LastRun | None, flush_interval_ms: int) -> tuple[str, str, float] | None:
     """What to say on every device about how the last run ended: (code, detail, value).
 
-    Killed: what it had not committed yet (at most one flush interval) is lost from
-    InfluxDB and only the raw recordings keep it. Stopped cleanly but losing lines (a
-    full disk and no InfluxDB): how many.
+    Killed: what it had read and not kept is recovered from its journal before this
+    is said (``daemon.service.rescue``); only the bytes the kernel held for the reader
+    at the kill are gone. Stopped cleanly but losing lines (a full disk and no
+    InfluxDB): how many.
     """
     if last is not None and not last.clean:
         detail = (
             f"the last run (pid {last.pid}, session {last.session}) "
-            f"did not stop cleanly: up to {flush_interval_ms} ms of its lines (one flush "
-            "interval) were never committed; the raw recordings keep them, if on"
+            "did not stop cleanly: what it had read and not kept was recovered from its "
+            "journal (the audit trail's run_recovered says how much); what the port held "
+            "unread at the kill is gone"
         )
         return "unclean_stop", detail, flush_interval_ms / 1000
     if last is not None and last.lost_lines:

@@ -3,7 +3,8 @@ configuration and run the service on it (or only check it, and with ``--probe`` 
 each port, InfluxDB and the broker, writing nothing to a device).
 
 A configuration that will not do is one line naming the key, exit 2 (``daemon.cli``
-says every ``ConfigError`` the same way); a run that cannot start (a disk, the outbox)
+says every ``ConfigError`` the same way), and so is one whose outbox another pvlog
+holds (``daemon.service.instance_lock``); a run that cannot start (a disk, the outbox)
 is one line, exit 1.
 """
 
@@ -16,6 +17,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from daemon.config import Config, ConfigError, load_config
+from daemon.service import instance_lock
 from daemon.tools import interrupts
 from daemon.tools.arguments import handled_by, seconds
 
@@ -71,21 +73,39 @@ def check_config(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     config = _checked(args.config)
-    from daemon.service.daemon import Daemon
+    held = _held(config, "run")  # before the daemon opens anything
+    if held is None:
+        return 2
+    with held:
+        from daemon.service.daemon import Daemon
 
-    interrupts.check()  # loading the service took a while: a Ctrl-C meanwhile ends it here
-    return _serve(lambda: Daemon(config, args.config).run(
-        duration_s=args.duration, until_ports_end=args.until_ports_end))  # fmt: skip
+        interrupts.check()  # loading the service took a while: a Ctrl-C meanwhile ends it here
+        return _serve(lambda: Daemon(config, args.config).run(
+            duration_s=args.duration, until_ports_end=args.until_ports_end))  # fmt: skip
 
 
 def record(args: argparse.Namespace) -> int:
     config = load_config(args.config, devices=False)
     if "mqtt" not in config.model_fields_set:
         raise ConfigError(f"{args.config}: mqtt: the recorder needs an [mqtt] table")
-    from daemon.mqtt.recorder import Recorder
+    held = _held(config, "record")  # its outbox too: two writers would drain one table
+    if held is None:
+        return 2
+    with held:
+        from daemon.mqtt.recorder import Recorder
 
-    interrupts.check()
-    return _serve(lambda: Recorder(config).run())
+        interrupts.check()
+        return _serve(lambda: Recorder(config).run())
+
+
+def _held(config: Config, verb: str) -> instance_lock.Held | None:
+    """The config's outbox locked for this process; None, said in one line, if another
+    pvlog holds it."""
+    try:
+        return instance_lock.hold([instance_lock.outbox(config)], verb)
+    except instance_lock.InUse as exc:
+        print(f"pvlog: cannot run: {exc}", file=sys.stderr)
+        return None
 
 
 def _serve(service: Callable[[], Awaitable[bool]]) -> int:

@@ -1,0 +1,1 @@
+"""A device's input, kept before it is used: the journal a killed run is recovered from."""

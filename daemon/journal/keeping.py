@@ -1,0 +1,136 @@
+"""This run's journals: one per device in ``<outbox>.journal/<run>/``, fsynced off the loop.
+
+The folder sits beside the outbox, not the recordings: a full recording disk is one of
+the failures the journal outlives (what the recording could not write is recovered
+into it at the next start). Each device's journal lets go of a segment once the outbox
+has committed its lines and the recording has written it (``release``, each second);
+a clean stop that kept everything removes the folder, and the next start recovers
+from any folder left behind (``daemon.journal.rescue``).
+
+fsync runs on a thread of its own every ``recording.fsync_ms``: a killed process loses
+nothing it journaled, whatever the setting; a power cut loses at most that long.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from daemon.journal.keeper import Journal
+from daemon.sessions.state import SessionState
+
+log = logging.getLogger(__name__)
+
+STOPPED = "stopped"
+"""A file in a run's folder: the run stopped cleanly but the outbox did not take all its
+lines; the next start commits what is missing and leaves its recordings alone (their
+manifests were sealed at the stop)."""
+MAX_SEGMENTS = 64
+"""Past this many segments of one device (256 MB: the recording disk failing for
+minutes of the fastest bench) the oldest go whatever they hold, counted and said:
+the journal's disk must not fill behind a failed one."""
+
+
+def root_of(outbox_path: Path) -> Path:
+    return Path(f"{outbox_path}.journal")
+
+
+class Journals:
+    def __init__(
+        self,
+        root: Path,
+        run: str,
+        head: Mapping[str, object],
+        *,
+        fsync_ms: int,
+        outbox_kept: Mapping[str, int],
+    ) -> None:
+        self.folder = root / run
+        self.run = run
+        self._head = dict(head)
+        self._fsync_s = fsync_ms / 1000
+        self._outbox_kept = outbox_kept
+        """Per run/device, the journal record whose lines the outbox last committed."""
+        self.journals: list[Journal] = []
+        self._recorded: dict[str, Callable[[], int]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.released = 0
+        self.forced = 0
+        """Segments let go before they were kept (``MAX_SEGMENTS``)."""
+
+    def open(
+        self, device: str, session: SessionState, metadata: Mapping[str, str]
+    ) -> Journal | None:
+        """``device``'s journal (its head says ``metadata``, what its recordings say of
+        it); None if its folder cannot be made (said: the device is read all the same,
+        without one)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(self.folder.parent, 0o700)
+        except OSError as exc:
+            log.error(  # noqa: TRY400 - the reason is the message; no traceback wanted
+                "%s: no journal in %s (%s): a kill would lose what is read",
+                device, self.folder, exc,
+            )  # fmt: skip
+            return None
+        head = {**self._head, "metadata": dict(metadata)}
+        journal = Journal(self.folder, device, head, session=lambda: session.name)
+        self.journals.append(journal)
+        return journal
+
+    def recorded_by(self, device: str, kept: Callable[[], int]) -> None:
+        """``kept``: the last journal record of ``device`` its recording has written."""
+        self._recorded[device] = kept
+
+    def release(self) -> None:
+        """Let go of the segments every sink has kept (on the loop, each second)."""
+        for j in self.journals:
+            kept = self._outbox_kept.get(f"{self.run}/{j.device}", 0)
+            recorded = self._recorded.get(j.device)
+            if recorded is not None:
+                kept = min(kept, recorded())
+            self.released += j.release(kept)
+            over = j.segments - MAX_SEGMENTS
+            if over > 0:
+                if not self.forced:
+                    log.error(
+                        "%s: the journal holds %d segments not yet kept; dropping the "
+                        "oldest (their reads are not recoverable)", j.device, over,
+                    )  # fmt: skip
+                self.forced += j.release(j.segment_first(over) - 1)
+
+    def start(self) -> None:
+        if self.journals and self._thread is None:
+            self._thread = threading.Thread(target=self._sync, name="journal-fsync", daemon=True)
+            self._thread.start()
+
+    def _sync(self) -> None:
+        while not self._stop.wait(self._fsync_s):
+            for j in list(self.journals):
+                try:
+                    j.sync()
+                except OSError as exc:
+                    log.warning("%s: cannot fsync the journal: %s", j.device, exc)
+
+    def close(self, *, all_committed: bool) -> None:
+        """The run's end: remove the folder if the outbox took every line (the recordings
+        are closed by now), else leave it, marked, for the next start."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        for j in self.journals:
+            j.close(remove=all_committed)
+        try:
+            if all_committed:
+                shutil.rmtree(self.folder, ignore_errors=True)
+            elif self.journals:
+                (self.folder / STOPPED).write_text("the outbox did not take every line\n")
+                log.warning("the journal in %s is kept: the next start commits what the "
+                            "outbox did not take", self.folder)  # fmt: skip
+        except OSError as exc:
+            log.error("cannot finish the journal in %s: %s", self.folder, exc)  # noqa: TRY400
