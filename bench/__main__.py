@@ -6,6 +6,7 @@ from bench import (
     bench_chunk_path,
     bench_codec,
     bench_fuzz,
+    bench_kills,
     bench_lbx,
     bench_line_stamps,
     bench_load,
@@ -26,6 +27,7 @@ def main() -> None:
         bench_scale_out,
         bench_fuzz,
         bench_outage_memory,
+        bench_kills,
     ):
         for line in module.main():
             print(line, flush=True)

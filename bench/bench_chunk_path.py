@@ -21,6 +21,7 @@ from daemon.acquisition.inflations import InflationDetector
 from daemon.acquisition.status import DeviceStatus
 from daemon.config import DeviceConfig
 from daemon.influx.sink import InfluxSink
+from daemon.journal.keeper import Journal
 from daemon.mqtt.live import BATCH_INTERVAL_S, LiveStream
 from daemon.recordings.writer import FLUSH_S, DeviceRecording
 from daemon.service.auditing import DaemonAudit
@@ -31,7 +32,16 @@ from simulators.lbx_stream import BLOCK, T0_US, block_frame, waveform
 RATE = 2000
 READ_NS = 16_000_000
 SECONDS = 10
-CONFIGS = ("parse+stamp", "influx", "+inflation", "+live", "+recording", "+web", "+audit")
+CONFIGS = (
+    "parse+stamp",
+    "+journal",
+    "influx",
+    "+inflation",
+    "+live",
+    "+recording",
+    "+web",
+    "+audit",
+)
 
 
 def reads() -> list[bytes]:
@@ -47,26 +57,30 @@ def reads() -> list[bytes]:
 def run_once(data: list[bytes], config: str, tmp: Path) -> tuple[float, int]:
     """CPU seconds and samples for the path up to ``config``."""
     session = SessionState("bench")
-    acq = Acquisition(DeviceConfig(name="box0", driver="lbx", port="/dev/null"))
-    lines: list[str] = []
     upto = CONFIGS.index(config)
+    journal = None
+    if upto >= 1:  # each read written to the journal before it is parsed
+        (tmp / config).mkdir(parents=True)
+        journal = Journal(tmp / config, "box0", {}, session=lambda: session.name)
+    acq = Acquisition(DeviceConfig(name="box0", driver="lbx", port="/dev/null"), journal=journal)
+    lines: list[str] = []
     live = recording = None
-    if upto >= 1:
-        acq.add_sink(InfluxSink("box0", session, lines.extend))
     if upto >= 2:
+        acq.add_sink(InfluxSink("box0", session, lines.extend))
+    if upto >= 3:
         detector = InflationDetector(threshold_atm=1.0, baseline_atm=0.3)
         acq.add_sink(InflationSink("box0", detector, acq.emit))
-    if upto >= 3:
+    if upto >= 4:
         live = LiveStream("mqtt://127.0.0.1:1", "pvlog", DeviceStatus("box0", "lbx", "-"), session)
         acq.add_sink(live)
-    if upto >= 4:
+    if upto >= 5:
         recording = DeviceRecording(tmp / config, "box0", session, metadata={},
                                     max_file_bytes=2**30)  # fmt: skip
         acq.add_sink(recording)
-    if upto >= 5:  # the live page's picture (its readers are per page, not per sample)
+    if upto >= 6:  # the live page's picture (its readers are per page, not per sample)
         acq.add_sink(DeviceView(acq.status, session))
     audit = None
-    if upto >= 6:  # the identity watch per chunk; the recording's files into the trail
+    if upto >= 7:  # the identity watch per chunk; the recording's files into the trail
         audit = DaemonAudit(tmp / config / "audit.jsonl", "bench")
         acq.add_sink(audit.identity_sink("box0", session))
         assert recording is not None
@@ -86,6 +100,8 @@ def run_once(data: list[bytes], config: str, tmp: Path) -> tuple[float, int]:
         recording.close()
     if audit is not None:
         audit.stopped("bench", "done", {}, {})
+    if journal is not None:
+        journal.close(remove=True)
     return time.process_time() - start, acq.status.samples
 
 
