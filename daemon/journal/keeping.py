@@ -5,7 +5,8 @@ the failures the journal outlives (what the recording could not write is recover
 into it at the next start). Each device's journal lets go of a segment once the outbox
 has committed its lines and the recording has written it (``release``, each second);
 a clean stop that kept everything removes the folder, and the next start recovers
-from any folder left behind (``daemon.journal.rescue``).
+from any folder left behind (``daemon.service.rescue``): a killed run's, or a clean
+stop's whose outbox or recording disk was full.
 
 fsync runs on a thread of its own every ``recording.fsync_ms``: a killed process loses
 nothing it journaled, whatever the setting; a power cut loses at most that long.
@@ -25,10 +26,6 @@ from daemon.sessions.state import SessionState
 
 log = logging.getLogger(__name__)
 
-STOPPED = "stopped"
-"""A file in a run's folder: the run stopped cleanly but the outbox did not take all its
-lines; the next start commits what is missing and leaves its recordings alone (their
-manifests were sealed at the stop)."""
 MAX_SEGMENTS = 64
 """Past this many segments of one device (256 MB: the recording disk failing for
 minutes of the fastest bench) the oldest go whatever they hold, counted and said:
@@ -117,20 +114,16 @@ class Journals:
                 except OSError as exc:
                     log.warning("%s: cannot fsync the journal: %s", j.device, exc)
 
-    def close(self, *, all_committed: bool) -> None:
-        """The run's end: remove the folder if the outbox took every line (the recordings
-        are closed by now), else leave it, marked, for the next start."""
+    def close(self, *, all_kept: bool) -> None:
+        """The run's end (the recordings closed): remove the folder if the outbox and
+        the recordings took everything, else leave it for the next start."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
         for j in self.journals:
-            j.close(remove=all_committed)
-        try:
-            if all_committed:
-                shutil.rmtree(self.folder, ignore_errors=True)
-            elif self.journals:
-                (self.folder / STOPPED).write_text("the outbox did not take every line\n")
-                log.warning("the journal in %s is kept: the next start commits what the "
-                            "outbox did not take", self.folder)  # fmt: skip
-        except OSError as exc:
-            log.error("cannot finish the journal in %s: %s", self.folder, exc)  # noqa: TRY400
+            j.close(remove=all_kept)
+        if all_kept:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        elif self.journals:
+            log.warning("the journal in %s is kept: the next start writes what the outbox "
+                        "or the recordings could not take", self.folder)  # fmt: skip

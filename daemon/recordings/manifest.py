@@ -20,6 +20,7 @@ never overwrite each other's.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -81,15 +82,22 @@ def file_entries(files: list[Path], *, hashed: bool) -> list[dict[str, Any]]:
 
 
 def write(path: Path, doc: Mapping[str, Any]) -> None:
-    """Atomically (a reader sees the old manifest or the new one, never half of one)."""
+    """Atomically (a reader sees the old manifest or the new one, never half of one).
+    One that cannot be written (a full disk) leaves the old one and no temporary file:
+    a half-written ``.tmp`` would be a stray the folder's checks cannot account for."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as f:
-        json.dump(doc, f, indent=2, sort_keys=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    try:
+        with tmp.open("w") as f:
+            json.dump(doc, f, indent=2, sort_keys=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 @dataclass(frozen=True, slots=True)

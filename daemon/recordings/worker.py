@@ -6,12 +6,22 @@ it belongs to, as values), and hears back only through ``reports``: files opened
 finished, writes that failed or worked again, messages dropped. So no field is written
 by one thread and read by the other, and a file opened late (a slow disk) is named and
 tagged for the session its batch came from, never the one the loop is in now.
+
+What a failing disk leaves unwritten is held as whole batches, each still naming its
+session, oldest first, within one bound for all of them (``limit``): a session that
+changes while the disk is full loses nothing for it, and once there is room again each
+batch goes to a file of its own session, in order (the old session's in a file begun
+late, finished as soon as it is written). Within the bound, only the stop gives up on
+what is still held, and says how much (``unwritten``). A write that fails part way is
+cut back to the file's last whole chunk, so the batch, written again elsewhere, never
+stands twice.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import time
 from collections.abc import Callable, Mapping
@@ -34,11 +44,17 @@ class Report:
     """What the writer thread tells the loop; ``kind`` is one of:
 
     - ``opened`` / ``finished``: ``path`` began, or was finished (closed, or left as it
-      was by a failure: readable up to its last chunk);
+      was by a failure: readable up to its last chunk); ``late``: the file holds what a
+      failing disk kept of a session the recording had already left, so a manifest
+      written for that session since does not list it;
     - ``discarded``: ``path`` failed before anything was in it and is gone;
-    - ``failed``: a write failed (``detail``: why, ``at``: monotonic time);
-    - ``written``: a write worked after a failure;
-    - ``dropped``: ``count`` messages could not be kept.
+    - ``failed``: a write failed (``detail``: why, ``at``: monotonic time; ``mark``: the
+      highest mark this try wrote before it failed, 0: none);
+    - ``written``: what was held is all in files now (after a failure: writing works
+      again); ``mark``: the highest mark among the batches written;
+    - ``dropped``: ``count`` messages could not be kept (the oldest, past ``limit``);
+    - ``unwritten``: at the stop, ``count`` messages were still held and are lost
+      (``detail``: their sessions).
     """
 
     kind: str
@@ -46,6 +62,8 @@ class Report:
     detail: str = ""
     count: int = 0
     at: float = 0.0
+    mark: int = 0
+    late: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +78,9 @@ class Batch:
     retry: bool
     """The loop saw the disk fail and asks for a new try now (else a batch handed over
     before the failure was seen waits with what is held)."""
+    mark: int = 0
+    """The highest ``mark`` of the chunks it was encoded from (their journal indexes):
+    once it is in a file, every read up to it that was not dropped is too."""
 
 
 def newest(batch: list[T], count: Callable[[T], int], limit: int) -> tuple[list[T], int]:
@@ -72,8 +93,8 @@ def newest(batch: list[T], count: Callable[[T], int], limit: int) -> tuple[list[
     return batch[first:], sum(map(count, batch[:first]))
 
 
-def _buffered(buf: ChunkBuffer) -> int:
-    return buf.messages
+def _messages(batch: Batch) -> int:
+    return batch.buf.messages
 
 
 class RecordingWorker:
@@ -100,47 +121,83 @@ class RecordingWorker:
         """The audit trail's entries, told on this thread."""
         self.reports: queue.SimpleQueue[Report] = queue.SimpleQueue()
         self._file: RecordingFile | None = None
+        self._file_session = ""
+        self._file_late = False
         self._part = 0
-        self._held: list[ChunkBuffer] = []
-        """What the failed writes could not write, oldest first."""
+        self._held: list[Batch] = []
+        """What is not in a file yet, oldest first: the batch being written, and what
+        failed writes left (of any session)."""
         self._failing = False
+        self._latest = ""
+        """The session the loop is in, as far as this thread was told: a file of any
+        other is finished as soon as what was held for it is written."""
 
     def write(self, batch: Batch) -> None:
+        """Write ``batch`` after what is held, each to its own session's file; while the
+        disk fails (until the loop asks for a new try), hold it with the rest."""
+        self._latest = batch.session
         if batch.retry:
             self._failing = False
-        held, lost = newest([*self._held, batch.buf], _buffered, self._limit())
-        self._held = []
+        self._held, lost = newest([*self._held, batch], _messages, self._limit())
         self._dropped(lost)
-        if self._failing:  # handed over before the loop saw the failure: wait with the rest
-            self._held = held
-            return
-        f = self._file
-        try:
-            if f is None or f.size() >= self.max_file_bytes:
-                self.rotate()
-                f = self._file = self._open(batch)
-            while held:
-                f.write(held[0], batch.channels)
-                del held[0]
-        except OSError as exc:
-            self._fail(exc)
-            self._held = held
-            return
-        if batch.retry:
-            self.reports.put(Report("written", f.path))
+        if not self._failing:
+            self._drain()
 
-    def rotate(self) -> None:
-        """Finish the file; what is still held when the session ends is lost (said)."""
-        if self._held:  # the disk failed to the end of the session
-            self._dropped(sum(map(_buffered, self._held)))
+    def retry(self) -> None:
+        """Try again to write what is held (the loop's try when it has nothing new)."""
+        self._failing = False
+        if self._held:
+            self._drain()
+
+    def rotate(self, session: str) -> None:
+        """The loop is in ``session`` now: finish the file. What is held stays held,
+        for files of its own sessions."""
+        self._latest = session
+        self._finish()
+
+    def close(self) -> None:
+        """The stop: a last try, the file finished; what is still held is lost, said."""
+        self.retry()
+        self._finish()
+        if self._held:
+            sessions = ", ".join(dict.fromkeys(b.session for b in self._held))
+            n = sum(map(_messages, self._held))
             self._held = []
-        f, self._file = self._file, None
+            self.reports.put(Report("unwritten", detail=sessions, count=n))
+
+    def _drain(self) -> None:
+        f: RecordingFile | None = None
+        mark = 0
+        try:
+            while self._held:
+                batch = self._held[0]
+                f = self._file_for(batch)
+                before = f.size()
+                try:
+                    f.write(batch.buf, batch.channels)
+                except OSError:
+                    _cut(f, before)
+                    raise
+                del self._held[0]
+                mark = max(mark, batch.mark)
+        except OSError as exc:
+            self._fail(exc, mark)
+            return
         if f is not None:
-            try:
-                f.close()
-            except OSError:
-                log.exception("%s: cannot finish %s", self.device, f.path)
-            self._finished(f.path)
+            self.reports.put(Report("written", f.path, mark=mark))
+        if self._file is not None and self._file_session != self._latest:
+            self._finish()  # a late file: its session is over
+
+    def _file_for(self, batch: Batch) -> RecordingFile:
+        f = self._file
+        if f is not None and (
+            self._file_session != batch.session or f.size() >= self.max_file_bytes
+        ):
+            self._finish()
+            f = None
+        if f is None:
+            f = self._file = self._open(batch)
+        return f
 
     def _open(self, batch: Batch) -> RecordingFile:
         self._part += 1
@@ -150,12 +207,27 @@ class RecordingWorker:
         tags = {f"tag.{k}": v for k, v in batch.tags.items()}
         known = {"identity": batch.identity} if batch.identity else {}
         f = RecordingFile(path, {**self.metadata, **tags, **known, "session": batch.session})
-        self.reports.put(Report("opened", path))
+        self._file_session, self._file_late = batch.session, batch.session != self._latest
+        self.reports.put(Report("opened", path, late=self._file_late))
         if self._on_file is not None:
             self._on_file(path, False)
         return f
 
-    def _fail(self, exc: OSError) -> None:
+    def _finish(self) -> None:
+        """Finish the file, if one is open (its summary: a failing disk leaves it
+        readable up to its last chunk)."""
+        f, self._file = self._file, None
+        if f is None:
+            return
+        try:
+            f.close()
+        except OSError as exc:
+            log.error("%s: cannot finish %s: %s", self.device, f.path, exc)  # noqa: TRY400
+            with contextlib.suppress(OSError):
+                f.stream.close()
+        self._finished(f.path)
+
+    def _fail(self, exc: OSError, mark: int) -> None:
         """Leave the file as it is (readable up to its last chunk) and wait to try again."""
         f, self._file = self._file, None
         if f is not None:
@@ -168,13 +240,22 @@ class RecordingWorker:
             else:
                 self._finished(f.path)
         self._failing = True
-        self.reports.put(Report("failed", detail=str(exc), at=time.monotonic()))
+        self.reports.put(Report("failed", detail=str(exc), at=time.monotonic(), mark=mark))
 
     def _finished(self, path: Path) -> None:
-        self.reports.put(Report("finished", path))
+        self.reports.put(Report("finished", path, late=self._file_late))
         if self._on_file is not None:
             self._on_file(path, True)
 
     def _dropped(self, n: int) -> None:
         if n:
             self.reports.put(Report("dropped", count=n))
+
+
+def _cut(f: RecordingFile, size: int) -> None:
+    """Take back what a failed write put in ``f`` past ``size`` (its last whole chunk):
+    the batch is written again elsewhere, so it must not also stand here, whole or torn."""
+    with contextlib.suppress(OSError):
+        f.stream.close()
+    with contextlib.suppress(OSError):
+        os.truncate(f.path, size)

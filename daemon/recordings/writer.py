@@ -22,7 +22,12 @@ the file's end first). A failing disk never stops the acquisition: the recording
 so (a log line and a ``recording_stopped`` event), keeps what it could not write in
 memory (up to ``MAX_QUEUED`` messages, then the oldest are dropped and counted), and
 every ``RETRY_S`` tries a new file, so it comes back by itself once the operator makes
-room (``recording_resumed``, with what was missed).
+room (``recording_resumed``, with what was missed). What it keeps stays with its
+session: a session that changes meanwhile gets its own files, and the old one's held
+messages go to a file of the old session, begun when there is room (``on_late`` tells
+whoever wrote that session's manifest). A stop with the disk still failing tries once
+more, then says what it could not write (a log line, a ``recording_lost`` event,
+``unwritten``).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ FLUSH_S = 1.0
 MAX_QUEUED = 100_000
 """Messages that may wait for a slow disk (minutes of a fast device, some 20 MB)
 before the recording drops some, and that it keeps for the next try while the disk
-fails (the newest): memory stays bounded whatever the disk does."""
+fails (the newest, of whatever sessions): memory stays bounded whatever the disk does."""
 RETRY_S = 5.0
 """How often a recording whose disk failed tries a new file."""
 
@@ -108,6 +113,17 @@ class DeviceRecording:
         self._queued = 0
         """Messages handed to the writer thread and not yet written (under ``_lock``)."""
         self._lock = threading.Lock()
+        self._kept_mark = 0
+        self._late: set[str] = set()
+        """Sessions whose late files (``Report.late``) were finished since the last flush."""
+        self._room = False
+        """The disk took writes again since the last flush."""
+        self.on_late: Callable[[set[str]], None] | None = None
+        """Told on the loop (by ``flush``) of sessions that got a file after the recording
+        had left them, and (with none) that the disk takes writes again: a manifest
+        written meanwhile may be written now, or again, with every file."""
+        self.unwritten = 0
+        """Messages the stop could not write (the disk still failing): lost, and said."""
         self.raw_bytes = 0
         self.identity = ""
         """The device's last ``identity`` detail: every file opened after it says it in its
@@ -146,6 +162,17 @@ class DeviceRecording:
         return self._dropped
 
     @property
+    def kept_mark(self) -> int:
+        """The highest mark (``Chunk.mark``) of a batch the writer thread has put in a
+        file: every read up to it is in a file, but for those counted in ``dropped``."""
+        self._receive()
+        return self._kept_mark
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def news(self) -> list[tuple[str, str, float | None]]:
         """Events for the device (code, detail, value) not yet handed on."""
         self._receive()
@@ -157,12 +184,15 @@ class DeviceRecording:
             self._apply(reports.get())
 
     def _apply(self, r: Report) -> None:
+        self._kept_mark = max(self._kept_mark, r.mark)
         if r.kind == "opened" and r.path is not None:
             self._files.append(r.path)
             self._current = r.path
         elif r.kind in ("finished", "discarded"):
             if r.kind == "discarded" and r.path in self._files:
                 self._files.remove(r.path)
+            elif r.late and r.path is not None:
+                self._late.add(r.path.parent.name)
             if self._current == r.path:
                 self._current = None
         elif r.kind == "dropped":
@@ -182,6 +212,7 @@ class DeviceRecording:
         elif r.kind == "written" and self._missed_from is not None:
             missed = self._dropped - self._missed_from
             self._missed_from = None
+            self._room = True
             log.warning(
                 "%s: recording again, to %s; %d messages could not be kept meanwhile",
                 self.device, r.path, missed,
@@ -189,6 +220,13 @@ class DeviceRecording:
             self._news.append(
                 ("recording_resumed", f"recording again; {missed} messages missed", missed)
             )
+        elif r.kind == "unwritten":
+            self._dropped += r.count
+            self.unwritten += r.count
+            detail = (f"the disk still failed at the stop: {r.count} messages of session(s) "
+                      f"{r.detail} could not be written")  # fmt: skip
+            log.error("%s: recording lost: %s", self.device, detail)
+            self._news.append(("recording_lost", detail, r.count))
 
     # -- from the event loop -------------------------------------------------------
 
@@ -202,10 +240,10 @@ class DeviceRecording:
                 self.identity = event.detail
 
     def _follow_session(self) -> None:
-        """A new session starts a new file (what is pending goes to the old one)."""
+        """A new session starts a new file (what is pending goes to the old one's)."""
         if not self._closed:
             self._hand_over(now=True)
-            self._pool.submit(self._worker.rotate)
+            self._pool.submit(self._worker.rotate, self._session.name)
         self.session = self._session.name
         self.session_tags = dict(self._session.tags)
 
@@ -216,16 +254,25 @@ class DeviceRecording:
         self._receive()
         while self._news and self._on_event is not None:
             self._on_event(*self._news.pop(0))
+        if self._late or self._room:
+            late, self._late, self._room = self._late, set(), False
+            if self.on_late is not None:
+                self.on_late(late)
         if self._session.name != self.session:
             self._follow_session()
         self._hand_over(now=now)
 
     def _hand_over(self, *, now: bool) -> None:
-        if not self._pending or self._closed:
+        if self._closed:
             return
         if self._failed and not now and time.monotonic() - self._failed_at < RETRY_S:
             self._pending, lost = newest(self._pending, _messages, MAX_QUEUED)
             self._dropped += lost
+            return
+        if not self._pending:
+            if self._failed:  # the writer thread holds what failed: its try is due
+                self._failed = False
+                self._pool.submit(self._worker.retry)
             return
         batch, self._pending = self._pending, []
         n = sum(map(_messages, batch))
@@ -237,8 +284,9 @@ class DeviceRecording:
         retry, self._failed = self._failed, False  # after a failure: the writer tries anew
         with self._lock:
             self._queued += n
+        mark = max(int(getattr(c, "mark", 0)) for c in batch)
         handed = Batch(self._encoder.encode(batch), list(self._encoder.channels), self.session,
-                       self.session_tags, self.identity, retry)  # fmt: skip
+                       self.session_tags, self.identity, retry, mark)  # fmt: skip
         self._pool.submit(self._write, handed)
 
     def _write(self, batch: Batch) -> None:  # on the writer thread
@@ -261,11 +309,16 @@ class DeviceRecording:
         self._pool.submit(lambda: None).result()
 
     def close(self) -> None:
-        """Write everything pending and finish the file (its summary makes seeking fast)."""
+        """Write everything pending and finish the file (its summary makes seeking fast);
+        what the disk still refuses then is lost, and said (``unwritten``). Its news wait
+        for the loop's next ``flush``: this may run on another thread."""
         if self._closed:
             return
-        self.flush(now=True)
-        self._pool.submit(self._worker.rotate)
+        self._receive()
+        if self._session.name != self.session:
+            self._follow_session()
+        self._hand_over(now=True)
+        self._pool.submit(self._worker.close)
         self._closed = True
         self._pool.shutdown(wait=True)
         self._receive()

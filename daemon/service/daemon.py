@@ -52,7 +52,7 @@ from daemon.service.manifests import ManifestWriter, RecordedDevice
 from daemon.service.operations import Operations
 from daemon.service.recovery import recover
 from daemon.service.rescue import rescue
-from daemon.service.run_marker import RunMarker, last_run_news
+from daemon.service.run_marker import LastRun, RunMarker, last_run_news
 from daemon.service.stop_line import counts, say_evicted_late, say_stopped
 from daemon.sessions.book import SessionBook, Transition
 from daemon.sessions.control import Command, SessionControl
@@ -213,8 +213,10 @@ class Daemon:
         self.audit.started(loop, self.config, self.config_path, self.book.run)
         self.audit.sessions([self.book.start()], DAEMON, self.book.run)
         self._sessions([self.book.start()])
-        await rescue(self.config, self.book.run, self.audit)  # before recording anything
-        await recover(self._marker.last_run(), self.manifests)  # its files included
+        rescued = await rescue(self.config, self.book.run, self.audit)  # before recording
+        await recover(self._marker.last_run(), self.manifests,  # the rescued files with them
+                      [LastRun(False, run=r.run, started_ns=r.started_ns) for r in rescued
+                       if r.recorded])  # fmt: skip
         self.journals.start()
         self._check_last_run()
         ops = Operations(self.config, devices=[d.status for d in self.devices],
@@ -283,7 +285,9 @@ class Daemon:
                 self.writer.hand_over(uncommitted)
             writer_stop.set()
             await writer
-            self.journals.close(all_committed=not uncommitted)
+            self.journals.close(
+                all_kept=not uncommitted and not any(r.unwritten for r in self.recordings)
+            )
             notifying.cancel()
         await ops.close()
         await self._close(len(uncommitted))

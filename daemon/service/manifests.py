@@ -6,6 +6,12 @@ book and the devices' status say; writing and hashing happen on worker threads.
 With an audit trail, each manifest names the trail's head when it was written (so a
 trail rewritten since no longer matches); with ``audit.signing_key`` it is signed,
 head included (``daemon.audit.keys``), and its writing is itself an audit entry.
+
+A manifest the disk refuses (full) is said (a log line, a ``manifest_unwritten`` audit
+entry) and written at the next chance: the next manifest written, a recording that
+writes again, the stop. A session whose recording got a file after its manifest was
+written complete (held while the disk was full, written when space returned) has that
+manifest written again, listing it.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from daemon.audit import keys
 from daemon.config import Config
 from daemon.recordings import manifest
 from daemon.recordings.writer import DeviceRecording
-from daemon.service.auditing import DaemonAudit
+from daemon.service.auditing import DAEMON, DaemonAudit
 from daemon.sessions.book import SessionBook
 
 log = logging.getLogger(__name__)
@@ -45,12 +51,30 @@ class ManifestWriter:
     key: Ed25519PrivateKey | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _complete: set[str] = field(default_factory=set, init=False)
+    """Sessions whose manifest was written complete: a late file there rewrites it."""
+    _redo: dict[str, bool] = field(default_factory=dict, init=False)
+    """Manifests to write at the next chance (session: complete): refused by the disk,
+    or complete ones missing a late file."""
+    _flushing: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        for d in self.devices:
+            d.recording.on_late = self._late
+
+    @property
+    def unwritten(self) -> list[str]:
+        """Sessions whose manifest waits to be written: the disk refused it (at the
+        stop: it stays unwritten), or it is to list a file finished late."""
+        return sorted(self._redo)
 
     def schedule(self, session: str, *, complete: bool) -> None:
         """Write ``session``'s manifest soon (a session switch must not wait for hashes)."""
-        if not self.devices:
-            return
-        task = asyncio.create_task(self.write([session], complete=complete))
+        if self.devices:
+            self._spawn([session], complete)
+
+    def _spawn(self, sessions: list[str], complete: bool) -> None:
+        task = asyncio.create_task(self.write(sessions, complete=complete))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -58,26 +82,62 @@ class ManifestWriter:
         """Wait for the manifests scheduled so far."""
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def _late(self, sessions: set[str]) -> None:
+        """From a recording's ``flush``, on the loop: files finished late in
+        ``sessions``, or (with none) a disk that takes writes again."""
+        self._redo |= {s: True for s in sessions if s in self._complete}
+        if self._redo and not self._flushing:  # else the write under way takes them
+            self._spawn([], False)
+
     async def write(self, sessions: list[str], *, complete: bool) -> None:
-        """Write (or rewrite) each session's manifest; with hashes once its files are finished."""
+        """Write (or rewrite) each session's manifest; with hashes once its files are
+        finished. Those that could not be written before are tried again too."""
         recordings = [d.recording for d in self.devices]
         if not recordings:
             return
         async with self._lock:
             if complete:  # a session switch finishes the old files on each writer thread
-                for r in recordings:
-                    r.flush(now=True)
-                await asyncio.gather(*(asyncio.to_thread(r.wait_written) for r in recordings))
-            for session in sessions:
-                doc = self.doc(session, complete)
-                directory = self.config.recording.dir / session
-                files = [p for r in recordings for p in r.files if p.parent == directory]
-                name = manifest.manifest_name(self.book.started_ns, session, self.host)
-                path = directory / name
+                self._flushing = True
                 try:
-                    await asyncio.to_thread(self._finish, path, doc, files, complete)
-                except OSError:
-                    log.exception("cannot write the manifest %s", path)
+                    for r in recordings:
+                        r.flush(now=True)
+                finally:
+                    self._flushing = False
+                await asyncio.gather(*(asyncio.to_thread(r.wait_written) for r in recordings))
+            wanted = self._redo | dict.fromkeys(sessions, complete)
+            self._redo = {}
+            for session, whole in wanted.items():
+                await self._one(session, whole, recordings)
+
+    async def _one(self, session: str, complete: bool, recordings: list[DeviceRecording]) -> None:
+        doc = self.doc(session, complete)
+        directory = self.config.recording.dir / session
+        files = [p for r in recordings for p in r.files if p.parent == directory]
+        name = manifest.manifest_name(self.book.started_ns, session, self.host)
+        path = directory / name
+        try:
+            await asyncio.to_thread(self._finish, path, doc, files, complete)
+        except OSError as exc:
+            self._redo[session] = complete
+            self._unwritten(path, session, complete, exc, stop=all(r.closed for r in recordings))
+            return
+        if complete:
+            self._complete.add(session)
+
+    def _unwritten(
+        self, path: Path, session: str, complete: bool, exc: OSError, *, stop: bool
+    ) -> None:
+        """Said in the log and the audit trail: a manifest missing is a finding."""
+        if stop:  # the last try: the one before stays, if there is one
+            log.error("cannot write the manifest %s at the stop (%s): session %s's files are "
+                      "in no complete manifest", path, exc, session)  # fmt: skip
+        else:
+            log.error("cannot write the manifest %s (%s); trying again at the next chance",
+                      path, exc)  # fmt: skip
+        if self.audit is not None and self.audit.enabled:
+            what = {"file": path.name, "session": session, "complete": complete,
+                    "path": str(path.resolve()), "error": str(exc), "at_stop": stop}  # fmt: skip
+            self.audit.record("manifest_unwritten", DAEMON, what)
 
     def doc(self, session: str, complete: bool) -> dict[str, Any]:
         """The manifest of ``session`` (its ``files`` are added when it is written)."""

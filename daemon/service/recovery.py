@@ -29,6 +29,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,21 +76,27 @@ def killed_run(last: LastRun | None, this_run: str) -> LastRun | None:
     return last
 
 
-async def recover(last: LastRun | None, writer: ManifestWriter) -> list[Path]:
+async def recover(
+    last: LastRun | None, writer: ManifestWriter, rescued: Sequence[LastRun] = ()
+) -> list[Path]:
     """Complete the manifests of the run killed before this one (``last``, from the run
-    marker), off the loop; the manifests written (absolute paths)."""
-    run = killed_run(last, writer.book.run)
-    if run is None or not writer.config.recording_enabled:
-        return []
-    try:
-        return await asyncio.to_thread(_recover, run, writer)
-    except OSError as exc:
-        log.error(  # noqa: TRY400 - the reason is the message; no traceback wanted
-            "cannot recover the manifests of the killed run %s: %s", run.run, exc
-        )
-    except Exception:  # whatever went wrong, the logger must go on to record
-        log.exception("cannot recover the manifests of the killed run %s", run.run)
-    return []
+    marker) and of each run whose journal put files into its sessions (``rescued``, a
+    clean stop's on a full disk too: ``daemon.service.rescue``), off the loop; the
+    manifests written (absolute paths)."""
+    killed = killed_run(last, writer.book.run)
+    runs = [killed] if killed is not None else []
+    runs += [r for r in rescued if r.run not in {k.run for k in runs}]
+    written: list[Path] = []
+    for run in runs if writer.config.recording_enabled else []:
+        try:
+            written += await asyncio.to_thread(_recover, run, writer)
+        except OSError as exc:
+            log.error(  # noqa: TRY400 - the reason is the message; no traceback wanted
+                "cannot recover the manifests of the run %s: %s", run.run, exc
+            )
+        except Exception:  # whatever went wrong, the logger must go on to record
+            log.exception("cannot recover the manifests of the run %s", run.run)
+    return written
 
 
 def _recover(run: LastRun, writer: ManifestWriter) -> list[Path]:
@@ -119,8 +126,10 @@ def _recover(run: LastRun, writer: ManifestWriter) -> list[Path]:
         written.append(f.manifest.resolve())
         hashed += len(present)
     if written:
-        log.warning("the killed run %s: %d file(s) hashed as found, into %d recovered "
-                    "manifest(s)", run.run, hashed, len(written))  # fmt: skip
+        log.warning(
+            "the run %s (killed, or recovered from its journal): %d file(s) hashed as found, "
+            "into %d recovered manifest(s)", run.run, hashed, len(written),
+        )  # fmt: skip
         if writer.audit is not None:
             what = {"run": run.run, "manifests": [str(p) for p in written], "files": hashed}
             writer.audit.record(KIND, DAEMON, what)

@@ -6,15 +6,16 @@ Before the new run reads anything, each journal folder another run left behind
 hold (``daemon.journal.replay``), which gives each chunk as the killed run made it: the
 same samples, stamps, session and run. What comes after the last record whose lines the
 outbox committed (its ``journal_kept`` mark) is committed now; being the same points,
-a line InfluxDB already has is written again unchanged. What comes after the last raw
-message the run's recording files hold (found by its receive time and bytes) goes into a
-new file of the same session and run, whose metadata says ``recovered``; the run's
-manifests are completed after this (``daemon.service.recovery``), that file with them.
-A ``run_recovered`` audit entry says, per device, the reads replayed and the samples
-recovered to each.
+a line InfluxDB already has is written again unchanged. What comes after the last chunk
+the run's recording files hold (found by its raw message's receive time and bytes, or
+by its last sample's time: a polled device's readings come in a chunk of their own)
+goes into a new file of the same session and run, whose metadata says ``recovered``;
+the run's manifests are completed after this (``daemon.service.recovery``), that file
+with them. A ``run_recovered`` audit entry says, per device, the reads replayed and the
+samples recovered to each.
 
-A run that stopped cleanly but left lines the outbox did not take has only those
-committed: its recordings were closed and their manifests sealed at its stop. A journal
+A run that stopped cleanly leaves its journal only when the outbox or a recording did
+not take everything (a full disk): the same recovery writes what is missing. A journal
 is code to trust (its checkpoints are pickles): a folder another user owns, or that
 others may write, is not read, and the start says so.
 """
@@ -33,7 +34,7 @@ from typing import Any
 from daemon.config import Config
 from daemon.influx.sink import InfluxSink
 from daemon.journal import format as fmt
-from daemon.journal.keeping import STOPPED, root_of
+from daemon.journal.keeping import root_of
 from daemon.journal.replay import head, replay
 from daemon.outbox.factory import open_outbox
 from daemon.outbox.store import Outbox
@@ -62,25 +63,39 @@ class Recovered:
     files: list[str] = field(default_factory=list)
 
 
-async def rescue(config: Config, this_run: str, audit: DaemonAudit) -> dict[str, Any]:
-    """Recover every run whose journal is left under ``root`` (off the loop); what was
-    recovered, per run and device (also in the trail)."""
+@dataclass
+class Rescued:
+    """A run recovered: its id, when it started, and what each device's journal gave."""
+
+    run: str
+    started_ns: int
+    devices: dict[str, Recovered]
+
+    @property
+    def recorded(self) -> bool:
+        """Files were written into its sessions: their manifests need completing."""
+        return any(r.files for r in self.devices.values())
+
+
+async def rescue(config: Config, this_run: str, audit: DaemonAudit) -> list[Rescued]:
+    """Recover every run whose journal is left beside the outbox (off the loop); what
+    was recovered, per run and device (also in the trail)."""
     root = root_of(config.outbox.path)
     if not root.is_dir():
-        return {}
+        return []
     try:
         done = await asyncio.to_thread(_rescue_all, root, this_run, config)
     except Exception:  # whatever went wrong, the logger must go on to record
         log.exception("cannot recover the journal in %s", root)
-        return {}
-    for run, devices in done.items():
-        what = {"run": run, "devices": {d: vars(r) for d, r in devices.items()}}
+        return []
+    for r in done:
+        what = {"run": r.run, "devices": {d: vars(got) for d, got in r.devices.items()}}
         await asyncio.to_thread(audit.record, KIND, DAEMON, what)
     return done
 
 
-def _rescue_all(root: Path, this_run: str, config: Config) -> dict[str, dict[str, Recovered]]:
-    out: dict[str, dict[str, Recovered]] = {}
+def _rescue_all(root: Path, this_run: str, config: Config) -> list[Rescued]:
+    out: list[Rescued] = []
     if not _ours(root):
         return out
     outbox = open_outbox(config.outbox)
@@ -88,7 +103,7 @@ def _rescue_all(root: Path, this_run: str, config: Config) -> dict[str, dict[str
         for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name != this_run):
             if not _ours(folder):
                 continue
-            out[folder.name] = _rescue(folder, outbox, config)
+            out.append(_rescue(folder, outbox, config))
             outbox.forget_kept(folder.name)
             shutil.rmtree(folder)
     finally:
@@ -107,19 +122,20 @@ def _ours(path: Path) -> bool:
     return True
 
 
-def _rescue(folder: Path, outbox: Outbox, config: Config) -> dict[str, Recovered]:
+def _rescue(folder: Path, outbox: Outbox, config: Config) -> Rescued:
     run = folder.name
-    recording = config.recording_enabled and not (folder / STOPPED).exists()
+    recording = config.recording_enabled
     kept = outbox.kept(run)
-    out: dict[str, Recovered] = {}
+    out = Rescued(run, 0, {})
     for device in fmt.devices(folder):
         paths = fmt.segments(folder, device)
         about = head(paths)
-        got = out[device] = Recovered()
+        out.started_ns = about.get("started_ns", 0)
+        got = out.devices[device] = Recovered()
         after = 0
         if recording:
-            last = _last_recorded(config.recording.dir, run, device, about.get("started_ns", 0))
-            after = _match(paths, last)
+            last = _last_recorded(config.recording.dir, run, device, out.started_ns)
+            after = _match(paths, *last)
         lines: list[str] = []
         session = SessionState("", run=run)
         sink = InfluxSink(device, session, lines.extend, static_tags=about.get("tags", {}))
@@ -158,7 +174,7 @@ def _recording(
     config: Config, device: str, session: SessionState, about: dict[str, Any], got: Recovered
 ) -> DeviceRecording:
     metadata = {k: str(v) for k, v in about.get("metadata", {}).items()}
-    metadata |= {"run": session.run, "recovered": "from the killed run's journal"}
+    metadata |= {"run": session.run, "recovered": "from the run's journal"}
     return DeviceRecording(
         config.recording.dir, device, session, metadata=metadata,
         max_file_bytes=config.recording.max_file_bytes,
@@ -166,8 +182,11 @@ def _recording(
     )  # fmt: skip
 
 
-def _last_recorded(directory: Path, run: str, device: str, started_ns: int) -> Message | None:
-    """The last raw or written message of ``device`` in ``run``'s recording files."""
+def _last_recorded(
+    directory: Path, run: str, device: str, started_ns: int
+) -> tuple[Message | None, int]:
+    """The last raw or written message of ``device`` in ``run``'s recording files, and
+    the time of its last sample there (0: none)."""
     folders = [p for p in directory.iterdir() if p.is_dir()] if directory.is_dir() else []
     files = [
         path
@@ -176,27 +195,35 @@ def _last_recorded(directory: Path, run: str, device: str, started_ns: int) -> M
         for path in folder.glob("*.mcap")
     ]
     last: Message | None = None
+    sample_ns = 0
     for path in sorted(files, key=lambda p: p.name):
         meta = reader.metadata(path)
         if meta.get("run") != run or meta.get("device") != device:
             continue
         for item in Scanner(path).items():
-            if not isinstance(item, Message) or item.channel.topic not in ("raw", "written"):
+            if not isinstance(item, Message):
                 continue
-            if last is None or item.log_time >= last.log_time:
+            topic = item.channel.topic
+            if topic == "samples":
+                sample_ns = max(sample_ns, item.log_time)
+            elif topic in ("raw", "written") and (last is None or item.log_time >= last.log_time):
                 last = item
-    return last
+    return last, sample_ns
 
 
-def _match(paths: list[Path], last: Message | None) -> int:
-    """The mark of the chunk ``last`` was made from (0: none in the journal, so the
-    recording holds none of what it kept)."""
-    if last is None:
+def _match(paths: list[Path], last: Message | None, sample_ns: int) -> int:
+    """The mark of the last chunk the recording holds: the one ``last`` was made from,
+    or the one with its last sample, whichever came later (0: none in the journal, so the
+    recording holds none of what the journal does)."""
+    if last is None and not sample_ns:
         return 0
     found = 0
     for _, chunk in replay(paths):
-        if _same(chunk, last):
-            found = chunk.mark
+        times = chunk.samples.time_ns
+        if (last is not None and _same(chunk, last)) or (
+            times and times[0] <= sample_ns <= times[-1]
+        ):
+            found = max(found, chunk.mark)
     return found
 
 

@@ -1,5 +1,6 @@
 """A daemon killed mid-session (``kill -9``) leaves its manifests ``complete: false`` and
-its later files in none; the next start hashes every file that run left, as found, into
+its later files in none; the next start writes what its journal held past those files
+into a file of its own, then hashes every file that run left, as found, and that one into
 its manifests, complete, recovered, signed and audited, so ``pvlog recording verify``
 passes again, and a byte changed afterwards in one of those files is caught."""
 
@@ -97,19 +98,22 @@ def test_a_killed_runs_recordings_are_recovered_at_the_next_start(short_tmp: Pat
         assert doc["signature"]["key"].startswith("ed25519:")
         assert all("sha256" in f for f in doc["files"])
     hashed = {Path(d["session"]) / f["name"]: f["sha256"] for d in recovered for f in d["files"]}
-    assert hashed == left, "every file of the killed run, as the kill left it, in its manifest"
+    assert {p: h for p, h in hashed.items() if p in left} == left, "as the kill left them"
+    journaled = set(hashed) - set(left)  # what it had read past its files' end
+    assert journaled and {p.parent.name for p in journaled} == {"S1"}
+    assert all(reader.metadata(rec / p)["recovered"] for p in journaled)
 
     ok = pvlog("recording", "verify", str(rec), "--key", f"{key}.pub")
     assert ok.returncode == 0, ok.stdout
     assert "in no manifest" not in ok.stdout
     (said,) = [e["what"] for e in trail if e["kind"] == "recordings_recovered"]
-    assert (said["run"], said["files"], len(said["manifests"])) == (run, len(left), 2)
+    assert (said["run"], said["files"], len(said["manifests"])) == (run, len(hashed), 2)
     again = [e["what"] for e in trail if e["kind"] == "manifest_written"]
     assert sorted(w["session"] for w in again if w.get("recovered")) == ["S1", "test"]
     chained = pvlog("audit", "verify", "-c", str(cfg), "--key", f"{key}.pub")
     assert chained.returncode == 0, chained.stdout + chained.stderr
 
-    last = max(session.glob("*.mcap"))
+    last = rec / max(p for p in left if p.parent.name == "S1")
     assert not reader.complete(last), "cut short by the kill, and left so"
     data = bytearray(last.read_bytes())
     data[len(data) // 2] ^= 0x01
