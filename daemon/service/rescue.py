@@ -89,6 +89,8 @@ async def rescue(config: Config, this_run: str, audit: DaemonAudit) -> list[Resc
         log.exception("cannot recover the journal in %s", root)
         return []
     for r in done:
+        if not any(got.reads for got in r.devices.values()):
+            continue  # a run that read nothing (it failed to start): nothing to say
         what = {"run": r.run, "devices": {d: vars(got) for d, got in r.devices.items()}}
         await asyncio.to_thread(audit.record, KIND, DAEMON, what)
     return done
@@ -158,7 +160,7 @@ def _rescue(folder: Path, outbox: Outbox, config: Config) -> Rescued:
         if files is not None:
             files.close()
         if got.samples_to_outbox or got.samples_to_recording:
-            log.warning("%s: recovered from the killed run %s's journal: %d samples to the "
+            log.warning("%s: recovered from the run %s's journal: %d samples to the "
                         "outbox, %d to its recording", device, run, got.samples_to_outbox,
                         got.samples_to_recording)  # fmt: skip
     return out
