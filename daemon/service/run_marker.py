@@ -114,7 +114,8 @@ def last_run_news(last: LastRun | None, flush_interval_ms: int) -> tuple[str, st
             f"the last run (pid {last.pid}, session {last.session}) "
             "did not stop cleanly: what it had read and not kept was recovered from its "
             "journal (the audit trail's run_recovered says how much); what the port held "
-            "unread at the kill is gone"
+            "unread at the kill is gone (tens of ms), and after a power cut the reads not "
+            "yet fsynced too (at most recording.fsync_ms)"
         )
         return "unclean_stop", detail, flush_interval_ms / 1000
     if last is not None and last.lost_lines:

@@ -6,17 +6,23 @@ from __future__ import annotations
 import random
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.helpers import DaemonProcess
 
 
 def kill_repeatedly(
-    cfg: Path, device: str, rng: random.Random, kills: int
+    cfg: Path,
+    device: str,
+    rng: random.Random,
+    kills: int,
+    after_kill: Callable[[], None] | None = None,
 ) -> tuple[list[int], list[int], list[str]]:
     """Start, kill at a random moment once ``device`` is read, start again: ``kills``
-    times. The kill times, the times each daemon was seen reading (at or after it opened
-    the port), and each killed daemon's log."""
+    times (``after_kill`` runs between a kill and the next start). The kill times, the
+    times each daemon was seen reading (at or after it opened the port), and each killed
+    daemon's log."""
     killed: list[int] = []
     reading: list[int] = []
     logs: list[str] = []
@@ -33,4 +39,6 @@ def kill_repeatedly(
         daemon.proc.wait(10)
         daemon.kill()
         logs.append(daemon.log())
+        if after_kill is not None:
+            after_kill()
     return killed, reading, logs
