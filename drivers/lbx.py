@@ -61,22 +61,16 @@ EVENT_CODES: Final = {1: "mark", 2: "fluoro_on", 3: "fluoro_off", 4: "zero", 5: 
 
 _MMHG_PER_KPA = 1 / KPA_PER_UNIT["MMHG"]
 # kind -> (schema field, {device unit -> exact factor to the field's unit}).
+# fmt: off
 _FIELDS: Final[dict[str, tuple[str, dict[str, Fraction]]]] = {
-    "pressure": (
-        "pressure_kpa",
-        {"kPa": Fraction(1), "mmHg": KPA_PER_UNIT["MMHG"], "atm": KPA_PER_UNIT["ATM"]},
-    ),
+    "pressure": ("pressure_kpa", {"kPa": Fraction(1), "mmHg": KPA_PER_UNIT["MMHG"],
+                                  "atm": KPA_PER_UNIT["ATM"]}),
     "volume": ("volume_ml", {"mL": Fraction(1)}),
-    "ibp": (
-        "ibp_mmhg",
-        {
-            "mmHg": Fraction(1),
-            "kPa": _MMHG_PER_KPA,
-            "atm": KPA_PER_UNIT["ATM"] * _MMHG_PER_KPA,
-        },
-    ),
+    "ibp": ("ibp_mmhg", {"mmHg": Fraction(1), "kPa": _MMHG_PER_KPA,
+                         "atm": KPA_PER_UNIT["ATM"] * _MMHG_PER_KPA}),
     "temperature": ("temp_c", {"C": Fraction(1)}),
 }
+# fmt: on
 
 _INFO_HEAD = struct.Struct("<B16s16s8sB")
 _INFO_CHANNEL = struct.Struct("<BBBdd8s")
@@ -247,6 +241,15 @@ class LbxParser:
         self.accepted = 0
         self.boots = 0
         """Restarts seen (uptime went back): the device clock restarted."""
+
+    def __getstate__(self) -> dict[str, object]:
+        """For a journal's checkpoint: the layout's generated decoder is nothing pickle can
+        name, so the layout is made again from the channels on load."""
+        return {**self.__dict__, "_layout": self._layout is not None}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._layout = layout_for(self.channels)[0] if state["_layout"] else None
 
     def feed(self, chunk: bytes, rx_time_ns: int) -> list[Record]:
         """Parse ``chunk``; return the samples, events and identities it completed."""

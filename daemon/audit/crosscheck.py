@@ -22,6 +22,7 @@ from daemon.audit.witness import named_by
 from daemon.recordings.manifest import SUFFIX, sha256_file
 
 NAMING = ("recording_closed", "manifest_written")
+UNWRITTEN = "manifest_unwritten"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,18 +33,27 @@ class Named:
 
 
 def named(entries: Iterable[dict[str, Any]]) -> dict[tuple[str, str], Named]:
-    """(session, file) -> the last entry that names the file with its hash."""
-    out: dict[tuple[str, str], Named] = {}
+    """(session, file) -> the last entry that names the file with its hash. A manifest is
+    named in the trail before it is written; a ``manifest_unwritten`` entry with the same
+    hash says that write failed, and the entry before it names the file again."""
+    seen: dict[tuple[str, str], list[Named]] = {}
     for e in entries:
         what = e.get("what")
-        if e.get("kind") not in NAMING or not isinstance(what, dict):
+        kind = e.get("kind")
+        if kind not in (*NAMING, UNWRITTEN) or not isinstance(what, dict):
             continue
         session, name, digest = what.get("session"), what.get("file"), what.get("sha256")
         seq = e.get("seq")
-        if isinstance(session, str) and isinstance(name, str) and isinstance(digest, str) \
-                and type(seq) is int:  # fmt: skip
-            out[session, name] = Named(seq, str(e["kind"]), digest)
-    return out
+        if not (isinstance(session, str) and isinstance(name, str) and isinstance(digest, str)
+                and type(seq) is int):  # fmt: skip
+            continue
+        stack = seen.setdefault((session, name), [])
+        if kind == UNWRITTEN:
+            if stack and stack[-1].kind == "manifest_written" and stack[-1].sha256 == digest:
+                stack.pop()
+        else:
+            stack.append(Named(seq, str(kind), digest))
+    return {key: stack[-1] for key, stack in seen.items() if stack}
 
 
 def check(entries: Iterable[dict[str, Any]], base: Path, within: Path | None = None) -> list[str]:

@@ -8,19 +8,25 @@ Fed again from such a checkpoint, the same parser and stamper give the same samp
 the same times, so what a killed run had read but not kept is recovered exactly, and a
 point InfluxDB already holds is written again unchanged (``daemon.journal.replay``).
 
-A record is a 13-byte header (kind, time in ns, payload length) and its payload. A
-record cut short by a kill ends the journal there: it was never parsed either (the
-record is written before its bytes are used).
+A record is a 17-byte header (kind, time in ns, payload length, and the CRC-32 of those
+and the payload) and its payload. A record cut short by a kill ends the segment there: it
+was never parsed either (the record is written before its bytes are used). One whose CRC
+does not check (the disk, or a hand) ends the segment too, and is said: nothing after it
+in that segment can be trusted to be where its header says, and the next segment's
+checkpoint is where decoding goes on.
 """
 
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final, NamedTuple
 
-HEADER: Final = struct.Struct("<cqI")
+PREFIX: Final = struct.Struct("<cqI")
+CRC: Final = struct.Struct("<I")
+HEADER_SIZE: Final = PREFIX.size + CRC.size
 READ: Final = b"r"
 """Bytes read from the port; time: their receive time."""
 SENT: Final = b"w"
@@ -50,7 +56,8 @@ class Record(NamedTuple):
 
 
 def encode(kind: bytes, time_ns: int, payload: bytes) -> bytes:
-    return HEADER.pack(kind, time_ns, len(payload)) + payload
+    prefix = PREFIX.pack(kind, time_ns, len(payload))
+    return prefix + CRC.pack(zlib.crc32(payload, zlib.crc32(prefix))) + payload
 
 
 def segment_name(device: str, first: int) -> str:
@@ -59,34 +66,46 @@ def segment_name(device: str, first: int) -> str:
     return f"{device}.{first:012d}{SUFFIX}"
 
 
+def _named(path: Path) -> tuple[str, int] | None:
+    """A segment's device and first index, from its name (None: not a segment's name)."""
+    device, _, first = path.name[: -len(SUFFIX)].rpartition(".")
+    return (device, int(first)) if device and first.isdigit() else None
+
+
 def segment_first(path: Path) -> int:
-    return int(path.name[: -len(SUFFIX)].rsplit(".", 1)[1])
+    named = _named(path)
+    assert named is not None, path
+    return named[1]
 
 
 def segments(directory: Path, device: str) -> list[Path]:
-    """A device's segments in a run's journal folder, oldest first."""
-    found = [
-        p
-        for p in directory.glob(f"{device}.*{SUFFIX}")
-        if p.name[: -len(SUFFIX)].rsplit(".", 1)[0] == device
-    ]
+    """A device's segments in a run's journal folder, oldest first (a file not named
+    as pvlog names them is no segment)."""
+    found = [p for p in directory.glob(f"*{SUFFIX}") if (_named(p) or ("",))[0] == device]
     return sorted(found, key=segment_first)
 
 
 def devices(directory: Path) -> list[str]:
     """The devices with a journal in a run's folder."""
-    return sorted({p.name[: -len(SUFFIX)].rsplit(".", 1)[0] for p in directory.glob(f"*{SUFFIX}")})
+    return sorted({n[0] for p in directory.glob(f"*{SUFFIX}") if (n := _named(p))})
 
 
-def records(path: Path) -> Iterator[Record]:
-    """The records of one segment, up to the first one cut short or not pvlog's."""
+def records(path: Path, damage: list[str] | None = None) -> Iterator[Record]:
+    """The records of one segment, up to the first one cut short, or not checking (said
+    in ``damage``, if given)."""
     index = segment_first(path)
     data = path.read_bytes()
-    pos, size, end = 0, HEADER.size, len(data)
+    pos, size, end = 0, HEADER_SIZE, len(data)
     while pos + size <= end:
-        kind, time_ns, length = HEADER.unpack_from(data, pos)
+        kind, time_ns, length = PREFIX.unpack_from(data, pos)
         if length > MAX_PAYLOAD or pos + size + length > end:
+            return  # cut short (a kill mid-write): the end
+        payload = data[pos + size : pos + size + length]
+        (crc,) = CRC.unpack_from(data, pos + PREFIX.size)
+        if zlib.crc32(payload, zlib.crc32(data[pos : pos + PREFIX.size])) != crc:
+            if damage is not None:
+                damage.append(f"{path.name}: record {index} (byte {pos}) does not check")
             return
-        yield Record(kind, time_ns, data[pos + size : pos + size + length], index)
+        yield Record(kind, time_ns, payload, index)
         pos += size + length
         index += 1

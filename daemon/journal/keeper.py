@@ -57,6 +57,8 @@ class Journal:
         self._segment_bytes = segment_bytes
         self._lock = threading.Lock()
         self._fd = -1
+        self._retired: list[int] = []
+        """Segments ended since the last ``sync``: their descriptors, to fsync and close."""
         self._size = 0
         self._index = 0
         """The index the next record gets."""
@@ -136,6 +138,13 @@ class Journal:
         """A new segment: its head, the session in force, then the parser and stamper
         as they stand, so that it decodes without those before it."""
         assert self._state is not None
+        try:
+            state = self._state()
+        except Exception:  # a driver's state pickle cannot take: the journal stops, not reading
+            log.exception("%s: cannot checkpoint the driver; no journal for this run", self.device)
+            self.failures += 1
+            self.closed = True
+            return
         path = self.directory / fmt.segment_name(self.device, self._index)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
@@ -147,7 +156,7 @@ class Journal:
             (
                 fmt.encode(fmt.HEAD, 0, self._head),
                 fmt.encode(fmt.SESSION, 0, session.encode()),
-                fmt.encode(fmt.CHECKPOINT, 0, self._state()),
+                fmt.encode(fmt.CHECKPOINT, 0, state),
             )
         )
         try:
@@ -163,9 +172,9 @@ class Journal:
             self._failed(why)
             return
         with self._lock:
-            old, self._fd = self._fd, fd
-        if old >= 0:
-            os.close(old)
+            if self._fd >= 0:  # fsynced, then closed, off the loop (``sync``)
+                self._retired.append(self._fd)
+            self._fd = fd
         if self._failing:
             self._failing = False
             log.warning("%s: the journal keeps reads again (%s)", self.device, path.name)
@@ -197,17 +206,24 @@ class Journal:
         return self._segments[n][0]
 
     def sync(self) -> None:
-        """fsync what was written (another thread may call this)."""
+        """fsync what was written, in ended segments too (another thread may call this)."""
         with self._lock:
-            if self._fd >= 0:
-                os.fsync(self._fd)
+            retired, self._retired = self._retired, []
+            fds = [*retired, self._fd] if self._fd >= 0 else retired
+        try:
+            for fd in fds:
+                os.fsync(fd)
+        finally:
+            for fd in retired:
+                os.close(fd)
 
     def close(self, *, remove: bool) -> None:
         """Stop journaling; ``remove``: every record was kept, delete the segments."""
         self.closed = True
         with self._lock:
-            fd, self._fd = self._fd, -1
-        if fd >= 0:
+            fds = [*self._retired, self._fd] if self._fd >= 0 else self._retired
+            self._fd, self._retired = -1, []
+        for fd in fds:
             os.close(fd)
         if remove:
             for _, path in self._segments:

@@ -15,12 +15,12 @@ nothing it journaled, whatever the setting; a power cut loses at most that long.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from daemon.config import Config
 from daemon.journal.keeper import Journal
 from daemon.sessions.state import SessionState
 
@@ -60,15 +60,27 @@ class Journals:
         self.forced = 0
         """Segments let go before they were kept (``MAX_SEGMENTS``)."""
 
+    @classmethod
+    def of(
+        cls, config: Config, run: str, started_ns: int, outbox_kept: Mapping[str, int]
+    ) -> Journals:
+        """This run's journals as ``config`` has them; each head says where the run
+        records (a recovery writes there, or nowhere if it did not record)."""
+        recording = str(config.recording.dir.resolve()) if config.recording_enabled else ""
+        head = {"run": run, "started_ns": started_ns, "tags": config.session.tags,
+                "recording": recording}  # fmt: skip
+        return cls(root_of(config.outbox.path), run, head, fsync_ms=config.recording.fsync_ms,
+                   outbox_kept=outbox_kept)  # fmt: skip
+
     def open(
         self, device: str, session: SessionState, metadata: Mapping[str, str]
     ) -> Journal | None:
         """``device``'s journal (its head says ``metadata``, what its recordings say of
         it); None if its folder cannot be made (said: the device is read all the same,
         without one)."""
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(self.folder.parent, 0o700)
+        try:  # the daemon's own: a folder others may write is not recovered from
+            self.folder.parent.mkdir(exist_ok=True, mode=0o700)
+            self.folder.mkdir(exist_ok=True, mode=0o700)
         except OSError as exc:
             log.error(  # noqa: TRY400 - the reason is the message; no traceback wanted
                 "%s: no journal in %s (%s): a kill would lose what is read",

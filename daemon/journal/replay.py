@@ -32,27 +32,39 @@ class Replayed(NamedTuple):
 
 
 def head(paths: Sequence[Path]) -> dict[str, Any]:
-    """What the journal's first segment says it is (device, driver, run, tags)."""
-    for record in fmt.records(paths[0]) if paths else ():
-        if record.kind == fmt.HEAD:
-            doc: dict[str, Any] = json.loads(record.payload)
-            return doc
-        break
+    """What the journal says it is (device, run, tags, its recordings' metadata): the
+    first segment's head that reads (each segment begins with one)."""
+    for path in paths:
+        for record in fmt.records(path):
+            if record.kind == fmt.HEAD:
+                try:
+                    doc = json.loads(record.payload)
+                except ValueError:
+                    break
+                if isinstance(doc, dict):
+                    return doc
+            break
     return {}
 
 
-def replay(paths: Sequence[Path]) -> Iterator[Replayed]:
-    """The chunks the journal's segments (oldest first) make, in order."""
+def replay(paths: Sequence[Path], damage: list[str] | None = None) -> Iterator[Replayed]:
+    """The chunks the journal's segments (oldest first) make, in order; what could not
+    be read or decoded is said in ``damage``."""
     parser: Parser | None = None
     stamper: Stamper | None = None
     session = ""
     for path in paths:
-        for record in fmt.records(path):
+        for record in fmt.records(path, damage):
             kind, t, payload, index = record
             if kind == fmt.SESSION:
-                session = payload.decode()
+                session = payload.decode(errors="replace")
             elif kind == fmt.CHECKPOINT:
-                parser, stamper = pickle.loads(payload)  # noqa: S301 - see the module's doc
+                try:
+                    parser, stamper = pickle.loads(payload)  # noqa: S301 - see the module's doc
+                except Exception as exc:  # another pvlog's driver, say: this segment is lost
+                    parser = stamper = None
+                    if damage is not None:
+                        damage.append(f"{path.name}: its checkpoint does not load: {exc!r}")
             elif parser is None or stamper is None:
                 continue  # nothing before a checkpoint decodes
             elif kind == fmt.READ:

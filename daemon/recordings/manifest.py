@@ -81,16 +81,21 @@ def file_entries(files: list[Path], *, hashed: bool) -> list[dict[str, Any]]:
     return entries
 
 
-def write(path: Path, doc: Mapping[str, Any]) -> None:
+def render(doc: Mapping[str, Any]) -> bytes:
+    """A manifest's bytes as written: what its SHA-256 in the trail is of."""
+    return (json.dumps(doc, indent=2, sort_keys=False) + "\n").encode()
+
+
+def write(path: Path, doc: Mapping[str, Any], data: bytes | None = None) -> None:
     """Atomically (a reader sees the old manifest or the new one, never half of one).
     One that cannot be written (a full disk) leaves the old one and no temporary file:
-    a half-written ``.tmp`` would be a stray the folder's checks cannot account for."""
+    a half-written ``.tmp`` would be a stray the folder's checks cannot account for.
+    ``data``: ``render(doc)``, if made already."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with tmp.open("w") as f:
-            json.dump(doc, f, indent=2, sort_keys=False)
-            f.write("\n")
+        with tmp.open("wb") as f:
+            f.write(render(doc) if data is None else data)
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(path)

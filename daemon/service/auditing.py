@@ -202,14 +202,16 @@ class DaemonAudit:
         signed_by: str | None,
         *,
         recovered: bool = False,
+        sha256: str | None = None,
     ) -> None:
-        """``recovered``: completed at a start for a run that was killed."""
+        """``recovered``: completed at a start for a run that was killed. ``sha256``: of
+        the bytes about to be written (else the file's, as it is)."""
         what: dict[str, Any] = {"file": path.name, "session": session, "complete": complete,
                                 "signed_by": signed_by, "path": str(path.resolve())}  # fmt: skip
         if recovered:
             what["recovered"] = True
         try:
-            what["sha256"] = sha256_file(path)
+            what["sha256"] = sha256 or sha256_file(path)
         except OSError as exc:
             what["error"] = str(exc)
         self.record("manifest_written", DAEMON, what)

@@ -37,7 +37,7 @@ from daemon.influx import schema
 from daemon.influx.connect import influx_client
 from daemon.influx.sink import InfluxSink
 from daemon.influx.writer import InfluxWriter
-from daemon.journal.keeping import Journals, root_of
+from daemon.journal.keeping import Journals
 from daemon.mqtt.edge import EdgeForwarder
 from daemon.mqtt.live import LiveStream
 from daemon.outbox.batcher import Batcher
@@ -50,9 +50,8 @@ from daemon.service.file_metadata import device_metadata
 from daemon.service.health import HEALTH_INTERVAL_S, HealthReporter, read_depth
 from daemon.service.manifests import ManifestWriter, RecordedDevice
 from daemon.service.operations import Operations
-from daemon.service.recovery import recover
-from daemon.service.rescue import rescue
-from daemon.service.run_marker import LastRun, RunMarker, last_run_news
+from daemon.service.rescue import recover_runs
+from daemon.service.run_marker import RunMarker, last_run_news
 from daemon.service.stop_line import counts, say_evicted_late, say_stopped
 from daemon.sessions.book import SessionBook, Transition
 from daemon.sessions.control import Command, SessionControl
@@ -106,11 +105,7 @@ class Daemon:
         self.recordings: list[DeviceRecording] = []
         self.inflation_sinks: list[InflationSink] = []
         self.views: list[DeviceView] = []
-        self.journals = Journals(root_of(config.outbox.path), self.book.run,
-                                 {"started_ns": self.book.started_ns,
-                                  "tags": config.session.tags},
-                                 fsync_ms=config.recording.fsync_ms,
-                                 outbox_kept=self.batcher.kept)  # fmt: skip
+        self.journals = Journals.of(config, self.book.run, self.book.started_ns, self.batcher.kept)
         self.devices = [self._device(d) for d in config.device]
         self.health = HealthReporter(
             [(d.status, d.event) for d in self.devices],
@@ -213,10 +208,9 @@ class Daemon:
         self.audit.started(loop, self.config, self.config_path, self.book.run)
         self.audit.sessions([self.book.start()], DAEMON, self.book.run)
         self._sessions([self.book.start()])
-        rescued = await rescue(self.config, self.book.run, self.audit)  # before recording
-        await recover(self._marker.last_run(), self.manifests,  # the rescued files with them
-                      [LastRun(False, run=r.run, started_ns=r.started_ns) for r in rescued
-                       if r.recorded])  # fmt: skip
+        # Before recording anything: the journals left, and the killed run's manifests.
+        await recover_runs(self.config, self.book.run, self.audit, self._marker.last_run(),
+                           self.manifests)  # fmt: skip
         self.journals.start()
         self._check_last_run()
         ops = Operations(self.config, devices=[d.status for d in self.devices],

@@ -56,7 +56,8 @@ class Resource:
 
 def outbox(config: Config) -> Resource:
     path = config.outbox.path
-    return Resource(f"the outbox {path}", path.with_name(path.name + ".lock"))
+    real = Path(os.path.realpath(path))  # an outbox reached through a symlink is the same one
+    return Resource(f"the outbox {path}", real.with_name(real.name + ".lock"))
 
 
 class Held:

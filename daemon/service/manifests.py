@@ -17,6 +17,7 @@ manifest written again, listing it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,11 @@ class ManifestWriter:
     """Manifests to write at the next chance (session: complete): refused by the disk,
     or complete ones missing a late file."""
     _flushing: bool = field(default=False, init=False)
+    refusals: int = field(default=0, init=False)
+    """Manifests the disk refused so far (a recovery keeps its journal for another try)."""
+    _announced: dict[Path, str] = field(default_factory=dict, init=False)
+    """Manifests whose ``manifest_written`` entry is in the trail and whose file is not
+    written yet: the SHA-256 that entry names (a refusal says it, so checks undo it)."""
 
     def __post_init__(self) -> None:
         for d in self.devices:
@@ -125,9 +131,10 @@ class ManifestWriter:
             self._complete.add(session)
 
     def _unwritten(
-        self, path: Path, session: str, complete: bool, exc: OSError, *, stop: bool
+        self, path: Path, session: str, complete: bool, exc: OSError, *, stop: bool = False
     ) -> None:
         """Said in the log and the audit trail: a manifest missing is a finding."""
+        self.refusals += 1
         if stop:  # the last try: the one before stays, if there is one
             log.error("cannot write the manifest %s at the stop (%s): session %s's files are "
                       "in no complete manifest", path, exc, session)  # fmt: skip
@@ -137,7 +144,14 @@ class ManifestWriter:
         if self.audit is not None and self.audit.enabled:
             what = {"file": path.name, "session": session, "complete": complete,
                     "path": str(path.resolve()), "error": str(exc), "at_stop": stop}  # fmt: skip
+            announced = self._announced.pop(path, None)
+            if announced is not None:  # the entry that named it stands for nothing now
+                what["sha256"] = announced
             self.audit.record("manifest_unwritten", DAEMON, what)
+
+    def refused(self, path: Path, session: str, complete: bool, exc: OSError) -> None:
+        """A manifest ``seal`` could not write, for a caller of its own (a recovery)."""
+        self._unwritten(path, session, complete, exc)
 
     def doc(self, session: str, complete: bool) -> dict[str, Any]:
         """The manifest of ``session`` (its ``files`` are added when it is written)."""
@@ -186,10 +200,18 @@ class ManifestWriter:
             doc["audit"] = {"seq": head[0], "sha256": head[1]} if head else {"unwritten": True}
         if self.key is not None:
             doc["signature"] = keys.sign(self.key, doc)
-        manifest.write(path, doc)
+        data = manifest.render(doc)
+        if self.audit is not None and self.audit.enabled:
+            # In the trail before the file changes: a kill between the two leaves the old
+            # manifest, which the next start's recovery writes again, never a new one the
+            # trail has no entry for, which nothing would.
+            signed = doc["signature"]["key"] if self.key is not None else None
+            digest = self._announced[path] = hashlib.sha256(data).hexdigest()
+            self.audit.manifest(path, doc["session"], complete, signed, recovered=recovered,
+                                sha256=digest)  # fmt: skip
+            self.audit.head()
+        manifest.write(path, doc, data)
+        self._announced.pop(path, None)
         if complete:
             log.info("manifest %s: %d file(s)%s", path, len(doc["files"]),
                      " (recovered)" if recovered else "")  # fmt: skip
-        if self.audit is not None and self.audit.enabled:
-            signed = doc["signature"]["key"] if self.key is not None else None
-            self.audit.manifest(path, doc["session"], complete, signed, recovered=recovered)

@@ -115,13 +115,15 @@ def _recover(run: LastRun, writer: ManifestWriter) -> list[Path]:
     written: list[Path] = []
     hashed = 0
     for f in folders:
+        for tmp in f.path.glob(f"*{manifest.SUFFIX}.tmp"):  # a write the kill cut short
+            tmp.unlink(missing_ok=True)
         doc = _completed(f, template, run, writer) | {"complete": True, "recovered": recovered}
         try:
             present = [p for p in f.files if p.is_file()]
             doc["files"] = manifest.file_entries(present, hashed=True) + f.gone
             writer.seal(f.manifest, doc, True, recovered=True)
         except OSError as exc:
-            log.error("cannot recover the manifest %s: %s", f.manifest, exc)  # noqa: TRY400
+            writer.refused(f.manifest, f.path.name, True, exc)
             continue
         written.append(f.manifest.resolve())
         hashed += len(present)

@@ -43,6 +43,9 @@ from daemon.recordings import reader
 from daemon.recordings.scan import Message, Scanner
 from daemon.recordings.writer import DeviceRecording
 from daemon.service.auditing import DAEMON, DaemonAudit
+from daemon.service.manifests import ManifestWriter
+from daemon.service.recovery import recover
+from daemon.service.run_marker import LastRun
 from daemon.sessions.state import SessionState
 
 log = logging.getLogger(__name__)
@@ -60,21 +63,44 @@ class Recovered:
     reads: int = 0
     samples_to_outbox: int = 0
     samples_to_recording: int = 0
+    unwritten: int = 0
+    """Recording messages the disk still refused: the journal is kept for the next start."""
     files: list[str] = field(default_factory=list)
+    damage: list[str] = field(default_factory=list)
+    """What of the journal did not read or decode (a record that does not check...)."""
 
 
 @dataclass
 class Rescued:
-    """A run recovered: its id, when it started, and what each device's journal gave."""
+    """A run recovered from its journal folder."""
 
-    run: str
-    started_ns: int
-    devices: dict[str, Recovered]
+    folder: Path
+    started_ns: int = 0
+    devices: dict[str, Recovered] = field(default_factory=dict)
+    whole: bool = True
+    """Everything placed: the folder may go once the run's manifests are complete."""
 
     @property
-    def recorded(self) -> bool:
-        """Files were written into its sessions: their manifests need completing."""
-        return any(r.files for r in self.devices.values())
+    def run(self) -> str:
+        return self.folder.name
+
+
+async def recover_runs(
+    config: Config, this_run: str, audit: DaemonAudit, last: LastRun | None,
+    manifests: ManifestWriter,
+) -> None:  # fmt: skip
+    """Before this run records anything: each journal left recovered (``rescue``), the
+    manifests of those runs and of the run the marker says was killed completed
+    (``daemon.service.recovery``), then each journal whose run is whole removed. A kill
+    anywhere in this leaves what the next start does again: the same points, no file
+    written twice (what the recordings hold is looked for first)."""
+    rescued = await rescue(config, this_run, audit)
+    await recover(last, manifests)
+    for r in rescued:
+        refused = manifests.refusals
+        await recover(None, manifests, [LastRun(False, run=r.run, started_ns=r.started_ns)])
+        r.whole = r.whole and manifests.refusals == refused
+    await asyncio.to_thread(_finish, config, rescued)
 
 
 async def rescue(config: Config, this_run: str, audit: DaemonAudit) -> list[Rescued]:
@@ -86,12 +112,13 @@ async def rescue(config: Config, this_run: str, audit: DaemonAudit) -> list[Resc
     try:
         done = await asyncio.to_thread(_rescue_all, root, this_run, config)
     except Exception:  # whatever went wrong, the logger must go on to record
-        log.exception("cannot recover the journal in %s", root)
+        log.exception("cannot recover the journals in %s", root)
         return []
     for r in done:
         if not any(got.reads for got in r.devices.values()):
             continue  # a run that read nothing (it failed to start): nothing to say
-        what = {"run": r.run, "devices": {d: vars(got) for d, got in r.devices.items()}}
+        what = {"run": r.run, "devices": {d: vars(got) for d, got in r.devices.items()},
+                "kept_for_next_start": not r.whole}  # fmt: skip
         await asyncio.to_thread(audit.record, KIND, DAEMON, what)
     return done
 
@@ -102,23 +129,43 @@ def _rescue_all(root: Path, this_run: str, config: Config) -> list[Rescued]:
         return out
     outbox = open_outbox(config.outbox)
     try:
-        for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name != this_run):
-            if not _ours(folder):
-                continue
-            out.append(_rescue(folder, outbox, config))
-            outbox.forget_kept(folder.name)
-            shutil.rmtree(folder)
+        for folder in sorted(root.iterdir()):
+            if folder.name == this_run or "." in folder.name or not _ours(folder):
+                continue  # this run's, one that failed before (said then), or not ours
+            try:
+                out.append(_rescue(folder, outbox, config))
+            except Exception:  # one run's journal never stops another's, nor the start
+                failed = folder.with_name(f"{folder.name}.failed")
+                log.exception("cannot recover the journal %s: set aside as %s", folder, failed)
+                folder.rename(failed)
     finally:
         outbox.close()
     return out
 
 
+def _finish(config: Config, rescued: list[Rescued]) -> None:
+    """Each whole run's journal and marks removed; the rest kept, and said."""
+    outbox = open_outbox(config.outbox)
+    try:
+        for r in rescued:
+            if r.whole:
+                outbox.forget_kept(r.run)
+                shutil.rmtree(r.folder)
+            else:
+                log.warning("the journal of the run %s is kept: the next start places what "
+                            "this one could not", r.run)  # fmt: skip
+    finally:
+        outbox.close()
+
+
 def _ours(path: Path) -> bool:
-    st = path.stat()
-    if st.st_uid != os.getuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    """The daemon's own folder (its journals are pickles: code, to be trusted as such)."""
+    st = path.lstat()
+    if (stat.S_ISLNK(st.st_mode) or st.st_uid != os.getuid()
+            or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):  # fmt: skip
         log.error(
-            "not recovering the journal in %s: it must be this user's, written by no one "
-            "else (owner uid %d, mode %o)", path, st.st_uid, st.st_mode & 0o777,
+            "not recovering the journal in %s: it must be a folder of this user's that no "
+            "one else may write (owner uid %d, mode %o)", path, st.st_uid, st.st_mode & 0o777,
         )  # fmt: skip
         return False
     return True
@@ -126,14 +173,23 @@ def _ours(path: Path) -> bool:
 
 def _rescue(folder: Path, outbox: Outbox, config: Config) -> Rescued:
     run = folder.name
-    recording = config.recording_enabled
     kept = outbox.kept(run)
-    out = Rescued(run, 0, {})
+    out = Rescued(folder)
     for device in fmt.devices(folder):
         paths = fmt.segments(folder, device)
         about = head(paths)
         out.started_ns = about.get("started_ns", 0)
         got = out.devices[device] = Recovered()
+        recorded_to = str(about.get("recording", ""))
+        recording = bool(recorded_to)
+        if recording and (
+            not config.recording_enabled or str(config.recording.dir.resolve()) != recorded_to
+        ):
+            log.warning(
+                "%s: the run %s recorded to %s, which this configuration does not: its "
+                "journal is kept for a start that does", device, run, recorded_to,
+            )  # fmt: skip
+            out.whole = recording = False
         after = 0
         if recording:
             last = _last_recorded(config.recording.dir, run, device, out.started_ns)
@@ -143,7 +199,7 @@ def _rescue(folder: Path, outbox: Outbox, config: Config) -> Rescued:
         sink = InfluxSink(device, session, lines.extend, static_tags=about.get("tags", {}))
         files: DeviceRecording | None = None
         mark = kept.get(device, 0)
-        for name, chunk in replay(paths):
+        for name, chunk in replay(paths, got.damage):
             got.reads += 1
             session.name = name
             if chunk.mark > mark:
@@ -159,6 +215,10 @@ def _rescue(folder: Path, outbox: Outbox, config: Config) -> Rescued:
         _commit(outbox, lines)
         if files is not None:
             files.close()
+            got.unwritten = files.dropped  # what it could not write, at the stop too
+            out.whole = out.whole and not got.unwritten
+        for what in got.damage:
+            log.error("%s: the run %s's journal: %s", device, run, what)
         if got.samples_to_outbox or got.samples_to_recording:
             log.warning("%s: recovered from the run %s's journal: %d samples to the "
                         "outbox, %d to its recording", device, run, got.samples_to_outbox,
@@ -180,7 +240,7 @@ def _recording(
     return DeviceRecording(
         config.recording.dir, device, session, metadata=metadata,
         max_file_bytes=config.recording.max_file_bytes,
-        on_file=lambda path, _closed: got.files.append(str(path)),
+        on_file=lambda path, closed: got.files.append(str(path)) if closed else None,
     )  # fmt: skip
 
 

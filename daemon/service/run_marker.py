@@ -112,8 +112,9 @@ def last_run_news(last: LastRun | None, flush_interval_ms: int) -> tuple[str, st
     if last is not None and not last.clean:
         detail = (
             f"the last run (pid {last.pid}, session {last.session}) "
-            "did not stop cleanly: what it had read and not kept was recovered from its "
-            "journal (the audit trail's run_recovered says how much); what the port held "
+            "did not stop cleanly: what it had read and not kept is recovered from its "
+            "journal (the audit trail's run_recovered says how much, and anything the "
+            "recovery could not place; the log says why); what the port held "
             "unread at the kill is gone (tens of ms), and after a power cut the reads not "
             "yet fsynced too (at most recording.fsync_ms)"
         )

@@ -187,3 +187,48 @@ def test_eight_lbx_at_2_khz_killed_five_times_lose_nothing_they_read(
     assert short == {"influx": 0, "recordings": 0}
     assert twice == {"influx": 0, "recordings": 0}
     check_runs(rec, short_tmp / "outbox.sqlite", list(ports))
+
+
+def test_kills_during_the_start_leave_nothing_the_next_start_cannot_finish(
+    short_tmp: Path, influx: InfluxV1, figure: Callable[[str], None]
+) -> None:
+    """Killed while starting (while it recovers the run before it, writes its first
+    manifest or its marker), again and again: the start after finishes every run's
+    recovery, so `recording verify` and `audit verify` pass and no sample is twice."""
+    sim = SimProcess(short_tmp, "pvs0", "--rate", "200", "--seed", "43")
+    rec = short_tmp / "rec"
+    cfg = write_config(short_tmp, influx.url, influx.database, {"bench1": str(sim.link)},
+                       signed(short_tmp))  # fmt: skip
+    rng = random.Random(43)
+    delays = []
+    try:
+        first = DaemonProcess(cfg)
+        wait_for(lambda: "bench1: reading" in first.log(), 60, "the first run reading")
+        time.sleep(3)  # a journal to recover: seconds of reads
+        first.proc.kill()
+        first.proc.wait(10)
+        first.kill()
+        for _ in range(KILLS):
+            starting = DaemonProcess(cfg)
+            delays.append(rng.uniform(0.2, 2.0))
+            time.sleep(delays[-1])
+            starting.proc.kill()
+            starting.proc.wait(10)
+            starting.kill()
+        daemon = DaemonProcess(cfg)
+        wait_for(lambda: "bench1: reading" in daemon.log(), 60, "the last daemon reading")
+        time.sleep(1)
+        finish(sim, daemon)
+    finally:
+        sim.kill()
+    figure(f"killed {', '.join(f'{d:.1f}' for d in delays)} s into its start")
+    in_influx = Counter(r["seq"] for r in query_samples(influx, "bench1"))
+    in_recordings = recorded(rec, "bench1")
+    assert [s for s, n in in_influx.items() if n > 1] == []
+    assert [s for s, n in in_recordings.items() if n > 1] == []
+    assert not list(Path(f"{short_tmp}/outbox.sqlite.journal").glob("*/*")), "all recovered"
+    key = f"{short_tmp / 'daemon.key'}.pub"
+    for verb in (["recording", "verify", str(rec)], ["audit", "verify", "-c", str(cfg)]):
+        checked = subprocess.run(pvlog_cmd(*verb, "--key", key), capture_output=True, text=True,
+                                 cwd=REPO, check=False)  # fmt: skip
+        assert checked.returncode == 0, checked.stdout + checked.stderr

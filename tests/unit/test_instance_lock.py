@@ -113,6 +113,11 @@ def test_a_lock_that_cannot_be_made_is_said_and_the_start_goes_on(
     assert "cannot lock the outbox x" in caplog.text
 
 
-def test_the_outbox_lock_is_beside_the_outbox_as_configured() -> None:
+def test_the_outbox_lock_is_beside_the_outbox_it_really_is(tmp_path: Path) -> None:
     r = outbox(Config.model_validate({"outbox": {"path": "var/outbox.sqlite"}}))
-    assert r == Resource("the outbox var/outbox.sqlite", Path("var/outbox.sqlite.lock"))
+    here = Path.cwd().resolve()
+    assert r == Resource("the outbox var/outbox.sqlite", here / "var/outbox.sqlite.lock")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")  # another config's way to it
+    linked = outbox(Config.model_validate({"outbox": {"path": str(tmp_path / "link/o.sqlite")}}))
+    assert linked.lock == tmp_path.resolve() / "real/o.sqlite.lock"

@@ -10,19 +10,26 @@ import random
 import struct
 from pathlib import Path
 
+import pytest
+
 from daemon.acquisition.stamping import Stamper
+from daemon.config import load_config
 from daemon.journal import format as fmt
 from daemon.journal.keeper import Journal
 from daemon.journal.polled import JournaledPoll
 from daemon.journal.replay import head, replay
 from daemon.pipeline import Chunk
+from drivers import registry
+from drivers.lbx import LbxParser
 from drivers.modbus import KELLER, ModbusParser
 from drivers.pvs import PvsParser
+from simulators.lbx_stream import BLOCK, T0_US, block_frame, waveform
 from simulators.modbus_device import crc
 from simulators.profiles import ProfilePlayer, segments
 from simulators.pvs_device import PvsDevice, PvsSettings
 
 T0 = 1_700_000_000_000_000_000
+REPO = Path(__file__).resolve().parents[2]
 
 
 def pvs_reads(n: int, seed: int = 3) -> list[tuple[int, bytes]]:
@@ -184,3 +191,54 @@ def test_a_polled_driver_is_replayed_step_by_step(tmp_path: Path) -> None:
     same(replayed, made)
     readings = [v for c in made for v in c.samples.column("pressure_kpa") or []]
     assert len(readings) == 200 - len(range(3, 200, 7))
+
+
+def lbx_reads(channels: bool) -> tuple[list[tuple[int, bytes]], LbxParser]:
+    """An LBX box's bytes (its INFO, then blocks), cut as reads; and a parser for them,
+    with the box's channel map from its config or without (then INFO makes the layout)."""
+    info, blocks = waveform()
+    stream = bytearray(info)
+    for n in range(400):
+        stream += block_frame(n, T0_US + n * BLOCK * 500, 500, blocks[n % len(blocks)])
+    cfg = load_config(REPO / "config" / "cathlab.toml")
+    (box,) = [d for d in cfg.device if d.driver == "lbx"]
+    parser = registry.driver("lbx").parser(box.options() if channels else None)
+    return [(T0 + i * 16_000_000, bytes(stream[i * 300 : i * 300 + 300]))
+            for i in range(len(stream) // 300 + 1)], parser  # fmt: skip
+
+
+@pytest.mark.parametrize("channels", [True, False], ids=["channel map", "layout from INFO"])
+def test_an_lbx_box_checkpoints_and_replays_mid_stream(tmp_path: Path, channels: bool) -> None:
+    """Its parser holds a decoder generated for its layout, which pickle cannot name: a
+    checkpoint after the layout is known must still load and decode the same."""
+    reads, parser = lbx_reads(channels)
+    stamper = Stamper()
+    j = journal(tmp_path, ["s"], segment_bytes=4096)  # a checkpoint every few reads
+    j.start(lambda: pickle.dumps((parser, stamper)))
+    made = []
+    for t, data in reads:
+        mark = j.read(t, data)
+        made.append(stamper.stamp(data, t, parser.feed(data, t), rebooted=False, mark=mark))
+    assert j.failures == 0 and j.segments > 10
+    assert sum(len(c.samples) for c in made) > 7000
+    later = [r.chunk for r in replay(fmt.segments(tmp_path, "bench1")[5:])]
+    same(later, [c for c in made if c.mark >= later[0].mark])
+
+
+def test_a_record_that_does_not_check_ends_its_segment_and_is_said(tmp_path: Path) -> None:
+    reads = pvs_reads(3000)
+    session = ["s"]
+    made = run(journal(tmp_path, session, segment_bytes=8192), reads, session)
+    paths = fmt.segments(tmp_path, "bench1")
+    third = bytearray(paths[2].read_bytes())
+    third[len(third) // 2] ^= 0x40  # one bit, mid-segment
+    paths[2].write_bytes(bytes(third))
+    (tmp_path / "bench1.notanumber.journal").write_bytes(b"junk")  # no segment's name
+    damage: list[str] = []
+    replayed = [r.chunk for r in replay(fmt.segments(tmp_path, "bench1"), damage)]
+    (said,) = damage
+    assert said.startswith(f"{paths[2].name}: record ") and "does not check" in said
+    kept = {c.mark for c in replayed}
+    assert kept < {c.mark for c in made}, "what follows the damage in its segment is gone"
+    same(replayed, [c for c in made if c.mark in kept])  # the rest exactly as made
+    assert any(c.mark >= fmt.segment_first(paths[3]) for c in replayed), "the next goes on"
