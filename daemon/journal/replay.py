@@ -53,9 +53,16 @@ def replay(paths: Sequence[Path], damage: list[str] | None = None) -> Iterator[R
     parser: Parser | None = None
     stamper: Stamper | None = None
     session = ""
+    expected: int | None = None
     for path in paths:
+        first = fmt.segment_first(path)
+        if expected is not None and first > expected and damage is not None:
+            damage.append(f"records {expected}-{first - 1} missing before {path.name} "
+                          f"(a segment cut short or gone)")  # fmt: skip
+        expected = first
         for record in fmt.records(path, damage):
             kind, t, payload, index = record
+            expected = index + 1
             if kind == fmt.SESSION:
                 session = payload.decode(errors="replace")
             elif kind == fmt.CHECKPOINT:

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from daemon.audit import crosscheck
+from daemon.audit.trail import entries
 from daemon.recordings import manifest, reader
 from daemon.recordings.format import file_name
 from daemon.service.auditing import DAEMON
@@ -110,13 +112,20 @@ def _recover(run: LastRun, writer: ManifestWriter) -> list[Path]:
         if d.is_dir() and d.stat().st_mtime_ns >= run.started_ns - MTIME_SLACK_NS
         if (f := folder(d, run, writer.host, devices)) is not None
     ]
+    seen = {f.path for f in folders}
+    folders += [
+        folder(p, run, writer.host, devices) or Folder(p, _own(p, run, writer.host), None)
+        for p in _announced(run, writer, base)
+        if p not in seen
+    ]
     template = next((f.doc for f in folders if f.doc is not None), None)
     recovered = {"run": run.run, "by_run": writer.book.run, "at_ns": time.time_ns()}
     written: list[Path] = []
     hashed = 0
     for f in folders:
-        for tmp in f.path.glob(f"*{manifest.SUFFIX}.tmp"):  # a write the kill cut short
-            tmp.unlink(missing_ok=True)
+        # A write of the run's the kill cut short (never another's: this run's own may be
+        # under way beside it).
+        f.manifest.with_name(f.manifest.name + ".tmp").unlink(missing_ok=True)
         doc = _completed(f, template, run, writer) | {"complete": True, "recovered": recovered}
         try:
             present = [p for p in f.files if p.is_file()]
@@ -138,9 +147,31 @@ def _recover(run: LastRun, writer: ManifestWriter) -> list[Path]:
     return written
 
 
+def _own(path: Path, run: LastRun, host: str) -> Path:
+    return path / manifest.manifest_name(run.started_ns, path.name, host)
+
+
+def _announced(run: LastRun, writer: ManifestWriter, base: Path) -> list[Path]:
+    """The session folders where the trail names a manifest of ``run`` that is not on
+    disk as named: a manifest is named in the trail before it is written, and a kill
+    came between (its folder may hold nothing else of the run)."""
+    recorder = writer.audit.recorder if writer.audit is not None else None
+    trail = recorder.trail.path if recorder is not None else None
+    if trail is None or not trail.is_file():
+        return []
+    out = []
+    for (session, name), n in crosscheck.named(entries(trail)).items():
+        path = base / session
+        if n.kind != "manifest_written" or name != _own(path, run, writer.host).name:
+            continue
+        if not (path / name).is_file() or manifest.sha256_file(path / name) != n.sha256:
+            out.append(path)
+    return out
+
+
 def folder(path: Path, run: LastRun, host: str, devices: set[str]) -> Folder | None:
     """What ``run`` left in the session folder ``path`` to complete (None: nothing)."""
-    own = path / manifest.manifest_name(run.started_ns, path.name, host)
+    own = _own(path, run, host)
     doc: dict[str, Any] | None = None
     listed: set[str] = set()
     for m in path.glob(f"*{manifest.SUFFIX}"):

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import os
 import shutil
+import sqlite3
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,10 +135,14 @@ def _rescue_all(root: Path, this_run: str, config: Config) -> list[Rescued]:
                 continue  # this run's, one that failed before (said then), or not ours
             try:
                 out.append(_rescue(folder, outbox, config))
+            except (sqlite3.Error, OSError) as exc:  # a full disk, say: another start's
+                log.error(  # noqa: TRY400 - the reason is the message; no traceback wanted
+                    "cannot recover the journal %s now (%s): kept for the next start",
+                    folder, exc,
+                )  # fmt: skip
             except Exception:  # one run's journal never stops another's, nor the start
-                failed = folder.with_name(f"{folder.name}.failed")
-                log.exception("cannot recover the journal %s: set aside as %s", folder, failed)
-                folder.rename(failed)
+                log.exception("cannot recover the journal %s", folder)
+                _set_aside(folder)
     finally:
         outbox.close()
     return out
@@ -148,7 +153,10 @@ def _finish(config: Config, rescued: list[Rescued]) -> None:
     outbox = open_outbox(config.outbox)
     try:
         for r in rescued:
-            if r.whole:
+            if r.whole and any(got.damage for got in r.devices.values()):
+                outbox.forget_kept(r.run)
+                _set_aside(r.folder)  # what could be read is placed; the rest is for a person
+            elif r.whole:
                 outbox.forget_kept(r.run)
                 shutil.rmtree(r.folder)
             else:
@@ -156,6 +164,19 @@ def _finish(config: Config, rescued: list[Rescued]) -> None:
                             "this one could not", r.run)  # fmt: skip
     finally:
         outbox.close()
+
+
+def _set_aside(folder: Path) -> None:
+    """A journal that did not read whole, renamed so no later start reads it again."""
+    for n in range(1, 100):
+        aside = folder.with_name(f"{folder.name}.failed" + (f"-{n}" if n > 1 else ""))
+        if not aside.exists():
+            break
+    try:
+        folder.rename(aside)
+        log.error("the journal %s did not read whole: set aside as %s", folder, aside.name)
+    except OSError as exc:
+        log.error("cannot set the journal %s aside: %s", folder, exc)  # noqa: TRY400
 
 
 def _ours(path: Path) -> bool:
@@ -190,7 +211,8 @@ def _rescue(folder: Path, outbox: Outbox, config: Config) -> Rescued:
                 "journal is kept for a start that does", device, run, recorded_to,
             )  # fmt: skip
             out.whole = recording = False
-        after = 0
+        after: int | None = 0
+        last: tuple[Message | None, int] = (None, 0)
         if recording:
             last = _last_recorded(config.recording.dir, run, device, out.started_ns)
             after = _match(paths, *last)
@@ -207,7 +229,7 @@ def _rescue(folder: Path, outbox: Outbox, config: Config) -> Rescued:
                 got.samples_to_outbox += len(chunk.samples)
                 if len(lines) >= COMMIT_LINES:
                     _commit(outbox, lines)
-            if recording and chunk.mark > after:
+            if recording and _after(chunk, after, *last):
                 if files is None:
                     files = _recording(config, device, session, about, got)
                 files.take(chunk)
@@ -273,20 +295,31 @@ def _last_recorded(
     return last, sample_ns
 
 
-def _match(paths: list[Path], last: Message | None, sample_ns: int) -> int:
+def _match(paths: list[Path], last: Message | None, sample_ns: int) -> int | None:
     """The mark of the last chunk the recording holds: the one ``last`` was made from,
-    or the one with its last sample, whichever came later (0: none in the journal, so the
-    recording holds none of what the journal does)."""
+    or the one with its last sample, whichever came later (0: the recording holds none
+    of the run; None: not in the journal, which stopped before the recording did)."""
     if last is None and not sample_ns:
         return 0
-    found = 0
+    found = None
     for _, chunk in replay(paths):
         times = chunk.samples.time_ns
         if (last is not None and _same(chunk, last)) or (
             times and times[0] <= sample_ns <= times[-1]
         ):
-            found = max(found, chunk.mark)
+            found = max(found or 0, chunk.mark)
     return found
+
+
+def _after(chunk: Chunk, after: int | None, last: Message | None, sample_ns: int) -> bool:
+    """Whether ``chunk`` is past what the recording holds: by mark where the journal has
+    the recording's last chunk, else by time (later than its last read and sample)."""
+    if after is not None:
+        return chunk.mark > after
+    times = chunk.samples.time_ns
+    if times:
+        return times[0] > sample_ns
+    return last is None or chunk.rx_time_ns > last.log_time
 
 
 def _same(chunk: Chunk, message: Message) -> bool:

@@ -236,9 +236,29 @@ def test_a_record_that_does_not_check_ends_its_segment_and_is_said(tmp_path: Pat
     (tmp_path / "bench1.notanumber.journal").write_bytes(b"junk")  # no segment's name
     damage: list[str] = []
     replayed = [r.chunk for r in replay(fmt.segments(tmp_path, "bench1"), damage)]
-    (said,) = damage
+    said, gap = damage
     assert said.startswith(f"{paths[2].name}: record ") and "does not check" in said
+    assert gap.endswith(f"missing before {paths[3].name} (a segment cut short or gone)")
     kept = {c.mark for c in replayed}
     assert kept < {c.mark for c in made}, "what follows the damage in its segment is gone"
     same(replayed, [c for c in made if c.mark in kept])  # the rest exactly as made
     assert any(c.mark >= fmt.segment_first(paths[3]) for c in replayed), "the next goes on"
+
+
+def test_a_segment_gone_from_the_middle_is_said(tmp_path: Path) -> None:
+    reads = pvs_reads(3000)
+    session = ["s"]
+    made = run(journal(tmp_path, session, segment_bytes=8192), reads, session)
+    paths = fmt.segments(tmp_path, "bench1")
+    paths[3].unlink()
+    paths[4].write_bytes(b"")  # and one truncated to nothing
+    damage: list[str] = []
+    replayed = [r.chunk for r in replay(fmt.segments(tmp_path, "bench1"), damage)]
+    first = [fmt.segment_first(p) for p in paths]
+    assert damage == [
+        f"records {first[3]}-{first[4] - 1} missing before {paths[4].name} (a segment cut "
+        "short or gone)",
+        f"records {first[4]}-{first[5] - 1} missing before {paths[5].name} (a segment cut "
+        "short or gone)",
+    ]
+    same(replayed, [c for c in made if c.mark in {r.mark for r in replayed}])

@@ -173,3 +173,29 @@ def test_a_listed_file_gone_stays_listed_and_shows_missing(tmp_path: Path) -> No
 
     assert written == [own.resolve()]
     assert manifest.verify(rec).problems == [f"L9/{own.name}: {gone.name}: missing"]
+
+
+def test_a_manifest_the_trail_named_but_a_kill_kept_from_the_disk_is_written(
+    tmp_path: Path,
+) -> None:
+    """A manifest is named in the trail before it is written: a run killed between the
+    two, in a session folder where it left nothing else, still gets that manifest, so the
+    trail's entry is not left naming a file that never was."""
+    rec = tmp_path / "rec"
+    trail = tmp_path / "audit.jsonl"
+    (rec / "base").mkdir(parents=True)
+    announced = writer(rec, trail, None)
+    assert announced.audit is not None
+    missing = rec / "base" / manifest.manifest_name(T0, "base", HOST)
+    announced.audit.manifest(missing, "base", False, None, sha256="f" * 64)  # and then the kill
+    announced.audit.stopped("x", "test", {}, {})
+
+    manifests = writer(rec, trail, None)
+    assert manifests.audit is not None
+    written = asyncio.run(recover(LastRun(clean=False, run=KILLED, started_ns=T0), manifests))
+    manifests.audit.stopped(manifests.book.run, "test", {}, {})
+    assert written == [missing.resolve()]
+    doc = json.loads(missing.read_text())
+    assert (doc["complete"], doc["files"], doc["recovered"]["run"]) == (True, [], KILLED)
+    last = [e for e in entries(trail) if e["kind"] == "manifest_written"][-1]
+    assert last["what"]["sha256"] == manifest.sha256_file(missing)
