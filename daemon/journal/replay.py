@@ -9,7 +9,7 @@ the next segment's checkpoint.
 
 The checkpoints are pickles, so a journal is trusted as code is: recovery reads only
 journals in a folder of the daemon's own user that no one else may write
-(``daemon.journal.rescue``).
+(``daemon.service.rescue``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ commits them to the outbox. At most one flush interval of lines lives only in
 memory; a ``kill -9`` costs none of them, for the bytes they came from are in the
 device's journal, and each commit says, per device, up to which journal record its
 lines are in (``extend_marked``): the next start sends what came after
-(``daemon.journal.rescue``).
+(``daemon.service.rescue``).
 
 A commit that fails (disk full, the outbox's file system gone read-only) does not
 stop the daemon: the lines wait in memory and the commit is retried every
