@@ -4,8 +4,9 @@ Each device runs as its own task with its own port, driver and clock, so one dev
 fault or silence never holds up another's samples. The port is reopened with capped
 backoff whenever it fails or vanishes; the outage becomes an event. Each read goes to
 the device's journal before anything parses it (``daemon.journal``), so a kill loses
-nothing read; what it becomes is one ``Chunk`` for every sink (``daemon.pipeline``): the InfluxDB lines,
-the live stream, the recording and the inflation detector all take it the same way.
+nothing read; what it becomes is one ``Chunk`` for every sink (``daemon.pipeline``):
+the InfluxDB lines, the live stream, the recording and the inflation detector all take
+it the same way.
 A device that is asked (its driver declares writes: a Modbus instrument, a polled
 ASCII one) has a poll loop beside the reader (``daemon.acquisition.polling``); each
 request it sends goes to the sinks too, as a chunk's ``written``, for the recording.
