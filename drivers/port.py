@@ -35,7 +35,8 @@ import termios
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NoReturn, Protocol
 
 import serial
 import serial.rfc2217
@@ -119,6 +120,9 @@ class SerialPort:
         self._on_chunk: ChunkHandler | None = None
         self._thread: threading.Thread | None = None
         self._stop_thread = threading.Event()
+        self._sender: ThreadPoolExecutor | None = None
+        """Writes of a port with no descriptor (their socket write can block)."""
+        self._stopped = False
         self.lost: asyncio.Future[str] | None = None
 
     def open(self) -> None:
@@ -163,6 +167,8 @@ class SerialPort:
                 target=self._read_thread, name=f"port {self.url}", daemon=True
             )
             self._thread.start()
+            if self.allowed_writes:
+                self._sender = ThreadPoolExecutor(1, thread_name_prefix=f"port {self.url}")
 
     def _readable(self) -> None:
         """Bytes are waiting: read them; unless they come in floods, read on ticks from now."""
@@ -260,14 +266,18 @@ class SerialPort:
                 # What pyserial's own ReaderThread does: block for one byte (or the
                 # timeout), then take whatever else its receive queue holds.
                 data = ser.read(ser.in_waiting or 1)
+                if data:
+                    loop.call_soon_threadsafe(self._deliver, data, time.time_ns())
             except (serial.SerialException, OSError) as exc:
-                loop.call_soon_threadsafe(self._set_lost, f"read failed: {exc}")
+                if not self._stop_thread.is_set():
+                    with contextlib.suppress(RuntimeError):
+                        loop.call_soon_threadsafe(self._set_lost, f"read failed: {exc}")
                 return
-            if data:
-                loop.call_soon_threadsafe(self._deliver, data, time.time_ns())
+            except RuntimeError:  # the loop closed under a reader that outlived the stop
+                return
 
     def _deliver(self, data: bytes, rx_time_ns: int) -> None:
-        if self._on_chunk is not None:
+        if self._on_chunk is not None and not self._stopped:
             self._on_chunk(data, rx_time_ns)
 
     def _set_lost(self, why: str) -> None:
@@ -276,19 +286,41 @@ class SerialPort:
             self.lost.set_result(why)
 
     def write(self, data: bytes) -> None:
-        """Send ``data`` only if the driver declared exactly these bytes."""
+        """Send ``data`` only if the driver declared exactly these bytes, without ever
+        waiting: a port with a descriptor takes the few bytes of a request into its
+        kernel buffer at once or is lost (a device that takes nothing); one without
+        (rfc2217://, whose socket write can block) sends from a thread of its own."""
         if data not in self.allowed_writes:
             raise WriteRefused(f"refused to send {data!r} to {self.url}: not a declared request")
-        if self._serial is None:
+        if self._serial is None or self._stopped:
             raise PortError(f"{self.url} is not open")
+        if self._sender is not None:
+            self._sender.submit(self._send_from_thread, data)
+            self.bytes_written += len(data)
+            return
         try:
-            self._serial.write(data)
+            sent = self._serial.write(data) if self._fd is None else os.write(self._fd, data)
         except (serial.SerialException, OSError) as exc:
-            # The port is going (a network serial server dropped us, a USB adapter went):
-            # the same loss a failed read is, whichever of the two notices first.
-            self._set_lost(f"write failed: {exc}")
-            raise PortError(f"cannot write to {self.url}: {exc}") from exc
+            self._lost_writing(str(exc))
+        if sent != len(data):
+            self._lost_writing(f"the port took {sent} of {len(data)} bytes")
         self.bytes_written += len(data)
+
+    def _lost_writing(self, why: str) -> NoReturn:
+        # The port is going (a network serial server dropped us, a USB adapter went):
+        # the same loss a failed read is, whichever of the two notices first.
+        self._set_lost(f"write failed: {why}")
+        raise PortError(f"cannot write to {self.url}: {why}")
+
+    def _send_from_thread(self, data: bytes) -> None:
+        ser, loop = self._serial, self._loop
+        if ser is None or loop is None:
+            return
+        try:
+            ser.write(data)
+        except (serial.SerialException, OSError) as exc:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the stop is done
+                loop.call_soon_threadsafe(self._set_lost, f"write failed: {exc}")
 
     def _detach(self) -> None:
         if self._resume is not None:
@@ -301,14 +333,26 @@ class SerialPort:
 
     def close(self) -> None:
         """Stop reading and close the port; safe to call twice."""
+        self.stop_reading()
+        self.release()
+
+    def stop_reading(self) -> None:
+        """The loop's half of ``close``: nothing is read or written from now on."""
         self._detach()
-        if self._serial is not None:
-            with contextlib.suppress(Exception):
-                self._serial.close()
-            self._serial = None
         self._fd = None
+        self._stopped = True
+        if self._sender is not None:
+            self._sender.shutdown(wait=False, cancel_futures=True)
         if self.lost is not None and not self.lost.done():
             self.lost.set_result("closed")
+
+    def release(self) -> None:
+        """The half of ``close`` that may block (pyserial's close: an rfc2217:// port
+        joins its thread and sleeps): callable from any thread, after ``stop_reading``."""
+        ser, self._serial = self._serial, None
+        if ser is not None:
+            with contextlib.suppress(Exception):
+                ser.close()
 
 
 def _leave_alone() -> None:

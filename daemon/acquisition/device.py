@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import cast
 
 from daemon.acquisition.drop_watch import DropWatch
+from daemon.acquisition.opening import Opener
 from daemon.acquisition.polling import poll
 from daemon.acquisition.stamping import Stamper, identity_event
 from daemon.acquisition.status import DeviceStatus
@@ -76,6 +77,7 @@ class Acquisition:
         self._later: deque[Chunk] = deque()
         self._last_rx = time.monotonic()
         self.port: SerialPort | None = None
+        self._opener = Opener(device.name)
         self.flow = flow
         """Back-pressure: the port pauses while the pipeline is full (a flood)."""
         self.journal = journal
@@ -159,7 +161,8 @@ class Acquisition:
             flow=self.flow,
         )
         try:
-            port.open()
+            if not await self._opener.open(port, stop):  # off the loop (``opening``)
+                return
         except PortError:
             if status.state == "starting":  # never opened: offline from the first try
                 self._state("offline", "port_unavailable")
@@ -203,8 +206,8 @@ class Acquisition:
                 asking.cancel()
                 with contextlib.suppress(asyncio.CancelledError, PortError):
                     await asking
-            port.close()
             self.port = None
+            await self._opener.close(port)
 
     async def _poll(self, port: SerialPort, stop: asyncio.Event) -> None:
         """Ask a polled device (``daemon.acquisition.polling``); a write that fails

@@ -7,6 +7,11 @@ waits for an answer on an event the port's reader sets (``answered``), so an ans
 taken the moment it is read, not at the next tick of a loop. Cycles start every
 ``interval_s`` on a fixed grid; a cycle that overran starts the next at once, never a
 burst of catch-up cycles.
+
+An answer that comes after its wait ran out would be taken for the next request's: a
+Modbus answer does not say which register it holds, and a late temperature would be
+recorded as a pressure. So after a timeout nothing is asked for ``SETTLE`` timeouts,
+and what arrives meanwhile is dropped, counted by the driver as bytes nobody asked for.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from daemon.backoff import sleep_unless
 from drivers.records import Record
 from drivers.registry import Polled
 
+SETTLE = 1.0
+"""After a timeout, the wait (in timeouts) before the next request, for an answer that
+was only late to arrive and be dropped."""
 FINAL = ("ok", "exception")
 """Outcomes a retry would not change: an instrument that answered an exception will
 answer it again."""
@@ -49,7 +57,14 @@ async def poll(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(answered.wait(), timeout_s)
                 if parser.awaiting:
+                    await asyncio.sleep(0)  # an answer a reader thread just handed over
+                if parser.awaiting:
                     parser.timed_out()
+                    # A late answer must not be taken for the next request's (a Modbus
+                    # answer does not say which register it holds): what comes in while
+                    # nothing is asked is dropped (``garbage_bytes``).
+                    if await sleep_unless(stop, timeout_s * SETTLE):
+                        break
                 if parser.outcome in FINAL or stop.is_set():
                     break
         deliver(time.time_ns(), parser.end_cycle())

@@ -33,6 +33,8 @@ from daemon.audit.trail import HEAD, AuditTrail
 log = logging.getLogger(__name__)
 
 RETRY_S = 1.0
+JOIN_S = 5.0
+"""How long ``close`` waits for an entry being written when its time ran out."""
 
 
 class Entry(NamedTuple):
@@ -76,6 +78,9 @@ class AuditRecorder:
         self.failing: str | None = None
         """Why the last append failed (None: the trail is being written)."""
         self.written = 0
+        self.gave_up = False
+        """``close`` ran out of time: what still fails is said, not tried again."""
+        self._lost_in_flight = 0
         self._thread = threading.Thread(target=self._run, name="audit", daemon=True)
         self._thread.start()
 
@@ -112,24 +117,24 @@ class AuditRecorder:
 
     def close(self, timeout_s: float = 5.0) -> int:
         """Write what is left (trying until ``timeout_s``); returns how many entries
-        could not be written, each said in the log."""
+        could not be written, each said in the log exactly once. An entry being
+        written when the time runs out stays with the writer thread, which says it if
+        its write fails: never said lost and written both."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
             self._closing = True
             self._cond.notify_all()
             while (self._queue or self._busy) and time.monotonic() < deadline:
                 self._cond.wait(min(0.1, max(0.0, deadline - time.monotonic())))
-            left = list(self._queue)
-            self._queue.clear()
+            self.gave_up = True
+            in_flight = 1 if self._busy else 0
+            left = list(self._queue)[in_flight:]
+            for _ in left:
+                self._queue.pop()
             self._cond.notify_all()
-        self._thread.join(timeout=1.0)
-        for e in left:
-            held = {"time_ns": e.time_ns, "kind": e.kind, "who": e.who, "what": _ready(e)}
-            log.error(
-                "audit trail %s: cannot write (%s); the entry is here instead: %s",
-                self.path, self.failing, json.dumps(held, sort_keys=True, default=str),
-            )  # fmt: skip
-        return len(left)
+        self._thread.join(timeout=JOIN_S)
+        _say_unwritten(self.path, self.failing, left)
+        return len(left) + self._lost_in_flight
 
     def witness(self, why: str, timeout_s: float = 30.0) -> tuple[int, str] | None:
         """Write a ``trail_head`` entry now (the trail's end as it is, signed) and wait
@@ -154,13 +159,15 @@ class AuditRecorder:
             ok = self._append(entry)
             with self._cond:
                 self._busy = False
-                if ok:
+                lost = not ok and self.gave_up  # ``close`` left it to this thread
+                if ok or lost:
                     self._queue.popleft()
+                self._lost_in_flight += lost
                 self._cond.notify_all()
-                if not ok:
-                    if self._closing and not self._queue:
-                        return
+                if not ok and not lost:
                     self._cond.wait(RETRY_S)
+            if lost:
+                _say_unwritten(self.path, self.failing, [entry])
 
     def _grown(self) -> bool:
         """Entries since the last ``trail_head`` (anyone's: two daemons sharing a trail
@@ -202,6 +209,15 @@ class AuditRecorder:
             except Exception:  # the trail holds it; a copy elsewhere must not stop it
                 log.exception("audit: cannot hand on entry %d", self.trail.seq)
         return True
+
+
+def _say_unwritten(path: Path, why: str | None, entries: list[Entry]) -> None:
+    for e in entries:
+        held = {"time_ns": e.time_ns, "kind": e.kind, "who": e.who, "what": _ready(e)}
+        log.error(
+            "audit trail %s: cannot write (%s); the entry is here instead: %s",
+            path, why, json.dumps(held, sort_keys=True, default=str),
+        )  # fmt: skip
 
 
 def _ready(entry: Entry) -> dict[str, Any]:

@@ -36,7 +36,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from daemon.pipeline import Chunk
@@ -308,17 +308,28 @@ class DeviceRecording:
             return
         self._pool.submit(lambda: None).result()
 
-    def close(self) -> None:
-        """Write everything pending and finish the file (its summary makes seeking fast);
-        what the disk still refuses then is lost, and said (``unwritten``). Its news wait
-        for the loop's next ``flush``: this may run on another thread."""
+    def finish(self) -> Future[None]:
+        """On the loop: hand everything pending to the writer thread and have it finish
+        the file (its summary makes seeking fast). Done when it has; what the disk still
+        refused then is lost, and said (``unwritten``) as news for the next ``flush``,
+        on the loop, like every event the recording delivers."""
         if self._closed:
-            return
+            done: Future[None] = Future()
+            done.set_result(None)
+            return done
         self._receive()
         if self._session.name != self.session:
             self._follow_session()
         self._hand_over(now=True)
-        self._pool.submit(self._worker.close)
+        finished = self._pool.submit(self._worker.close)
         self._closed = True
+        self._pool.shutdown(wait=False)
+        return finished
+
+    def close(self) -> None:
+        """``finish``, waited for: for a caller with no event loop (a tool, a test)."""
+        if self._closed:
+            return
+        self.finish()
         self._pool.shutdown(wait=True)
         self._receive()

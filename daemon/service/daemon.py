@@ -322,8 +322,10 @@ class Daemon:
     async def _finish_recordings(self) -> None:
         await self.manifests.settle()
         await asyncio.gather(
-            *(asyncio.to_thread(r.close) for r in self.recordings), return_exceptions=True
+            *(asyncio.wrap_future(r.finish()) for r in self.recordings), return_exceptions=True
         )
+        for r in self.recordings:
+            r.flush()  # what the last writes said (``recording_lost``), on the loop
         if self.config.recording_enabled:
             await self.manifests.write(list(self.book.stretches), complete=True)
 

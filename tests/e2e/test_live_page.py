@@ -59,7 +59,7 @@ def test_a_burst_run_watched_live_in_chromium(
     extra = f'[http]\nlisten = "127.0.0.1:{port}"\n[recording]\ndir = "{short_tmp}/rec"\n'
     cfg = write_config(short_tmp, influx.url, influx.database, {"box": str(link)}, extra)
     cfg.write_text(cfg.read_text().replace('driver = "pvs"', 'driver = "lbx"'))
-    daemon = DaemonProcess(cfg)
+    daemon = DaemonProcess(cfg, asyncio_debug=True)
     sim: SimProcess | None = None
     driver = browser(short_tmp)
 

@@ -1,8 +1,9 @@
 """``config/keller.toml`` end to end without hardware: ``pvlog simulate modbus`` (a
 Keller-style transmitter on a pty, CRC faults, silences and exception answers) beside
-``pvlog simulate pvs``, read by ``pvlog run`` into InfluxDB. Every good answer is a
-recorded pressure, in order; every fault is counted by its reason, none recorded; the
-transmitter heard only the reads the config declares."""
+``pvlog simulate pvs``, read by ``pvlog run`` into InfluxDB. Every recorded pressure is
+a good answer to a pressure request, in order, and one not recorded is a counted
+timeout; every fault is counted by its reason, none recorded; the transmitter heard
+only the reads the config declares."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def test_the_keller_example_runs_on_the_modbus_simulator(short_tmp: Path, influx
     pvs = SimProcess(short_tmp, "pvs0", "--rate", "50", "--seed", "14")
     cfg = keller_config(short_tmp, influx, {"reference": str(keller.link),
                                             "inflator1": str(pvs.link)})  # fmt: skip
-    daemon = DaemonProcess(cfg)
+    daemon = DaemonProcess(cfg, asyncio_debug=True)
     try:
         keller.wait_listening()
         pvs.wait_listening()
@@ -64,13 +65,33 @@ def test_the_keller_example_runs_on_the_modbus_simulator(short_tmp: Path, influx
                   "WHERE device = 'reference'")  # fmt: skip
     recorded = [r[1] for r in rows if r[1] is not None]
     assert len(answered) > 50
-    assert recorded == [pytest.approx(p, rel=1e-12) for p in answered], "each good answer, in order"
-    assert any(r[2] == pytest.approx(23.5) for r in rows), "the example's temperature register"
     (health,) = values(influx, "SELECT last(dropped_crc), last(dropped_timeout), "
                        "last(dropped_exception) FROM pvlog_health "
                        "WHERE device = 'reference'")  # fmt: skip
     assert all(n > 0 for n in health[1:]), health  # crc, timeout (a silence), exception
+    # Each recorded pressure is a good answer to a pressure request, in order: never a
+    # temperature, never one twice. An answer pvlog missed is one it timed out on, and
+    # counted (a loaded machine can hold up the simulator's answers past 100 ms).
+    missed = in_order(recorded, answered)
+    assert len(missed) <= health[2], f"{len(missed)} answers not recorded: {missed[:5]}"
+    assert any(r[2] == pytest.approx(23.5) for r in rows), "the example's temperature register"
     assert heard["asked"] > 100
     assert heard["unknown_requests"] == 0 and heard["ignored_bytes"] == 0, heard
     (pvs_count,) = values(influx, "SELECT count(seq) FROM pv_sample WHERE device = 'inflator1'")
     assert pvs_count[1] > 100, "the PVS beside it, recorded too"
+
+
+def in_order(recorded: list[float], answered: list[float]) -> list[float]:
+    """The answers missing from ``recorded``, which must be ``answered`` with some left
+    out and nothing else (an assertion fails at the first value that was not next)."""
+    missed: list[float] = []
+    rest = iter(answered)
+    for value in recorded:
+        for answer in rest:
+            if value == pytest.approx(answer, rel=1e-12):
+                break
+            missed.append(answer)
+        else:
+            raise AssertionError(f"{value} kPa was recorded, and is no answer in its place")
+    missed.extend(rest)
+    return missed

@@ -51,7 +51,7 @@ def test_lbx_and_pvs_side_by_side(
     )
     box = f'driver = "pvs"\nport = "{lbx.link}"'
     cfg.write_text(cfg.read_text().replace(box, box.replace("pvs", "lbx", 1)))
-    daemon = DaemonProcess(cfg)
+    daemon = DaemonProcess(cfg, asyncio_debug=True)
     try:
         lbx.wait_listening()
         pvs.wait_listening()

@@ -181,8 +181,9 @@ async def test_a_silent_instrument_times_out_is_retried_and_comes_back(
         await asyncio.sleep(1.0)
         frozen = len(taken.samples)
         timeouts = acq.parser.dropped["timeout"]
-        # Each request tried 1 + 2 times, 50 ms each: about one cycle per 150 ms.
-        assert frozen - before <= 2 and timeouts >= 9 and timeouts % 3 in (0, 1, 2)
+        # Each request tried 1 + 2 times, 50 ms each and 50 ms of settle after each
+        # (a late answer must not answer the next request): a cycle per 300 ms.
+        assert frozen - before <= 2 and timeouts >= 5
         instrument.proc.send_signal(signal.SIGCONT)
         await asyncio.sleep(1.0)
         assert len(taken.samples) >= frozen + 5  # back, by itself

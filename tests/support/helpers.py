@@ -124,20 +124,35 @@ tags = {{ bench = "ci" }}
     return path
 
 
+THREAD_UNSAFE = "Non-thread-safe operation"
+"""What asyncio's debug mode raises with when a thread touches the loop's objects."""
+
+
 class DaemonProcess:
-    """``pvlog run`` (or ``command``, e.g. ``record``) on ``config``, logging beside it."""
+    """``pvlog run`` (or ``command``, e.g. ``record``) on ``config``, logging beside it.
+
+    ``asyncio_debug``: run it in asyncio's debug mode (``PYTHONASYNCIODEBUG=1``), in
+    which a loop object touched from another thread raises; ``stop`` then fails the
+    test if anything was raised, or any traceback written, in the whole run."""
 
     def __init__(
-        self, config: Path, command: str = "run", env: dict[str, str] | None = None
+        self,
+        config: Path,
+        command: str = "run",
+        env: dict[str, str] | None = None,
+        *,
+        asyncio_debug: bool = False,
     ) -> None:
         self.log_path = config.with_suffix(".log")
         self._log = self.log_path.open("wb")
+        self.asyncio_debug = asyncio_debug
+        debug = {"PYTHONASYNCIODEBUG": "1"} if asyncio_debug else {}
         self.proc = subprocess.Popen(
             pvlog_cmd(command, "-c", str(config)),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=REPO,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **debug, **(env or {})},
         )
 
     def stop(self, timeout_s: float = 60) -> int:
@@ -145,6 +160,9 @@ class DaemonProcess:
             self.proc.send_signal(signal.SIGTERM)
         rc = self.proc.wait(timeout_s)
         self._log.close()
+        if self.asyncio_debug:
+            log = self.log()
+            assert THREAD_UNSAFE not in log and "Traceback" not in log, log
         return rc
 
     def log(self) -> str:
