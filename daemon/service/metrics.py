@@ -4,7 +4,9 @@ Nothing is counted twice: each device's status, the outbox, the batcher and the
 writer already keep every figure (``pvlog_health`` reads the same ones), so a scrape
 reads them through a prometheus_client collector instead of mirroring them into
 metric objects on the sample path. Only the write latency is a histogram, which the
-writer observes once per request.
+writer observes once per request. The operations listener's own figures (its
+connections, the limits it enforced, malformed requests) are read the same way, from
+where the listener keeps them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from daemon.mqtt.live import LiveStream
 from daemon.outbox.batcher import Batcher
 from daemon.outbox.sender import Sender
 from daemon.outbox.store import Depth, Outbox
+from daemon.service.http_limits import Connections
+from daemon.web.events import Streams
 
 
 @dataclass(eq=False)  # registered by identity in a CollectorRegistry
@@ -113,3 +117,46 @@ class DaemonMetrics(Collector):
             if s.degraded is not None:
                 return f"device {s.name} degraded: {s.degraded}"
         return None
+
+
+@dataclass(eq=False)  # registered by identity in a CollectorRegistry
+class ListenerMetrics(Collector):
+    """The operations listener's connections and what its limits did
+    (``daemon.service.http_limits``, ``daemon.web.events``)."""
+
+    connections: Connections
+    streams: Streams | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        c = self.connections
+        yield GaugeMetricFamily("pvlog_http_connections", "connections open now", value=c.open)
+        yield CounterMetricFamily(
+            "pvlog_http_connections_refused",
+            "connections closed at once, the listener holding all it may",
+            value=c.refused,
+        )
+        yield CounterMetricFamily(
+            "pvlog_http_head_timeouts",
+            "connections closed before a whole request head came",
+            value=c.head_timeouts,
+        )
+        yield CounterMetricFamily(
+            "pvlog_http_bad_requests",
+            "malformed requests refused (bad request line or headers, not HTTP)",
+            value=c.bad_requests.total,
+        )
+        if self.streams is not None:
+            s = self.streams
+            yield GaugeMetricFamily(
+                "pvlog_http_event_streams", "live pages' feeds open now", value=s.open
+            )
+            yield CounterMetricFamily(
+                "pvlog_http_event_streams_refused",
+                "feeds refused, as many open as may be",
+                value=s.refused,
+            )
+            yield CounterMetricFamily(
+                "pvlog_http_event_streams_dropped",
+                "feeds closed for what their page left unread",
+                value=s.dropped,
+            )

@@ -2,7 +2,8 @@
 
 ``/`` and ``/static/``: the page and its files (uPlot among them, shipped in the
 package: a bench PC may have no internet). ``/events``: the live feed as
-server-sent events, which a browser's ``EventSource`` reconnects by itself.
+server-sent events, which a browser's ``EventSource`` reconnects by itself, so many
+at once and no page that stops reading held (``daemon.web.events``).
 ``/api/session``: start or stop a session, the JSON ``pvlog session`` sends over
 MQTT, through the same validation and the same ``Daemon.session_command``: it
 controls the logger's metadata, never a device. ``/api/sessions`` and
@@ -31,17 +32,15 @@ from typing import Any
 
 from aiohttp import web
 
-from daemon.backoff import sleep_unless
 from daemon.sessions.control import CommandError, Handler, parse_command
 from daemon.web import downloads
+from daemon.web.events import BEHIND_BYTES, MAX_STREAMS, Streams
 from daemon.web.feed import Feed
 from drivers.units import PRESSURE_UNITS
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-UPDATE_S = 0.2
-"""Five messages a second per page: a trace that moves smoothly, a server that idles."""
 MAX_COMMAND_BYTES = 16_384
 
 
@@ -55,6 +54,8 @@ class LivePage:
         recordings: Path | None,
         token: str | None,
         allow_remote: bool,
+        max_streams: int = MAX_STREAMS,
+        behind_bytes: int = BEHIND_BYTES,
     ) -> None:
         self.feed = feed
         self._control = control
@@ -64,13 +65,19 @@ class LivePage:
         self._token = token
         self._allow_remote = allow_remote
         self._closing = asyncio.Event()
-        self.pages = 0
-        """Pages connected now."""
+        self.streams = Streams(
+            feed, self._closing, max_streams=max_streams, behind_bytes=behind_bytes
+        )
+
+    @property
+    def pages(self) -> int:
+        """Pages connected to the feed now."""
+        return self.streams.open
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/", self._index)
         app.router.add_static("/static/", STATIC)
-        app.router.add_get("/events", self._events)
+        app.router.add_get("/events", self.streams.serve)
         app.router.add_post("/api/session", self._session)
         app.router.add_get("/api/sessions", self._sessions)
         app.router.add_get("/sessions/{name}/report.png", self._png)
@@ -86,26 +93,6 @@ class LivePage:
         return web.Response(
             text=html, content_type="text/html", headers={"Cache-Control": "no-store"}
         )
-
-    async def _events(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
-        )
-        await response.prepare(request)
-        reader = self.feed.reader()
-        message = self.feed.hello(reader)
-        self.pages += 1
-        try:
-            while True:
-                await response.write(message.encode())
-                if await sleep_unless(self._closing, UPDATE_S):
-                    break
-                message = self.feed.update(reader)
-        except ConnectionError:
-            pass  # the page went away
-        finally:
-            self.pages -= 1
-        return response
 
     # -- session control ---------------------------------------------------------
 
@@ -231,9 +218,10 @@ def _request_id(body: bytes) -> str | None:
 
 
 def loopback_host(host: str) -> bool:
-    """``Host`` names this machine's loopback (``localhost``, 127.0.0.0/8, ``[::1]``)."""
+    """``Host`` names this machine's loopback (``localhost``, 127.0.0.0/8, ``[::1]``);
+    names are compared in any case, as DNS compares them."""
     name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    name = name.split("]")[0].strip("[")
+    name = name.split("]")[0].strip("[").lower()
     if name == "localhost":
         return True
     try:

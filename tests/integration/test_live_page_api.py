@@ -33,8 +33,11 @@ class Served:
 
 
 def live_page(tmp: Path, *, allow_remote: bool = False, token: str | None = None,
-              recordings: bool = True) -> tuple[LivePage, SessionBook, DeviceView]:  # fmt: skip
-    """The page over one online device and a session book, as the daemon builds it."""
+              recordings: bool = True, **streams: int
+              ) -> tuple[LivePage, SessionBook, DeviceView]:  # fmt: skip
+    """The page over one online device and a session book, as the daemon builds it
+    (``streams``: its feed's limits, ``max_streams`` and ``behind_bytes``, if not the
+    daemon's)."""
     book = SessionBook("base", time.time_ns())
     view = DeviceView(DeviceStatus("box", "lbx", "/dev/pts/9", state="online"), book.state)
 
@@ -45,7 +48,7 @@ def live_page(tmp: Path, *, allow_remote: bool = False, token: str | None = None
     feed = Feed([view], book.state, {}, {"baseline_atm": 0.3, "threshold_atm": 1.0})
     page = LivePage(feed, control=control, running=lambda: {book.base, book.current},
                     recordings=tmp if recordings else None, token=token,
-                    allow_remote=allow_remote)  # fmt: skip
+                    allow_remote=allow_remote, **streams)  # fmt: skip
     return page, book, view
 
 

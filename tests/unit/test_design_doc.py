@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from daemon.acquisition import opening, polling
 from daemon.mqtt import live, topics
 from daemon.outbox.batcher import MAX_MEMORY_LINES
 from daemon.service import daemon as service
@@ -23,6 +24,12 @@ def test_the_status_and_batch_cadence_said_is_the_codes() -> None:
 
 def test_the_memory_bound_said_is_the_batchers() -> None:
     assert f"at most {MAX_MEMORY_LINES:,} lines" in DESIGN
+
+
+def test_the_bound_on_a_port_call_said_is_the_openers() -> None:
+    assert opening.OPEN_TIMEOUT_S == opening.CLOSE_TIMEOUT_S
+    assert f"the loop waits at most {opening.OPEN_TIMEOUT_S:g} s" in DESIGN
+    assert polling.SETTLE == 1 and "nothing is asked for one more timeout" in DESIGN
 
 
 def test_every_room_in_the_table_exists_and_every_room_is_in_it() -> None:

@@ -13,6 +13,7 @@ const LOOPS_SHOWN = 5;
 const ROWS_SHOWN = 200;
 const EVENTS_SHOWN = 50;
 const FEED_LOST_MS = 2000; // the server sends every 200 ms; ten missed is a lost feed
+const FEED_RETRY_MS = 5000;
 const MIN_SPAN_ATM = 1; // a steady hold's noise stays noise on the pressure axis
 const MIN_SPAN_ML = 0.1;
 const STEP_ATM = 0.5; // a compliance step's nominal, unless the session's step_atm says
@@ -109,8 +110,22 @@ function connect() {
   const source = new EventSource("/events");
   source.addEventListener("hello", (e) => { heard(); hello(JSON.parse(e.data)); });
   source.addEventListener("update", (e) => { heard(); update(JSON.parse(e.data)); });
-  source.onerror = lost;
-  setInterval(() => { if (state.feed.up && Date.now() - state.feed.last > FEED_LOST_MS) lost(); }, 250);
+  source.onerror = () => {
+    lost();
+    // The browser reopens a feed that ended, never one refused (a 503: the server has as
+    // many pages open as it takes): that one is asked for again here.
+    if (source.readyState === EventSource.CLOSED) setTimeout(connect, FEED_RETRY_MS);
+  };
+}
+
+// Opened as /?token=...: the page came with its cookie, which the feed and the downloads
+// send from now on; the token leaves the address bar and the history.
+function dropToken() {
+  const query = new URLSearchParams(location.search);
+  if (!query.has("token")) return;
+  query.delete("token");
+  const rest = query.toString();
+  history.replaceState(history.state, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
 }
 
 function heard() {
@@ -574,6 +589,7 @@ window.addEventListener("resize", () => {
 });
 
 // First paint: the feed's first message came with the page.
+dropToken();
 $("tz-said").textContent = zone();
 const first = $("first");
 if (first && first.textContent.trim()) { // as of the page's load: live until FEED_LOST_MS without the feed
@@ -581,4 +597,5 @@ if (first && first.textContent.trim()) { // as of the page's load: live until FE
   hello(JSON.parse(first.textContent));
 }
 connect();
+setInterval(() => { if (state.feed.up && Date.now() - state.feed.last > FEED_LOST_MS) lost(); }, 250);
 requestAnimationFrame(frame);
