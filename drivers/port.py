@@ -21,6 +21,10 @@ is dropped from memory.
 
 Writes go through ``write``, which refuses anything the driver did not declare in
 its ``allowed_writes``; a streaming driver declares nothing, so nothing is sent.
+
+``open`` and ``release`` (the blocking half of ``close``) wait on pyserial, seconds for
+a network port that does not answer; a caller with an event loop runs them on a thread
+(the daemon: ``daemon.acquisition.opening``). Everything else here is the loop's.
 """
 
 from __future__ import annotations

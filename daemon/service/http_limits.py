@@ -31,7 +31,8 @@ MAX_CONNECTIONS = 256
 Prometheus and a health probe: tens at most. 256 leaves room for forty browsers, and
 keeps the listener to a quarter of the 1024 descriptors a process gets by default, so
 even where the limit cannot be raised the ports, journals, recordings, the outbox and
-the InfluxDB and MQTT sockets keep 700 and more."""
+the InfluxDB and MQTT sockets keep more than 600 (a backlog's worth, ``BACKLOG``, may be
+accepted at once before the refused ones are closed)."""
 HEAD_TIMEOUT_S = 10.0
 """A client sends its request head in one packet within milliseconds; 10 s leaves room
 for a lossy Wi-Fi link's retransmissions and bounds how long half a request holds a
@@ -39,11 +40,12 @@ connection."""
 KEEPALIVE_S = 15.0
 """A browser fetches the page's files and downloads within seconds of each other, and
 opens a connection again at no cost when one was closed; an idle connection is held no
-longer than that (aiohttp's default is an hour), so idle clients cannot fill the cap."""
+longer than that (aiohttp's own default is far longer), so idle clients cannot fill
+the cap."""
 BACKLOG = 128
 """Connections the kernel completes before the listener accepts them (aiohttp's default)."""
 DESCRIPTORS_WANTED = 65536
-"""The soft limit sought where the hard limit is unlimited (as the systemd unit sets)."""
+"""The soft limit sought where the hard one is unlimited (the systemd unit's figure)."""
 REFUSAL = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 21\r\n"
     b"Retry-After: 10\r\nConnection: close\r\n\r\ntoo many connections\n"
@@ -137,6 +139,8 @@ class Connection(web.RequestHandler):
             return super().handle_error(request, status, exc, message)
         why = message or exc.message or type(exc).__name__
         self._connections.bad_requests.count(request.remote, why)
+        if request.writer.output_size > 0:  # as aiohttp: a response begun cannot be replaced
+            raise ConnectionError("a malformed request, its response begun: closed")
         response = web.Response(status=status, text=f"{status}: a malformed request\n")
         response.force_close()
         return response

@@ -2,13 +2,13 @@
 a page that stops reading.
 
 Each stream costs a message built five times a second, so at most ``MAX_STREAMS`` are
-open; one more is answered 503 (the page tries again by itself). A stream paces itself
+open; one more is answered 503 (the page asks again by itself). A stream paces itself
 (a message every ``UPDATE_S``) and measures what its client has left unread: the bytes
-its transport still holds. A page that holds more than its first message and
-``BEHIND_BYTES`` besides (a browser tab frozen, a client that never reads) is dropped at
-its next message, so it costs a bounded amount of memory and no more; the transport is
-told never to pause the stream, which would otherwise wait in aiohttp's drain, for ever,
-for a client that never reads.
+its transport still holds, past a kernel buffer kept small (``KERNEL_BYTES``). A page
+that leaves more than its first message and ``BEHIND_BYTES`` besides (a frozen tab, a
+client that never reads) is dropped at its next message, so it costs a bounded amount of
+memory; the transport is told never to pause the stream, which would otherwise wait in
+aiohttp's drain, for ever, for a client that never reads.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ UPDATE_S = 0.2
 MAX_STREAMS = 32
 """More screens than a lab has; each costs the loop a message five times a second."""
 BEHIND_BYTES = 1 << 20
-"""Unread past the first message: minutes of updates for a bench's few devices (an
-update is about 1 kB per device), so a slow link catches up and a dead one is dropped."""
+"""Unread past the first message: about a minute of updates for three 2 kHz devices (an
+update is about 1 kB a device, five a second), so a slow link catches up and a dead one
+is dropped."""
 KERNEL_BYTES = 256 * 1024
 """The socket's send buffer (the kernel doubles it), set so that what a page leaves
 unread waits here, where it is measured, rather than in a buffer the kernel grows up to
-4 MiB a socket; at 100 ms of round trip it still sends 5 MB/s, a first message in a
-blink."""
+4 MiB a socket; at 100 ms of round trip it still sends 5 MB/s."""
 NEVER_PAUSE = 1 << 62
 """A high-water mark the write buffer never reaches: the stream bounds it itself."""
 
@@ -69,16 +69,16 @@ class Streams:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
         )
-        await response.prepare(request)
-        transport = request.transport
-        if request.method == "HEAD" or transport is None:
-            return response  # the headers are the answer: a HEAD holds no stream
-        transport.set_write_buffer_limits(high=NEVER_PAUSE)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_BYTES)
-        self.open += 1
+        self.open += 1  # before the first await: pages asking at once are counted at once
         try:
+            await response.prepare(request)
+            transport = request.transport
+            if request.method == "HEAD" or transport is None:
+                return response  # the headers are the answer: a HEAD holds no stream
+            transport.set_write_buffer_limits(high=NEVER_PAUSE)
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_BYTES)
             await self._stream(response, transport)
         except ConnectionError:
             pass  # the page went away

@@ -2,8 +2,8 @@
 
 ``/`` and ``/static/``: the page and its files (uPlot among them, shipped in the
 package: a bench PC may have no internet). ``/events``: the live feed as
-server-sent events, which a browser's ``EventSource`` reconnects by itself, so many
-at once and no page that stops reading held (``daemon.web.events``).
+server-sent events, which a browser's ``EventSource`` reconnects by itself (how many
+pages may hold one, and what becomes of one that stops reading: ``daemon.web.events``).
 ``/api/session``: start or stop a session, the JSON ``pvlog session`` sends over
 MQTT, through the same validation and the same ``Daemon.session_command``: it
 controls the logger's metadata, never a device. ``/api/sessions`` and
@@ -100,7 +100,10 @@ class LivePage:
         refused = self._refused(request)
         if refused is not None:
             return refused
-        body = await request.content.read(MAX_COMMAND_BYTES + 1)
+        try:
+            body = await _body(request, MAX_COMMAND_BYTES + 1)
+        except TimeoutError:
+            return _reply(408, error=f"the command did not arrive within {BODY_TIMEOUT_S:g} s")
         if len(body) > MAX_COMMAND_BYTES:
             return _reply(413, error="a command is a small JSON object")
         try:
@@ -239,3 +242,19 @@ def _units(request: web.Request) -> str:
 
 def _attachment(stem: str, ext: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{stem}.{ext}"'}
+
+
+BODY_TIMEOUT_S = 10.0
+"""As long as a request's head may take (``daemon.service.http_limits``)."""
+
+
+async def _body(request: web.Request, most: int) -> bytes:
+    """The request's body, up to ``most`` bytes, however many packets it came in."""
+    body = b""
+    async with asyncio.timeout(BODY_TIMEOUT_S):
+        while len(body) < most:
+            got = await request.content.read(most - len(body))
+            if not got:
+                break
+            body += got
+    return body

@@ -98,6 +98,24 @@ async def test_the_page_starts_and_stops_sessions_as_pvlog_session_does(server: 
     assert server.book.current == "base"
 
 
+async def test_a_command_split_across_packets_is_read_whole(server: Served) -> None:
+    """A body that arrives in two packets is one command, not its first half."""
+    body = json.dumps(START).encode()
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"POST /api/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                 b"application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                 % len(body) + body[:20])  # fmt: skip
+    await writer.drain()
+    await asyncio.sleep(0.3)  # the rest comes later, as over a slow link
+    writer.write(body[20:])
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 30)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert server.book.current == "lot7" and server.book.state.tags == {"operator": "ann"}
+
+
 async def test_the_session_form_s_bad_tag_is_a_400_saying_which(server: Served) -> None:
     """What the page shows under its form (app.js: ``reply.error``), and nothing starts."""
     api = server.url + "/api/session"
@@ -234,3 +252,47 @@ async def test_a_damaged_session_is_listed_with_its_loss_and_made_only_when_allo
             assert r.status == 200
             rows = (await r.text()).splitlines()
         assert len(rows) == 1 + 1800, "every sample but the damaged chunk's 200"
+
+
+async def test_the_served_script_takes_the_token_out_of_the_address(server: Served) -> None:
+    """Opened as ``/?token=...`` the page keeps the token in a cookie; the script removes it
+    from the address bar and the history, and only when the address has one."""
+    async with aiohttp.ClientSession() as s, s.get(server.url + "/static/app.js") as r:
+        script = await r.text()
+    body = script.split("function dropToken() {\n", 1)[1].split("\n}\n", 1)[0]
+    guard, _, rest = body.partition('if (!query.has("token")) return;')
+    assert "new URLSearchParams(location.search)" in guard
+    assert 'query.delete("token");' in rest and "history.replaceState(" in rest
+    assert "\ndropToken();\n" in script, "called as the page loads"
+
+
+async def test_in_a_browser_the_token_leaves_the_address_and_the_cookie_stays(
+    tmp_path: Path,
+) -> None:
+    from tests.integration.test_access_guard import TOKEN, started
+    from tests.support.browser import browser, console_errors
+
+    server, url = await started(tmp_path, allow_remote=True, token=TOKEN)
+    driver = await asyncio.to_thread(browser, tmp_path)
+    feed_up: list[bool] = []
+
+    async def feed() -> None:
+        feed_up[:] = [await asyncio.to_thread(driver.execute_script, "return pvlog.feed.up")]
+
+    try:
+        await asyncio.to_thread(driver.get, f"{url}/?units=kPa&token={TOKEN}#top")
+        assert driver.current_url == f"{url}/?units=kPa#top"
+        for _ in range(2):  # opened with the token, then again with the cookie alone
+            deadline = time.monotonic() + 30
+            await feed()
+            while feed_up != [True]:
+                assert time.monotonic() < deadline, "the feed never came up"
+                await asyncio.sleep(0.1)
+                await feed()
+            assert driver.title == "pvlog live"
+            await asyncio.to_thread(driver.refresh)
+        assert driver.current_url == f"{url}/?units=kPa#top"
+        assert await asyncio.to_thread(console_errors, driver) == []
+    finally:
+        await asyncio.to_thread(driver.quit)
+        await server.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from daemon.config import load_config
+from daemon.service.http_limits import MAX_CONNECTIONS
 
 pytestmark = pytest.mark.integration
 
@@ -53,3 +54,10 @@ def test_the_unit_is_a_notify_service_restarted_and_hardened() -> None:
     for path in (config.outbox.path, config.recording.dir):
         assert any(path.is_relative_to(w) for w in writable), f"{path} is read-only there"
     assert config.http_enabled and config.http.address[0] == "127.0.0.1"
+
+
+def test_the_unit_leaves_the_ports_their_descriptors() -> None:
+    """systemd's default soft limit is 1024 open files: the unit sets its own, far past
+    what the listener may hold (its cap) beside the devices, files and sockets."""
+    (limit,) = directives()["LimitNOFILE"]
+    assert limit == "65536" and int(limit) >= 64 * MAX_CONNECTIONS
