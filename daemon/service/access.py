@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from daemon.web.page import loopback_host
+from daemon.web.page import request_loopback
 
 COOKIE = "pvlog_token"
 READS = frozenset({"GET", "HEAD"})
@@ -43,7 +43,7 @@ def guard(*, allow_remote: bool, token: str | None, open_reads: bool = False) ->
     def refused(request: web.Request) -> web.Response | None:
         """The answer to a request that may not pass; None for one that may."""
         if not allow_remote:
-            if loopback_host(request.host):
+            if request_loopback(request):
                 return None
             return _refuse(403, f"host {request.host} is not loopback")
         if (open_reads and request.method in READS) or given(request):

@@ -26,6 +26,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,7 @@ class LivePage:
         origin = request.headers.get("Origin")
         if origin is not None and origin != f"{request.scheme}://{request.host}":
             return _reply(403, error=f"origin {origin} is not this server")
-        if not self._allow_remote and not loopback_host(request.host):
+        if not self._allow_remote and not request_loopback(request):
             return _reply(403, error=f"host {request.host} is not loopback")
         if self._allow_remote:
             if not self._token:
@@ -221,16 +222,31 @@ def _request_id(body: bytes) -> str | None:
 
 
 def loopback_host(host: str) -> bool:
-    """``Host`` names this machine's loopback (``localhost``, 127.0.0.0/8, ``[::1]``);
-    names are compared in any case, as DNS compares them."""
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    name = name.split("]")[0].strip("[").lower()
+    """``Host`` names this machine's loopback (``localhost``, 127.0.0.0/8, ``[::1]``),
+    with a port or none and nothing else; names are compared in any case, as DNS
+    compares them."""
+    found = _HOST.fullmatch(host)
+    if found is None:
+        return False
+    name = (found["v6"] or found["name"]).lower()
     if name == "localhost":
         return True
     try:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+_HOST = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[^:\[\]@/\\\s]+))(?::[0-9]{1,5})?")
+
+
+def request_loopback(request: web.Request) -> bool:
+    """The request names loopback wherever it names a host: its ``Host`` header (what a
+    browser sends, a rebound name included) and the host aiohttp takes (an absolute-form
+    target's, when there is one). With no ``Host`` at all (HTTP/1.0), the address it
+    came in on."""
+    header = request.headers.get("Host")
+    return loopback_host(request.host) and (header is None or loopback_host(header))
 
 
 def _units(request: web.Request) -> str:

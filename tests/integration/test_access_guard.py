@@ -7,6 +7,7 @@ are asked for."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from pathlib import Path
 from typing import Any
@@ -300,5 +301,28 @@ def test_only_loopback_is_loopback() -> None:
     for host in ("LOCALHOST", "LocalHost:9108", "[::1]:80", "127.0.0.1"):
         assert loopback_host(host), host
     for host in ("localhost.evil.example", "evil.localhost.example:9108", "10.0.0.1",
-                 "[::2]:9108", "", "LOCALHOST:9108:1", "0.0.0.0"):  # noqa: S104  # fmt: skip
+                 "[::2]:9108", "", "LOCALHOST:9108:1", "0.0.0.0",  # noqa: S104
+                 "localhost:80@evil.example", "localhost:9108/x", "localhost:port",
+                 "127.0.0.1:99999999", "[::1]evil"):  # fmt: skip
         assert not loopback_host(host), host
+
+
+@pytest.mark.parametrize(("target", "host"), [
+    ("http://127.0.0.1:9108/api/sessions", "pvlog.evil.example:9108"),
+    ("http://pvlog.evil.example:9108/api/sessions", "127.0.0.1:9108"),
+])  # fmt: skip
+async def test_an_absolute_target_and_its_host_header_must_both_be_loopback(
+    tmp_path: Path, target: str, host: str
+) -> None:
+    """A request that names two hosts (an absolute-form target, and a Host header) is
+    loopback only if both are: aiohttp takes the target's, a browser sends the header."""
+    server, url = await started(tmp_path)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(url.rsplit(":", 1)[1]))
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        answer = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 403"), answer
+        assert b"sessions" not in answer.split(b"\r\n\r\n", 1)[1]
+    finally:
+        await server.close()
