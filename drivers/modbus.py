@@ -21,7 +21,7 @@ error. There is no device clock to align.
 ``exception`` (the instrument answered with a Modbus exception: an address it does not
 have, a function it does not support), ``timeout`` (no whole answer in time),
 ``mismatch`` (an answer from another unit, to another function, or of the wrong
-length), ``bad_value`` (a float32 NaN or infinity: no reading) and ``garbage_bytes``
+length, or followed by more bytes: a late answer's burst), ``bad_value`` (a float32 NaN or infinity: no reading) and ``garbage_bytes``
 (bytes nobody asked for, counted in bytes).
 """
 
@@ -44,6 +44,8 @@ TYPES: Mapping[str, tuple[int, str]] = {
     "uint32": (2, "I"),
 }
 """Register type: (registers, struct code)."""
+SHORTEST_ANSWER = 5
+"""An exception answer's bytes; fewer trailing an answer are a line glitch, counted."""
 READ_FUNCTIONS = (3, 4)
 """Read holding registers, read input registers: all pvlog ever sends."""
 ORDERS = ("big", "little")
@@ -202,7 +204,9 @@ class ModbusParser(CountedParser):
             return  # the rest is on its way
         frame, extra = bytes(buf[:size]), len(buf) - size
         self._dropped["garbage_bytes"] += extra
-        if crc16(frame[:-2]) != int.from_bytes(frame[-2:], "little"):
+        if extra >= SHORTEST_ANSWER:  # another answer besides: which is this request's is
+            self._end("mismatch")  # unknown (a held-up instrument's late burst)
+        elif crc16(frame[:-2]) != int.from_bytes(frame[-2:], "little"):
             self._end("crc")
         elif exception:
             self.exception_codes[frame[2]] = self.exception_codes.get(frame[2], 0) + 1

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import cast
 
 from daemon.acquisition.drop_watch import DropWatch
-from daemon.acquisition.opening import Opener
+from daemon.acquisition.opening import CLOSE_TIMEOUT_S, Opener
 from daemon.acquisition.polling import poll
 from daemon.acquisition.stamping import Stamper, identity_event
 from daemon.acquisition.status import DeviceStatus
@@ -45,6 +45,8 @@ REOPEN_FIRST_S = 0.05
 REOPEN_CAP_S = 0.5
 """A returning port is read again within half a second (retrying a missing path costs
 nothing: one failed open)."""
+STOP_CLOSE_S = 1.0
+"""At the stop, how long a port's close may hold it: one that hangs is left to its thread."""
 
 
 class Acquisition:
@@ -207,7 +209,7 @@ class Acquisition:
                 with contextlib.suppress(asyncio.CancelledError, PortError):
                     await asking
             self.port = None
-            await self._opener.close(port)
+            await self._opener.close(port, STOP_CLOSE_S if stop.is_set() else CLOSE_TIMEOUT_S)
 
     async def _poll(self, port: SerialPort, stop: asyncio.Event) -> None:
         """Ask a polled device (``daemon.acquisition.polling``); a write that fails

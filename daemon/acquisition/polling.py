@@ -10,8 +10,11 @@ burst of catch-up cycles.
 
 An answer that comes after its wait ran out would be taken for the next request's: a
 Modbus answer does not say which register it holds, and a late temperature would be
-recorded as a pressure. So after a timeout nothing is asked for ``SETTLE`` timeouts,
-and what arrives meanwhile is dropped, counted by the driver as bytes nobody asked for.
+recorded as a pressure. So after a timeout nothing is asked until ``SETTLE`` timeouts
+pass with nothing arriving, and what arrives meanwhile is dropped, counted by the driver
+as bytes nobody asked for. An answer later still, after a quiet settle, cannot be told
+from the next one: Modbus RTU has no transaction id (``timeout_ms`` must exceed the
+instrument's slowest answer).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from drivers.registry import Polled
 SETTLE = 1.0
 """After a timeout, the wait (in timeouts) before the next request, for an answer that
 was only late to arrive and be dropped."""
+MAX_SETTLES = 20
+"""A device that never stops sending is not waited for past this many settles."""
 FINAL = ("ok", "exception")
 """Outcomes a retry would not change: an instrument that answered an exception will
 answer it again."""
@@ -63,7 +68,7 @@ async def poll(
                     # A late answer must not be taken for the next request's (a Modbus
                     # answer does not say which register it holds): what comes in while
                     # nothing is asked is dropped (``garbage_bytes``).
-                    if await sleep_unless(stop, timeout_s * SETTLE):
+                    if await _settle(answered, stop, timeout_s * SETTLE):
                         break
                 if parser.outcome in FINAL or stop.is_set():
                     break
@@ -72,3 +77,16 @@ async def poll(
         now = loop.time()
         due = max(due, now)  # overran: start again now, and keep the grid from here
         await sleep_unless(stop, due - now)
+
+
+async def _settle(heard: asyncio.Event, stop: asyncio.Event, seconds: float) -> bool:
+    """Wait until ``seconds`` pass with nothing heard (bytes that come while nothing is
+    asked set ``heard``): a device that was held up answers what it owes in a burst,
+    and the burst must end before the next request. True if stopped."""
+    for _ in range(MAX_SETTLES):
+        heard.clear()
+        if await sleep_unless(stop, seconds):
+            return True
+        if not heard.is_set():
+            return False
+    return False

@@ -81,6 +81,7 @@ class AuditRecorder:
         self.gave_up = False
         """``close`` ran out of time: what still fails is said, not tried again."""
         self._lost_in_flight = 0
+        self._unreadable_said = False
         self._thread = threading.Thread(target=self._run, name="audit", daemon=True)
         self._thread.start()
 
@@ -134,7 +135,16 @@ class AuditRecorder:
             self._cond.notify_all()
         self._thread.join(timeout=JOIN_S)
         _say_unwritten(self.path, self.failing, left)
-        return len(left) + self._lost_in_flight
+        with self._cond:
+            hung = list(self._queue) if self._busy else []
+        for e in hung:  # its write has not returned: in the trail or not, nobody knows
+            held = {"time_ns": e.time_ns, "kind": e.kind, "who": e.who, "what": e.what}
+            log.error(
+                "audit trail %s: an entry was still being written at the stop (the disk "
+                "has not answered for %g s); it may not be in the trail: %s",
+                self.path, JOIN_S, json.dumps(held, sort_keys=True, default=str),
+            )  # fmt: skip
+        return len(left) + self._lost_in_flight + len(hung)
 
     def witness(self, why: str, timeout_s: float = 30.0) -> tuple[int, str] | None:
         """Write a ``trail_head`` entry now (the trail's end as it is, signed) and wait
@@ -171,8 +181,19 @@ class AuditRecorder:
 
     def _grown(self) -> bool:
         """Entries since the last ``trail_head`` (anyone's: two daemons sharing a trail
-        do not answer each other's heads)."""
-        seq, kind = self.trail.peek()
+        do not answer each other's heads). A trail end it cannot read (another writer's
+        line, nested past what JSON's parser takes) is no reason to witness, nor to
+        stop this thread: said once, and the entries go on being written."""
+        try:
+            seq, kind = self.trail.peek()
+        except Exception as exc:  # whatever the line is, the thread lives
+            if not self._unreadable_said:
+                self._unreadable_said = True
+                log.error(  # noqa: TRY400 - one line, said once: not a traceback
+                    "audit trail %s: its last line cannot be read (%s): no trail_head until "
+                    "it can", self.path, type(exc).__name__,
+                )  # fmt: skip
+            return False
         return self.failing is None and seq > 0 and kind != HEAD
 
     def _periodic_head(self) -> None:

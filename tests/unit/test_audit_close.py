@@ -65,3 +65,30 @@ def test_the_entry_in_flight_at_the_close_is_written_or_said_once_never_both(
     assert sorted(said_n) == ([1, 2, 3] if fails else [2, 3])
     assert lost == len(said)
     assert verify(tmp_path / "audit.jsonl").ok
+
+
+def test_a_trail_end_nested_past_the_parser_never_stops_the_audit_thread(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another writer's last line, nested too deep for JSON's parser: the periodic head
+    cannot read the end, says so once, and the thread lives on (no stop held for minutes)."""
+    path = tmp_path / "audit.jsonl"
+    errors: list[threading.ExceptHookArgs] = []
+    hook, threading.excepthook = threading.excepthook, errors.append
+    try:
+        rec = AuditRecorder(path, head_every_s=0.05)
+        rec.record("session_start", "os user a", {"n": 0})
+        assert rec.head() is not None
+        with path.open("a") as f:
+            f.write("[" * 100_000 + "]" * 100_000 + "\n")
+        time.sleep(0.5)  # some ten heads due
+        assert rec._thread.is_alive()
+        rec.record("session_start", "os user a", {"n": 1})
+        lost = rec.close(timeout_s=2)
+    finally:
+        threading.excepthook = hook
+    assert not errors, errors
+    said = [r.message for r in caplog.records if "cannot be read" in r.message]
+    assert len(said) == 1, said
+    assert lost == 1  # the entry after the line: it cannot chain to it, and says so
+    assert [r.message for r in caplog.records if LOST in r.message]

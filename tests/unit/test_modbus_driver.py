@@ -136,6 +136,11 @@ def test_what_is_wrong_is_counted_by_reason_and_never_becomes_a_value() -> None:
                                     "bad_value": 1, "garbage_bytes": 2}  # fmt: skip
     assert read_one(parser, good + b"\x00\x00") == "ok"  # a trailing line glitch: counted
     assert parser.dropped["garbage_bytes"] == 4
+    # Two answers at once (a held-up instrument's burst): neither is taken for this one.
+    late = answer(1, keller, [0x4214, 0])  # 37.0
+    parser.end_cycle()
+    assert read_one(parser, late + good) == "mismatch"
+    assert parser.end_cycle() == []
 
 
 def test_only_read_requests_are_declared_and_a_write_function_cannot_be() -> None:

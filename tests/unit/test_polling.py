@@ -32,7 +32,7 @@ def answer(value: float) -> bytes:
     return with_crc(bytes([1, 3, 4]) + struct.pack(">f", value))
 
 
-async def polled(cycles: int, late_s: float) -> tuple[ModbusParser, list[Sample]]:
+async def polled(cycles: int, late_s: float, *again_s: float) -> tuple[ModbusParser, list[Sample]]:
     """Poll a pressure (answered in time) and a temperature (answered ``late_s`` after
     its request, past the timeout) for ``cycles`` cycles."""
     parser = ModbusParser(1, [Register("pressure_kpa", 2, unit="bar"),
@@ -51,7 +51,8 @@ async def polled(cycles: int, late_s: float) -> tuple[ModbusParser, list[Sample]
         if request == parser.requests[0]:
             loop.call_later(PRESSURE_S, arrive, answer(PRESSURE_BAR))
         else:
-            loop.call_later(late_s, arrive, answer(TEMPERATURE_C))
+            for delay in (late_s, *again_s):  # ``again_s``: the same answer, repeated
+                loop.call_later(delay, arrive, answer(TEMPERATURE_C))
 
     def deliver(_time_ns: int, records: list[Record]) -> None:
         samples.extend(r for r in records if isinstance(r, Sample))
@@ -83,3 +84,10 @@ async def test_without_the_settle_the_late_temperature_becomes_a_pressure(
     monkeypatch.setattr(polling, "SETTLE", 0.0)
     _parser, samples = await polled(cycles=3, late_s=LATE_S)
     assert TEMPERATURE_C * 100 in [s.values["pressure_kpa"] for s in samples]
+
+
+async def test_a_burst_of_late_answers_is_waited_out_before_the_next_request() -> None:
+    """A second late answer, after the first settle began: the settle goes on until the
+    line is quiet, and neither becomes a pressure."""
+    _parser, samples = await polled(3, LATE_S, LATE_S + 0.2)
+    assert [s.values for s in samples] == [{"pressure_kpa": PRESSURE_BAR * 100}] * 3
