@@ -21,8 +21,9 @@ error. There is no device clock to align.
 ``exception`` (the instrument answered with a Modbus exception: an address it does not
 have, a function it does not support), ``timeout`` (no whole answer in time),
 ``mismatch`` (an answer from another unit, to another function, or of the wrong
-length, or followed by more bytes: a late answer's burst), ``bad_value`` (a float32 NaN or infinity: no reading) and ``garbage_bytes``
-(bytes nobody asked for, counted in bytes).
+length, or followed by another answer: a late answer's burst), ``bad_value`` (a float32
+NaN or infinity: no reading) and ``garbage_bytes`` (bytes nobody asked for, counted in
+bytes).
 """
 
 from __future__ import annotations
