@@ -38,7 +38,10 @@ def guard(*, allow_remote: bool, token: str | None, open_reads: bool = False) ->
             return False
         offered = [request.headers.get("Authorization", "").removeprefix("Bearer "),
                    request.cookies.get(COOKIE, ""), request.query.get("token", "")]  # fmt: skip
-        return any(hmac.compare_digest(o.encode(), token.encode()) for o in offered if o)
+        # A header or cookie may carry any byte (aiohttp decodes them with
+        # surrogateescape; a query, any character): compared as bytes, never an error.
+        return any(hmac.compare_digest(o.encode("utf-8", "surrogatepass"), token.encode())
+                   for o in offered if o)  # fmt: skip
 
     def refused(request: web.Request) -> web.Response | None:
         """The answer to a request that may not pass; None for one that may."""

@@ -22,6 +22,7 @@ from prometheus_client.registry import CollectorRegistry
 from daemon.outbox.store import Depth
 from daemon.service.access import guard
 from daemon.service.http_limits import Connections, Limits, listen, raise_descriptor_limit
+from daemon.service.http_noise import quiet
 from daemon.service.metrics import DaemonMetrics, ListenerMetrics
 from daemon.web.page import LivePage
 
@@ -69,7 +70,7 @@ class OpsServer:
 
     def app(self) -> web.Application:
         """Every route, behind the one access guard (``daemon.service.access``)."""
-        app = web.Application(middlewares=[self.guard])
+        app = web.Application(middlewares=[quiet(self.connections.bad_requests), self.guard])
         app.router.add_get("/metrics", self._scrape)
         app.router.add_get("/healthz", self._health)
         if self.page is not None:

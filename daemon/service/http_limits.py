@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import sys
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from daemon.service.http_noise import BadRequests
+from daemon.service.http_noise import PEER_FAULTS, BadRequests
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,16 @@ class Connection(web.RequestHandler):
         if self._request_count == 0 and self.transport is not None:
             self._connections.head_timeouts += 1
             self.force_close()
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """aiohttp's "Unhandled exception" after a response: a fault of the peer's (a
+        body that fails again as the connection drains it) is counted, not a traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, PEER_FAULTS):
+            peer = self.transport.get_extra_info("peername") if self.transport else None
+            self._connections.bad_requests.fault(str(peer[0]) if peer else None, exc)
+            return
+        super().log_exception(*args, **kw)
 
     def handle_error(
         self,

@@ -35,6 +35,7 @@ from aiohttp import web
 
 from daemon.sessions.control import CommandError, Handler, parse_command
 from daemon.web import downloads
+from daemon.web.download_limits import Downloads
 from daemon.web.events import BEHIND_BYTES, MAX_STREAMS, Streams
 from daemon.web.feed import Feed
 from drivers.units import PRESSURE_UNITS
@@ -66,6 +67,8 @@ class LivePage:
         self._token = token
         self._allow_remote = allow_remote
         self._closing = asyncio.Event()
+        self.downloads = Downloads()
+        """A session's PNG and CSVs: made one at a time, sent within a bound."""
         self.streams = Streams(
             feed, self._closing, max_streams=max_streams, behind_bytes=behind_bytes
         )
@@ -156,7 +159,7 @@ class LivePage:
         ]
         return _reply(200, sessions=listed, tables=list(downloads.TABLES))
 
-    async def _png(self, request: web.Request) -> web.Response:
+    async def _png(self, request: web.Request) -> web.StreamResponse:
         name, units = request.match_info["name"], _units(request)
         settings = self.feed.settings
 
@@ -165,15 +168,16 @@ class LivePage:
                 files, units, settings["threshold_atm"], settings["baseline_atm"]
             )
 
-        try:
-            body = await self._made(name, draw, request)
-        except ImportError:
-            return _reply(501, error="the report's PNG needs matplotlib: pip install 'pvlog[plot]'")
-        if isinstance(body, web.Response):
-            return body
-        return web.Response(body=body, content_type="image/png", headers=_attachment(name, "png"))
+        async def made() -> Any:
+            try:
+                return await self._made(name, draw, request)
+            except ImportError:
+                return _reply(501, error="the report's PNG needs matplotlib: "
+                              "pip install 'pvlog[plot]'")  # fmt: skip
 
-    async def _csv(self, request: web.Request) -> web.Response:
+        return await self.downloads.serve(request, made, "image/png", _attachment(name, "png"))
+
+    async def _csv(self, request: web.Request) -> web.StreamResponse:
         name, table, units = (
             request.match_info["name"],
             request.match_info["table"],
@@ -181,13 +185,11 @@ class LivePage:
         )
         if table not in downloads.TABLES:
             raise web.HTTPNotFound(text=f"no table {table!r}: {', '.join(downloads.TABLES)}")
-        body = await self._made(
-            name, lambda files: downloads.table_csv(files, table, units), request
-        )
-        if isinstance(body, web.Response):
-            return body
-        return web.Response(
-            text=body, content_type="text/csv", headers=_attachment(f"{name}_{table}", "csv")
+        return await self.downloads.serve(
+            request,
+            lambda: self._made(name, lambda f: downloads.table_csv(f, table, units), request),
+            "text/csv; charset=utf-8",
+            _attachment(f"{name}_{table}", "csv"),
         )
 
     async def _made(

@@ -7,9 +7,11 @@ import re
 from pathlib import Path
 
 from daemon.acquisition import opening, polling
+from daemon.acquisition.device import STOP_CLOSE_S
 from daemon.mqtt import live, topics
 from daemon.outbox.batcher import MAX_MEMORY_LINES
 from daemon.service import daemon as service
+from daemon.web import download_limits
 
 ROOT = Path(__file__).resolve().parents[2]
 DESIGN = " ".join((ROOT / "docs" / "design.md").read_text().split())  # lines rejoined
@@ -29,7 +31,10 @@ def test_the_memory_bound_said_is_the_batchers() -> None:
 def test_the_bound_on_a_port_call_said_is_the_openers() -> None:
     assert opening.OPEN_TIMEOUT_S == opening.CLOSE_TIMEOUT_S
     assert f"the loop waits at most {opening.OPEN_TIMEOUT_S:g} s" in DESIGN
-    assert polling.SETTLE == 1 and "nothing is asked for one more timeout" in DESIGN
+    assert polling.SETTLE == 1 and "until a whole timeout passes with nothing" in DESIGN
+    assert STOP_CLOSE_S == 1 and "(a close at the stop, 1 s)" in DESIGN
+    assert (download_limits.SLOTS, download_limits.WAITING, download_limits.SEND_S) == (1, 4, 60)
+    assert "made one at a time, four more wait" in DESIGN and "within 60 s" in DESIGN
 
 
 def test_every_room_in_the_table_exists_and_every_room_is_in_it() -> None:
