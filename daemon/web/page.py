@@ -21,6 +21,7 @@ token it is off.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -88,8 +89,10 @@ class LivePage:
         app.router.add_get("/sessions/{name}/{table}.csv", self._csv)
 
     def close(self) -> None:
-        """Ends every page's feed, so the server's stop need not wait for browsers."""
+        """Ends every page's feed, so the server's stop need not wait for browsers, and
+        the downloads' maker process."""
         self._closing.set()
+        self.downloads.close()
 
     async def _index(self, _request: web.Request) -> web.Response:
         """The page, with each device's last state and window in it (first paint)."""
@@ -163,10 +166,9 @@ class LivePage:
         name, units = request.match_info["name"], _units(request)
         settings = self.feed.settings
 
-        def draw(files: downloads.SessionFiles) -> bytes:
-            return downloads.report_png(
-                files, units, settings["threshold_atm"], settings["baseline_atm"]
-            )
+        draw = functools.partial(downloads.report_png, units=units,
+                                 threshold_atm=settings["threshold_atm"],
+                                 baseline_atm=settings["baseline_atm"])  # fmt: skip
 
         async def made() -> Any:
             try:
@@ -187,7 +189,9 @@ class LivePage:
             raise web.HTTPNotFound(text=f"no table {table!r}: {', '.join(downloads.TABLES)}")
         return await self.downloads.serve(
             request,
-            lambda: self._made(name, lambda f: downloads.table_csv(f, table, units), request),
+            lambda: self._made(
+                name, functools.partial(downloads.table_csv, table=table, units=units), request
+            ),
             "text/csv; charset=utf-8",
             _attachment(f"{name}_{table}", "csv"),
         )
@@ -195,7 +199,7 @@ class LivePage:
     async def _made(
         self, name: str, make: Callable[[downloads.SessionFiles], Any], request: web.Request
     ) -> Any:
-        """``make`` of the session's files, in a thread; or the answer saying why not (a
+        """``make`` of the session's files, in the maker process; or the answer saying why not (a
         damaged recording: 409 and what it lost, unless ``allow_damaged=1``)."""
         if self.recordings is None:
             return _reply(404, error="recording is off: no session files to make it from")
@@ -205,7 +209,7 @@ class LivePage:
             if lost and request.query.get("allow_damaged") != "1":
                 why = f"session {name!r} has damaged recordings; allow_damaged=1 to go past"
                 return _reply(409, error=why, damaged=lost)
-            return await asyncio.to_thread(make, files)
+            return await self.downloads.made(make, files)  # a process of its own
         except downloads.NotFound as exc:
             return _reply(404, error=str(exc))
 
