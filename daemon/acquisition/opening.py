@@ -63,8 +63,6 @@ class Opener:
         """Stop reading ``port`` now, and close it on a thread: the loop waits at most
         ``timeout_s`` (a close that hangs is left to its thread)."""
         port.stop_reading()
-        if self._running is not None and self._running.is_alive():
-            return  # an earlier call still hangs: this port's close would queue behind it
         await self._off_loop(port.release, None, timeout_s)
 
     def _still_running(self) -> None:
